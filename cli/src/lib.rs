@@ -1,0 +1,1 @@
+//! The `deploy-protected` command: embed (transform) and deploy.

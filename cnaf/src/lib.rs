@@ -1,0 +1,1 @@
+//! CNAF, the web application firewall.

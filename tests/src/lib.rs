@@ -1,0 +1,1 @@
+//! Helpers shared by the integration tests (starting real parts: moto server, binaries).
