@@ -1,8 +1,9 @@
 //! `cargo xtask test`: the README's test command.
 //!
 //! 1. Creates `target/venv` and installs moto server into it (once; kept between runs).
-//! 2. Builds every binary (integration tests run the real binaries).
-//! 3. Runs the whole workspace test suite with `MOTO_SERVER` pointing at the venv's
+//! 2. Lints the console's AWS SAM template with cfn-lint (from the same venv).
+//! 3. Builds every binary (integration tests run the real binaries).
+//! 4. Runs the whole workspace test suite with `MOTO_SERVER` pointing at the venv's
 //!    `moto_server`, so tests that need it start their own instance on a free loopback port.
 
 use crate::util::{cargo, root, run as sh};
@@ -10,11 +11,16 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The moto version the tests are written against.
-const MOTO: &str = "moto[server]==5.1.*";
+/// The Python packages the tests need, pinned to the versions they are written against.
+const PY_PACKAGES: &[&str] = &["moto[server]==5.1.*", "cfn-lint==1.*"];
 
 pub fn run(extra: &[String]) -> Result<()> {
-    let moto = ensure_moto().context("preparing moto server in target/venv")?;
+    let moto = ensure_venv().context("preparing moto server and cfn-lint in target/venv")?;
+    let cfn_lint = moto.with_file_name("cfn-lint");
+    sh(Command::new(cfn_lint)
+        .current_dir(root())
+        .arg("infra/template.yaml"))
+    .context("cfn-lint rejected infra/template.yaml")?;
     sh(cargo().args(["build", "--workspace", "--bins"]))?;
     let mut test = cargo();
     test.args(["test", "--workspace"]).args(extra);
@@ -22,19 +28,21 @@ pub fn run(extra: &[String]) -> Result<()> {
     sh(&mut test)
 }
 
-/// Makes `target/venv` with moto server in it and returns the path of `moto_server`.
-fn ensure_moto() -> Result<PathBuf> {
+/// Makes `target/venv` with moto server and cfn-lint in it; returns the path of `moto_server`.
+fn ensure_venv() -> Result<PathBuf> {
     let venv = root().join("target").join("venv");
     let bin = venv.join("bin");
     let server = bin.join("moto_server");
-    let stamp = venv.join(".moto-installed");
-    if server.exists() && stamp.exists() {
+    let stamp = venv.join(".installed");
+    let wanted = PY_PACKAGES.join("\n");
+    if server.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
         return Ok(server);
     }
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
     sh(Command::new(&python).args(["-m", "venv"]).arg(&venv))?;
     sh(Command::new(bin.join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", MOTO]))?;
-    std::fs::write(&stamp, MOTO).context("writing the venv stamp")?;
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(PY_PACKAGES))?;
+    std::fs::write(&stamp, wanted).context("writing the venv stamp")?;
     Ok(server)
 }
