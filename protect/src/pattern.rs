@@ -38,8 +38,17 @@ pub enum PatternError {
 #[derive(Clone)]
 pub struct Pattern {
     original: String,
-    /// `original` lower-cased once, so matching folds only the subject.
-    lower: String,
+    /// `original` lower-cased once and split at `*`, so matching folds only the subject and
+    /// allocates nothing for ASCII subjects.
+    pieces: Vec<Box<[u8]>>,
+}
+
+fn pieces(lower: &str) -> Vec<Box<[u8]>> {
+    lower
+        .as_bytes()
+        .split(|&b| b == b'*')
+        .map(Box::from)
+        .collect()
 }
 
 impl Pattern {
@@ -61,7 +70,7 @@ impl Pattern {
         }
         Ok(Pattern {
             original: p.to_owned(),
-            lower: p.to_lowercase(),
+            pieces: pieces(&p.to_lowercase()),
         })
     }
 
@@ -69,7 +78,7 @@ impl Pattern {
     pub fn any() -> Pattern {
         Pattern {
             original: "*".to_owned(),
-            lower: "*".to_owned(),
+            pieces: pieces("*"),
         }
     }
 
@@ -91,26 +100,23 @@ impl Pattern {
     /// Whether `s` matches the pattern, ignoring case.
     pub fn matches(&self, s: &str) -> bool {
         if s.is_ascii() {
-            wildcard_match(self.lower.as_bytes(), s.as_bytes())
+            wildcard_match(&self.pieces, s.as_bytes())
         } else {
-            wildcard_match(self.lower.as_bytes(), s.to_lowercase().as_bytes())
+            wildcard_match(&self.pieces, s.to_lowercase().as_bytes())
         }
     }
 }
 
-/// Matches `subject` against a lower-cased `pattern`; `*` matches any run of bytes and other
-/// bytes compare after ASCII lower-casing of the subject. The pattern is split at `*`: the first
-/// piece must be a prefix, the last a suffix, and the middle pieces are found leftmost-first in
-/// order, which is exact for `*`-only patterns.
-fn wildcard_match(pattern: &[u8], subject: &[u8]) -> bool {
-    let mut pieces = pattern.split(|&b| b == b'*');
-    let Some(first) = pieces.next() else {
-        return subject.is_empty();
-    };
-    let rest: Vec<&[u8]> = pieces.collect();
-    let Some((last, middle)) = rest.split_last() else {
+/// Matches `subject` against the lower-cased pattern split at `*` (`pieces`); other bytes
+/// compare after ASCII lower-casing of the subject. The first piece must be a prefix, the last a
+/// suffix, and the middle pieces are found leftmost-first in order, which is exact for `*`-only
+/// patterns.
+fn wildcard_match(pieces: &[Box<[u8]>], subject: &[u8]) -> bool {
+    let (first, last, middle) = match pieces {
+        [] => return subject.is_empty(),
         // No `*` at all: the whole subject must equal the pattern.
-        return eq_fold(first, subject);
+        [only] => return eq_fold(only, subject),
+        [first, middle @ .., last] => (first, last, middle),
     };
     if subject.len() < first.len() + last.len() {
         return false;

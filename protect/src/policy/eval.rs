@@ -74,19 +74,18 @@ fn decide<T>(
     })
 }
 
-/// A process pattern with a `/` matches the whole path, otherwise the basename.
-pub(crate) fn process_pattern_matches(pattern: &Pattern, exe_path: &str) -> bool {
+/// A process pattern with a `/` matches the whole path, otherwise the basename (`base`).
+fn process_pattern_matches(pattern: &Pattern, exe_path: &str, base: &str) -> bool {
     if pattern.as_str().contains('/') {
         pattern.matches(exe_path)
     } else {
-        let base = exe_path.rsplit('/').next().unwrap_or(exe_path);
         pattern.matches(base)
     }
 }
 
-/// A domain pattern matches the name with any one trailing dot ignored on either side.
-pub(crate) fn domain_pattern_matches(pattern: &Pattern, name: &str) -> bool {
-    let name = name.strip_suffix('.').unwrap_or(name);
+/// A domain pattern matches `name` (its trailing dot already dropped); a pattern written with a
+/// trailing dot is compared with the dot put back.
+fn domain_pattern_matches(pattern: &Pattern, name: &str) -> bool {
     if pattern.as_str().ends_with('.') {
         pattern.matches(&format!("{name}."))
     } else {
@@ -98,14 +97,16 @@ impl Rule {
     /// May `exe_path` (the absolute path of the executable) run?
     pub fn check_process(&self, exe_path: &str) -> Option<Violation> {
         let s = &self.processes;
+        let base = exe_path.rsplit('/').next().unwrap_or(exe_path);
         decide(self, s.effect, &s.allowed, &s.denied, |p| {
-            process_pattern_matches(p, exe_path)
+            process_pattern_matches(p, exe_path, base)
         })
     }
 
     /// May `name` be resolved? Case-insensitive; a trailing dot is ignored.
     pub fn check_domain(&self, name: &str) -> Option<Violation> {
         let s = &self.dns;
+        let name = name.strip_suffix('.').unwrap_or(name);
         decide(self, s.effect, &s.allowed, &s.denied, |p| {
             domain_pattern_matches(p, name)
         })
@@ -114,6 +115,7 @@ impl Rule {
     /// May the app connect to `ip:port`? IPv4-mapped IPv6 addresses count as IPv4.
     pub fn check_outbound(&self, ip: IpAddr, port: u16) -> Option<Violation> {
         let s = &self.network;
+        let ip = ip.to_canonical();
         decide(
             self,
             s.effect,
