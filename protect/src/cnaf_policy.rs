@@ -19,8 +19,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 131_072;
 /// Largest accepted `body_limit` (16 MiB), so a policy cannot make the proxy buffer without bound.
 pub const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-/// What a CNAF protection does on a detection.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+/// What a CNAF protection does on a detection. Ordered by severity.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CnafEffect {
     /// The protection is off.

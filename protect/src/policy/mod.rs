@@ -28,8 +28,11 @@ pub use net::{NetTarget, NetTargetError};
 pub use check::FieldError;
 pub(crate) use check::Walker;
 
-/// What a section does when something matches its lists.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+/// What a section does when something matches its lists. Ordered by severity
+/// (`Disable` < `Alert` < `Prevent` < `Block`).
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     /// No check at all.
@@ -236,9 +239,20 @@ pub struct RuntimePolicy {
     pub rules: Vec<Rule>,
 }
 
+/// Largest policy document accepted by `from_json`, in bytes (4 MiB).
+pub const MAX_POLICY_BYTES: usize = 4 * 1024 * 1024;
+
 /// Why a policy document was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
+    /// The document is larger than [`MAX_POLICY_BYTES`].
+    #[error("policy is {len} bytes; the limit is {max} bytes, split it or remove unused rules")]
+    TooLarge {
+        /// Size of the document in bytes.
+        len: usize,
+        /// The limit, [`MAX_POLICY_BYTES`].
+        max: usize,
+    },
     /// The text is not JSON at all.
     #[error("policy is not valid JSON (line {line}, column {column}): {message}")]
     Syntax {
@@ -261,7 +275,7 @@ impl PolicyError {
     /// The bad fields (empty for a syntax error).
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
-            PolicyError::Syntax { .. } => &[],
+            PolicyError::TooLarge { .. } | PolicyError::Syntax { .. } => &[],
             PolicyError::Invalid { errors } => errors,
         }
     }
@@ -272,6 +286,12 @@ pub(crate) fn parse_checked<T: serde::de::DeserializeOwned>(
     text: &str,
     check: fn(&mut Walker, &serde_json::Value),
 ) -> Result<T, PolicyError> {
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(PolicyError::TooLarge {
+            len: text.len(),
+            max: MAX_POLICY_BYTES,
+        });
+    }
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| PolicyError::Syntax {
         line: e.line(),
         column: e.column(),

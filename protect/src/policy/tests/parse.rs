@@ -252,3 +252,29 @@ fn the_example_policy_files_parse_and_do_what_the_seed_says() {
         crate::cnaf_policy::CnafEffect::Prevent
     );
 }
+
+#[test]
+fn oversized_documents_are_refused_before_parsing() {
+    let text = format!(
+        "{{\"revision\": 1, \"pad\": \"{}\"}}",
+        "x".repeat(MAX_POLICY_BYTES)
+    );
+    let err = RuntimePolicy::from_json(&text).expect_err("too large");
+    assert_eq!(
+        err,
+        PolicyError::TooLarge {
+            len: text.len(),
+            max: MAX_POLICY_BYTES
+        }
+    );
+    assert!(err.field_errors().is_empty());
+    assert!(crate::cnaf_policy::CnafPolicy::from_json(&text).is_err());
+}
+
+#[test]
+fn effects_are_ordered_by_severity() {
+    assert!(Effect::Disable < Effect::Alert);
+    assert!(Effect::Alert < Effect::Prevent);
+    assert!(Effect::Prevent < Effect::Block);
+    assert_eq!(Effect::ALL.iter().max(), Some(&Effect::Block));
+}
