@@ -94,6 +94,20 @@ pub const PROTECTIONS: [&str; 8] = [
 ];
 
 impl Protections {
+    /// Every protection set to `effect`.
+    pub fn all(effect: CnafEffect) -> Protections {
+        Protections {
+            sqli: effect,
+            xss: effect,
+            cmdi: effect,
+            code_injection: effect,
+            lfi: effect,
+            attack_tools: effect,
+            shellshock: effect,
+            malformed: effect,
+        }
+    }
+
     /// Every protection with its JSON name, in document order.
     pub fn iter(&self) -> [(&'static str, CnafEffect); 8] {
         [
@@ -214,6 +228,15 @@ impl CnafPolicy {
             !r.disabled
                 && (r.scope.tasks.is_empty() || r.scope.tasks.iter().any(|p| p.matches(family)))
         })
+    }
+
+    /// The same revision with only the rule that applies to the task family (zero or one rule):
+    /// what the console hands a defender.
+    pub fn for_task(&self, family: &str) -> CnafPolicy {
+        CnafPolicy {
+            revision: self.revision,
+            rules: self.rule_for_task(family).cloned().into_iter().collect(),
+        }
     }
 }
 
@@ -356,6 +379,11 @@ mod tests {
         let r = &p.rules[0];
         assert_eq!(r.body_limit, DEFAULT_BODY_LIMIT);
         assert_eq!(r.protections, Protections::default());
+        assert_eq!(Protections::default(), Protections::all(CnafEffect::Alert));
+        let off = Protections::all(CnafEffect::Disable);
+        assert!(PROTECTIONS
+            .iter()
+            .all(|n| off.get(n) == Some(CnafEffect::Disable)));
         assert!(r
             .protections
             .iter()
@@ -384,6 +412,10 @@ mod tests {
         );
         assert_eq!(name("billing"), Some("rest"));
         assert_eq!(CnafPolicy::default().rule_for_task("x"), None);
+        let narrowed = p.for_task("twistlock-fargate-task:7");
+        assert_eq!(narrowed.revision, p.revision);
+        assert_eq!(narrowed.rules, vec![p.rules[1].clone()]);
+        assert!(CnafPolicy::default().for_task("x").rules.is_empty());
     }
 
     #[test]
