@@ -62,13 +62,26 @@ pub(crate) fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
+/// Longest string echoed back in an error message, in characters.
+const ECHO_LIMIT: usize = 64;
+/// Longest list entry (pattern, destination) accepted, in bytes.
+pub(crate) const MAX_ENTRY_LEN: usize = crate::pattern::MAX_PATTERN_LEN;
+
+/// `s`, cut to [`ECHO_LIMIT`] characters (with `…`) so errors stay readable and bounded.
+pub(crate) fn short(s: &str) -> String {
+    match s.char_indices().nth(ECHO_LIMIT) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
 /// A short description of a JSON value for "found ..." messages.
 fn describe(v: &Value) -> String {
     match v {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => format!("boolean {b}"),
         Value::Number(n) => format!("number {n}"),
-        Value::String(s) => format!("string {s:?}"),
+        Value::String(s) => format!("string {:?}", short(s)),
         Value::Array(_) => "an array".to_owned(),
         Value::Object(_) => "an object".to_owned(),
     }
@@ -154,7 +167,7 @@ impl Walker {
                 .map(|f| format!("did you mean {f}? "))
                 .unwrap_or_default();
             self.error(
-                &join(path, key),
+                &join(path, &short(key)),
                 format!("unknown field; {hint}expected one of {}", fields.join(", ")),
             );
         }
@@ -257,7 +270,7 @@ impl Walker {
             Value::String(s) => {
                 self.error(
                     path,
-                    format!("unknown {what} {s:?}; expected one of {list}"),
+                    format!("unknown {what} {:?}; expected one of {list}", short(s)),
                 );
                 None
             }
@@ -284,6 +297,16 @@ impl Walker {
             let Some(s) = self.string(entry, &p) else {
                 continue;
             };
+            if s.len() > MAX_ENTRY_LEN {
+                self.error(
+                    &p,
+                    format!(
+                        "entry is {} bytes long; the limit is {MAX_ENTRY_LEN}",
+                        s.len()
+                    ),
+                );
+                continue;
+            }
             match item(s) {
                 Ok(()) => good.push(s.to_owned()),
                 Err(msg) => self.error(&p, msg),

@@ -278,3 +278,22 @@ fn effects_are_ordered_by_severity() {
     assert!(Effect::Prevent < Effect::Block);
     assert_eq!(Effect::ALL.iter().max(), Some(&Effect::Block));
 }
+
+#[test]
+fn echoed_input_is_bounded() {
+    let long = "x".repeat(5000);
+    let json = format!(
+        r#"{{"{long}": 1, "rules": [{{"name": "a", "startup": "{long}", "disabled": "{long}",
+            "network": {{"effect": "alert", "denied_outbound": ["{long}"]}}}}]}}"#
+    );
+    let cut = format!("{}…", "x".repeat(64));
+    assert_eq!(
+        errors(&json),
+        vec![
+            format!("{cut}: unknown field; expected one of revision, rules"),
+            format!("rules[0].disabled: expected true or false, found string \"{cut}\""),
+            format!("rules[0].startup: unknown startup \"{cut}\"; expected one of availability, security"),
+            "rules[0].network.denied_outbound[0]: entry is 5000 bytes long; the limit is 1024".to_owned(),
+        ]
+    );
+}
