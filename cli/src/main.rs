@@ -1,3 +1,5 @@
-fn main() {
-    println!("deploy-protected: being written");
+//! `deploy-protected`: see the library crate for everything it does.
+
+fn main() -> std::process::ExitCode {
+    deploy_protected::main()
 }

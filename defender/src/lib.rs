@@ -1,5 +1,25 @@
-//! The embedded defender.
+//! The embedded defender: supervises the app inside its container and enforces the runtime
+//! policy on every program the app starts.
+//!
+//! - [`supervisor`]: start the app under its filter, the event loop, PID-1 duties.
+//! - [`backend`]: the interception mechanisms (seccomp user notification; ptrace fallback) and
+//!   the exec checks they share.
+//! - [`judge`]: the [`judge::ExecJudge`] trait deciding whether a program may run.
+//! - [`exec_target`]: reading an exec's path and argv, resolving the program's names.
+//! - [`tracee`]: ptrace tracee states as types.
+//! - [`audit`]: audit records and sinks (`--audit-log`).
+//! - [`install`]: `defender install DIR`.
+//! - [`sys`]: the only module with `unsafe`: system-call wrappers and the BPF builder.
 //!
 //! NOTE TO ENGINEERS (remove when integrated): three people work in `defender/` at once —
 //! read and append to /work/briefs/defender-coordination.md before editing this file,
 //! `defender/Cargo.toml`, `main.rs`, the seccomp filter or the notification dispatch.
+
+pub mod audit;
+pub mod backend;
+pub mod exec_target;
+pub mod install;
+pub mod judge;
+pub mod supervisor;
+pub mod sys;
+pub mod tracee;

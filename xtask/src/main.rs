@@ -2,6 +2,7 @@
 //! everything the tests need (a Python venv with moto server) and runs the whole test suite.
 
 mod demo;
+mod package;
 mod test;
 mod util;
 
@@ -9,13 +10,16 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <demo|test>
   demo   run the seed scenario end to end, locally
-  test   prepare the test environment (moto server in a venv) and run every test";
+  test   prepare the test environment (moto server in a venv) and run every test
+  package [--debug] [--image [TAG]]
+         build the static Lambda zip (target/lambda/) and the defender image context";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
+        Some("package") => package::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,0 +1,76 @@
+//! `deploy-protected embed`: reads a task definition (a file or stdin), embeds the defender and
+//! prints the protected definition as pretty JSON on stdout; warnings go to stderr.
+
+use crate::args::EmbedArgs;
+use crate::Failure;
+use anyhow::{anyhow, Context};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// The largest task definition accepted (ECS itself caps a task definition at 64 KiB).
+pub const MAX_INPUT_BYTES: u64 = 1024 * 1024;
+
+/// Runs `embed` with the given streams.
+pub fn run(
+    args: &EmbedArgs,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<(), Failure> {
+    let (source, text) = match args.file.as_deref() {
+        Some(path) if path != Path::new("-") => {
+            let shown = path.display().to_string();
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("reading {shown}"))
+                .map_err(Failure::Runtime)?;
+            (shown, read_bounded(file)?)
+        }
+        _ => ("stdin".to_string(), read_bounded(stdin)?),
+    };
+    let document = parse(&source, &text)?;
+    let output = protect::embed::embed(&document, &args.embed.to_options())
+        .map_err(|e| Failure::BadInput(anyhow!(e).context(format!("embedding {source}"))))?;
+    for warning in &output.warnings {
+        writeln!(stderr, "deploy-protected: warning: {warning}")
+            .context("writing to stderr")
+            .map_err(Failure::Runtime)?;
+    }
+    let mut pretty = serde_json::to_string_pretty(&output.task_definition)
+        .context("serializing the protected task definition")
+        .map_err(Failure::Runtime)?;
+    pretty.push('\n');
+    stdout
+        .write_all(pretty.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("writing the protected task definition to stdout")
+        .map_err(Failure::Runtime)?;
+    Ok(())
+}
+
+/// Reads at most [`MAX_INPUT_BYTES`]; more is bad input, a read error is a runtime failure.
+fn read_bounded(reader: impl Read) -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    reader
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut buf)
+        .context("reading the task definition")
+        .map_err(Failure::Runtime)?;
+    if buf.len() as u64 > MAX_INPUT_BYTES {
+        return Err(Failure::BadInput(anyhow!(
+            "the task definition is larger than {MAX_INPUT_BYTES} bytes; ECS task definitions \
+             are at most 64 KiB, pass a single task definition"
+        )));
+    }
+    Ok(buf)
+}
+
+/// Parses the input as JSON, reporting line and column.
+pub fn parse(source: &str, text: &[u8]) -> Result<Value, Failure> {
+    serde_json::from_slice(text).map_err(|e| {
+        Failure::BadInput(anyhow!(
+            "{source}: not valid JSON ({e}); pass a task definition as JSON, e.g. the output \
+             of `aws ecs describe-task-definition --task-definition FAMILY`"
+        ))
+    })
+}

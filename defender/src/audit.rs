@@ -1,0 +1,108 @@
+//! Audits: the process events the supervisor reports, turned into contract audit records and
+//! handed to every [`AuditSink`] (the `--audit-log` file; later the console shipper).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use protect::audit::{process_message, AuditKind, AuditRecord};
+use protect::policy::Scope;
+
+use crate::judge::Finding;
+
+/// One process-policy violation as the supervisor saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessEvent {
+    pub finding: Finding,
+    /// The process that exec'd (its tgid).
+    pub pid: i32,
+    /// The program, absolute path.
+    pub process: String,
+    /// The executable of the process that called exec.
+    pub parent: String,
+    /// The full command line.
+    pub command: String,
+}
+
+/// Where the workload runs; copied into every record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Workload {
+    pub scope: Scope,
+    pub task_arn: String,
+}
+
+/// Receives every audit record. Must not block for long: it is called from the supervision
+/// loop.
+pub trait AuditSink: Send + Sync {
+    fn record(&self, record: &AuditRecord);
+}
+
+/// Appends each record as one JSON line to a file.
+pub struct JsonLinesFile {
+    file: Mutex<File>,
+}
+
+impl JsonLinesFile {
+    pub fn open(path: &Path) -> std::io::Result<JsonLinesFile> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(JsonLinesFile {
+            file: Mutex::new(file),
+        })
+    }
+}
+
+impl AuditSink for JsonLinesFile {
+    fn record(&self, record: &AuditRecord) {
+        let Ok(mut line) = serde_json::to_string(record) else {
+            return;
+        };
+        line.push('\n');
+        if let Ok(mut f) = self.file.lock() {
+            if let Err(e) = f.write_all(line.as_bytes()) {
+                eprintln!("defender: cannot append to the audit log: {e}");
+            }
+        }
+    }
+}
+
+/// Builds records and fans them out to the sinks; also logs each one on stderr.
+#[derive(Clone)]
+pub struct Auditor {
+    workload: Workload,
+    sinks: Vec<Arc<dyn AuditSink>>,
+}
+
+impl Auditor {
+    pub fn new(workload: Workload, sinks: Vec<Arc<dyn AuditSink>>) -> Auditor {
+        Auditor { workload, sinks }
+    }
+
+    /// Stamps the workload on `record`, logs it on stderr and hands it to every sink. Other
+    /// parts of the defender (network policy, CNAF) report through here too.
+    pub fn record(&self, record: AuditRecord) {
+        let mut record = record.with_scope(&self.workload.scope);
+        record.task_arn.clone_from(&self.workload.task_arn);
+        eprintln!(
+            "defender: {} ({}): {}",
+            record.effect.as_str(),
+            record.rule,
+            record.message
+        );
+        for sink in &self.sinks {
+            sink.record(&record);
+        }
+    }
+
+    /// Records a process event.
+    pub fn process(&self, event: &ProcessEvent) {
+        let f = &event.finding;
+        let message = process_message(&event.process, &event.parent, &event.command, f.reason);
+        let mut record = AuditRecord::new(AuditKind::Process, f.effect, f.rule.clone(), message);
+        record.pid = u32::try_from(event.pid).ok();
+        record.process = Some(event.process.clone());
+        record.parent = Some(event.parent.clone());
+        record.command = Some(event.command.clone());
+        self.record(record);
+    }
+}

@@ -1,0 +1,268 @@
+//! `defender-probe`: a helper run *under* the defender by its tests and benchmarks. Each
+//! subcommand is one attack the defender must stop or one benchmark workload; it prints one
+//! result line on stdout. Not part of the product image.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use defender::sys::probe;
+use defender::sys::SysError;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => return usage(),
+    };
+    let result = match cmd {
+        "spawn" => spawn(rest),
+        "threads" => threads(rest),
+        "race" => race(rest),
+        "execveat-fd" => execveat_fd(rest),
+        "execveat-dir" => execveat_dir(rest),
+        "proc-fd" => proc_fd(rest),
+        "memfd" => memfd(rest),
+        "int80" => Ok(format!("int80: returned {}", probe::int80_getpid())),
+        "x32" => Ok(format!("x32: returned {}", probe::x32_getpid())),
+        "escape" => Ok(probe::escape_attempts()
+            .iter()
+            .map(|(name, errno)| format!("{name}={errno}"))
+            .collect::<Vec<_>>()
+            .join(" ")),
+        "bench" => bench(rest),
+        _ => return usage(),
+    };
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            let _ = std::io::stdout().flush();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{cmd}: error: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: defender-probe spawn|threads N|race DIR|execveat-fd|execveat-dir DIR|proc-fd|memfd PROGRAM ARGS...\n\
+         \x20      defender-probe int80|x32|escape\n\
+         \x20      defender-probe bench fork-exec|fork|threads|files|malloc|connect N"
+    );
+    ExitCode::from(2)
+}
+
+fn cstrings(args: &[String]) -> Result<Vec<CString>, String> {
+    args.iter()
+        .map(|a| CString::new(a.as_str()).map_err(|_| format!("NUL in {a:?}")))
+        .collect()
+}
+
+fn errno_of(e: &SysError) -> String {
+    format!("errno {}", e.errno().unwrap_or(0))
+}
+
+/// Describes how a child ended.
+fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(c), _) => format!("exit {c}"),
+            (_, Some(sig)) => format!("signal {sig}"),
+            _ => "unknown".into(),
+        },
+        Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(0)),
+    }
+}
+
+/// std's Command: posix_spawn (clone with CLONE_VM|CLONE_VFORK) + exec.
+fn spawn(args: &[String]) -> Result<String, String> {
+    let (prog, rest) = args.split_first().ok_or("spawn: PROGRAM missing")?;
+    Ok(format!(
+        "spawn: {}",
+        describe(Command::new(prog).args(rest).status())
+    ))
+}
+
+/// N threads busy at once; each spawns /bin/true, thread 0 also spawns PROGRAM.
+fn threads(args: &[String]) -> Result<String, String> {
+    let (n, cmd) = args.split_first().ok_or("threads: N missing")?;
+    let n: usize = n.parse().map_err(|_| "threads: N must be a number")?;
+    let (prog, rest) = cmd.split_first().ok_or("threads: PROGRAM missing")?;
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (prog, rest) = (prog.clone(), rest.to_vec());
+            std::thread::spawn(move || {
+                let ok = Command::new("/bin/true")
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false);
+                let target = (i == 0).then(|| describe(Command::new(&prog).args(&rest).status()));
+                (ok, target)
+            })
+        })
+        .collect();
+    let mut true_ok = 0;
+    let mut target = String::new();
+    for h in handles {
+        let (ok, t) = h.join().map_err(|_| "a thread panicked")?;
+        true_ok += usize::from(ok);
+        if let Some(t) = t {
+            target = t;
+        }
+    }
+    Ok(format!("threads: true_ok={true_ok} target={target}"))
+}
+
+/// Children that exec from a path buffer another thread flips between /usr/bin/true and
+/// /usr/bin/mkdir; mkdir would create DIR/raced.
+fn race(args: &[String]) -> Result<String, String> {
+    let dir = args.first().ok_or("race: DIR missing")?;
+    let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(40);
+    let pad = |s: &str| {
+        let mut b = [0u8; 32];
+        b[..s.len()].copy_from_slice(s.as_bytes());
+        b
+    };
+    let (a, b) = (pad("/usr/bin/true"), pad("/usr/bin/mkdir"));
+    let argv = cstrings(&["mkdir".into(), format!("{dir}/raced")])?;
+    let (mut ran_true, mut killed, mut other) = (0, 0, 0);
+    for _ in 0..rounds {
+        let pid = probe::fork().map_err(|e| e.to_string())?;
+        if pid == 0 {
+            let _ = probe::racing_execve(&a, &b, &argv);
+            probe::exit_now(42);
+        }
+        match defender::sys::process::wait_for(pid).map_err(|e| e.to_string())? {
+            defender::sys::process::WaitStatus::Exited(0) => ran_true += 1,
+            defender::sys::process::WaitStatus::Signaled(9) => killed += 1,
+            _ => other += 1,
+        }
+    }
+    Ok(format!(
+        "race: true={ran_true} killed={killed} other={other}"
+    ))
+}
+
+fn execveat_fd(args: &[String]) -> Result<String, String> {
+    let (prog, _) = args.split_first().ok_or("execveat-fd: PROGRAM missing")?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(prog)
+        .map_err(|e| e.to_string())?;
+    let argv = cstrings(args)?;
+    let empty = CString::default();
+    let e = probe::execveat(probe::raw(&file), &empty, &argv, libc::AT_EMPTY_PATH);
+    Ok(format!("execveat-fd: {}", errno_of(&e)))
+}
+
+fn execveat_dir(args: &[String]) -> Result<String, String> {
+    let (dir, rest) = args.split_first().ok_or("execveat-dir: DIR missing")?;
+    let (name, _) = rest.split_first().ok_or("execveat-dir: NAME missing")?;
+    let d = std::fs::File::open(dir).map_err(|e| e.to_string())?;
+    let argv = cstrings(rest)?;
+    let name = CString::new(name.as_str()).map_err(|_| "NUL in NAME")?;
+    let e = probe::execveat(probe::raw(&d), &name, &argv, 0);
+    Ok(format!("execveat-dir: {}", errno_of(&e)))
+}
+
+fn proc_fd(args: &[String]) -> Result<String, String> {
+    let (prog, _) = args.split_first().ok_or("proc-fd: PROGRAM missing")?;
+    let file = std::fs::File::open(prog).map_err(|e| e.to_string())?;
+    let path = CString::new(format!("/proc/self/fd/{}", probe::raw(&file))).map_err(|_| "NUL")?;
+    let e = probe::execve(&path, &cstrings(args)?);
+    Ok(format!("proc-fd: {}", errno_of(&e)))
+}
+
+fn memfd(args: &[String]) -> Result<String, String> {
+    let (prog, _) = args.split_first().ok_or("memfd: PROGRAM missing")?;
+    let name = CString::new("innocent").map_err(|_| "NUL")?;
+    let fd = probe::memfd_create(&name).map_err(|e| e.to_string())?;
+    let mut out = std::fs::File::from(fd);
+    let bytes = std::fs::read(prog).map_err(|e| e.to_string())?;
+    out.write_all(&bytes).map_err(|e| e.to_string())?;
+    let empty = CString::default();
+    let e = probe::execveat(
+        probe::raw(&out),
+        &empty,
+        &cstrings(args)?,
+        libc::AT_EMPTY_PATH,
+    );
+    Ok(format!("memfd: {}", errno_of(&e)))
+}
+
+/// One benchmark workload, N iterations; prints the elapsed nanoseconds.
+fn bench(args: &[String]) -> Result<String, String> {
+    let name = args.first().ok_or("bench: WORKLOAD missing")?;
+    let n: usize = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("bench: N missing")?;
+    let start = Instant::now();
+    match name.as_str() {
+        "fork-exec" => {
+            for _ in 0..n {
+                Command::new("/bin/true")
+                    .status()
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        "fork" => {
+            for _ in 0..n {
+                probe::fork_and_reap().map_err(|e| e.to_string())?;
+            }
+        }
+        "threads" => {
+            for _ in 0..n {
+                std::thread::spawn(|| std::hint::black_box(1))
+                    .join()
+                    .map_err(|_| "thread panicked")?;
+            }
+        }
+        "files" => {
+            let dir = std::env::temp_dir().join(format!("defender-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let block = [7u8; 4096];
+            for i in 0..n {
+                let p = dir.join(format!("f{i}"));
+                std::fs::write(&p, block).map_err(|e| e.to_string())?;
+                std::fs::remove_file(&p).map_err(|e| e.to_string())?;
+            }
+            let _ = std::fs::remove_dir(&dir);
+        }
+        "malloc" => {
+            for i in 0..n {
+                let mut v = vec![0u8; 64 + (i % 64) * 1024];
+                let len = v.len();
+                v[i % len] = 1;
+                std::hint::black_box(&v);
+            }
+        }
+        "connect" => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            let acceptor = std::thread::spawn(move || {
+                for _ in 0..n {
+                    if listener.accept().is_err() {
+                        break;
+                    }
+                }
+            });
+            for _ in 0..n {
+                std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+            }
+            acceptor.join().map_err(|_| "acceptor panicked")?;
+        }
+        other => return Err(format!("unknown workload {other:?}")),
+    }
+    Ok(format!(
+        "bench {name} n={n} ns={}",
+        start.elapsed().as_nanos()
+    ))
+}

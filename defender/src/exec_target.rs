@@ -1,0 +1,350 @@
+//! What an exec is about to run: the path and argv copied out of the caller (bounded), the path
+//! made absolute the way the kernel will resolve it, and the names the program answers to.
+
+use std::path::{Path, PathBuf};
+
+use crate::sys::notify::read_memory;
+
+/// Longest path read from a tracee (PATH_MAX).
+pub const MAX_PATH: usize = 4096;
+/// At most this many argv entries are read for the audit's command line.
+pub const MAX_ARGS: usize = 256;
+/// The audit's command line is cut at this many bytes.
+pub const MAX_COMMAND: usize = 8192;
+
+/// `execveat`'s `AT_FDCWD` and `AT_EMPTY_PATH`.
+const AT_FDCWD: i32 = -100;
+const AT_EMPTY_PATH: u64 = 0x1000;
+
+/// The arguments of one `execve`/`execveat`, copied from the caller's memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecCall {
+    /// `None` when the path could not be read (bad pointer): the kernel will fail the call.
+    pub path: Option<String>,
+    /// `execveat`'s directory descriptor (`None` for `execve` or `AT_FDCWD`).
+    pub dirfd: Option<i32>,
+    pub empty_path: bool,
+    /// The command line, argv joined by spaces (bounded).
+    pub command: String,
+}
+
+impl ExecCall {
+    /// Reads an `execve` (`nr` 59) or `execveat` (`nr` 322) call of thread `tid`.
+    pub fn read(tid: i32, nr: i32, args: [u64; 6]) -> ExecCall {
+        let (path_ptr, argv_ptr, dirfd, flags) = if nr == libc::SYS_execveat as i32 {
+            (args[1], args[2], args[0] as i32, args[4])
+        } else {
+            (args[0], args[1], AT_FDCWD, 0)
+        };
+        ExecCall {
+            path: read_c_string(tid, path_ptr, MAX_PATH),
+            dirfd: (dirfd != AT_FDCWD).then_some(dirfd),
+            empty_path: flags & AT_EMPTY_PATH != 0,
+            command: read_argv(tid, argv_ptr),
+        }
+    }
+}
+
+/// Reads a NUL-terminated string of at most `max` bytes (lossy UTF-8).
+pub fn read_c_string(pid: i32, addr: u64, max: usize) -> Option<String> {
+    if addr == 0 {
+        return None;
+    }
+    let mut buf = vec![0u8; max];
+    let n = read_memory(pid, addr, &mut buf).ok()?;
+    let end = buf[..n].iter().position(|&b| b == 0)?;
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
+fn read_argv(pid: i32, addr: u64) -> String {
+    if addr == 0 {
+        return String::new();
+    }
+    let mut raw = vec![0u8; MAX_ARGS * 8];
+    let n = read_memory(pid, addr, &mut raw).unwrap_or(0);
+    let mut parts: Vec<String> = Vec::new();
+    let mut total = 0;
+    for chunk in raw[..n - n % 8].chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let ptr = u64::from_ne_bytes(word);
+        if ptr == 0 || total >= MAX_COMMAND {
+            break;
+        }
+        let arg = read_c_string(pid, ptr, MAX_PATH).unwrap_or_default();
+        total += arg.len() + 1;
+        parts.push(arg);
+    }
+    let mut command = parts.join(" ");
+    truncate(&mut command, MAX_COMMAND);
+    command
+}
+
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+}
+
+/// Where an exec's path points, seen from the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The absolute path as the caller named it (for audits and deny-list checks).
+    pub literal: String,
+    /// A path the defender can open to reach the same file (through /proc for relative paths
+    /// and descriptors).
+    pub fs_path: PathBuf,
+}
+
+/// Makes the call's path absolute: relative to the caller's cwd or `execveat`'s directory
+/// descriptor, `/proc/self` rewritten to the caller. `None` when the path was unreadable.
+pub fn resolve(tid: i32, call: &ExecCall) -> Option<Target> {
+    let path = call.path.as_deref()?;
+    if path.is_empty() {
+        let fd = call.dirfd?;
+        if !call.empty_path {
+            return None;
+        }
+        let fs_path = PathBuf::from(format!("/proc/{tid}/fd/{fd}"));
+        let literal = std::fs::read_link(&fs_path)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| fs_path.to_string_lossy().into_owned());
+        return Some(Target { literal, fs_path });
+    }
+    if let Some(rest) = path.strip_prefix('/') {
+        let fs_path = rewrite_proc_self(tid, rest);
+        return Some(Target {
+            literal: path.to_string(),
+            fs_path,
+        });
+    }
+    let base_link = match call.dirfd {
+        Some(fd) => format!("/proc/{tid}/fd/{fd}"),
+        None => format!("/proc/{tid}/cwd"),
+    };
+    let base = std::fs::read_link(&base_link)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| base_link.clone());
+    Some(Target {
+        literal: normalize(&format!("{}/{}", base.trim_end_matches('/'), path)),
+        fs_path: PathBuf::from(format!("{base_link}/{path}")),
+    })
+}
+
+/// `/proc/self/...` and `/proc/thread-self/...` mean the caller, not the defender.
+fn rewrite_proc_self(tid: i32, rest: &str) -> PathBuf {
+    let parts: Vec<&str> = rest
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.first() == Some(&"proc") {
+        match parts.get(1) {
+            Some(&"self") => {
+                return PathBuf::from(format!("/proc/{tid}/{}", parts[2..].join("/")));
+            }
+            Some(&"thread-self") => {
+                return PathBuf::from(format!("/proc/{tid}/task/{tid}/{}", parts[2..].join("/")));
+            }
+            _ => {}
+        }
+    }
+    PathBuf::from(format!("/{rest}"))
+}
+
+/// Removes `.` and empty components and folds `..` lexically (display only).
+pub fn normalize(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            p => out.push(p),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// The names a program answers to: its canonical path, plus the classic paths that a merged
+/// `/usr` makes equivalent (`/usr/bin/mkdir` is also `/bin/mkdir` when `/bin -> usr/bin`).
+pub fn names_of(canonical: &str) -> Vec<String> {
+    let mut names = vec![canonical.to_string()];
+    for (alias, real) in usr_merge_aliases() {
+        if let Some(rest) = canonical.strip_prefix(real.as_str()) {
+            if rest.starts_with('/') {
+                names.push(format!("{alias}{rest}"));
+            }
+        }
+    }
+    names
+}
+
+/// `/bin`, `/sbin`, `/lib`, `/lib64` that are symlinks into `/usr`, as (alias, target) pairs.
+fn usr_merge_aliases() -> Vec<(String, String)> {
+    ["/bin", "/sbin", "/lib", "/lib64"]
+        .iter()
+        .filter_map(|dir| {
+            let meta = std::fs::symlink_metadata(dir).ok()?;
+            if !meta.file_type().is_symlink() {
+                return None;
+            }
+            let real = std::fs::canonicalize(dir).ok()?;
+            Some((dir.to_string(), real.to_string_lossy().into_owned()))
+        })
+        .collect()
+}
+
+/// The canonical path of the file behind `fs_path`, or the errno of the failed lookup. The
+/// file is opened (`O_PATH`, following links and `/proc` magic links as exec would) and the
+/// kernel's name for the open file is read back, so deleted files and memfds resolve too
+/// (`/memfd:name (deleted)`).
+pub fn canonical(fs_path: &Path) -> Result<String, i32> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(fs_path)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::ENOENT))?;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::ENOENT))
+}
+
+/// The executable of process `pid` (`/proc/PID/exe`), e.g. `/usr/bin/dash`.
+pub fn exe_of(pid: i32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// The thread group (process) id of thread `tid`.
+pub fn tgid_of(tid: i32) -> Option<i32> {
+    status_field(tid, "Tgid:")
+}
+
+/// The parent process id of `pid`.
+pub fn ppid_of(pid: i32) -> Option<i32> {
+    status_field(pid, "PPid:")
+}
+
+fn status_field(pid: i32, key: &str) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The command line of a process from `/proc/PID/cmdline` (bounded), args split.
+pub fn cmdline_of(pid: i32) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let raw = &raw[..raw.len().min(MAX_COMMAND)];
+    raw.split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+/// Whether `exe` is a dynamic loader (`ld-linux-x86-64.so.2`, `ld-musl-x86_64.so.1`, `ld.so`).
+pub fn is_dynamic_loader(exe: &str) -> bool {
+    let base = exe.rsplit('/').next().unwrap_or(exe);
+    base.starts_with("ld-linux") || base.starts_with("ld-musl") || base.starts_with("ld.so")
+}
+
+/// The program a dynamic loader run directly will load: the first argument after the loader's
+/// own options (`ld.so [--library-path P] [--preload L] ... /path/prog args`).
+pub fn loader_program(argv: &[String]) -> Option<&str> {
+    const WITH_VALUE: &[&str] = &[
+        "--library-path",
+        "--preload",
+        "--audit",
+        "--argv0",
+        "--inhibit-rpath",
+        "--glibc-hwcaps-prefix",
+        "--glibc-hwcaps-mask",
+    ];
+    let mut i = 1;
+    while let Some(arg) = argv.get(i) {
+        if arg == "--" {
+            return argv.get(i + 1).map(String::as_str);
+        }
+        if WITH_VALUE.contains(&arg.as_str()) {
+            i += 2;
+        } else if arg.starts_with("--") {
+            i += 1;
+        } else {
+            return Some(arg);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loader_program_skips_options() {
+        let argv: Vec<String> = [
+            "ld.so",
+            "--library-path",
+            "/x",
+            "--inhibit-cache",
+            "/bin/mkdir",
+            "a",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(loader_program(&argv), Some("/bin/mkdir"));
+        let only: Vec<String> = vec!["ld.so".into(), "--list".into()];
+        assert_eq!(loader_program(&only), None);
+    }
+
+    #[test]
+    fn normalize_folds_dots() {
+        assert_eq!(normalize("/a/./b/../c//d"), "/a/c/d");
+        assert_eq!(normalize("/../x"), "/x");
+    }
+
+    #[test]
+    fn proc_self_means_the_caller() {
+        assert_eq!(
+            rewrite_proc_self(42, "proc/self/fd/3"),
+            PathBuf::from("/proc/42/fd/3")
+        );
+        assert_eq!(
+            rewrite_proc_self(42, "proc/thread-self/exe"),
+            PathBuf::from("/proc/42/task/42/exe")
+        );
+        assert_eq!(
+            rewrite_proc_self(42, "usr/bin/true"),
+            PathBuf::from("/usr/bin/true")
+        );
+    }
+
+    #[test]
+    fn usr_merge_aliases_follow_the_real_layout() {
+        let names = names_of("/usr/bin/mkdir");
+        let bin_is_link = std::fs::symlink_metadata("/bin")
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(false);
+        assert_eq!(names.contains(&"/bin/mkdir".to_string()), bin_is_link);
+        assert_eq!(names[0], "/usr/bin/mkdir");
+    }
+
+    #[test]
+    fn dynamic_loaders_are_recognised() {
+        assert!(is_dynamic_loader(
+            "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+        ));
+        assert!(is_dynamic_loader("/lib/ld-musl-x86_64.so.1"));
+        assert!(!is_dynamic_loader("/usr/bin/ldd"));
+    }
+}

@@ -1,0 +1,132 @@
+//! Deciding an exec: the [`ExecJudge`] trait the supervision mechanism asks, and the names a
+//! program is judged under.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use protect::policy::{RuntimePolicy, Scope};
+
+pub use protect::policy::{Effect, Reason};
+
+/// A violation of the process policy (effect `Alert`, `Prevent` or `Block`).
+pub type Finding = protect::policy::Violation;
+
+/// Orders effects by severity (`Alert` < `Prevent` < `Block`).
+pub fn severity(effect: Effect) -> u8 {
+    match effect {
+        Effect::Disable => 0,
+        Effect::Alert => 1,
+        Effect::Prevent => 2,
+        Effect::Block => 3,
+    }
+}
+
+/// The names an exec is judged under.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecNames {
+    /// The program's own names: its canonical path and the system aliases of that path. On an
+    /// allow list, one of them must be allowed; on a deny list, any of them denied is enough.
+    pub program: Vec<String>,
+    /// Names that led to it (the path as called when it was a symlink, a `#!` script's path):
+    /// checked against the denied list only, since an attacker can pick them freely.
+    pub via: Vec<String>,
+}
+
+/// Decides whether a program may run. Implementations must be cheap and never block: the
+/// caller is waiting in `execve`.
+pub trait ExecJudge: Send + Sync {
+    fn judge(&self, names: &ExecNames) -> Option<Finding>;
+}
+
+/// Combines per-name answers from a policy rule: `check(name)` answers like
+/// `Rule::check_process`. Deny wins from any name; "not allowed" needs every program name to be
+/// not allowed.
+pub fn combine(names: &ExecNames, check: impl Fn(&str) -> Option<Finding>) -> Option<Finding> {
+    let mut not_allowed: Option<Finding> = None;
+    let mut allowed_somewhere = false;
+    for name in &names.program {
+        match check(name) {
+            Some(f) if f.reason == Reason::ExplicitlyDenied => return Some(f),
+            Some(f) => {
+                not_allowed.get_or_insert(f);
+            }
+            None => allowed_somewhere = true,
+        }
+    }
+    for name in &names.via {
+        if let Some(f) = check(name) {
+            if f.reason == Reason::ExplicitlyDenied {
+                return Some(f);
+            }
+        }
+    }
+    if allowed_somewhere {
+        None
+    } else {
+        not_allowed
+    }
+}
+
+/// The runtime policy in force, swappable while the app runs (the console poller stores a new
+/// one; the next exec is judged by it).
+pub type SharedPolicy = Arc<ArcSwap<RuntimePolicy>>;
+
+/// Judges execs with the first enabled rule of the shared policy that matches the workload.
+pub struct PolicyJudge {
+    policy: SharedPolicy,
+    scope: Scope,
+}
+
+impl PolicyJudge {
+    pub fn new(policy: SharedPolicy, scope: Scope) -> PolicyJudge {
+        PolicyJudge { policy, scope }
+    }
+}
+
+impl ExecJudge for PolicyJudge {
+    fn judge(&self, names: &ExecNames) -> Option<Finding> {
+        let policy = self.policy.load();
+        let rule = policy.rule_for(&self.scope)?;
+        combine(names, |n| rule.check_process(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(reason: Reason) -> Finding {
+        Finding {
+            effect: Effect::Prevent,
+            rule: "r".into(),
+            reason,
+        }
+    }
+
+    fn names(program: &[&str], via: &[&str]) -> ExecNames {
+        ExecNames {
+            program: program.iter().map(|s| s.to_string()).collect(),
+            via: via.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_denied_alias_or_via_name_is_a_violation() {
+        let deny_mkdir = |n: &str| {
+            n.ends_with("/mkdir")
+                .then(|| finding(Reason::ExplicitlyDenied))
+        };
+        assert!(combine(&names(&["/usr/bin/mkdir", "/bin/mkdir"], &[]), deny_mkdir).is_some());
+        assert!(combine(&names(&["/usr/bin/true"], &["/tmp/mkdir"]), deny_mkdir).is_some());
+        assert!(combine(&names(&["/usr/bin/true"], &["/tmp/x"]), deny_mkdir).is_none());
+    }
+
+    #[test]
+    fn allow_lists_judge_the_program_not_the_link() {
+        let allow_ls = |n: &str| (!n.ends_with("/ls")).then(|| finding(Reason::NotAllowed));
+        // A symlink called `ls` to mkdir is mkdir.
+        assert!(combine(&names(&["/usr/bin/mkdir"], &["/tmp/ls"]), allow_ls).is_some());
+        // One allowed alias is enough.
+        assert!(combine(&names(&["/usr/bin/ls", "/bin/ls"], &[]), allow_ls).is_none());
+    }
+}

@@ -1,0 +1,334 @@
+//! `defender run` on real processes: the seed scenario, effects, PID-1 duties and the attacks
+//! the exec checks must stop. Every scenario runs against each backend.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+macro_rules! backend_suite {
+    ($module:ident, $backend:literal) => {
+        mod $module {
+            use super::*;
+
+            const B: &str = $backend;
+
+            #[test]
+            fn seed_mkdir_is_prevented_and_the_shell_goes_on() {
+                let s = Scratch::new(concat!($backend, "-seed"));
+                let r = run(B, &s, &process_policy("prevent", &[], &["mkdir"]), &["/bin/sh", "-c", "mkdir test; echo after"]);
+                assert_eq!(r.code, Some(0), "{}", r.stderr);
+                assert_eq!(r.stdout, "after\n");
+                assert!(r.stderr.contains("mkdir: Permission denied"), "{}", r.stderr);
+                assert!(!s.path("test").exists());
+                let expected = format!(
+                    "{} launched from {} and is explicitly blocked in the runtime rule. Full command: mkdir test",
+                    first_in_path("mkdir"),
+                    canonical("/bin/sh")
+                );
+                assert_eq!(r.messages(), vec![expected]);
+                let a = &r.audits[0];
+                assert_eq!(a["kind"], "process");
+                assert_eq!(a["effect"], "prevent");
+                assert_eq!(a["rule"], "test-rule");
+                assert_eq!(a["command"], "mkdir test");
+                assert_eq!(a["parent"], canonical("/bin/sh"));
+                assert!(a["pid"].as_u64().is_some_and(|p| p > 0));
+            }
+
+            #[test]
+            fn alert_lets_the_program_run_and_audits_it() {
+                let s = Scratch::new(concat!($backend, "-alert"));
+                let r = run(B, &s, &process_policy("alert", &[], &["mkdir"]), &["/bin/sh", "-c", "mkdir test && echo made"]);
+                assert_eq!(r.code, Some(0), "{}", r.stderr);
+                assert_eq!(r.stdout, "made\n");
+                assert!(s.path("test").is_dir());
+                assert_eq!(r.audits.len(), 1, "{:?}", r.audits);
+                assert_eq!(r.audits[0]["effect"], "alert");
+                assert!(r.messages()[0].ends_with("is explicitly blocked in the runtime rule. Full command: mkdir test"));
+            }
+
+            #[test]
+            fn allow_list_stops_everything_not_listed() {
+                let s = Scratch::new(concat!($backend, "-allow"));
+                let dash = canonical("/bin/sh");
+                let policy = process_policy("prevent", &[&dash, "true"], &[]);
+                let r = run(B, &s, &policy, &["/bin/sh", "-c", "true && echo ok; mkdir test; echo after"]);
+                assert_eq!(r.code, Some(0), "{}", r.stderr);
+                assert_eq!(r.stdout, "ok\nafter\n");
+                assert!(!s.path("test").exists());
+                assert_eq!(r.audits.len(), 1, "{:?}", r.audits);
+                assert!(r.messages()[0].contains("is not in the allowed list of the runtime rule. Full command: mkdir test"));
+            }
+
+            #[test]
+            fn no_matching_rule_enforces_nothing() {
+                let s = Scratch::new(concat!($backend, "-scope"));
+                let policy = serde_json::json!({"revision": 1, "rules": [{"name": "other",
+                    "scope": {"containers": ["someone-else"]},
+                    "processes": {"effect": "prevent", "denied": ["mkdir"]}}]}).to_string();
+                let r = run(B, &s, &policy, &["/bin/sh", "-c", "mkdir test"]);
+                assert_eq!(r.code, Some(0), "{}", r.stderr);
+                assert!(s.path("test").is_dir());
+                assert!(r.audits.is_empty());
+            }
+
+            #[test]
+            fn block_stops_the_whole_tree_with_a_failure_status() {
+                let s = Scratch::new(concat!($backend, "-block"));
+                let start = Instant::now();
+                let r = run(B, &s, &process_policy("block", &[], &["mkdir"]),
+                    &["/bin/sh", "-c", "sleep 20 & mkdir test; sleep 20; echo after"]);
+                assert!(start.elapsed() < Duration::from_secs(10));
+                assert_ne!(r.code, Some(0));
+                assert_eq!(r.code, Some(137), "{}", r.stderr);
+                assert!(!r.stdout.contains("after"));
+                assert!(!s.path("test").exists());
+                assert_eq!(r.audits[0]["effect"], "block");
+            }
+
+            #[test]
+            fn denied_entrypoint_is_not_started() {
+                let s = Scratch::new(concat!($backend, "-entry"));
+                let r = run(B, &s, &process_policy("prevent", &[], &["mkdir"]), &["mkdir", "test"]);
+                assert_eq!(r.code, Some(126), "{}", r.stderr);
+                assert!(r.stderr.contains("defender: cannot execute"), "{}", r.stderr);
+                assert!(!s.path("test").exists());
+                assert_eq!(r.audits.len(), 1);
+            }
+
+            #[test]
+            fn exit_status_and_death_by_signal_are_passed_on() {
+                let s = Scratch::new(concat!($backend, "-exit"));
+                let none = process_policy("prevent", &[], &["nothing-matches"]);
+                assert_eq!(run(B, &s, &none, &["/bin/sh", "-c", "exit 7"]).code, Some(7));
+                assert_eq!(run(B, &s, &none, &["/bin/sh", "-c", "kill -TERM $$"]).code, Some(143));
+                assert_eq!(run(B, &s, &none, &["true"]).code, Some(0));
+            }
+
+            #[test]
+            fn signals_are_forwarded_to_the_app() {
+                let s = Scratch::new(concat!($backend, "-signals"));
+                std::fs::write(s.path("p.json"), process_policy("alert", &[], &["x"])).expect("policy");
+                for (sig, expected) in [(libc::SIGTERM, 143), (libc::SIGUSR1, 10 + 128), (libc::SIGHUP, 129)] {
+                    let mut child = Command::new(DEFENDER)
+                        .args(["run", "--backend", B, "--policy-file"])
+                        .arg(s.path("p.json"))
+                        .args(["--", "sleep", "30"])
+                        .spawn()
+                        .expect("start");
+                    wait_for_app(child.id() as i32);
+                    // SAFETY: plain kill(2) on our own child.
+                    unsafe { libc::kill(child.id() as i32, sig) };
+                    let status = child.wait().expect("wait");
+                    assert_eq!(status.code(), Some(expected), "signal {sig}");
+                }
+            }
+
+            #[test]
+            fn orphans_are_reaped() {
+                let s = Scratch::new(concat!($backend, "-reap"));
+                let script = r#"(true &); (true &); (sleep 0.1 &); sleep 1
+                    for st in /proc/[0-9]*/status; do
+                      if grep -q "^PPid:[[:space:]]*$PPID\$" $st 2>/dev/null && grep -q "^State:[[:space:]]*Z" $st 2>/dev/null; then echo zombie; fi
+                    done; echo checked"#;
+                let r = run(B, &s, &process_policy("alert", &[], &["nothing"]), &["/bin/sh", "-c", script]);
+                assert_eq!(r.code, Some(0), "{}", r.stderr);
+                assert_eq!(r.stdout, "checked\n");
+            }
+
+            #[test]
+            fn killing_the_defender_kills_the_app() {
+                let s = Scratch::new(concat!($backend, "-death"));
+                std::fs::write(s.path("p.json"), process_policy("alert", &[], &["x"])).expect("policy");
+                let mut child = Command::new(DEFENDER)
+                    .args(["run", "--backend", B, "--policy-file"])
+                    .arg(s.path("p.json"))
+                    .args(["--", "sleep", "30"])
+                    .spawn()
+                    .expect("start");
+                let app = wait_for_app(child.id() as i32);
+                child.kill().expect("kill defender");
+                child.wait().expect("reap defender");
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while alive(app) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                assert!(!alive(app), "app {app} survived its defender");
+            }
+
+            #[test]
+            fn multithreaded_program_is_supervised_in_every_thread() {
+                let s = Scratch::new(concat!($backend, "-threads"));
+                let out = s.s("made");
+                let r = run(B, &s, &process_policy("prevent", &[], &["mkdir"]), &[PROBE, "threads", "6", "/usr/bin/mkdir", &out]);
+                assert_eq!(r.stdout, "threads: true_ok=6 target=errno 13\n", "{}", r.stderr);
+                assert!(!s.path("made").exists());
+            }
+
+            #[test]
+            fn a_thread_racing_the_exec_path_never_gets_the_denied_program_to_run() {
+                let s = Scratch::new(concat!($backend, "-race"));
+                let r = run(B, &s, &process_policy("prevent", &[], &["mkdir"]), &[PROBE, "race", &s.s(""), "60"]);
+                assert!(r.stdout.starts_with("race: "), "{} {}", r.stdout, r.stderr);
+                assert!(!s.path("raced").exists(), "mkdir ran: {}", r.stdout);
+            }
+
+            #[test]
+            fn posix_spawn_is_covered() {
+                let s = Scratch::new(concat!($backend, "-spawn"));
+                let r = run(B, &s, &process_policy("prevent", &[], &["mkdir"]), &[PROBE, "spawn", "mkdir", &s.s("d")]);
+                assert_eq!(r.stdout, "spawn: errno 13\n", "{}", r.stderr);
+                assert!(!s.path("d").exists());
+            }
+
+            #[test]
+            fn descriptor_based_execs_are_judged_by_the_file() {
+                let s = Scratch::new(concat!($backend, "-fds"));
+                let deny = process_policy("prevent", &[], &["mkdir"]);
+                let mkdir = canonical(&first_in_path("mkdir"));
+                let dir = std::path::Path::new(&mkdir).parent().expect("dir").to_string_lossy().into_owned();
+                for (mode, args) in [
+                    ("execveat-fd", vec![mkdir.clone(), s.s("a")]),
+                    ("execveat-dir", vec![dir.clone(), "mkdir".into(), s.s("b")]),
+                    ("proc-fd", vec![mkdir.clone(), s.s("c")]),
+                ] {
+                    let mut app = vec![PROBE, mode];
+                    app.extend(args.iter().map(String::as_str));
+                    let r = run(B, &s, &deny, &app);
+                    assert_eq!(r.stdout, format!("{mode}: errno 13\n"), "{}", r.stderr);
+                    assert_eq!(r.audits.len(), 1, "{mode}");
+                }
+                for d in ["a", "b", "c"] {
+                    assert!(!s.path(d).exists(), "{d}");
+                }
+            }
+
+            #[test]
+            fn memfd_copies_are_not_on_an_allow_list() {
+                let s = Scratch::new(concat!($backend, "-memfd"));
+                let policy = process_policy("prevent", &["defender-probe"], &[]);
+                let r = run(B, &s, &policy, &[PROBE, "memfd", &first_in_path("mkdir"), &s.s("m")]);
+                assert!(!s.path("m").exists(), "{} {}", r.stdout, r.stderr);
+                assert!(r.messages().iter().any(|m| m.starts_with("/memfd:innocent (deleted) launched from")), "{:?}", r.messages());
+            }
+
+            #[test]
+            fn symlinks_and_shebang_lines_lead_to_the_real_program() {
+                let s = Scratch::new(concat!($backend, "-links"));
+                let mkdir = first_in_path("mkdir");
+                std::os::unix::fs::symlink(&mkdir, s.path("ls")).expect("symlink");
+                std::fs::write(s.path("script"), format!("#!{mkdir}\n")).expect("script");
+                std::process::Command::new("chmod").arg("+x").arg(s.path("script")).status().expect("chmod");
+                let deny = process_policy("prevent", &[], &["mkdir"]);
+                let r = run(B, &s, &deny, &["/bin/sh", "-c", "./ls x; echo link=$?; ./script; echo script=$?"]);
+                assert_eq!(r.stdout, "link=126\nscript=137\n", "{}", r.stderr);
+                assert!(!s.path("x").exists());
+                assert_eq!(r.audits.len(), 2, "{:?}", r.messages());
+            }
+
+            #[test]
+            fn the_dynamic_loader_run_directly_cannot_start_a_denied_program() {
+                let s = Scratch::new(concat!($backend, "-ldso"));
+                let loader = ["/lib64/ld-linux-x86-64.so.2", "/lib/ld-musl-x86_64.so.1"]
+                    .into_iter()
+                    .find(|p| std::path::Path::new(p).exists())
+                    .expect("a dynamic loader");
+                let mkdir = first_in_path("mkdir");
+                let deny = process_policy("prevent", &[], &["mkdir"]);
+                let r = run(B, &s, &deny, &["/bin/sh", "-c", &format!("{loader} {mkdir} made; echo rc=$?")]);
+                assert_eq!(r.stdout, "rc=137\n", "{}", r.stderr);
+                assert!(!s.path("made").exists());
+                assert_eq!(r.audits.len(), 1);
+            }
+
+            #[test]
+            fn foreign_abis_are_killed() {
+                let s = Scratch::new(concat!($backend, "-abi"));
+                let none = process_policy("alert", &[], &["x"]);
+                for mode in ["int80", "x32"] {
+                    let r = run(B, &s, &none, &[PROBE, mode]);
+                    assert_eq!(r.code, Some(128 + libc::SIGSYS), "{mode}: {}", r.stdout);
+                    assert_eq!(r.stdout, "", "{mode}");
+                }
+            }
+
+            #[test]
+            fn escape_hatches_are_denied() {
+                let s = Scratch::new(concat!($backend, "-escape"));
+                let r = run(B, &s, &process_policy("alert", &[], &["x"]), &[PROBE, "escape"]);
+                assert_eq!(
+                    r.stdout,
+                    "io_uring_setup=1 ptrace=1 process_vm_readv=1 process_vm_writev=1 userfaultfd=1 pidfd_getfd=1 seccomp_listener=1\n"
+                );
+            }
+        }
+    };
+}
+
+backend_suite!(notify, "notify");
+
+/// Waits until the defender `pid` has a child (the app) and returns the app's pid.
+fn wait_for_app(defender: i32) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{defender}/task/{defender}/children"))
+                .unwrap_or_default();
+        if let Some(app) = children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            // The app has exec'd once its name is no longer the defender's.
+            let comm = std::fs::read_to_string(format!("/proc/{app}/comm")).unwrap_or_default();
+            if comm.trim() == "sleep" {
+                return app;
+            }
+        }
+        assert!(Instant::now() < deadline, "the app did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| !r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn bad_policy_file_is_a_usage_error_naming_the_field() {
+    let s = Scratch::new("badpolicy");
+    let r = run(
+        "notify",
+        &s,
+        r#"{"revision":1,"rules":[{"name":"x","processes":{"effect":"explode"}}]}"#,
+        &["true"],
+    );
+    assert_eq!(r.code, Some(2));
+    assert!(
+        r.stderr.contains("rules[0].processes.effect"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn unknown_program_is_reported() {
+    let s = Scratch::new("noprog");
+    let r = run(
+        "notify",
+        &s,
+        &process_policy("alert", &[], &["x"]),
+        &["no-such-program-here"],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("no-such-program-here"), "{}", r.stderr);
+}
