@@ -1,0 +1,271 @@
+//! The deploy mode's flags ([`DeployFlags`], flattened into the root command line) and the
+//! glue that turns them into [`DeploySettings`], runs [`deploy`] and prints the result.
+
+use std::io::Write;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use ipnet::IpNet;
+use protect::embed::EmbedOptions;
+use serde_json::Value;
+
+use super::aws::{load_sdk_config, AwsClients, AwsVpc};
+use super::output::{render_plan, render_summary, OutputFormat};
+use super::progress::{self, Progress};
+use super::{
+    deploy, CnafIngress, DeployError, DeploySettings, Outcome, TransformFailure, WaitSettings,
+};
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputArg {
+    /// Aligned lines.
+    #[default]
+    Text,
+    /// One JSON object (for pipelines).
+    Json,
+}
+
+/// Flags of the deploy mode (the root command without a subcommand).
+#[derive(Debug, Clone, Args, Default)]
+pub struct DeployFlags {
+    /// Task definition family to protect (its latest ACTIVE revision unless --revision).
+    #[arg(long, value_name = "FAMILY", required = true)]
+    pub family: Option<String>,
+
+    /// Revision of the family to protect instead of the latest ACTIVE one.
+    #[arg(long, value_name = "N")]
+    pub revision: Option<i64>,
+
+    /// ECS cluster (name or ARN).
+    #[arg(long, value_name = "CLUSTER", required = true)]
+    pub cluster: Option<String>,
+
+    /// Service name (default: the family).
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+
+    /// Subnet ids, comma-separated (required to create the service).
+    #[arg(long, value_name = "SUBNET,...", value_delimiter = ',')]
+    pub subnets: Vec<String>,
+
+    /// Security group ids, comma-separated (required to create the service); the CNAF port is
+    /// opened on them.
+    #[arg(long, value_name = "SG,...", value_delimiter = ',')]
+    pub security_groups: Vec<String>,
+
+    /// Give tasks a public IP (assignPublicIp ENABLED).
+    #[arg(long)]
+    pub assign_public_ip: bool,
+
+    /// Desired task count (default 1 for a new service; unchanged on update).
+    #[arg(long, value_name = "N")]
+    pub desired_count: Option<i32>,
+
+    /// Source CIDR allowed to reach the CNAF port.
+    #[arg(long, value_name = "CIDR", default_value = "0.0.0.0/0")]
+    pub cnaf_cidr: IpNet,
+
+    /// Print the definition diff and the AWS calls that would be made; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Return once the service is created or updated, without waiting for a steady state.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// How long to wait for a steady state (e.g. 90s, 10m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub wait_timeout: Duration,
+
+    /// Time between two service polls while waiting.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration, hide = true)]
+    pub poll_interval: Duration,
+
+    /// When the wait fails, put the service back on the revision it ran before.
+    #[arg(long)]
+    pub rollback: bool,
+
+    /// Summary format on stdout.
+    #[arg(long, value_enum, default_value_t = OutputArg::Text)]
+    pub output: OutputArg,
+
+    /// AWS region (default: the standard chain: AWS_REGION, the profile, ...).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// AWS profile from the shared config files.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+}
+
+impl DeployFlags {
+    /// The validated settings; `cnaf_port` comes from the transform flags (`--cnaf-port`).
+    pub fn to_settings(&self, cnaf_port: Option<u16>) -> Result<DeploySettings, DeployError> {
+        let missing = |flag: &str, what: &str| {
+            DeployError::InvalidSettings(format!("{flag} is required: {what}"))
+        };
+        let family = self
+            .family
+            .clone()
+            .ok_or_else(|| missing("--family", "name the task definition family to protect"))?;
+        let cluster = self
+            .cluster
+            .clone()
+            .ok_or_else(|| missing("--cluster", "name the ECS cluster to deploy to"))?;
+        let network = match (self.subnets.is_empty(), self.security_groups.is_empty()) {
+            (true, true) => None,
+            (false, false) => Some(AwsVpc {
+                subnets: self.subnets.clone(),
+                security_groups: self.security_groups.clone(),
+                assign_public_ip: self.assign_public_ip,
+            }),
+            (true, false) => {
+                return Err(missing("--subnets", "it goes with --security-groups"));
+            }
+            (false, true) => {
+                return Err(missing("--security-groups", "it goes with --subnets"));
+            }
+        };
+        if self.assign_public_ip && network.is_none() {
+            return Err(missing(
+                "--subnets",
+                "--assign-public-ip is part of the network configuration",
+            ));
+        }
+        Ok(DeploySettings {
+            family,
+            revision: self.revision,
+            cluster,
+            service: self.service.clone(),
+            network,
+            desired_count: self.desired_count,
+            cnaf: cnaf_port.map(|port| CnafIngress {
+                port,
+                cidr: self.cnaf_cidr,
+            }),
+            dry_run: self.dry_run,
+            wait: (!self.no_wait).then_some(WaitSettings {
+                timeout: self.wait_timeout,
+                poll_interval: self.poll_interval,
+            }),
+            rollback: self.rollback,
+        })
+    }
+
+    fn format(&self) -> OutputFormat {
+        match self.output {
+            OutputArg::Text => OutputFormat::Text,
+            OutputArg::Json => OutputFormat::Json,
+        }
+    }
+}
+
+/// The transform the CLI uses: `protect::embed` with `options`, warnings printed on `warn`.
+pub fn embed_transform<'a>(
+    options: &'a EmbedOptions,
+) -> impl Fn(&Value) -> Result<Value, TransformFailure> + Sync + 'a {
+    move |input: &Value| {
+        let out = protect::embed::embed(input, options)?;
+        for warning in &out.warnings {
+            eprintln!("deploy-protected: warning: {warning}");
+        }
+        Ok(out.task_definition)
+    }
+}
+
+/// Runs a deployment against `clients` and prints the summary (or the plan) on `out`; the
+/// summary is printed for a failed wait too, so pipelines see what was changed.
+pub async fn execute(
+    clients: &AwsClients,
+    settings: &DeploySettings,
+    options: &EmbedOptions,
+    format: OutputFormat,
+    out: &mut dyn Write,
+    progress: &mut dyn Progress,
+) -> Result<(), DeployError> {
+    let transform = embed_transform(options);
+    let result = deploy(clients, settings, &transform, progress).await;
+    let text = match &result {
+        Ok(Outcome::Deployed(summary)) => render_summary(summary, None, format),
+        Ok(Outcome::DryRun(plan)) => render_plan(plan, format),
+        Err(e) => match e.summary() {
+            Some(summary) => render_summary(summary, Some(&e.to_string()), format),
+            None => String::new(),
+        },
+    };
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    result.map(|_| ())
+}
+
+/// The deploy mode end to end: AWS settings from the standard chain and the flags, progress on
+/// stderr, summary on stdout.
+pub fn run(flags: &DeployFlags, options: &EmbedOptions) -> Result<(), DeployError> {
+    let settings = flags.to_settings(options.cnaf.as_ref().map(|c| c.external_port))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            DeployError::InvalidSettings(format!("cannot start the async runtime: {e}"))
+        })?;
+    runtime.block_on(async {
+        let config = load_sdk_config(flags.region.as_deref(), flags.profile.as_deref()).await;
+        if config.region().is_none() {
+            return Err(DeployError::InvalidSettings(
+                "no AWS region: pass --region, set AWS_REGION, or set one in the profile"
+                    .to_string(),
+            ));
+        }
+        let clients = AwsClients::new(&config);
+        let mut progress = progress::for_stderr();
+        execute(
+            &clients,
+            &settings,
+            options,
+            flags.format(),
+            &mut std::io::stdout().lock(),
+            progress.as_mut(),
+        )
+        .await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_become_settings() {
+        let flags = DeployFlags {
+            family: Some("web".into()),
+            cluster: Some("c".into()),
+            subnets: vec!["subnet-1".into()],
+            security_groups: vec!["sg-1".into()],
+            cnaf_cidr: "10.0.0.0/8".parse().expect("cidr"),
+            wait_timeout: Duration::from_secs(90),
+            poll_interval: Duration::from_secs(5),
+            ..DeployFlags::default()
+        };
+        let s = flags.to_settings(Some(8080)).expect("settings");
+        assert_eq!(s.service_name(), "web");
+        assert_eq!(
+            s.cnaf,
+            Some(CnafIngress {
+                port: 8080,
+                cidr: "10.0.0.0/8".parse().expect("cidr")
+            })
+        );
+        assert_eq!(s.wait.map(|w| w.timeout), Some(Duration::from_secs(90)));
+        let err = DeployFlags {
+            security_groups: vec![],
+            ..flags
+        }
+        .to_settings(None)
+        .expect_err("half a network");
+        assert_eq!(
+            err.to_string(),
+            "--security-groups is required: it goes with --subnets"
+        );
+    }
+}
