@@ -1,0 +1,416 @@
+//! Decoders applied to every inspected value before detection.
+//!
+//! Attackers hide payloads behind encodings the application will undo: percent-encoding (once or
+//! several times, `%uXXXX`, overlong UTF-8), HTML entities, JavaScript/unicode escapes, and base64.
+//! [`normalize`] undoes all of them repeatedly until the value stops changing (bounded), then
+//! folds full-width and enclosed alphanumerics to ASCII. [`base64_decoded`] decodes a value only
+//! when it is plainly base64 and decodes to readable text.
+
+use base64::Engine;
+
+/// How many decoding rounds [`normalize`] runs at most (enough for triple encoding).
+const MAX_ROUNDS: usize = 4;
+
+/// Undo every supported encoding, repeatedly. `plus_is_space` applies the form-encoding rule
+/// (`+` means space) in the first round, for query strings and form bodies.
+pub fn normalize(raw: &str, plus_is_space: bool) -> String {
+    let mut cur = if plus_is_space && raw.contains('+') {
+        raw.replace('+', " ")
+    } else {
+        raw.to_string()
+    };
+    for _ in 0..MAX_ROUNDS {
+        let mut changed = false;
+        if cur.contains('%') {
+            let next = url_decode(&cur);
+            changed |= next != cur;
+            cur = next;
+        }
+        if cur.contains('&') {
+            let next = html_decode(&cur);
+            changed |= next != cur;
+            cur = next;
+        }
+        if cur.contains('\\') {
+            let next = js_unescape(&cur);
+            changed |= next != cur;
+            cur = next;
+        }
+        if !changed {
+            break;
+        }
+    }
+    if !cur.is_ascii() {
+        cur = fold_unicode(&cur);
+    }
+    cur
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn hex_num(s: &[u8]) -> Option<u32> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &b in s {
+        v = v.checked_mul(16)?.checked_add(u32::from(hex_val(b)?))?;
+    }
+    Some(v)
+}
+
+/// Percent-decoding that never fails: `%XX`, IIS-style `%uXXXX`, invalid escapes kept literally,
+/// overlong two-byte UTF-8 (`%C0%AE` = `.`) folded to ASCII, other invalid UTF-8 replaced.
+pub fn url_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if matches!(b.get(i + 1), Some(b'u' | b'U')) {
+                if let Some(cp) = b.get(i + 2..i + 6).and_then(hex_num) {
+                    push_char(&mut out, cp);
+                    i += 6;
+                    continue;
+                }
+            }
+            if let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex_val),
+                b.get(i + 2).copied().and_then(hex_val),
+            ) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    bytes_to_string(out)
+}
+
+fn push_char(out: &mut Vec<u8>, cp: u32) {
+    let c = char::from_u32(cp).unwrap_or('\u{FFFD}');
+    let mut buf = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+}
+
+/// Bytes to text, folding overlong 2-byte sequences (`C0 AE`, `C1 9C`) to the ASCII they encode
+/// (old decoders accepted them and attackers still use them for `../`).
+fn bytes_to_string(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let mut fixed = Vec::with_capacity(bytes.len());
+            let mut i = 0;
+            while i < bytes.len() {
+                let b0 = bytes[i];
+                if (b0 == 0xC0 || b0 == 0xC1) && i + 1 < bytes.len() && bytes[i + 1] & 0xC0 == 0x80
+                {
+                    fixed.push(((b0 & 0x1F) << 6) | (bytes[i + 1] & 0x3F));
+                    i += 2;
+                    continue;
+                }
+                fixed.push(b0);
+                i += 1;
+            }
+            String::from_utf8_lossy(&fixed).into_owned()
+        }
+    }
+}
+
+/// Named entities attackers use to hide markup and JavaScript punctuation.
+const ENTITIES: &[(&str, char)] = &[
+    ("lt", '<'),
+    ("gt", '>'),
+    ("amp", '&'),
+    ("quot", '"'),
+    ("apos", '\''),
+    ("nbsp", ' '),
+    ("colon", ':'),
+    ("lpar", '('),
+    ("rpar", ')'),
+    ("lsqb", '['),
+    ("rsqb", ']'),
+    ("lbrack", '['),
+    ("rbrack", ']'),
+    ("lcub", '{'),
+    ("rcub", '}'),
+    ("lbrace", '{'),
+    ("rbrace", '}'),
+    ("tab", '\t'),
+    ("newline", '\n'),
+    ("sol", '/'),
+    ("bsol", '\\'),
+    ("equals", '='),
+    ("comma", ','),
+    ("period", '.'),
+    ("semi", ';'),
+    ("excl", '!'),
+    ("quest", '?'),
+    ("num", '#'),
+    ("grave", '`'),
+    ("plus", '+'),
+    ("ast", '*'),
+    ("dollar", '$'),
+    ("percnt", '%'),
+    ("hat", '^'),
+    ("lowbar", '_'),
+    ("verbar", '|'),
+    ("vert", '|'),
+    ("commat", '@'),
+    ("apos", '\''),
+];
+
+/// HTML entity decoding: named entities above, `&#NN;` and `&#xHH;`, with or without the `;`
+/// (browsers accept both).
+pub fn html_decode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('&') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        if let Some((c, used)) = decode_entity(after) {
+            out.push(c);
+            rest = &after[used..];
+        } else {
+            out.push('&');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Decode one entity body (after `&`); returns the char and the bytes consumed.
+fn decode_entity(after: &str) -> Option<(char, usize)> {
+    let b = after.as_bytes();
+    if b.first() == Some(&b'#') {
+        let (hex, start) = match b.get(1) {
+            Some(b'x' | b'X') => (true, 2),
+            _ => (false, 1),
+        };
+        let mut end = start;
+        while end < b.len() && end - start < 8 {
+            let ok = if hex {
+                b[end].is_ascii_hexdigit()
+            } else {
+                b[end].is_ascii_digit()
+            };
+            if !ok {
+                break;
+            }
+            end += 1;
+        }
+        if end == start {
+            return None;
+        }
+        let digits = &after[start..end];
+        let cp = if hex {
+            u32::from_str_radix(digits, 16).ok()?
+        } else {
+            digits.parse::<u32>().ok()?
+        };
+        let c = char::from_u32(cp).unwrap_or('\u{FFFD}');
+        let used = if b.get(end) == Some(&b';') {
+            end + 1
+        } else {
+            end
+        };
+        return Some((c, used));
+    }
+    let mut end = 0;
+    while end < b.len() && end < 10 && b[end].is_ascii_alphabetic() {
+        end += 1;
+    }
+    if end == 0 {
+        return None;
+    }
+    let name = &after[..end];
+    let (_, c) = ENTITIES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))?;
+    let used = if b.get(end) == Some(&b';') {
+        end + 1
+    } else {
+        end
+    };
+    Some((*c, used))
+}
+
+/// JavaScript and unicode escapes: `\uXXXX`, `\u{X..}`, `\xHH`.
+pub fn js_unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            match b[i + 1] {
+                b'u' | b'U' => {
+                    if b.get(i + 2) == Some(&b'{') {
+                        if let Some(close) = b[i + 3..].iter().take(8).position(|&c| c == b'}') {
+                            if let Some(cp) = hex_num(&b[i + 3..i + 3 + close]) {
+                                push_char(&mut out, cp);
+                                i += 4 + close;
+                                continue;
+                            }
+                        }
+                    } else if let Some(cp) = b.get(i + 2..i + 6).and_then(hex_num) {
+                        push_char(&mut out, cp);
+                        i += 6;
+                        continue;
+                    }
+                }
+                b'x' | b'X' => {
+                    if let Some(cp) = b.get(i + 2..i + 4).and_then(hex_num) {
+                        push_char(&mut out, cp);
+                        i += 4;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    bytes_to_string(out)
+}
+
+/// Fold full-width ASCII (`＜`), enclosed alphanumerics (`Ⓖ`) and a few look-alike quotes and
+/// spaces to plain ASCII, as best-fit code-page mappings in servers do.
+fn fold_unicode(s: &str) -> String {
+    s.chars()
+        .map(|c| match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c),
+            0x24B6..=0x24CF => char::from_u32(c as u32 - 0x24B6 + u32::from(b'A')).unwrap_or(c),
+            0x24D0..=0x24E9 => char::from_u32(c as u32 - 0x24D0 + u32::from(b'a')).unwrap_or(c),
+            0x2018 | 0x2019 | 0x02BC => '\'',
+            0x201C | 0x201D => '"',
+            0x00A0 | 0x2000..=0x200A | 0x3000 => ' ',
+            0xFEFF | 0x200B..=0x200D => '\u{0}',
+            _ => c,
+        })
+        .filter(|&c| c != '\u{0}')
+        .collect()
+}
+
+/// Minimum length of a value worth trying as base64.
+const BASE64_MIN: usize = 8;
+
+/// Decode `s` when it is plainly base64 (standard or URL-safe alphabet, sane padding, at least
+/// [`BASE64_MIN`] characters) and the result is readable text; `None` otherwise.
+pub fn base64_decoded(s: &str) -> Option<String> {
+    let t = s.trim();
+    if t.len() < BASE64_MIN || t.len() > 1 << 20 {
+        return None;
+    }
+    let body = t.trim_end_matches('=');
+    if t.len() - body.len() > 2 {
+        return None;
+    }
+    let mut has_digit_or_sym = false;
+    let mut has_upper = false;
+    let mut has_lower = false;
+    for b in body.bytes() {
+        match b {
+            b'A'..=b'Z' => has_upper = true,
+            b'a'..=b'z' => has_lower = true,
+            b'0'..=b'9' | b'+' | b'/' | b'-' | b'_' | b' ' => has_digit_or_sym = true,
+            _ => return None,
+        }
+    }
+    // Real base64 of text mixes cases; a plain word or number is not worth decoding.
+    if !(has_upper && has_lower) && !(has_digit_or_sym && (has_upper || has_lower)) {
+        return None;
+    }
+    // `+` may have become a space through form decoding; `-`/`_` are the URL-safe alphabet.
+    let std: String = body
+        .chars()
+        .map(|c| match c {
+            ' ' => '+',
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    if std.len() % 4 == 1 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(std.as_bytes())
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let printable = text
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        .count();
+    if printable * 100 < text.chars().count() * 95 {
+        return None;
+    }
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_single_double_and_unicode() {
+        assert_eq!(normalize("%27%20OR%201", false), "' OR 1");
+        assert_eq!(normalize("%2527%2520OR", false), "' OR");
+        assert_eq!(normalize("%u003cscript%u003e", false), "<script>");
+        assert_eq!(normalize("a+b", true), "a b");
+        assert_eq!(normalize("a+b", false), "a+b");
+        assert_eq!(normalize("100%", false), "100%");
+        assert_eq!(normalize("%zz%4", false), "%zz%4");
+    }
+
+    #[test]
+    fn overlong_utf8_dots() {
+        assert_eq!(
+            normalize("%C0%AE%C0%AE%C0%AFetc%C0%AFpasswd", false),
+            "../etc/passwd"
+        );
+    }
+
+    #[test]
+    fn html_entities_with_and_without_semicolon() {
+        assert_eq!(
+            normalize("&lt;svg/onload&equals;alert(1)&gt;", false),
+            "<svg/onload=alert(1)>"
+        );
+        assert_eq!(normalize("j&#X41vascript&#58;", false), "jAvascript:");
+        assert_eq!(normalize("a & b &unknown;", false), "a & b &unknown;");
+        assert_eq!(normalize("&amp;lt;", false), "<");
+    }
+
+    #[test]
+    fn js_escapes_and_folding() {
+        assert_eq!(normalize("\\u003cimg\\x3e", false), "<img>");
+        assert_eq!(normalize("\\u{3c}b", false), "<b");
+        assert_eq!(normalize("＜script＞", false), "<script>");
+        assert_eq!(normalize("ⒼⓄⓄ", false), "GOO");
+        assert_eq!(normalize("trailing \\", false), "trailing \\");
+    }
+
+    #[test]
+    fn base64_only_when_plain() {
+        assert_eq!(
+            base64_decoded("PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==").as_deref(),
+            Some("<script>alert(1)</script>")
+        );
+        assert_eq!(base64_decoded("password"), None);
+        assert_eq!(base64_decoded("hello world"), None);
+        assert_eq!(base64_decoded("12345678"), None);
+        assert_eq!(base64_decoded("Zm9v"), None, "too short to be worth it");
+    }
+}

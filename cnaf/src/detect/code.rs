@@ -1,0 +1,374 @@
+//! Code injection: PHP, Java expression languages (EL, OGNL, SpEL) and JNDI lookups, Node and
+//! Python payloads, server-side template injection, server-side includes, VBScript/ASP, and
+//! NoSQL operator/JavaScript injection. Each language is recognised by constructs that only its
+//! code has (a call of an execution function, an interpreter tag, an evaluated expression that
+//! computes or reaches the runtime), not by bare words.
+
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
+use super::literals;
+
+/// Markers that are code in one of the languages above wherever they appear.
+static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    literals(&[
+        // PHP
+        "<?php",
+        "<?=",
+        "php://",
+        "phar://",
+        "$_get[",
+        "$_post[",
+        "$_request[",
+        "$_server[",
+        "$_cookie[",
+        "$_files[",
+        "$_env[",
+        "$globals[",
+        "${@",
+        // Java / EL / OGNL / SpEL / JNDI
+        "java.lang.runtime",
+        "java.lang.processbuilder",
+        "java.lang.system",
+        "getruntime()",
+        ".getclass()",
+        "class.forname(",
+        "#_memberaccess",
+        "@java.lang",
+        "new java.",
+        "t(java.",
+        "javax.script",
+        "${jndi:",
+        "${${",
+        "${::-",
+        "${lower:",
+        "${upper:",
+        "${env:",
+        "${sys:",
+        "${base64:",
+        "#context[",
+        "freemarker.template",
+        "<#assign",
+        "?new()",
+        "${class.",
+        "$class.inspect",
+        "#set(",
+        "#{t(",
+        // Node / JS runtime
+        "child_process",
+        "process.mainmodule",
+        "global.process",
+        "require('fs')",
+        "require(\"fs\")",
+        // Python / Jinja / YAML
+        "__import__(",
+        "__class__",
+        "__mro__",
+        "__subclasses__",
+        "__globals__",
+        "__builtins__",
+        "os.system(",
+        "os.popen(",
+        "subprocess.",
+        "!!python/",
+        "pickle.loads",
+        "{{config",
+        "{{self",
+        "{{request",
+        "{{lipsum",
+        "{{cycler",
+        "{{joiner",
+        "{{namespace",
+        "{php}",
+        "{{constructor",
+        // server-side includes
+        "<!--#exec",
+        "<!--#include",
+        "<!--#echo",
+        "<!--#config",
+        "<!--#printenv",
+        // VBScript / ASP
+        "wscript.shell",
+        "createobject(",
+        "on error resume next",
+        "server.scripttimeout",
+        "response.write(",
+        // NoSQL (MongoDB JavaScript and operators)
+        "$where",
+        "db.getcollection",
+        "this.constructor",
+    ])
+});
+
+/// Functions that execute code or commands or read files: attack when called.
+static CALLS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    literals(&[
+        "phpinfo",
+        "system",
+        "passthru",
+        "shell_exec",
+        "exec",
+        "popen",
+        "proc_open",
+        "pcntl_exec",
+        "assert",
+        "eval",
+        "create_function",
+        "call_user_func",
+        "call_user_func_array",
+        "base64_decode",
+        "gzinflate",
+        "gzuncompress",
+        "str_rot13",
+        "file_get_contents",
+        "file_put_contents",
+        "fopen",
+        "fwrite",
+        "readfile",
+        "highlight_file",
+        "show_source",
+        "include",
+        "include_once",
+        "require",
+        "require_once",
+        "preg_replace",
+        "unserialize",
+        "print_r",
+        "var_dump",
+        "md5",
+        "execute",
+        "runtime.exec",
+        "processbuilder",
+    ])
+});
+
+/// Calls that are too common in prose/code discussion to count without a PHP-ish context.
+const CALLS_NEED_CONTEXT: &[&str] = &[
+    "md5", "include", "require", "exec", "eval", "execute", "assert", "fopen", "system",
+];
+
+/// Whether `value` (already decoded) is code injection.
+pub fn detect(value: &str) -> bool {
+    let b = value.as_bytes();
+    if MARKERS.is_match(b) {
+        return true;
+    }
+    if calls(b) || template_expression(b) || nosql_operator(b) {
+        return true;
+    }
+    mongo_shell(b)
+}
+
+fn calls(b: &[u8]) -> bool {
+    for m in CALLS.find_iter(b) {
+        let (s, e) = (m.start(), m.end());
+        if s > 0 && (b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_') {
+            continue;
+        }
+        let mut k = e;
+        while k < b.len() && matches!(b[k], b' ' | b'\t') {
+            k += 1;
+        }
+        if b.get(k) != Some(&b'(') {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&b[s..e]).to_ascii_lowercase();
+        if !CALLS_NEED_CONTEXT.contains(&name.as_str()) {
+            return true;
+        }
+        // `system($_GET[..])`, `eval("...")`, `exec('id')`, `@eval(`: a string, variable or
+        // nested call as the argument, and no space before `(`
+        let arg = b.get(k + 1).copied();
+        if k == e && matches!(arg, Some(b'"' | b'\'' | b'$' | b'`')) {
+            return true;
+        }
+        if s > 0 && matches!(b[s - 1], b'@' | b';' | b'{' | b'.' | b'(') && k == e {
+            return true;
+        }
+    }
+    false
+}
+
+/// `{{7*7}}`, `${7*7}`, `#{16*8787}`, `%{...}`, `<%= 7*7 %>`: an evaluated expression that
+/// computes, or one that reaches objects the way template payloads do.
+fn template_expression(b: &[u8]) -> bool {
+    let mut i = 0;
+    while i + 1 < b.len() {
+        let open = match (b[i], b[i + 1]) {
+            (b'{', b'{') => Some((i + 2, &b"}}"[..])),
+            (b'$' | b'#' | b'%' | b'*' | b'@', b'{') => Some((i + 2, &b"}"[..])),
+            (b'<', b'%') => Some((i + 2, &b"%>"[..])),
+            _ => None,
+        };
+        if let Some((start, close)) = open {
+            let end = memchr::memmem::find(&b[start..], close).map_or(b.len(), |p| start + p);
+            let inner = &b[start..end.min(start + 512)];
+            if evaluates(inner) {
+                return true;
+            }
+            i = start;
+            continue;
+        }
+        i += 1;
+    }
+    false
+}
+
+fn evaluates(inner: &[u8]) -> bool {
+    let t: Vec<u8> = inner
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    if t.is_empty() {
+        return false;
+    }
+    // arithmetic on numbers: 7*7, 1337*1338, 16*8787
+    let has_digit_op_digit = t.windows(3).any(|w| {
+        w[0].is_ascii_digit()
+            && matches!(w[1], b'*' | b'+' | b'-' | b'/' | b'%')
+            && w[2].is_ascii_digit()
+    });
+    let all_arith = t.iter().all(|c| {
+        c.is_ascii_digit() || matches!(c, b'*' | b'+' | b'-' | b'/' | b'%' | b'(' | b')' | b'.')
+    });
+    if has_digit_op_digit && (all_arith || t.contains(&b'*')) {
+        return true;
+    }
+    let lower = t.to_ascii_lowercase();
+    [
+        &b"runtime"[..],
+        b"getclass",
+        b"forname",
+        b"exec(",
+        b"processbuilder",
+        b"constructor",
+        b"__proto__",
+        b"import",
+        b"popen",
+        b"system(",
+        b"request.",
+        b"config.",
+        b"session.",
+        b"application.",
+        b"facescontext",
+        b"beans",
+        b"classloader",
+        b"getenv",
+        b"@java",
+    ]
+    .iter()
+    .any(|m| memchr::memmem::find(&lower, m).is_some())
+}
+
+/// `{"$ne": 1}`, `[$gt]=`, `$or: [` — MongoDB query operators smuggled into values or keys.
+fn nosql_operator(b: &[u8]) -> bool {
+    const OPS: &[&[u8]] = &[
+        b"$ne",
+        b"$gt",
+        b"$gte",
+        b"$lt",
+        b"$lte",
+        b"$regex",
+        b"$or",
+        b"$and",
+        b"$nin",
+        b"$in",
+        b"$exists",
+        b"$expr",
+        b"$function",
+        b"$accumulator",
+    ];
+    for p in memchr::memchr_iter(b'$', b) {
+        for op in OPS {
+            if b.len() >= p + op.len() && b[p..p + op.len()].eq_ignore_ascii_case(op) {
+                let after = b.get(p + op.len()).copied();
+                let before = if p > 0 { b[p - 1] } else { b' ' };
+                if matches!(after, Some(b'"' | b'\'' | b':' | b']'))
+                    && matches!(before, b'"' | b'\'' | b'[' | b'{' | b' ' | b',')
+                {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// `db.users.insert(...)`, `db.x.find(`: MongoDB shell statements.
+fn mongo_shell(b: &[u8]) -> bool {
+    for p in memchr::memmem::find_iter(b, b"db.") {
+        if p > 0 && b[p - 1].is_ascii_alphanumeric() {
+            continue;
+        }
+        let rest = &b[p + 3..];
+        let Some(dot) = rest.iter().take(64).position(|&c| c == b'.') else {
+            continue;
+        };
+        let method = &rest[dot + 1..];
+        for m in [
+            &b"insert"[..],
+            b"find",
+            b"remove",
+            b"update",
+            b"drop",
+            b"delete",
+            b"aggregate",
+        ] {
+            if method.len() > m.len() && method[..m.len()].eq_ignore_ascii_case(m) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detect;
+
+    #[test]
+    fn payloads() {
+        for a in [
+            "phpinfo()",
+            "<?php system($_GET['c']); ?>",
+            "${@print(md5(31337))}",
+            "${jndi:ldap://x.example/a}",
+            "${${::-j}ndi:ldap://x}",
+            "{{1337*1338}}",
+            "${7*7}",
+            "aaaa'+#{16*8787}+'bbb",
+            "<#assign ex = \"freemarker.template.utility.Execute\"?new()>${ ex(\"id\")}",
+            "<!--#exec cmd=\"ls\" -->",
+            "{{''.__class__.__mro__[1].__subclasses__()}}",
+            "require('child_process').exec('id')",
+            "!!python/object/new:exec [import socket]",
+            "%{(#_memberAccess['allowStaticMethodAccess']=true)}",
+            "true, $where: '99 == 88'",
+            "', $or: [ {}, { 'order':'order",
+            "db.injection.insert({success:1});",
+            "@eval($_POST['x'])",
+        ] {
+            assert!(detect(a), "missed: {a}");
+        }
+    }
+
+    #[test]
+    fn benign() {
+        for b in [
+            "Hello {{name}}, welcome",
+            "The system (as designed) works",
+            "Price is ${price}",
+            "I'd like to include (if possible) a note",
+            "java lang courses",
+            "md5 checksum of the file",
+            "We evaluate (carefully) every request",
+            "Use #{hashtag} in posts",
+            "The price is $5 - $10",
+            "I would like to request the bin with app_id: (]",
+        ] {
+            assert!(!detect(b), "false positive: {b}");
+        }
+    }
+}

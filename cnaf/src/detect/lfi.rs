@@ -1,0 +1,261 @@
+//! File inclusion: path traversal (`../` climbing out of the web root), references to files
+//! only an attacker asks for (`/etc/passwd`, `win.ini`, `/proc/self/environ`), stream wrappers
+//! and UNC paths, remote inclusion from a bare IP address, and XML external entities.
+
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
+use super::literals;
+
+/// Files and directories no request value legitimately names (matched on a normalised path:
+/// lower-case, `\` as `/`, `//` and `/./` collapsed).
+static SENSITIVE: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    literals(&[
+        "etc/passwd",
+        "etc/shadow",
+        "etc/group",
+        "etc/hosts",
+        "etc/issue",
+        "etc/motd",
+        "etc/crontab",
+        "etc/sudoers",
+        "etc/master.passwd",
+        "etc/security/",
+        "etc/httpd/",
+        "etc/apache2/",
+        "etc/nginx/",
+        "etc/mysql/",
+        "etc/ssh/",
+        "/proc/self/",
+        "/proc/version",
+        "/proc/cmdline",
+        "/proc/1/",
+        ".ssh/id_",
+        ".ssh/authorized_keys",
+        "/root/",
+        ".bash_history",
+        ".bashrc",
+        "/var/log/",
+        "/var/run/secrets",
+        "win.ini",
+        "boot.ini",
+        "system.ini",
+        "windows/system32",
+        "winnt/system32",
+        "system32/drivers",
+        "web-inf/web.xml",
+        "web-inf/classes",
+        "meta-inf/",
+        "web.config",
+        ".htaccess",
+        ".htpasswd",
+        ".git/config",
+        ".git/head",
+        ".svn/entries",
+        "wp-config.php",
+        "ntuser.dat",
+        "sam/sam",
+        "/config/sam",
+        "/.aws/credentials",
+        "/.docker/config.json",
+        "/.kube/config",
+        "localconfiguration.php",
+        "/.env",
+    ])
+});
+
+/// Stream wrappers and schemes that read local files or reach internal services.
+static WRAPPERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    literals(&[
+        "file://",
+        "file:/",
+        "php://",
+        "zip://",
+        "phar://",
+        "expect://",
+        "glob://",
+        "data://",
+        "netdoc:",
+        "jar:file:",
+        "jar:http",
+        "gopher://",
+        "dict://",
+        "ldap://",
+        "tftp://",
+        "compress.zlib://",
+        "ogg://",
+        "rar://",
+        "ssh2.",
+    ])
+});
+
+/// Whether `value` (already decoded) is a file inclusion or traversal.
+pub fn detect(value: &str) -> bool {
+    let norm = normalize_path(value);
+    let n = norm.as_bytes();
+    let climbs = traversals(n);
+    if climbs >= 2 || (climbs == 1 && n.starts_with(b"../")) {
+        return true;
+    }
+    if SENSITIVE.is_match(n) && looks_like_path_ref(n) {
+        return true;
+    }
+    let lower = value.to_ascii_lowercase();
+    let l = lower.as_bytes();
+    if WRAPPERS
+        .find(l)
+        .is_some_and(|m| m.start() == 0 || !l[m.start() - 1].is_ascii_alphanumeric())
+    {
+        return true;
+    }
+    unc_path(value.as_bytes()) || remote_by_ip(l) || external_entity(n)
+}
+
+/// Lower-case, `\` → `/`, `//` → `/`, `/./` → `/`, `..;/` → `../` (Tomcat), and `.../`
+/// sequences seen in filters bypasses kept as `../`.
+fn normalize_path(v: &str) -> String {
+    let mut s: String = v
+        .chars()
+        .map(|c| {
+            if c == '\\' {
+                '/'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    for (from, to) in [
+        ("..;/", "../"),
+        ("/./", "/"),
+        ("//", "/"),
+        ("....//", "../"),
+    ] {
+        let mut rounds = 0;
+        while s.contains(from) && rounds < 8 {
+            s = s.replace(from, to);
+            rounds += 1;
+        }
+    }
+    s
+}
+
+/// Number of `../` (or a trailing `..`) path segments.
+fn traversals(n: &[u8]) -> usize {
+    let mut count = 0;
+    for p in memchr::memmem::find_iter(n, b"..") {
+        let before_ok = p == 0 || matches!(n[p - 1], b'/' | b'=' | b' ' | b'"' | b'\'' | b':');
+        let after = n.get(p + 2).copied();
+        if before_ok
+            && matches!(after, Some(b'/') | None)
+            && n.get(p.wrapping_sub(1)) != Some(&b'.')
+        {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// A sensitive name counts when it is a path, not a word in prose ("edit the .htaccess file"
+/// still counts: the name is a file).
+fn looks_like_path_ref(n: &[u8]) -> bool {
+    n.contains(&b'/') || n.contains(&b'.')
+}
+
+/// `\\host\share\...`, `\\?\C:\...`
+fn unc_path(b: &[u8]) -> bool {
+    let t = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .map_or(&b[..0], |p| &b[p..]);
+    t.starts_with(b"\\\\")
+        && t.len() > 3
+        && t[2..].iter().take(256).any(|&c| c == b'\\')
+        && !t[2..].starts_with(b"\\")
+        || t.starts_with(b"\\\\?\\")
+}
+
+/// `http://10.1.2.3/shell.txt`, `ftp://1.2.3.4/x?`: remote file inclusion by IP address, or
+/// a URL ending in `?` (the classic RFI trailer that discards the rest of the include path).
+fn remote_by_ip(n: &[u8]) -> bool {
+    for scheme in [&b"http://"[..], b"https://", b"ftp://", b"ftps://"] {
+        if let Some(p) = memchr::memmem::find(n, scheme) {
+            let host = &n[p + scheme.len()..];
+            let host_end = host
+                .iter()
+                .position(|&c| matches!(c, b'/' | b':' | b'?' | b'#'))
+                .unwrap_or(host.len());
+            let h = &host[..host_end];
+            let dotted_ip = h.split(|&c| c == b'.').count() == 4
+                && h.iter().all(|c| c.is_ascii_digit() || *c == b'.');
+            let starts = p == 0 || matches!(n[p - 1], b'=' | b' ' | b'"' | b'\'');
+            if starts && dotted_ip && host_end < host.len() && host[host_end] == b'/' {
+                return true;
+            }
+            if p == 0 && n.ends_with(b"?") && host.contains(&b'/') {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// `<!ENTITY x SYSTEM "...">`, `<!DOCTYPE x SYSTEM "...">`, `<!ENTITY % y PUBLIC ...>`,
+/// `<xi:include href=...>`.
+fn external_entity(n: &[u8]) -> bool {
+    for decl in [&b"<!entity"[..], b"<!doctype"] {
+        for p in memchr::memmem::find_iter(n, decl) {
+            let end = memchr::memchr(b'>', &n[p..]).map_or(n.len(), |e| p + e);
+            let d = &n[p..end];
+            if memchr::memmem::find(d, b" system ").is_some()
+                || memchr::memmem::find(d, b" system\"").is_some()
+                || memchr::memmem::find(d, b" public ").is_some()
+            {
+                return true;
+            }
+        }
+    }
+    memchr::memmem::find(n, b"<xi:include").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detect;
+
+    #[test]
+    fn payloads() {
+        for a in [
+            "../etc/passwd",
+            "../../../../etc/passwd",
+            "/static/img/../../etc/passwd",
+            "..\\..\\windows\\win.ini",
+            "file:///etc/./passwd",
+            "\\\\::1\\c$\\users\\default\\ntuser.dat",
+            "/etc/passwd",
+            "....//....//etc/hosts",
+            "php://filter/convert.base64-encode/resource=index.php",
+            "http://192.168.1.10/shell.txt",
+            "<!DOCTYPE foo [ <!ELEMENT foo ANY ><!ENTITY xxe SYSTEM \"file:///etc/passwd\" >]>",
+            "<!DOCTYPE x [ <!ENTITY % y SYSTEM \"//y/y\" > %y; ]><x>a</x>",
+            "/proc/self/environ",
+        ] {
+            assert!(detect(a), "missed: {a}");
+        }
+    }
+
+    #[test]
+    fn benign() {
+        for b in [
+            "images/logo.png",
+            "See you... later",
+            "https://example.com/page?x=1",
+            "a..b",
+            "/api/v1/items/..hidden",
+            "The password file is important",
+            "url=http://www.example.com/tan?usp=4#8",
+            "version 1.2.3.4",
+        ] {
+            assert!(!detect(b), "false positive: {b}");
+        }
+    }
+}

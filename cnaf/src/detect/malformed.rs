@@ -1,0 +1,138 @@
+//! Malformed and smuggling-prone HTTP: bodies on methods that carry none, conflicting or
+//! invalid framing headers, a missing `Host`, multipart without a boundary, NUL bytes, and CRLF
+//! sequences that would inject headers (response splitting).
+
+use crate::model::{Location, RequestParts};
+
+/// A protocol problem found in the request head: where, and an excerpt.
+pub fn check_parts(parts: &RequestParts, body_len: usize) -> Option<(Location, String)> {
+    let method = parts.method.to_ascii_uppercase();
+    let cls: Vec<&str> = parts.header_values("content-length").collect();
+    let tes: Vec<&str> = parts.header_values("transfer-encoding").collect();
+    if !tes.is_empty() && !cls.is_empty() {
+        return Some((
+            Location::Header("transfer-encoding".into()),
+            "Content-Length and Transfer-Encoding both present".into(),
+        ));
+    }
+    if cls.len() > 1 && cls.iter().any(|v| v.trim() != cls[0].trim()) {
+        return Some((
+            Location::Header("content-length".into()),
+            format!("conflicting Content-Length values {}", cls.join(", ")),
+        ));
+    }
+    if let Some(cl) = cls.first() {
+        if cl.trim().is_empty() || !cl.trim().bytes().all(|b| b.is_ascii_digit()) {
+            return Some((
+                Location::Header("content-length".into()),
+                format!("invalid Content-Length {cl:?}"),
+            ));
+        }
+    }
+    if let Some(te) = tes
+        .iter()
+        .find(|te| !te.trim().eq_ignore_ascii_case("chunked"))
+    {
+        return Some((
+            Location::Header("transfer-encoding".into()),
+            format!("unsupported Transfer-Encoding {te:?}"),
+        ));
+    }
+    let declared_body = cls.first().is_some_and(|v| v.trim() != "0") || !tes.is_empty();
+    if matches!(method.as_str(), "GET" | "HEAD") && (body_len > 0 || declared_body) {
+        return Some((
+            Location::RequestLine,
+            format!("{method} request with a body"),
+        ));
+    }
+    if parts.version == "HTTP/1.1" && parts.first_header("host").is_none() {
+        return Some((
+            Location::Header("host".into()),
+            "HTTP/1.1 request without Host".into(),
+        ));
+    }
+    if let Some(ct) = parts.first_header("content-type") {
+        let l = ct.to_ascii_lowercase();
+        if l.starts_with("multipart/") && !l.contains("boundary=") {
+            return Some((
+                Location::Header("content-type".into()),
+                format!("multipart without boundary: {ct}"),
+            ));
+        }
+    }
+    if parts.target.contains('\0') || parts.headers.iter().any(|(_, v)| v.contains('\0')) {
+        return Some((Location::RequestLine, "NUL byte in the request head".into()));
+    }
+    None
+}
+
+/// A decoded value that would inject a header or split a response: CR/LF followed by a header
+/// field (`Set-Cookie:`, `Location:`...), or a NUL byte (truncation attacks).
+pub fn injected_crlf(value: &str) -> bool {
+    let b = value.as_bytes();
+    if b.contains(&0) {
+        return true;
+    }
+    for p in memchr::memchr2_iter(b'\r', b'\n', b) {
+        let mut i = p;
+        while i < b.len() && matches!(b[i], b'\r' | b'\n') {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'-') {
+            i += 1;
+        }
+        if i > start && b.get(i) == Some(&b':') {
+            let name = &value[start..i];
+            if HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Header fields worth injecting.
+const HEADERS: &[&str] = &[
+    "set-cookie",
+    "location",
+    "content-type",
+    "content-length",
+    "refresh",
+    "x-xss-protection",
+    "access-control-allow-origin",
+    "host",
+    "transfer-encoding",
+    "content-security-policy",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing() {
+        let get_body = RequestParts::new("GET", "/")
+            .header("host", "x")
+            .header("content-length", "5");
+        assert!(check_parts(&get_body, 5).is_some());
+        let both = RequestParts::new("POST", "/")
+            .header("host", "x")
+            .header("content-length", "5")
+            .header("transfer-encoding", "chunked");
+        assert!(check_parts(&both, 5).is_some());
+        let ok = RequestParts::new("POST", "/")
+            .header("host", "x")
+            .header("content-length", "5");
+        assert_eq!(check_parts(&ok, 5), None);
+        let no_host = RequestParts::new("GET", "/");
+        assert!(check_parts(&no_host, 0).is_some());
+    }
+
+    #[test]
+    fn crlf() {
+        assert!(injected_crlf("\r\nSet-Cookie:crlf=injection"));
+        assert!(injected_crlf("x\nLocation: http://evil"));
+        assert!(!injected_crlf("line one\nline two: yes"));
+    }
+}

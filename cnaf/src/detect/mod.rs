@@ -1,0 +1,132 @@
+//! The detectors and the inspector that runs them over every decoded value.
+
+pub mod cmdi;
+pub mod code;
+pub mod lfi;
+pub mod malformed;
+pub mod sqli;
+pub mod tools;
+pub mod xss;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::decode::{base64_decoded, normalize};
+use crate::model::{sanitize_snippet, Attack, Finding, Location};
+use crate::policy::{CnafEffect, Protections};
+
+/// A case-insensitive, leftmost-longest automaton over a fixed literal list.
+pub(crate) fn literals(patterns: &[&str]) -> AhoCorasick {
+    #[allow(clippy::expect_used)]
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(patterns)
+        .expect("a fixed list of short literals always builds")
+}
+
+/// How a value is to be decoded and which extra checks apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValueKind {
+    /// Query string or form body: `+` means space.
+    FormEncoded,
+    /// Anything else (path, JSON, XML, multipart, cookies, headers).
+    Plain,
+    /// The `User-Agent` header: also matched against scanner names.
+    UserAgent,
+}
+
+/// Runs the enabled detectors, remembering at most one finding per attack class.
+pub(crate) struct Inspector<'p> {
+    protections: &'p Protections,
+    findings: Vec<Finding>,
+    found: u16,
+    enabled: u16,
+}
+
+fn bit(a: Attack) -> u16 {
+    1 << (a as u16)
+}
+
+impl<'p> Inspector<'p> {
+    pub(crate) fn new(protections: &'p Protections) -> Inspector<'p> {
+        let enabled = Attack::ALL
+            .iter()
+            .filter(|a| a.effect_in(protections) != CnafEffect::Disable)
+            .fold(0, |m, a| m | bit(*a));
+        Inspector {
+            protections,
+            findings: Vec::new(),
+            found: 0,
+            enabled,
+        }
+    }
+
+    /// Whether detector `a` still has to run.
+    pub(crate) fn wants(&self, a: Attack) -> bool {
+        self.enabled & bit(a) != 0 && self.found & bit(a) == 0
+    }
+
+    /// Whether every enabled detector has already found something.
+    pub(crate) fn done(&self) -> bool {
+        self.enabled & !self.found == 0
+    }
+
+    pub(crate) fn record(&mut self, attack: Attack, location: Location, excerpt: &str) {
+        if !self.wants(attack) {
+            return;
+        }
+        self.found |= bit(attack);
+        self.findings.push(Finding {
+            attack,
+            location,
+            effect: attack.effect_in(self.protections),
+            snippet: sanitize_snippet(excerpt),
+        });
+    }
+
+    pub(crate) fn into_findings(self) -> Vec<Finding> {
+        self.findings
+    }
+
+    /// Decode `raw` every way an application might and run the value detectors on each form.
+    pub(crate) fn scan(&mut self, location: &Location, raw: &str, kind: ValueKind) {
+        if self.done() || raw.is_empty() {
+            return;
+        }
+        if kind == ValueKind::UserAgent
+            && self.wants(Attack::AttackTools)
+            && tools::scanner_agent(raw)
+        {
+            self.record(Attack::AttackTools, location.clone(), raw);
+        }
+        let decoded = normalize(raw, kind == ValueKind::FormEncoded);
+        self.scan_decoded(location, &decoded);
+        if decoded.contains('+') && !decoded.contains(' ') {
+            // `+` left as-is by a JSON or path decoder may still be a space to a backend
+            self.scan_decoded(location, &decoded.replace('+', " "));
+        }
+        if let Some(b64) = base64_decoded(raw).or_else(|| base64_decoded(&decoded)) {
+            let inner = normalize(&b64, false);
+            self.scan_decoded(location, &inner);
+        }
+    }
+
+    fn scan_decoded(&mut self, loc: &Location, v: &str) {
+        type Check = fn(&str) -> bool;
+        const CHECKS: [(Attack, Check); 8] = [
+            (Attack::Shellshock, tools::shellshock),
+            (Attack::Sqli, sqli::detect),
+            (Attack::Xss, xss::detect),
+            (Attack::Cmdi, cmdi::detect),
+            (Attack::CodeInjection, code::detect),
+            (Attack::Lfi, lfi::detect),
+            (Attack::AttackTools, tools::oob_callback),
+            (Attack::Malformed, malformed::injected_crlf),
+        ];
+        for (attack, check) in CHECKS {
+            if self.wants(attack) && check(v) {
+                self.record(attack, loc.clone(), v);
+            }
+        }
+    }
+}

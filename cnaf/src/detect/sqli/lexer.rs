@@ -1,0 +1,553 @@
+//! A forgiving SQL tokenizer: it never fails, it folds whitespace and MySQL executable comments
+//! away, and it classifies words into the few roles the grammar needs.
+
+/// Keyword roles (what a word does in a statement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kw {
+    From,
+    Where,
+    Into,
+    Limit,
+    Order,
+    Group,
+    By,
+    Having,
+    Procedure,
+    All,
+    Distinct,
+    Top,
+    As,
+    Table,
+    Database,
+    Set,
+    Delay,
+    Values,
+    Case,
+    When,
+    Then,
+    Else,
+    End,
+    Null,
+    Outfile,
+    Offset,
+    Join,
+    Other,
+}
+
+/// Statement starters that change data or run code (stacked-query payloads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stmt {
+    Insert,
+    Update,
+    Delete,
+    Drop,
+    Create,
+    Alter,
+    Truncate,
+    Exec,
+    Declare,
+    Shutdown,
+    Waitfor,
+    Grant,
+}
+
+/// One token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tok {
+    /// A string literal; `ctx` when it was opened by the injection context (the value started
+    /// inside a quoted string), `closed` when its closing quote was seen.
+    Str {
+        ctx: bool,
+        closed: bool,
+    },
+    Num,
+    /// A bare identifier that is not a keyword.
+    Word,
+    /// A function known to SQL dialects, followed by `(`: level 2 = only attackers call it from
+    /// a request (delays, file access, error-based extraction), 1 = useful to attackers, 0 = common.
+    Func(u8),
+    /// Any other identifier directly followed by `(`.
+    Call,
+    Union,
+    Select,
+    Stmt(Stmt),
+    Kw(Kw),
+    /// `AND`, `OR`, `XOR`, `&&`, `||`.
+    Logic,
+    /// `NOT`, `!`.
+    Not,
+    /// A comparison: `=`, `<`, `>`, `<=`, `>=`, `<>`, `!=`, `<=>`, `LIKE`, `RLIKE`, `REGEXP`,
+    /// `IS`, `IN`, `BETWEEN`, `SOUNDS`.
+    Cmp,
+    /// Arithmetic and bit operators: `+ - * / % ^ | & ~ DIV MOD :=`.
+    Arith,
+    /// `@var`, `@@var`.
+    Var,
+    Comment,
+    LParen,
+    RParen,
+    Comma,
+    Semi,
+    Dot,
+    /// Anything else (punctuation SQL does not use).
+    Other,
+}
+
+fn classify(word: &str, next_is_paren: bool) -> Tok {
+    let mut buf = [0u8; 32];
+    if word.len() > buf.len() {
+        return if next_is_paren { Tok::Call } else { Tok::Word };
+    }
+    for (d, s) in buf.iter_mut().zip(word.bytes()) {
+        *d = s.to_ascii_lowercase();
+    }
+    let lower = std::str::from_utf8(&buf[..word.len()]).unwrap_or("");
+    let t = match lower {
+        "union" | "except" | "intersect" => Tok::Union,
+        "select" => Tok::Select,
+        "insert" => Tok::Stmt(Stmt::Insert),
+        "update" => Tok::Stmt(Stmt::Update),
+        "delete" => Tok::Stmt(Stmt::Delete),
+        "drop" => Tok::Stmt(Stmt::Drop),
+        "create" => Tok::Stmt(Stmt::Create),
+        "alter" => Tok::Stmt(Stmt::Alter),
+        "truncate" => Tok::Stmt(Stmt::Truncate),
+        "exec" | "execute" => Tok::Stmt(Stmt::Exec),
+        "declare" => Tok::Stmt(Stmt::Declare),
+        "shutdown" => Tok::Stmt(Stmt::Shutdown),
+        "waitfor" => Tok::Stmt(Stmt::Waitfor),
+        "grant" => Tok::Stmt(Stmt::Grant),
+        "and" | "or" | "xor" => Tok::Logic,
+        "not" => Tok::Not,
+        "like" | "rlike" | "regexp" | "is" | "in" | "between" | "sounds" | "glob" => Tok::Cmp,
+        "div" | "mod" => Tok::Arith,
+        "from" => Tok::Kw(Kw::From),
+        "where" => Tok::Kw(Kw::Where),
+        "into" => Tok::Kw(Kw::Into),
+        "limit" => Tok::Kw(Kw::Limit),
+        "order" => Tok::Kw(Kw::Order),
+        "group" => Tok::Kw(Kw::Group),
+        "by" => Tok::Kw(Kw::By),
+        "having" => Tok::Kw(Kw::Having),
+        "procedure" => Tok::Kw(Kw::Procedure),
+        "all" => Tok::Kw(Kw::All),
+        "distinct" | "distinctrow" => Tok::Kw(Kw::Distinct),
+        "top" => Tok::Kw(Kw::Top),
+        "as" => Tok::Kw(Kw::As),
+        "table" | "tables" => Tok::Kw(Kw::Table),
+        "database" | "schema" | "user" | "view" | "index" | "function" | "trigger" => {
+            if next_is_paren {
+                Tok::Func(1)
+            } else {
+                Tok::Kw(Kw::Database)
+            }
+        }
+        "set" => Tok::Kw(Kw::Set),
+        "delay" => Tok::Kw(Kw::Delay),
+        "values" => Tok::Kw(Kw::Values),
+        "case" => Tok::Kw(Kw::Case),
+        "when" => Tok::Kw(Kw::When),
+        "then" => Tok::Kw(Kw::Then),
+        "else" => Tok::Kw(Kw::Else),
+        "end" => Tok::Kw(Kw::End),
+        "null" => Tok::Kw(Kw::Null),
+        "outfile" | "dumpfile" => Tok::Kw(Kw::Outfile),
+        "offset" => Tok::Kw(Kw::Offset),
+        "join" => Tok::Kw(Kw::Join),
+        "asc" | "desc" | "on" | "using" | "collate" | "escape" | "binary" | "ascii" | "char"
+        | "varchar" | "nvarchar" | "int" | "integer" | "cast" | "convert" | "true" | "false"
+            if !next_is_paren =>
+        {
+            Tok::Kw(Kw::Other)
+        }
+        _ if next_is_paren => Tok::Func(function_level(lower)),
+        _ => Tok::Word,
+    };
+    if t == Tok::Func(0) && !known_function(lower) {
+        return Tok::Call;
+    }
+    t
+}
+
+fn function_level(f: &str) -> u8 {
+    if strong_function(f) {
+        2
+    } else if dangerous_function(f) {
+        1
+    } else {
+        0
+    }
+}
+
+/// Functions whose call in a request value is an attack on its own.
+fn strong_function(f: &str) -> bool {
+    matches!(
+        f,
+        "sleep"
+            | "benchmark"
+            | "pg_sleep"
+            | "load_file"
+            | "extractvalue"
+            | "updatexml"
+            | "group_concat"
+            | "xp_cmdshell"
+            | "sys_eval"
+            | "sys_exec"
+            | "name_const"
+            | "dbms_pipe"
+            | "receive_message"
+            | "utl_inaddr"
+            | "get_host_address"
+            | "pg_read_file"
+            | "lo_import"
+            | "openrowset"
+            | "opendatasource"
+            | "fn_varbintohexstr"
+            | "is_srvrolemember"
+            | "randomblob"
+            | "sqlite_version"
+            | "make_set"
+    )
+}
+
+/// Functions that only an attacker calls from a request value: time delays, file access,
+/// error-based extraction, out-of-band and command execution, metadata.
+fn dangerous_function(f: &str) -> bool {
+    matches!(
+        f,
+        "sleep"
+            | "benchmark"
+            | "pg_sleep"
+            | "load_file"
+            | "extractvalue"
+            | "updatexml"
+            | "group_concat"
+            | "concat_ws"
+            | "xp_cmdshell"
+            | "sys_eval"
+            | "sys_exec"
+            | "make_set"
+            | "elt"
+            | "exp"
+            | "floor"
+            | "rand"
+            | "version"
+            | "database"
+            | "user"
+            | "current_user"
+            | "system_user"
+            | "session_user"
+            | "schema"
+            | "json_extract"
+            | "json_depth"
+            | "json_keys"
+            | "row_count"
+            | "name_const"
+            | "polygon"
+            | "multipoint"
+            | "geometrycollection"
+            | "linestring"
+            | "randomblob"
+            | "dbms_pipe"
+            | "receive_message"
+            | "utl_inaddr"
+            | "get_host_address"
+            | "utl_http"
+            | "ctxsys"
+            | "xmltype"
+            | "sqlite_version"
+            | "pg_read_file"
+            | "lo_import"
+            | "openrowset"
+            | "opendatasource"
+            | "fn_varbintohexstr"
+            | "is_srvrolemember"
+            | "db_name"
+            | "has_dbaccess"
+            | "iif"
+            | "if"
+            | "ifnull"
+            | "nullif"
+            | "coalesce"
+            | "hex"
+            | "unhex"
+            | "ord"
+            | "mid"
+            | "substr"
+            | "substring"
+            | "char_length"
+            | "chr"
+            | "char"
+            | "ascii"
+    )
+}
+
+/// Other common SQL functions (not dangerous alone).
+fn known_function(f: &str) -> bool {
+    matches!(
+        f,
+        "concat"
+            | "count"
+            | "sum"
+            | "avg"
+            | "min"
+            | "max"
+            | "length"
+            | "len"
+            | "lower"
+            | "upper"
+            | "trim"
+            | "replace"
+            | "cast"
+            | "convert"
+            | "now"
+            | "abs"
+            | "round"
+            | "md5"
+            | "sha1"
+            | "left"
+            | "right"
+            | "reverse"
+            | "instr"
+            | "locate"
+            | "position"
+            | "lpad"
+            | "rpad"
+            | "strcmp"
+            | "field"
+            | "find_in_set"
+            | "exists"
+            | "values"
+            | "char"
+            | "varchar"
+    )
+}
+
+fn is_word_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// Tokenize `s`. With `ctx_quote` set, the input is read as if it began inside a string opened
+/// by that quote (the classic `...'` break-out context).
+pub fn tokenize(s: &str, ctx_quote: Option<u8>, out: &mut Vec<Tok>) {
+    out.clear();
+    let b = s.as_bytes();
+    let mut i = 0;
+    if let Some(q) = ctx_quote {
+        let (end, closed) = scan_string(b, 0, q);
+        out.push(Tok::Str { ctx: true, closed });
+        i = end;
+    }
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() || c == 0x0b || c == 0 || c == 0xa0 {
+            i += 1;
+            continue;
+        }
+        // MySQL executable comment `/*!50000 ... */`: its content is code.
+        if c == b'/' && b.get(i + 1) == Some(&b'*') && b.get(i + 2) == Some(&b'!') {
+            i += 3;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            continue;
+        }
+        if c == b'*' && b.get(i + 1) == Some(&b'/') {
+            // end of an executable comment (or stray): whitespace
+            i += 2;
+            continue;
+        }
+        if c == b'/' && b.get(i + 1) == Some(&b'*') {
+            let end = memchr::memmem::find(&b[i + 2..], b"*/").map_or(b.len(), |p| i + 2 + p + 2);
+            out.push(Tok::Comment);
+            i = end;
+            continue;
+        }
+        if (c == b'-' && b.get(i + 1) == Some(&b'-')) || c == b'#' {
+            out.push(Tok::Comment);
+            i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |p| i + p + 1);
+            continue;
+        }
+        if c == b'\'' || c == b'"' {
+            let (end, closed) = scan_string(b, i + 1, c);
+            out.push(Tok::Str { ctx: false, closed });
+            i = end;
+            continue;
+        }
+        if c == b'`' {
+            // MySQL quoted identifier
+            let end = memchr::memchr(b'`', &b[i + 1..]).map_or(b.len(), |p| i + 1 + p + 1);
+            out.push(Tok::Word);
+            i = end;
+            continue;
+        }
+        if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+            i = scan_number(b, i);
+            out.push(Tok::Num);
+            continue;
+        }
+        if c == b'@' {
+            let mut j = i + 1;
+            if b.get(j) == Some(&b'@') {
+                j += 1;
+            }
+            while j < b.len() && (is_word_byte(b[j]) || b[j] == b'.') {
+                j += 1;
+            }
+            out.push(if j > i + 1 { Tok::Var } else { Tok::Other });
+            i = j.max(i + 1);
+            continue;
+        }
+        if is_word_start(c) {
+            let mut j = i + 1;
+            while j < b.len() && is_word_byte(b[j]) {
+                j += 1;
+            }
+            let word = &s[i..j];
+            let mut k = j;
+            while k < b.len() && b[k].is_ascii_whitespace() {
+                k += 1;
+            }
+            // `func/**/(` counts as a call too
+            if b.get(k) == Some(&b'/') && b.get(k + 1) == Some(&b'*') {
+                if let Some(p) = memchr::memmem::find(&b[k + 2..], b"*/") {
+                    k = k + 2 + p + 2;
+                    while k < b.len() && b[k].is_ascii_whitespace() {
+                        k += 1;
+                    }
+                }
+            }
+            out.push(classify(word, b.get(k) == Some(&b'(')));
+            i = j;
+            continue;
+        }
+        let two = b.get(i + 1).copied();
+        let (tok, len) = match (c, two) {
+            (b'&', Some(b'&')) | (b'|', Some(b'|')) => (Tok::Logic, 2),
+            (b'<', Some(b'=')) if b.get(i + 2) == Some(&b'>') => (Tok::Cmp, 3),
+            (b'<', Some(b'=' | b'>')) | (b'>', Some(b'=')) | (b'!', Some(b'=')) => (Tok::Cmp, 2),
+            (b':', Some(b'=')) => (Tok::Arith, 2),
+            (b'=' | b'<' | b'>', _) => (Tok::Cmp, 1),
+            (b'!', _) => (Tok::Not, 1),
+            (b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'|' | b'&' | b'~', _) => (Tok::Arith, 1),
+            (b'(', _) => (Tok::LParen, 1),
+            (b')', _) => (Tok::RParen, 1),
+            (b',', _) => (Tok::Comma, 1),
+            (b';', _) => (Tok::Semi, 1),
+            (b'.', _) => (Tok::Dot, 1),
+            _ => (Tok::Other, 1),
+        };
+        out.push(tok);
+        i += len;
+    }
+}
+
+/// Scan a string body starting at `start` (just after the opening quote); returns the index
+/// after the closing quote and whether one was found. Doubled quotes and backslash escapes are
+/// part of the string.
+fn scan_string(b: &[u8], start: usize, q: u8) -> (usize, bool) {
+    let mut i = start;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b[i] == q {
+            if b.get(i + 1) == Some(&q) {
+                i += 2;
+                continue;
+            }
+            return (i + 1, true);
+        }
+        i += 1;
+    }
+    (b.len(), false)
+}
+
+fn scan_number(b: &[u8], start: usize) -> usize {
+    let mut i = start;
+    if b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X' | b'b' | b'B')) {
+        i += 2;
+        while i < b.len() && b[i].is_ascii_hexdigit() {
+            i += 1;
+        }
+        return i;
+    }
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+        i += 1;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        let mut j = i + 1;
+        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
+            j += 1;
+        }
+        if j < b.len() && b[j].is_ascii_digit() {
+            i = j;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str, q: Option<u8>) -> Vec<Tok> {
+        let mut v = Vec::new();
+        tokenize(s, q, &mut v);
+        v
+    }
+
+    #[test]
+    fn union_select_with_executable_comments() {
+        assert_eq!(
+            toks("/*!UNiOn*/ /*!50000SeLEct*/ 1", None),
+            [Tok::Union, Tok::Select, Tok::Num]
+        );
+        assert_eq!(toks("1 UNION ALL SELECT", None)[1], Tok::Union);
+    }
+
+    #[test]
+    fn context_string_and_comment() {
+        assert_eq!(
+            toks("admin'--", Some(b'\'')),
+            [
+                Tok::Str {
+                    ctx: true,
+                    closed: true
+                },
+                Tok::Comment
+            ]
+        );
+        assert_eq!(
+            toks("x' OR '1", Some(b'\'')),
+            [
+                Tok::Str {
+                    ctx: true,
+                    closed: true
+                },
+                Tok::Logic,
+                Tok::Str {
+                    ctx: false,
+                    closed: false
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn functions_and_calls() {
+        assert_eq!(toks("sleep (5)", None)[0], Tok::Func(2));
+        assert_eq!(toks("substr(1)", None)[0], Tok::Func(1));
+        assert_eq!(toks("concat(1)", None)[0], Tok::Func(0));
+        assert_eq!(toks("frobnicate(1)", None)[0], Tok::Call);
+        assert_eq!(toks("0x3a 1e5 .5", None), [Tok::Num, Tok::Num, Tok::Num]);
+    }
+}

@@ -1,0 +1,390 @@
+//! Cross-site scripting, by context: an HTML tag that runs script (dangerous element, event
+//! handler, script URL), an attribute break-out (`" onfocus=`), a script URL value
+//! (`javascript:`), and a JavaScript sink called or referenced the ways payloads do
+//! (`alert(1)`, ``alert`1` ``, `(alert)(1)`, `alert.call(...)`, `document.cookie`).
+//! Markup without script (`<b>`, `<h1>`, `a < b`) and prose about JavaScript pass.
+
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
+use super::literals;
+
+/// Elements that execute or load active content by themselves.
+const DANGEROUS_TAGS: &[&str] = &[
+    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "meta", "link",
+    "style", "svg", "math", "isindex", "xml", "import", "vmlframe", "template", "portal",
+    "animate", "set", "handler", "listener", "xss",
+];
+
+/// Script sinks: a call of one of these from request data is an injection.
+static SINKS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    literals(&[
+        "alert",
+        "prompt",
+        "confirm",
+        "eval",
+        "settimeout",
+        "setinterval",
+        "execscript",
+        "fromcharcode",
+        "atob",
+        "msgbox",
+        "constructor",
+        "importscripts",
+        "showmodaldialog",
+    ])
+});
+
+/// DOM properties payloads read or write.
+static DOM: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    literals(&[
+        "document.cookie",
+        "document.domain",
+        "document.write",
+        "document.location",
+        "document[",
+        "window.location",
+        "window[",
+        "self[",
+        "top[",
+        "parent[",
+        "this[\"src\"]",
+        ".innerhtml",
+        ".outerhtml",
+        "constructor.constructor",
+        "__proto__",
+        "srcdoc=",
+        "window.onerror",
+        "location.hash",
+        "location.href=",
+        "location=",
+    ])
+});
+
+/// Whether `value` (already decoded) is cross-site scripting.
+pub fn detect(value: &str) -> bool {
+    let b = value.as_bytes();
+    html_tags(b) || attribute_breakout(b) || script_url(b) || js_sink(b)
+}
+
+fn lower_at(b: &[u8], i: usize) -> u8 {
+    b.get(i).map_or(0, u8::to_ascii_lowercase)
+}
+
+fn starts_with_ci(b: &[u8], at: usize, pat: &[u8]) -> bool {
+    b.len() >= at + pat.len() && b[at..at + pat.len()].eq_ignore_ascii_case(pat)
+}
+
+/// `<tag ...>`: dangerous element, event handler attribute, script URL attribute.
+fn html_tags(b: &[u8]) -> bool {
+    for p in memchr::memchr_iter(b'<', b) {
+        let mut j = p + 1;
+        let closing = b.get(j) == Some(&b'/');
+        if closing {
+            j += 1;
+        }
+        let start = j;
+        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'-' || b[j] == b':') {
+            j += 1;
+        }
+        if j == start || !b[start].is_ascii_alphabetic() {
+            continue;
+        }
+        let name = &b[start..j];
+        if closing {
+            if name.eq_ignore_ascii_case(b"script") {
+                return true;
+            }
+            continue;
+        }
+        // the tag name must end the way browsers end it
+        if j < b.len() && !matches!(b[j], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>') {
+            continue;
+        }
+        let dangerous = DANGEROUS_TAGS
+            .iter()
+            .any(|t| name.eq_ignore_ascii_case(t.as_bytes()));
+        let end = memchr::memchr(b'>', &b[j..]).map_or(b.len(), |e| j + e);
+        let attrs = &b[j..end.min(j + 4096)];
+        if dangerous && (j == b.len() || end < b.len() || !attrs.is_empty()) {
+            // `<svg/onload=`, `<script>`, `<iframe src=` (an unterminated bare `<svg` alone
+            // at the very end is still enough to start an element)
+            return true;
+        }
+        if handler_in(attrs, true) || script_scheme_in(attrs) || style_expression(attrs) {
+            return true;
+        }
+    }
+    false
+}
+
+/// An `on...=` attribute in `attrs`; `in_tag` accepts any event-like name, otherwise the name
+/// must be preceded by a quote (the value broke out of an attribute).
+fn handler_in(a: &[u8], in_tag: bool) -> bool {
+    let mut i = 0;
+    while i + 2 < a.len() {
+        if lower_at(a, i) == b'o' && lower_at(a, i + 1) == b'n' {
+            let sep_ok = i == 0 && in_tag
+                || i > 0
+                    && matches!(
+                        a[i - 1],
+                        b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'"' | b'\'' | b'`' | b';'
+                    );
+            let mut j = i + 2;
+            while j < a.len() && a[j].is_ascii_alphabetic() {
+                j += 1;
+            }
+            let letters = j - (i + 2);
+            let mut k = j;
+            while k < a.len() && matches!(a[k], b' ' | b'\t' | b'\n' | b'\r') {
+                k += 1;
+            }
+            if sep_ok && letters >= 3 && a.get(k) == Some(&b'=') && a.get(k + 1) != Some(&b'=') {
+                if in_tag {
+                    return true;
+                }
+                // outside a tag: a quote must close the attribute right before
+                let mut q = i;
+                while q > 0 && matches!(a[q - 1], b' ' | b'\t' | b'\n' | b'\r' | b'/' | b'\x0c') {
+                    q -= 1;
+                }
+                if q > 0 && matches!(a[q - 1], b'"' | b'\'' | b'`') {
+                    return true;
+                }
+                if is_event_name(&a[i + 2..j]) && k + 1 < a.len() {
+                    return true;
+                }
+            }
+            i = j.max(i + 1);
+            continue;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The most common DOM event names (without `on`).
+fn is_event_name(n: &[u8]) -> bool {
+    const EVENTS: &[&str] = &[
+        "load",
+        "error",
+        "click",
+        "dblclick",
+        "mouseover",
+        "mouseout",
+        "mousemove",
+        "mousedown",
+        "mouseup",
+        "mouseenter",
+        "mouseleave",
+        "focus",
+        "blur",
+        "focusin",
+        "focusout",
+        "change",
+        "submit",
+        "keydown",
+        "keyup",
+        "keypress",
+        "input",
+        "toggle",
+        "scroll",
+        "wheel",
+        "resize",
+        "animationstart",
+        "animationend",
+        "transitionend",
+        "pointerover",
+        "pointerenter",
+        "pointerdown",
+        "pointermove",
+        "pointerrawupdate",
+        "auxclick",
+        "beforeprint",
+        "afterprint",
+        "hashchange",
+        "pageshow",
+        "message",
+        "begin",
+        "end",
+        "select",
+        "copy",
+        "paste",
+        "cut",
+        "drag",
+        "dragstart",
+        "drop",
+        "contextmenu",
+        "search",
+        "show",
+        "start",
+        "unload",
+        "beforeunload",
+        "readystatechange",
+        "loadstart",
+        "playing",
+        "play",
+    ];
+    EVENTS.iter().any(|e| n.eq_ignore_ascii_case(e.as_bytes()))
+}
+
+/// Attribute-value injection outside a tag: `" onfocus=...`, `'onmouseover='`.
+fn attribute_breakout(b: &[u8]) -> bool {
+    (b.contains(&b'"') || b.contains(&b'\'') || b.contains(&b'`') || b.contains(&b'/'))
+        && handler_in(b, false)
+}
+
+/// Position just after `javascript:`-like schemes, ignoring the tabs, newlines and NULs browsers
+/// strip inside a scheme.
+fn scheme_at(b: &[u8], i: usize) -> Option<usize> {
+    for scheme in [&b"javascript:"[..], b"vbscript:", b"livescript:"] {
+        let mut j = i;
+        let mut ok = true;
+        for &c in scheme {
+            while j < b.len() && matches!(b[j], b'\t' | b'\n' | b'\r' | 0) {
+                j += 1;
+            }
+            if lower_at(b, j) != c {
+                ok = false;
+                break;
+            }
+            j += 1;
+        }
+        if ok {
+            return Some(j);
+        }
+    }
+    None
+}
+
+fn script_scheme_in(a: &[u8]) -> bool {
+    (0..a.len()).any(|i| matches!(lower_at(a, i), b'j' | b'v' | b'l') && scheme_at(a, i).is_some())
+        || (0..a.len()).any(|i| data_html_at(a, i))
+}
+
+fn data_html_at(b: &[u8], i: usize) -> bool {
+    starts_with_ci(b, i, b"data:text/html")
+        || starts_with_ci(b, i, b"data:image/svg+xml")
+        || starts_with_ci(b, i, b"data:application/x-javascript")
+        || starts_with_ci(b, i, b"data:text/javascript")
+}
+
+fn style_expression(a: &[u8]) -> bool {
+    memchr::memmem::find(&a.to_ascii_lowercase(), b"expression(").is_some()
+}
+
+/// The value is (or starts with) a script URL with code after the scheme.
+fn script_url(b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < b.len()
+        && matches!(
+            b[i],
+            b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'=' | b'('
+        )
+    {
+        i += 1;
+    }
+    if let Some(after) = scheme_at(b, i) {
+        // `javascript:alert(1)`, not `JavaScript: Basics of the language`
+        return after < b.len() && !b[after].is_ascii_whitespace() || js_sink(&b[after..]);
+    }
+    if data_html_at(b, i) {
+        return true;
+    }
+    // a script URL further in, followed by a sink (`url=javascript:alert(1)`)
+    (0..b.len()).any(|k| {
+        matches!(lower_at(b, k), b'j' | b'v') && scheme_at(b, k).is_some_and(|a| js_sink(&b[a..]))
+    })
+}
+
+/// Sinks called (`alert(`, ``alert` ``, `alert?.(`, `alert.call(`), wrapped (`(alert)`,
+/// `(confirm)`), or dangerous DOM properties.
+fn js_sink(b: &[u8]) -> bool {
+    if DOM.is_match(b) {
+        return true;
+    }
+    for m in SINKS.find_iter(b) {
+        let (s, e) = (m.start(), m.end());
+        if s > 0 && (b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_' || b[s - 1] == b'$') {
+            continue;
+        }
+        let mut k = e;
+        while k < b.len() && matches!(b[k], b'\t' | b'\n' | b'\r' | 0) {
+            k += 1;
+        }
+        let next = b.get(k).copied();
+        let called = match next {
+            Some(b'(' | b'`') => true,
+            Some(b'?') => b.get(k + 1) == Some(&b'.') && b.get(k + 2) == Some(&b'('),
+            Some(b'.') => {
+                starts_with_ci(b, k + 1, b"call(")
+                    || starts_with_ci(b, k + 1, b"apply(")
+                    || starts_with_ci(b, k + 1, b"bind(")
+            }
+            Some(b')' | b']' | b',' | b'}') => {
+                s > 0 && matches!(b[s - 1], b'(' | b'[' | b'=' | b',')
+            }
+            _ => false,
+        };
+        if called {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detect;
+
+    #[test]
+    fn payloads() {
+        for a in [
+            "<script>alert(1)</script>",
+            "<body onload=alert('test1')>",
+            "<IMG SRC=jAvascript:alert('test')>",
+            "\"onwheel=ead(111)",
+            "sometext<svg onload=alert(document.domain)>",
+            "javascript:setInterval('ale'+'rt(document.domain)')",
+            "(alert)(1)",
+            "confirm.call(null,1)",
+            "'>alert(1)</script><script/1='",
+            "\"//Onx=\"\"//onfocus=prompt(1)>",
+            "\"Onx=() onMouSeoVer=prompt(1)>",
+            "<svg/onload=alert(1)>",
+            "alert?.(document?.cookie)",
+            "<svG/x=\">\"/oNloaD=confirm()//",
+            "<xssBypass/onpointermove=(confirm)(1)>MoveMouseHere",
+            "<details/open/ontoggle=\"jAvAsCrIpT:alert(/xss/)\">",
+            "[1].some(confirm)",
+            "<a href=\"javascript:void(0)\">x</a>",
+            "document[\"cookie\"]",
+            "__proto__[v-if]=_c.constructor('alert(1)')()",
+            "data:text/html,<form action=x>",
+            "'-alert(1)//",
+        ] {
+            assert!(detect(a), "missed: {a}");
+        }
+    }
+
+    #[test]
+    fn benign() {
+        for b in [
+            "h2<h1",
+            "<b>bold</b> and <i>italic</i>",
+            "JavaScript: Basics of JavaScript Language",
+            "a < b and c > d",
+            "Please confirm (by email) your order",
+            "online=true",
+            "I'd like to turn on notifications",
+            "prompt engineering is fun",
+            "<a href=\"https://example.com/x\">link</a>",
+            "eval is a function name",
+            ">url=/pi?mode=<;>",
+            "once upon a time, on=off",
+        ] {
+            assert!(!detect(b), "false positive: {b}");
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! Every place a request carries data, as (location, raw value) pairs handed to the inspector:
+//! path, query parameters (names and values), cookies, headers, and the body by its declared
+//! (or evident) type: URL-encoded form, JSON (keys and values), multipart (names, filenames,
+//! contents), XML (text, attributes, DTD) or plain text.
+
+use crate::detect::{Inspector, ValueKind};
+use crate::model::{Attack, Location, RequestParts};
+
+/// Headers whose values are protocol structure, not application data.
+const STRUCTURAL_HEADERS: &[&str] = &[
+    "host",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "accept-charset",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "cache-control",
+    "pragma",
+    "if-modified-since",
+    "if-none-match",
+    "if-match",
+    "if-unmodified-since",
+    "upgrade-insecure-requests",
+    "te",
+    "dnt",
+    "sec-fetch-site",
+    "sec-fetch-mode",
+    "sec-fetch-dest",
+    "sec-fetch-user",
+    "sec-ch-ua",
+    "sec-ch-ua-mobile",
+    "sec-ch-ua-platform",
+    "priority",
+    "authorization",
+    "date",
+    "range",
+    "expect",
+];
+
+/// Deepest JSON/XML nesting walked.
+const MAX_DEPTH: usize = 64;
+
+pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) {
+    insp.scan(&Location::Path, parts.path(), ValueKind::Plain);
+    if let Some(q) = parts.query() {
+        pairs(
+            q,
+            insp,
+            |n| Location::Query(n.to_string()),
+            |n| Location::QueryName(n.to_string()),
+        );
+    }
+    for (name, value) in &parts.headers {
+        if insp.done() {
+            return;
+        }
+        let lname = name.to_ascii_lowercase();
+        if crate::detect::tools::scanner_header(&lname) {
+            insp.record(Attack::AttackTools, Location::Header(lname.clone()), name);
+        }
+        match lname.as_str() {
+            "cookie" => cookies(value, insp),
+            "user-agent" => insp.scan(&Location::Header(lname), value, ValueKind::UserAgent),
+            n if STRUCTURAL_HEADERS.contains(&n) => {
+                // still: Shellshock hides in any header
+                if insp.wants(Attack::Shellshock) && crate::detect::tools::shellshock(value) {
+                    insp.record(Attack::Shellshock, Location::Header(lname), value);
+                }
+            }
+            _ => insp.scan(&Location::Header(lname), value, ValueKind::Plain),
+        }
+    }
+    if !body.is_empty() && !insp.done() {
+        walk_body(parts.first_header("content-type").unwrap_or(""), body, insp);
+    }
+}
+
+/// `a=1&b=2` (query string or form body); names are inspected too.
+fn pairs(
+    s: &str,
+    insp: &mut Inspector<'_>,
+    value_loc: impl Fn(&str) -> Location,
+    name_loc: impl Fn(&str) -> Location,
+) {
+    for pair in s.split('&') {
+        if insp.done() {
+            return;
+        }
+        if pair.is_empty() {
+            continue;
+        }
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let shown = crate::decode::normalize(name, true);
+        if name.len() > 2 {
+            insp.scan(&name_loc(&shown), name, ValueKind::FormEncoded);
+        }
+        insp.scan(&value_loc(&shown), value, ValueKind::FormEncoded);
+    }
+}
+
+fn cookies(header: &str, insp: &mut Inspector<'_>) {
+    for c in header.split(';') {
+        let (name, value) = c.trim().split_once('=').unwrap_or((c.trim(), ""));
+        insp.scan(&Location::Cookie(name.to_string()), value, ValueKind::Plain);
+    }
+}
+
+fn walk_body(content_type: &str, body: &[u8], insp: &mut Inspector<'_>) {
+    let ct = content_type.to_ascii_lowercase();
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim_start();
+    if ct.starts_with("multipart/") {
+        if let Some(b) = boundary(content_type) {
+            multipart(body, &b, insp);
+            return;
+        }
+    }
+    if ct.contains("json")
+        || (ct.is_empty() || ct.starts_with("text/plain")) && trimmed.starts_with(['{', '['])
+    {
+        if json(&text, insp) {
+            return;
+        }
+        lenient_strings(&text, insp);
+        insp.scan(&Location::Body, &text, ValueKind::Plain);
+        return;
+    }
+    if ct.contains("xml") || (!ct.contains("form-urlencoded") && trimmed.starts_with('<')) {
+        if xml(&text, insp) {
+            return;
+        }
+        insp.scan(&Location::Body, &text, ValueKind::Plain);
+        return;
+    }
+    if ct.contains("form-urlencoded") {
+        pairs(
+            &text,
+            insp,
+            |n| Location::Form(n.to_string()),
+            |n| Location::Form(n.to_string()),
+        );
+        return;
+    }
+    insp.scan(&Location::Body, &text, ValueKind::Plain);
+}
+
+fn boundary(ct: &str) -> Option<String> {
+    ct.split(';').find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_string())
+            .filter(|b| !b.is_empty())
+    })
+}
+
+/// Walk a JSON document; false when it does not parse (e.g. truncated at the body limit).
+fn json(text: &str, insp: &mut Inspector<'_>) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return false;
+    };
+    let mut path = String::from("$");
+    json_value(&v, &mut path, 0, insp);
+    true
+}
+
+fn json_value(v: &serde_json::Value, path: &mut String, depth: usize, insp: &mut Inspector<'_>) {
+    if depth > MAX_DEPTH || insp.done() {
+        return;
+    }
+    match v {
+        serde_json::Value::String(s) => {
+            insp.scan(
+                &Location::Json {
+                    path: path.clone(),
+                    key: false,
+                },
+                s,
+                ValueKind::Plain,
+            );
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                json_value(item, path, depth + 1, insp);
+                path.truncate(len);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, item) in map {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                insp.scan(
+                    &Location::Json {
+                        path: path.clone(),
+                        key: true,
+                    },
+                    k,
+                    ValueKind::Plain,
+                );
+                json_value(item, path, depth + 1, insp);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// For JSON-looking bodies that do not parse: every double-quoted string in them.
+fn lenient_strings(text: &str, insp: &mut Inspector<'_>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut n = 0;
+    while i < b.len() && n < 4096 {
+        if b[i] == b'"' {
+            let start = i + 1;
+            let mut j = start;
+            while j < b.len() && b[j] != b'"' {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            let end = j.min(b.len());
+            if let Some(s) = text.get(start..end) {
+                insp.scan(
+                    &Location::Json {
+                        path: format!("$string[{n}]"),
+                        key: false,
+                    },
+                    s,
+                    ValueKind::Plain,
+                );
+            }
+            n += 1;
+            i = end + 1;
+            continue;
+        }
+        i += 1;
+    }
+}
+
+/// Parts of a `multipart/form-data` body: field names, filenames and contents.
+fn multipart(body: &[u8], boundary: &str, insp: &mut Inspector<'_>) {
+    let delim = format!("--{boundary}");
+    let finder = memchr::memmem::Finder::new(delim.as_bytes());
+    let starts: Vec<usize> = finder.find_iter(body).collect();
+    for (k, &s) in starts.iter().enumerate() {
+        if insp.done() {
+            return;
+        }
+        let part_start = s + delim.len();
+        let part_end = starts.get(k + 1).copied().unwrap_or(body.len());
+        if part_start >= part_end || body[part_start..].starts_with(b"--") {
+            continue;
+        }
+        let part = &body[part_start..part_end];
+        let (head, content) = match memchr::memmem::find(part, b"\r\n\r\n") {
+            Some(p) => (&part[..p], &part[p + 4..]),
+            None => match memchr::memmem::find(part, b"\n\n") {
+                Some(p) => (&part[..p], &part[p + 2..]),
+                None => (part, &b""[..]),
+            },
+        };
+        let head = String::from_utf8_lossy(head);
+        let content = content
+            .strip_suffix(b"\r\n")
+            .or_else(|| content.strip_suffix(b"\n"))
+            .unwrap_or(content);
+        let mut name = String::from("?");
+        for line in head.lines() {
+            let Some((hname, hval)) = line.split_once(':') else {
+                continue;
+            };
+            if !hname.trim().eq_ignore_ascii_case("content-disposition") {
+                continue;
+            }
+            for param in hval.split(';').skip(1) {
+                let Some((pk, pv)) = param.trim().split_once('=') else {
+                    continue;
+                };
+                let pv = pv.trim().trim_matches('"');
+                if pk.trim().eq_ignore_ascii_case("name") {
+                    name = pv.to_string();
+                    insp.scan(&Location::Multipart(name.clone()), pv, ValueKind::Plain);
+                } else if pk.trim().eq_ignore_ascii_case("filename") {
+                    insp.scan(
+                        &Location::Multipart(format!("{name} filename")),
+                        pv,
+                        ValueKind::Plain,
+                    );
+                }
+            }
+        }
+        insp.scan(
+            &Location::Multipart(name),
+            &String::from_utf8_lossy(content),
+            ValueKind::Plain,
+        );
+    }
+}
+
+/// Walk an XML document: text, CDATA, attribute values, comments and the DTD; false when it
+/// does not parse.
+fn xml(text: &str, insp: &mut Inspector<'_>) -> bool {
+    use xmlparser::{ElementEnd, Token};
+    let mut stack: Vec<String> = Vec::new();
+    let mut depth = 0usize;
+    let mut values: Vec<(Location, String)> = Vec::new();
+    for tok in xmlparser::Tokenizer::from(text) {
+        let Ok(tok) = tok else {
+            return false;
+        };
+        let here = || format!("/{}", stack.join("/"));
+        match tok {
+            Token::ElementStart { local, .. } => {
+                depth += 1;
+                if depth <= MAX_DEPTH {
+                    stack.push(local.as_str().to_string());
+                }
+            }
+            Token::ElementEnd { end, .. } => {
+                if matches!(end, ElementEnd::Close(..) | ElementEnd::Empty) {
+                    if depth <= MAX_DEPTH {
+                        stack.pop();
+                    }
+                    depth = depth.saturating_sub(1);
+                }
+            }
+            Token::Attribute { local, value, .. } => {
+                values.push((
+                    Location::Xml(format!("{}/@{}", here(), local.as_str())),
+                    value.as_str().to_string(),
+                ));
+            }
+            Token::Text { text } | Token::Cdata { text, .. }
+                if !text.as_str().trim().is_empty() =>
+            {
+                values.push((Location::Xml(here()), text.as_str().to_string()));
+            }
+            Token::Comment { text, .. } => {
+                values.push((Location::Xml("comment".into()), text.as_str().to_string()))
+            }
+            Token::DtdStart { span, .. }
+            | Token::EmptyDtd { span, .. }
+            | Token::EntityDeclaration { span, .. } => {
+                values.push((Location::Xml("!DOCTYPE".into()), span.as_str().to_string()));
+            }
+            Token::ProcessingInstruction { span, .. } => {
+                values.push((
+                    Location::Xml("processing instruction".into()),
+                    span.as_str().to_string(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    for (loc, v) in values {
+        insp.scan(&loc, &v, ValueKind::Plain);
+    }
+    true
+}

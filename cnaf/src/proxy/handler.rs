@@ -1,0 +1,253 @@
+//! One request: inspect, then block, or forward and stream the answer back.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use super::audit::{record_for, AuditContext, AuditSink, RequestInfo};
+use super::body::{read_prefix, Forwarded};
+use super::{PolicyHandle, ProxyConfig};
+use crate::model::{Action, RequestParts};
+
+/// What the proxy answers with: its own page, or the app's streamed body.
+pub(crate) type ProxyBody = Either<Full<Bytes>, Incoming>;
+
+pub(crate) struct State {
+    client: Client<HttpConnector, Forwarded>,
+    upstream: SocketAddr,
+    policy: PolicyHandle,
+    audit: Arc<dyn AuditSink>,
+    context: AuditContext,
+    max_header_bytes: usize,
+}
+
+impl State {
+    pub(crate) fn new(c: &ProxyConfig) -> State {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(c.limits.connect_timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        State {
+            client,
+            upstream: c.upstream,
+            policy: c.policy.clone(),
+            audit: c.audit.clone(),
+            context: c.context.clone(),
+            max_header_bytes: c.limits.max_header_bytes,
+        }
+    }
+}
+
+/// A request id: 16 hex digits, unique per process and unlikely to repeat across restarts.
+fn request_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut z = t ^ (u64::from(std::process::id()) << 32) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // splitmix64 finaliser
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    format!("{:016x}", z ^ (z >> 31))
+}
+
+fn page(status: StatusCode, title: &str, text: &str, id: &str, close: bool) -> Response<ProxyBody> {
+    let html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body><h1>{title}</h1><p>{text}</p><p>Request ID: <code>{id}</code></p></body></html>\n"
+    );
+    let mut r = Response::new(Either::Left(Full::new(Bytes::from(html))));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(id) {
+        h.insert(HeaderName::from_static("x-request-id"), v);
+    }
+    if close {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) plus those named in `Connection`.
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in [
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+        header::PROXY_AUTHENTICATE,
+    ] {
+        h.remove(n);
+    }
+    h.remove("keep-alive");
+    h.remove("proxy-connection");
+}
+
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    state: Arc<State>,
+    peer: SocketAddr,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let policy = state.policy.get();
+    let id = request_id();
+    let head_len = req.uri().to_string().len()
+        + req
+            .headers()
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if head_len > state.max_header_bytes {
+        return Ok(page(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request header fields too large",
+            "The request head exceeds the size this server accepts.",
+            &id,
+            true,
+        ));
+    }
+    let (mut parts, body) = req.into_parts();
+    let prefix = match read_prefix(body, policy.body_limit).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!("cnaf: request {id} from {peer}: body read failed: {e}");
+            return Ok(page(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "The request body could not be read.",
+                &id,
+                true,
+            ));
+        }
+    };
+    let inspected = &prefix.bytes[..prefix.bytes.len().min(policy.body_limit)];
+    let rp = RequestParts::from(&parts);
+    let verdict = crate::inspect(&rp, inspected, &policy.protections);
+    let action = verdict.action();
+    if action != Action::Allow {
+        let info = RequestInfo {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            source_ip: peer.ip().to_canonical().to_string(),
+            request_id: &id,
+            rule: &policy.rule,
+        };
+        for f in &verdict.findings {
+            let record = record_for(&state.context, &info, f);
+            tracing::warn!(request_id = %id, attack = f.attack.key(), "cnaf: {}", record.message);
+            state.audit.record(record);
+        }
+    }
+    if action == Action::Block {
+        // An unread body would have to be drained to keep the connection: close it instead.
+        let close = prefix.rest.is_some();
+        return Ok(page(
+            StatusCode::FORBIDDEN,
+            "Request blocked",
+            "This request was blocked by the web application firewall. If you believe this is \
+             a mistake, contact the site's administrators and quote the request ID.",
+            &id,
+            close,
+        ));
+    }
+    forward(&state, &mut parts, prefix, peer, &id).await
+}
+
+async fn forward(
+    state: &State,
+    parts: &mut http::request::Parts,
+    prefix: super::body::Prefix,
+    peer: SocketAddr,
+    id: &str,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let Ok(uri) = Uri::try_from(format!("http://{}{}", state.upstream, pq)) else {
+        return Ok(page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "Invalid request target.",
+            id,
+            true,
+        ));
+    };
+    let mut headers = std::mem::take(&mut parts.headers);
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    strip_hop_by_hop(&mut headers);
+    if chunked {
+        // framing comes from the body we send, never from a length the client claimed
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    headers.remove(header::EXPECT);
+    let client_ip = peer.ip().to_canonical().to_string();
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {client_ip}"),
+        _ => client_ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+    }
+    if !headers.contains_key("x-forwarded-proto") {
+        headers.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static("http"),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(id) {
+        headers.insert(HeaderName::from_static("x-request-id"), v);
+    }
+    let mut up = Request::new(Forwarded::new(prefix));
+    *up.method_mut() = parts.method.clone();
+    *up.uri_mut() = uri;
+    *up.headers_mut() = headers;
+    match state.client.request(up).await {
+        Ok(resp) => {
+            let (mut rparts, rbody) = resp.into_parts();
+            strip_hop_by_hop(&mut rparts.headers);
+            Ok(Response::from_parts(rparts, Either::Right(rbody)))
+        }
+        Err(e) => {
+            tracing::warn!(
+                "cnaf: request {id}: upstream {} failed: {e}",
+                state.upstream
+            );
+            Ok(page(
+                StatusCode::BAD_GATEWAY,
+                "Bad gateway",
+                "The application behind the web application firewall is not reachable.",
+                id,
+                false,
+            ))
+        }
+    }
+}

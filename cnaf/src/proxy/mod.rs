@@ -1,0 +1,265 @@
+//! The CNAF reverse proxy: HTTP/1.1 on hyper 1.x, one inspection per request, clean traffic
+//! forwarded to the app over pooled keep-alive connections.
+//!
+//! - Listens on [`ProxyConfig::listen`], forwards to [`ProxyConfig::upstream`] (an IP address:
+//!   no name resolution happens).
+//! - Reads up to `body_limit` bytes of each body, inspects head + that prefix with
+//!   [`crate::inspect`], then streams prefix + the rest upstream unchanged (chunked stays
+//!   chunked, lengths stay lengths).
+//! - `prevent` findings get a 403 block page naming a request id; every finding becomes an
+//!   audit (kind `cnaf`) carrying the same id, sent to the [`AuditSink`].
+//! - Adds `X-Forwarded-For` (appends the peer), `X-Forwarded-Proto` (keeps a client's, else
+//!   `http`) and `X-Request-Id` upstream; removes hop-by-hop headers.
+//! - App down: 502 page; each request tries again, so traffic recovers when the app returns.
+//! - Bounded: request head ([`Limits::max_header_bytes`], [`Limits::max_headers`]), time to
+//!   send the head ([`Limits::header_timeout`]), buffered body (`body_limit`).
+//! - Graceful shutdown: stop accepting, let in-flight requests finish (bounded by
+//!   [`Limits::shutdown_grace`]).
+//! - The policy is swappable while serving ([`PolicyHandle::set`]).
+
+mod audit;
+mod body;
+mod handler;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+pub use audit::{AuditContext, AuditSink, DiscardAudits};
+
+use crate::policy::{all, CnafEffect, CnafPolicy, CnafRule, Protections, DEFAULT_BODY_LIMIT};
+
+/// What the proxy enforces: the CNAF rule that applies to this workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyPolicy {
+    /// Rule name carried by audits (empty when no rule applies).
+    pub rule: String,
+    /// Effect per protection.
+    pub protections: Protections,
+    /// Request-body bytes inspected (the rest is streamed uninspected).
+    pub body_limit: usize,
+}
+
+impl ProxyPolicy {
+    /// The policy of one CNAF rule.
+    pub fn from_rule(rule: &CnafRule) -> ProxyPolicy {
+        ProxyPolicy {
+            rule: rule.name.clone(),
+            protections: rule.protections,
+            body_limit: rule.body_limit,
+        }
+    }
+
+    /// The first enabled rule of `policy` whose scope matches task family `family`; with none,
+    /// a pass-through (every protection disabled).
+    pub fn for_task(policy: &CnafPolicy, family: &str) -> ProxyPolicy {
+        policy
+            .rule_for_task(family)
+            .map_or_else(ProxyPolicy::pass_through, ProxyPolicy::from_rule)
+    }
+
+    /// Forward everything, inspect nothing.
+    pub fn pass_through() -> ProxyPolicy {
+        ProxyPolicy {
+            rule: String::new(),
+            protections: all(CnafEffect::Disable),
+            body_limit: 0,
+        }
+    }
+
+    /// Every protection set to `effect`, default body limit (tools and tests).
+    pub fn uniform(rule: &str, effect: CnafEffect) -> ProxyPolicy {
+        ProxyPolicy {
+            rule: rule.to_string(),
+            protections: all(effect),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// A shared, atomically swappable [`ProxyPolicy`]: the policy poller calls [`set`](Self::set)
+/// and the next request sees the new policy; requests in flight keep the one they started with.
+#[derive(Debug, Clone)]
+pub struct PolicyHandle(Arc<ArcSwap<ProxyPolicy>>);
+
+impl PolicyHandle {
+    /// A handle holding `policy`.
+    pub fn new(policy: ProxyPolicy) -> PolicyHandle {
+        PolicyHandle(Arc::new(ArcSwap::from_pointee(policy)))
+    }
+
+    /// Replace the policy.
+    pub fn set(&self, policy: ProxyPolicy) {
+        self.0.store(Arc::new(policy));
+    }
+
+    /// The current policy.
+    pub fn get(&self) -> Arc<ProxyPolicy> {
+        self.0.load_full()
+    }
+}
+
+/// Resource bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request head (request line + headers); larger gets 431. Minimum 8192.
+    pub max_header_bytes: usize,
+    /// Most header fields in a request; more gets 431.
+    pub max_headers: usize,
+    /// Time a client has to send a complete request head.
+    pub header_timeout: Duration,
+    /// Time to connect to the app.
+    pub connect_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_header_bytes: 64 * 1024,
+            max_headers: 128,
+            header_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything [`serve`] needs.
+pub struct ProxyConfig {
+    /// Address to listen on (the task's external CNAF port).
+    pub listen: SocketAddr,
+    /// The app (`127.0.0.1:APP_PORT`).
+    pub upstream: SocketAddr,
+    /// The enforced policy, swappable at run time.
+    pub policy: PolicyHandle,
+    /// Where audits go.
+    pub audit: Arc<dyn AuditSink>,
+    /// Workload fields copied into audits.
+    pub context: AuditContext,
+    /// Resource bounds.
+    pub limits: Limits,
+}
+
+impl ProxyConfig {
+    /// A configuration with default limits, no workload context and audits discarded.
+    pub fn new(listen: SocketAddr, upstream: SocketAddr, policy: PolicyHandle) -> ProxyConfig {
+        ProxyConfig {
+            listen,
+            upstream,
+            policy,
+            audit: Arc::new(DiscardAudits),
+            context: AuditContext::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why the proxy could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source} (is another process using the port? set DEFENDER_CNAF_LISTEN to a free address)")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bound socket has no local address.
+    #[error("cannot read the local address of the listening socket: {0}")]
+    LocalAddr(#[source] std::io::Error),
+}
+
+/// A bound proxy, not yet serving (lets callers learn the port when binding port 0).
+pub struct Proxy {
+    listener: TcpListener,
+    config: ProxyConfig,
+}
+
+impl Proxy {
+    /// Bind `config.listen`.
+    pub async fn bind(config: ProxyConfig) -> Result<Proxy, ProxyError> {
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ProxyError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        Ok(Proxy { listener, config })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> Result<SocketAddr, ProxyError> {
+        self.listener.local_addr().map_err(ProxyError::LocalAddr)
+    }
+
+    /// Serve until `shutdown` completes, then drain in-flight requests (bounded).
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ProxyError> {
+        let state = Arc::new(handler::State::new(&self.config));
+        let limits = self.config.limits;
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .max_headers(limits.max_headers)
+            .keep_alive(true);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        tracing::info!(
+            "cnaf: listening on {}, forwarding to {}",
+            self.local_addr()?,
+            self.config.upstream
+        );
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // EMFILE and friends: back off instead of spinning
+                            tracing::warn!("cnaf: accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let state = state.clone();
+                    let svc = hyper::service::service_fn(move |req| {
+                        handler::handle(req, state.clone(), peer)
+                    });
+                    let conn = http.serve_connection(TokioIo::new(stream), svc);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!("cnaf: connection from {peer}: {e}");
+                        }
+                    });
+                }
+            }
+        }
+        drop(self.listener);
+        if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("cnaf: shutdown grace period over; dropping open connections");
+        }
+        Ok(())
+    }
+}
+
+/// Bind `config.listen` and serve until `shutdown` completes.
+pub async fn serve(
+    config: ProxyConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ProxyError> {
+    Proxy::bind(config).await?.run(shutdown).await
+}

@@ -1,0 +1,419 @@
+//! The proxy over real loopback sockets: a small echo app behind it, requests sent with a hyper
+//! client connection (so keep-alive is observable) or raw bytes (for chunked framing).
+#![allow(clippy::unwrap_used)] // test helpers: a failure here is a test failure
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cnaf::proxy::{PolicyHandle, Proxy, ProxyConfig, ProxyPolicy};
+use cnaf::CnafEffect;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use protect::audit::AuditRecord;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// The app: echoes the body back; reports what it saw in `x-echo-*` headers.
+async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let (parts, body) = req.into_parts();
+    let chunked = parts.headers.contains_key("transfer-encoding");
+    let data = body.collect().await?.to_bytes();
+    let mut r = Response::new(Full::new(data));
+    let h = r.headers_mut();
+    for (name, echo) in [
+        ("x-forwarded-for", "x-echo-xff"),
+        ("x-forwarded-proto", "x-echo-proto"),
+        ("x-request-id", "x-echo-request-id"),
+        ("host", "x-echo-host"),
+    ] {
+        if let Some(v) = parts.headers.get(name) {
+            h.insert(echo, v.clone());
+        }
+    }
+    h.insert(
+        "x-echo-chunked",
+        if chunked { "yes" } else { "no" }.parse().unwrap(),
+    );
+    h.insert("x-echo-target", parts.uri.to_string().parse().unwrap());
+    Ok(r)
+}
+
+/// Serve the echo app on `listener` until the returned sender is dropped or fired.
+fn spawn_app(listener: TcpListener) -> oneshot::Sender<()> {
+    let (tx, mut rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut rx => break,
+                acc = listener.accept() => {
+                    let Ok((s, _)) = acc else { continue };
+                    tokio::spawn(async move {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(s), hyper::service::service_fn(echo))
+                            .await;
+                    });
+                }
+            }
+        }
+    });
+    tx
+}
+
+struct Harness {
+    proxy: SocketAddr,
+    app: SocketAddr,
+    policy: PolicyHandle,
+    audits: mpsc::UnboundedReceiver<AuditRecord>,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<()>,
+    _app_stop: Option<oneshot::Sender<()>>,
+}
+
+async fn start(policy: ProxyPolicy, with_app: bool) -> Harness {
+    let app_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = app_listener.local_addr().unwrap();
+    let app_stop = if with_app {
+        Some(spawn_app(app_listener))
+    } else {
+        drop(app_listener);
+        None
+    };
+    let handle = PolicyHandle::new(policy);
+    let (tx, audits) = mpsc::unbounded_channel();
+    let mut cfg = ProxyConfig::new("127.0.0.1:0".parse().unwrap(), app, handle.clone());
+    cfg.audit = Arc::new(tx);
+    cfg.context.task_family = "shop".into();
+    let proxy = Proxy::bind(cfg).await.unwrap();
+    let addr = proxy.local_addr().unwrap();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        proxy
+            .run(async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    Harness {
+        proxy: addr,
+        app,
+        policy: handle,
+        audits,
+        stop: Some(stop_tx),
+        done,
+        _app_stop: app_stop,
+    }
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> Sender {
+    let s = TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    send
+}
+
+async fn send(
+    c: &mut Sender,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (StatusCode, http::HeaderMap, Bytes) {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(target)
+        .header("host", "shop.example");
+    for (n, v) in headers {
+        b = b.header(*n, *v);
+    }
+    let resp = c
+        .send_request(b.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
+}
+
+async fn once(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (StatusCode, http::HeaderMap, Bytes) {
+    let mut c = connect(addr).await;
+    send(&mut c, method, target, headers, body.to_vec()).await
+}
+
+#[tokio::test]
+async fn seed_sqli_is_blocked_with_a_request_id_the_audit_carries() {
+    let mut h = start(ProxyPolicy::uniform("web", CnafEffect::Prevent), true).await;
+    let body =
+        br#"{"-1+union+all+select+1,group_concat(user,0x3a,file_priv),3,4+from+mysql.user--"}"#;
+    let (status, headers, page) = once(
+        h.proxy,
+        "POST",
+        "/",
+        &[("content-type", "application/json")],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let id = headers["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(id.len(), 16);
+    assert!(
+        String::from_utf8_lossy(&page).contains(&id),
+        "block page names the request id"
+    );
+    let a = h.audits.recv().await.unwrap();
+    assert_eq!(a.request_id.as_deref(), Some(id.as_str()));
+    assert_eq!(a.attack.as_deref(), Some("sqli"));
+    assert_eq!(a.method.as_deref(), Some("POST"));
+    assert_eq!(a.path.as_deref(), Some("/"));
+    assert_eq!(a.source_ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(a.rule, "web");
+    assert_eq!(a.task_family, "shop");
+    assert!(
+        a.message
+            .starts_with("SQL injection detected in JSON value"),
+        "{}",
+        a.message
+    );
+    assert!(
+        a.message.ends_with("from 127.0.0.1; request blocked"),
+        "{}",
+        a.message
+    );
+    assert!(a.snippet.as_deref().unwrap().contains("union"));
+    assert_eq!(serde_json::to_value(&a).unwrap()["kind"], "cnaf");
+}
+
+#[tokio::test]
+async fn smoke_attacks_blocked_and_look_alikes_forwarded() {
+    let h = start(ProxyPolicy::uniform("web", CnafEffect::Prevent), true).await;
+    let mut c = connect(h.proxy).await;
+    let attacks: &[(&str, &[(&str, &str)])] = &[
+        ("/?id=%27%20OR%20%271", &[]),
+        ("/?q=%3Cscript%3Ealert(1)%3C/script%3E", &[]),
+        ("/?host=127.0.0.1;/sbin/shutdown", &[]),
+        ("/?x=phpinfo()", &[]),
+        ("/?file=../etc/passwd", &[]),
+        (
+            "/",
+            &[("user-agent", "sqlmap/1.7.4#stable (https://sqlmap.org)")],
+        ),
+        (
+            "/cgi-bin/status",
+            &[("user-agent", "() { :; }; /bin/bash -c 'cat /etc/passwd'")],
+        ),
+    ];
+    for (target, headers) in attacks {
+        // one keep-alive connection for all of them: blocks do not close it
+        let (status, _, _) = send(&mut c, "GET", target, headers, Vec::new()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{target} {headers:?}");
+    }
+    for target in [
+        "/?q=union+was+a+great+select",
+        "/?q=D%27or+1st+parfume",
+        "/?q=echo+in+the+mirror",
+        "/?q=h2%3Ch1",
+        "/?q=JavaScript%3A+Basics+of+JavaScript+Language",
+        "/docs/../index.html",
+    ] {
+        let (status, _, _) = send(&mut c, "GET", target, &[], Vec::new()).await;
+        assert_eq!(status, StatusCode::OK, "{target}");
+    }
+}
+
+#[tokio::test]
+async fn forwards_with_forwarding_headers_and_keeps_the_connection() {
+    let h = start(ProxyPolicy::uniform("web", CnafEffect::Prevent), true).await;
+    let mut c = connect(h.proxy).await;
+    for i in 0..5 {
+        let (status, headers, body) = send(
+            &mut c,
+            "POST",
+            &format!("/orders/{i}?x=1"),
+            &[
+                ("x-forwarded-for", "203.0.113.9"),
+                ("content-type", "text/plain"),
+            ],
+            format!("order {i}").into_bytes(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, format!("order {i}").as_bytes());
+        assert_eq!(headers["x-echo-xff"], "203.0.113.9, 127.0.0.1");
+        assert_eq!(headers["x-echo-proto"], "http");
+        assert_eq!(headers["x-echo-host"], "shop.example");
+        assert_eq!(
+            headers["x-echo-target"],
+            format!("/orders/{i}?x=1").as_str()
+        );
+        assert_eq!(headers["x-echo-request-id"].len(), 16);
+    }
+    assert!(
+        c.is_ready(),
+        "the client connection is still open after 5 requests"
+    );
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+#[tokio::test]
+async fn large_body_beyond_the_limit_is_forwarded_byte_exact() {
+    let mut policy = ProxyPolicy::uniform("web", CnafEffect::Prevent);
+    policy.body_limit = 64 * 1024;
+    let h = start(policy, true).await;
+    let body = pattern(3 * 1024 * 1024 + 17);
+    let (status, headers, echoed) = once(
+        h.proxy,
+        "PUT",
+        "/blob",
+        &[("content-type", "application/octet-stream")],
+        &body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["x-echo-chunked"], "no",
+        "a length-framed body stays length-framed"
+    );
+    assert_eq!(echoed.len(), body.len());
+    assert!(echoed == body, "bytes differ");
+}
+
+#[tokio::test]
+async fn chunked_body_is_forwarded_byte_exact_and_inspected() {
+    let h = start(ProxyPolicy::uniform("web", CnafEffect::Prevent), true).await;
+    let payload = pattern(200_000);
+    let mut raw = b"POST /upload HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n".to_vec();
+    for chunk in payload.chunks(7000) {
+        raw.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        raw.extend_from_slice(chunk);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let mut s = TcpStream::connect(h.proxy).await.unwrap();
+    s.write_all(&raw).await.unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.unwrap();
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&resp[..split]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("x-echo-chunked: yes"), "{head}");
+    let echoed = &resp[split + 4..];
+    // the proxy re-frames the echoed length-delimited answer as it came: content-length
+    assert_eq!(echoed.len(), payload.len());
+    assert!(echoed == payload.as_slice());
+
+    // an attack inside a chunked body is seen too
+    let attack = b"POST /f HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: chunked\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n\r\n5\r\nq=%3C\r\nf\r\nscript%3Ealert(\r\n2\r\n1)\r\n0\r\n\r\n";
+    let mut s = TcpStream::connect(h.proxy).await.unwrap();
+    s.write_all(attack).await.unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.unwrap();
+    assert!(
+        resp.starts_with(b"HTTP/1.1 403"),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+}
+
+#[tokio::test]
+async fn app_down_gives_502_then_recovers_when_it_returns() {
+    let h = start(ProxyPolicy::uniform("web", CnafEffect::Prevent), false).await;
+    let mut c = connect(h.proxy).await;
+    let (status, headers, page) = send(&mut c, "GET", "/health", &[], Vec::new()).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(String::from_utf8_lossy(&page).contains(headers["x-request-id"].to_str().unwrap()));
+    // the app comes up on its port
+    let listener = TcpListener::bind(h.app).await.unwrap();
+    let _app = spawn_app(listener);
+    let (status, _, _) = send(&mut c, "GET", "/health", &[], Vec::new()).await;
+    assert_eq!(status, StatusCode::OK, "same client connection, app back");
+}
+
+#[tokio::test]
+async fn alert_mode_forwards_and_audits_and_policy_swaps_live() {
+    let mut h = start(ProxyPolicy::uniform("watch", CnafEffect::Alert), true).await;
+    let (status, _, _) = once(h.proxy, "GET", "/?id=1%20or%201%3D1", &[], b"").await;
+    assert_eq!(status, StatusCode::OK);
+    let a = h.audits.recv().await.unwrap();
+    assert_eq!(serde_json::to_value(&a).unwrap()["effect"], "alert");
+    assert_eq!(a.location.as_deref(), Some("query parameter id"));
+    assert!(
+        a.message.ends_with("request allowed (alert only)"),
+        "{}",
+        a.message
+    );
+
+    h.policy
+        .set(ProxyPolicy::uniform("enforce", CnafEffect::Prevent));
+    let (status, _, _) = once(h.proxy, "GET", "/?id=1%20or%201%3D1", &[], b"").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(h.audits.recv().await.unwrap().rule, "enforce");
+
+    h.policy.set(ProxyPolicy::pass_through());
+    let (status, _, _) = once(h.proxy, "GET", "/?id=1%20or%201%3D1", &[], b"").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(h.audits.try_recv().is_err(), "pass-through audits nothing");
+}
+
+#[tokio::test]
+async fn oversized_head_is_refused() {
+    let h = start(ProxyPolicy::uniform("web", CnafEffect::Prevent), true).await;
+    let big = "a".repeat(100 * 1024);
+    let raw = format!("GET / HTTP/1.1\r\nHost: shop\r\nX-Big: {big}\r\n\r\n");
+    let mut s = TcpStream::connect(h.proxy).await.unwrap();
+    let _ = s.write_all(raw.as_bytes()).await;
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp).await;
+    assert!(
+        resp.starts_with(b"HTTP/1.1 431"),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_and_stops_listening() {
+    let mut h = start(ProxyPolicy::uniform("web", CnafEffect::Prevent), true).await;
+    // a request whose body is still being sent when shutdown starts
+    let mut s = TcpStream::connect(h.proxy).await.unwrap();
+    s.write_all(b"POST /slow HTTP/1.1\r\nHost: shop\r\nContent-Length: 10\r\nContent-Type: text/plain\r\n\r\nhello")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = h.stop.take().unwrap().send(());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.write_all(b"world").await.unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.unwrap();
+    let text = String::from_utf8_lossy(&resp);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("helloworld"), "{text}");
+    tokio::time::timeout(Duration::from_secs(5), &mut h.done)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(h.proxy).await.is_err(),
+        "no longer listening"
+    );
+}
