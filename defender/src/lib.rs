@@ -9,6 +9,7 @@
 //! - [`tracee`]: ptrace tracee states as types.
 //! - [`audit`]: audit records and sinks (`--audit-log`).
 //! - [`install`]: `defender install DIR`.
+//! - [`net`]: network policy (DNS names, outbound connections, listening ports).
 //! - [`sys`]: the only module with `unsafe`: system-call wrappers and the BPF builder.
 //!
 //! NOTE TO ENGINEERS (remove when integrated): three people work in `defender/` at once —
@@ -20,6 +21,7 @@ pub mod backend;
 pub mod exec_target;
 pub mod install;
 pub mod judge;
+pub mod net;
 pub mod supervisor;
 pub mod sys;
 pub mod tracee;

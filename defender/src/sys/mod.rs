@@ -12,6 +12,7 @@
 //! - [`probe`]: raw attacks and workloads for the `defender-probe` test helper.
 
 pub mod bpf;
+pub mod net;
 pub mod notify;
 pub mod probe;
 pub mod process;

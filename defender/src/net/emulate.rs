@@ -1,0 +1,516 @@
+//! Emulating the app's network syscalls on its own socket.
+//!
+//! For each notification: take the socket with `pidfd_getfd` (same open file, same flags), copy
+//! the address and payload out of the app (bounded), decide on those copies, then perform the
+//! call on the socket with exactly the bytes decided on, and return its result. Nothing the app
+//! changes after the copy is ever read. Calls that could block run on the worker pool.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+
+use crate::sys::net::{self as sysnet, End, Errno};
+use crate::sys::notify::{read_memory, Notification, Reply};
+use crate::sys::process::pidfd_getfd;
+
+use super::decide::{self, Verdict};
+use super::msg::{self, MsgHdr};
+use super::sockaddr::{self, Dest, MAX_ADDR_LEN};
+use super::stub::Route;
+use super::{dns, Shared};
+
+/// Largest datagram payload copied (a UDP datagram cannot be larger).
+const MAX_DATAGRAM: usize = 65_536;
+/// Largest stream payload copied for one emulated send (TCP fast open); the app sees a short
+/// write beyond it, as stream sockets allow.
+const MAX_STREAM_CHUNK: usize = 256 * 1024;
+/// Largest ancillary data copied.
+const MAX_CONTROL: usize = 8192;
+/// `CAP_NET_BIND_SERVICE`.
+const CAP_NET_BIND_SERVICE: u32 = 10;
+
+/// Work that may block: run on the pool, its result answers the notification.
+pub type Work = Box<dyn FnOnce() -> Reply + Send>;
+
+/// What the dispatcher does with a notification.
+pub enum Handled {
+    Now(Reply),
+    Later(Work),
+}
+
+/// The app's socket, taken into the defender.
+struct Sock {
+    fd: OwnedFd,
+    domain: i32,
+    ty: i32,
+}
+
+fn errno(e: Errno) -> Reply {
+    Reply::Errno(e.0)
+}
+
+/// Copies exactly `len` bytes from the app (`EFAULT` when any of it is unreadable).
+fn copy_in(pid: i32, addr: u64, len: usize) -> Result<Vec<u8>, Reply> {
+    let mut buf = vec![0u8; len];
+    if len == 0 {
+        return Ok(buf);
+    }
+    match read_memory(pid, addr, &mut buf) {
+        Ok(n) if n == len => Ok(buf),
+        _ => Err(Reply::Errno(libc::EFAULT)),
+    }
+}
+
+fn copy_addr(pid: i32, addr: u64, len: u64) -> Result<Vec<u8>, Reply> {
+    if len > MAX_ADDR_LEN as u64 {
+        return Err(Reply::Errno(libc::EINVAL));
+    }
+    copy_in(pid, addr, len as usize)
+}
+
+/// Takes the socket the call names. `Ok(None)` for sockets that are not IPv4/IPv6.
+fn take_socket(shared: &Shared, n: &Notification) -> Result<Option<Sock>, Reply> {
+    let vanished = Reply::Errno(libc::ESRCH);
+    let pidfd = sysnet::pidfd_open_thread(n.pid).map_err(|_| vanished)?;
+    // The pidfd now pins the thread; make sure it is still the one that made the call.
+    if !shared.replies.id_valid(n.id) {
+        return Err(vanished);
+    }
+    let fd = pidfd_getfd(&pidfd, n.args[0] as i32)
+        .map_err(|e| Reply::Errno(e.errno().unwrap_or(libc::EBADF)))?;
+    let (domain, ty) = sysnet::socket_kind(fd.as_fd()).map_err(errno)?;
+    if domain != libc::AF_INET && domain != libc::AF_INET6 {
+        return Ok(None);
+    }
+    Ok(Some(Sock { fd, domain, ty }))
+}
+
+/// Handles one network notification.
+pub fn handle(shared: &Shared, n: &Notification) -> Handled {
+    let sock = match take_socket(shared, n) {
+        Err(r) => return Handled::Now(r),
+        // Unix, netlink, packet...: the kernel interprets any address in that family only.
+        Ok(None) => return Handled::Now(Reply::Continue),
+        Ok(Some(s)) => s,
+    };
+    let r = match i64::from(n.nr) {
+        libc::SYS_connect => connect(shared, n, sock),
+        libc::SYS_sendto => sendto(shared, n, sock),
+        libc::SYS_sendmsg => sendmsg(shared, n, sock),
+        libc::SYS_sendmmsg => sendmmsg(shared, n, sock),
+        libc::SYS_bind => bind(shared, n, sock),
+        libc::SYS_listen => listen(shared, n, sock),
+        _ => Ok(Handled::Now(Reply::Continue)),
+    };
+    r.unwrap_or_else(Handled::Now)
+}
+
+/// Reports the verdict's event; `Err(EPERM)` when it denies.
+fn enforce(shared: &Shared, v: Verdict) -> Result<(), Reply> {
+    let allowed = v.allows();
+    if let Verdict::Alert(e) | Verdict::Deny(e) = v {
+        shared.report(e);
+    }
+    if allowed {
+        Ok(())
+    } else {
+        Err(Reply::Errno(libc::EPERM))
+    }
+}
+
+fn judge_outbound(shared: &Shared, pid: i32, dest: SocketAddr) -> Result<(), Reply> {
+    let rule = shared.rule();
+    let name = shared.resolved.name_of(dest.ip());
+    enforce(
+        shared,
+        decide::outbound(rule.as_deref(), dest, name.as_deref(), pid),
+    )
+}
+
+fn nonblocking(sock: &Sock, flags: i32) -> Result<bool, Reply> {
+    Ok(
+        flags & libc::MSG_DONTWAIT != 0
+            || sysnet::is_nonblocking(sock.fd.as_fd()).map_err(errno)?,
+    )
+}
+
+fn connect(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Reply> {
+    let raw = copy_addr(n.pid, n.args[1], n.args[2])?;
+    let dest = match sockaddr::decode(&raw).map_err(|e| Reply::Errno(e.errno()))? {
+        Dest::Inet(d) => d,
+        Dest::Unspec => {
+            return Ok(Handled::Now(
+                match sysnet::connect(sock.fd.as_fd(), &sockaddr::encode_unspec()) {
+                    Ok(()) => Reply::Value(0),
+                    Err(e) => errno(e),
+                },
+            ))
+        }
+        Dest::Unix | Dest::Other(_) => return Err(Reply::Errno(libc::EAFNOSUPPORT)),
+    };
+    judge_outbound(shared, n.pid, dest)?;
+    if dest.port() == 53 {
+        // A resolver socket: connect it to the stub, which decides on each query it receives.
+        let stub = shared.stub.for_server(dest);
+        sysnet::connect(sock.fd.as_fd(), &sockaddr::encode(&stub)).map_err(errno)?;
+        let local = sysnet::socket_name(sock.fd.as_fd(), End::Local).map_err(errno)?;
+        if let Ok(Dest::Inet(local)) = sockaddr::decode(&local) {
+            shared.routes.insert(
+                local,
+                Route {
+                    server: dest,
+                    pid: n.pid,
+                },
+            );
+        }
+        return Ok(Handled::Now(Reply::Value(0)));
+    }
+    let bytes = sockaddr::encode(&dest);
+    let blocks = sock.ty == libc::SOCK_STREAM && !nonblocking(&sock, 0)?;
+    let run = move || match sysnet::connect(sock.fd.as_fd(), &bytes) {
+        Ok(()) => Reply::Value(0),
+        Err(e) => errno(e),
+    };
+    if blocks {
+        return Ok(Handled::Later(Box::new(run)));
+    }
+    Ok(Handled::Now(run()))
+}
+
+/// The destination of a send as the kernel will read `raw` on this socket: `None` = the
+/// connected peer.
+fn send_dest(sock: &Sock, raw: &[u8]) -> Result<Option<SocketAddr>, Reply> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let bad = |e: sockaddr::AddrError| Reply::Errno(e.errno());
+    match (sockaddr::decode(raw).map_err(bad)?, sock.domain) {
+        (Dest::Inet(d), _) => Ok(Some(d)),
+        // UDP over IPv4 reads an AF_UNSPEC destination as IPv4; over IPv6 it means "no address".
+        (Dest::Unspec, libc::AF_INET) => sockaddr::decode_v4(raw).map(Some).map_err(bad),
+        (Dest::Unspec, _) => Ok(None),
+        _ => Err(Reply::Errno(libc::EAFNOSUPPORT)),
+    }
+}
+
+/// Decides one outgoing message; returns the canonical address bytes to send it with (empty =
+/// the connected peer).
+fn judge_send(
+    shared: &Shared,
+    pid: i32,
+    sock: &Sock,
+    raw_name: &[u8],
+    payload: &[u8],
+) -> Result<Vec<u8>, Reply> {
+    let Some(dest) = send_dest(sock, raw_name)? else {
+        return Ok(Vec::new());
+    };
+    judge_outbound(shared, pid, dest)?;
+    if dest.port() == 53 {
+        let query = if sock.ty == libc::SOCK_STREAM {
+            payload.get(2..).unwrap_or_default()
+        } else {
+            payload
+        };
+        let rule = shared.rule();
+        match dns::parse_query(query) {
+            Ok(q) => {
+                let verdicts = q
+                    .names
+                    .iter()
+                    .map(|name| decide::domain(rule.as_deref(), name, Some(dest.ip()), pid))
+                    .collect();
+                let (allowed, events) = decide::combine(verdicts);
+                events.into_iter().for_each(|e| shared.report(e));
+                if !allowed {
+                    return Err(Reply::Errno(libc::EPERM));
+                }
+            }
+            Err(_) if shared.dns_denies_anything(rule.as_deref()) => {
+                return Err(Reply::Errno(libc::EPERM))
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(sockaddr::encode(&dest))
+}
+
+fn payload_cap(sock: &Sock, len: u64) -> Result<usize, Reply> {
+    if sock.ty == libc::SOCK_STREAM {
+        Ok((len as usize).min(MAX_STREAM_CHUNK))
+    } else if len as usize > MAX_DATAGRAM {
+        Err(Reply::Errno(libc::EMSGSIZE))
+    } else {
+        Ok(len as usize)
+    }
+}
+
+/// Sends one decided message; blocking sends run on the pool.
+fn send_one(
+    sock: Sock,
+    name: Vec<u8>,
+    data: Vec<u8>,
+    control: Vec<u8>,
+    flags: i32,
+) -> Result<Handled, Reply> {
+    let flags = flags | libc::MSG_NOSIGNAL;
+    let value = |r: Result<usize, Errno>| match r {
+        Ok(n) => Reply::Value(n as i64),
+        Err(e) => errno(e),
+    };
+    if nonblocking(&sock, flags)? {
+        return Ok(Handled::Now(value(sysnet::send_message(
+            sock.fd.as_fd(),
+            &name,
+            &data,
+            &control,
+            flags,
+        ))));
+    }
+    if sock.ty != libc::SOCK_STREAM {
+        // Datagrams rarely block: try at once, and only wait on the pool when the buffer is full.
+        match sysnet::send_message(
+            sock.fd.as_fd(),
+            &name,
+            &data,
+            &control,
+            flags | libc::MSG_DONTWAIT,
+        ) {
+            Err(Errno(libc::EAGAIN)) => {}
+            r => return Ok(Handled::Now(value(r))),
+        }
+    }
+    Ok(Handled::Later(Box::new(move || {
+        value(sysnet::send_message(
+            sock.fd.as_fd(),
+            &name,
+            &data,
+            &control,
+            flags,
+        ))
+    })))
+}
+
+fn is_plain_stream_send(sock: &Sock, flags: i32) -> bool {
+    // TCP ignores a destination unless it is a fast-open connect.
+    sock.ty == libc::SOCK_STREAM && flags & libc::MSG_FASTOPEN == 0
+}
+
+fn sendto(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Reply> {
+    let flags = n.args[3] as i32;
+    if n.args[4] == 0 || is_plain_stream_send(&sock, flags) {
+        return Ok(Handled::Now(Reply::Continue));
+    }
+    let raw = copy_addr(n.pid, n.args[4], n.args[5] & 0xffff_ffff)?;
+    let data = copy_in(n.pid, n.args[1], payload_cap(&sock, n.args[2])?)?;
+    let name = judge_send(shared, n.pid, &sock, &raw, &data)?;
+    send_one(sock, name, data, Vec::new(), flags)
+}
+
+/// One message of a `sendmsg`/`sendmmsg`, copied: raw address, payload, ancillary data.
+struct Copied {
+    raw: Vec<u8>,
+    data: Vec<u8>,
+    control: Vec<u8>,
+}
+
+fn copy_message(pid: i32, sock: &Sock, hdr: &MsgHdr) -> Result<Copied, Reply> {
+    let raw = if hdr.name == 0 {
+        Vec::new()
+    } else {
+        copy_addr(pid, hdr.name, u64::from(hdr.namelen))?
+    };
+    if hdr.iovlen as usize > msg::UIO_MAXIOV {
+        return Err(Reply::Errno(libc::EMSGSIZE));
+    }
+    let iovecs = msg::parse_iovecs(&copy_in(
+        pid,
+        hdr.iov,
+        hdr.iovlen as usize * msg::IOVEC_LEN,
+    )?);
+    let total = iovecs.iter().fold(0u64, |t, &(_, l)| t.saturating_add(l));
+    let cap = payload_cap(sock, total)?;
+    let mut data = Vec::with_capacity(cap);
+    for (base, len) in iovecs {
+        let take = (len as usize).min(cap - data.len());
+        data.extend(copy_in(pid, base, take)?);
+    }
+    if hdr.controllen as usize > MAX_CONTROL {
+        return Err(Reply::Errno(libc::ENOBUFS));
+    }
+    let control = if hdr.control == 0 {
+        Vec::new()
+    } else {
+        copy_in(pid, hdr.control, hdr.controllen as usize)?
+    };
+    msg::check_control(&control).map_err(Reply::Errno)?;
+    Ok(Copied { raw, data, control })
+}
+
+fn sendmsg(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Reply> {
+    let flags = n.args[2] as i32;
+    if is_plain_stream_send(&sock, flags) {
+        return Ok(Handled::Now(Reply::Continue));
+    }
+    let hdr = MsgHdr::parse(&copy_in(n.pid, n.args[1], msg::MSGHDR_LEN)?)
+        .ok_or(Reply::Errno(libc::EFAULT))?;
+    let Copied { raw, data, control } = copy_message(n.pid, &sock, &hdr)?;
+    let name = judge_send(shared, n.pid, &sock, &raw, &data)?;
+    send_one(sock, name, data, control, flags)
+}
+
+fn sendmmsg(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Reply> {
+    let flags = n.args[3] as i32;
+    if is_plain_stream_send(&sock, flags) {
+        return Ok(Handled::Now(Reply::Continue));
+    }
+    let vlen = (n.args[2] as u32 as usize).min(msg::UIO_MAXIOV);
+    if vlen == 0 {
+        return Ok(Handled::Now(Reply::Value(0)));
+    }
+    let table = copy_in(n.pid, n.args[1], vlen * msg::MMSGHDR_LEN)?;
+    // Copy and decide every message first: a denied message stops the batch before it.
+    let mut batch = Vec::with_capacity(vlen);
+    let mut stop = None;
+    for (i, entry) in table.chunks_exact(msg::MMSGHDR_LEN).enumerate() {
+        let judged = MsgHdr::parse(entry)
+            .ok_or(Reply::Errno(libc::EFAULT))
+            .and_then(|hdr| copy_message(n.pid, &sock, &hdr))
+            .and_then(|c| {
+                let name = judge_send(shared, n.pid, &sock, &c.raw, &c.data)?;
+                Ok(Copied { raw: name, ..c })
+            });
+        match judged {
+            Ok(m) => batch.push(m),
+            Err(r) => {
+                stop = Some((i, r));
+                break;
+            }
+        }
+    }
+    let (pid, table_addr) = (n.pid, n.args[1]);
+    let nb = nonblocking(&sock, flags)?;
+    let run = move |flags: i32| -> Reply {
+        let mut sent = 0usize;
+        let mut first_err = None;
+        for m in &batch {
+            match sysnet::send_message(
+                sock.fd.as_fd(),
+                &m.raw,
+                &m.data,
+                &m.control,
+                flags | libc::MSG_NOSIGNAL,
+            ) {
+                Ok(len) => {
+                    let at = table_addr + (sent * msg::MMSGHDR_LEN + msg::MMSG_LEN_OFFSET) as u64;
+                    let _ = sysnet::write_memory(pid, at, &(len as u32).to_ne_bytes());
+                    sent += 1;
+                }
+                Err(e) => {
+                    first_err = Some(errno(e));
+                    break;
+                }
+            }
+        }
+        match (sent, first_err, &stop) {
+            (0, Some(e), _) => e,
+            (0, None, Some((_, r))) => *r,
+            (s, _, _) => Reply::Value(s as i64),
+        }
+    };
+    if nb {
+        return Ok(Handled::Now(run(flags)));
+    }
+    Ok(Handled::Later(Box::new(move || run(flags))))
+}
+
+/// The local address a bind names, as the kernel will read it on this socket.
+fn bind_dest(sock: &Sock, raw: &[u8]) -> Result<SocketAddr, Reply> {
+    let bad = |e: sockaddr::AddrError| Reply::Errno(e.errno());
+    match (sockaddr::decode(raw).map_err(bad)?, sock.domain) {
+        (Dest::Inet(d @ SocketAddr::V4(_)), libc::AF_INET)
+        | (Dest::Inet(d @ SocketAddr::V6(_)), libc::AF_INET6) => Ok(d),
+        // IPv4 accepts AF_UNSPEC for INADDR_ANY (old programs).
+        (Dest::Unspec, libc::AF_INET) => sockaddr::decode_v4(raw).map_err(bad),
+        _ => Err(Reply::Errno(libc::EAFNOSUPPORT)),
+    }
+}
+
+/// Whether `/proc/PID/status` text shows capability `cap` in the effective set.
+pub fn has_capability(status: &str, cap: u32) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|bits| bits & (1u64 << cap) != 0)
+}
+
+fn bind(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Reply> {
+    let raw = copy_addr(n.pid, n.args[1], n.args[2])?;
+    let local = bind_dest(&sock, &raw)?;
+    let port = local.port();
+    if port != 0 {
+        let rule = shared.rule();
+        enforce(shared, decide::listen(rule.as_deref(), port, n.pid))?;
+        // The defender binds with its own privileges: keep the app's limits on low ports.
+        if port < shared.unprivileged_port_start {
+            let status =
+                std::fs::read_to_string(format!("/proc/{}/status", n.pid)).unwrap_or_default();
+            if !has_capability(&status, CAP_NET_BIND_SERVICE) {
+                return Err(Reply::Errno(libc::EACCES));
+            }
+        }
+    }
+    Ok(Handled::Now(
+        match sysnet::bind(sock.fd.as_fd(), &sockaddr::encode(&local)) {
+            Ok(()) => Reply::Value(0),
+            Err(e) => errno(e),
+        },
+    ))
+}
+
+fn local_port(sock: &Sock) -> Result<u16, Reply> {
+    let raw = sysnet::socket_name(sock.fd.as_fd(), End::Local).map_err(errno)?;
+    match sockaddr::decode(&raw) {
+        Ok(Dest::Inet(a)) => Ok(a.port()),
+        _ => Ok(0),
+    }
+}
+
+fn listen(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Reply> {
+    let mut port = local_port(&sock)?;
+    if port == 0 && sock.ty == libc::SOCK_STREAM {
+        // listen() would pick an ephemeral port itself; pick it first so it can be judged.
+        let any: SocketAddr = match sock.domain {
+            libc::AF_INET6 => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            _ => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        };
+        sysnet::bind(sock.fd.as_fd(), &sockaddr::encode(&any)).map_err(errno)?;
+        port = local_port(&sock)?;
+    }
+    if port != 0 {
+        let rule = shared.rule();
+        enforce(shared, decide::listen(rule.as_deref(), port, n.pid))?;
+    }
+    Ok(Handled::Now(
+        match sysnet::listen(sock.fd.as_fd(), n.args[1] as i32) {
+            Ok(()) => Reply::Value(0),
+            Err(e) => errno(e),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_bits_from_proc_status() {
+        let root = "Name:\tx\nCapEff:\t000001ffffffffff\n";
+        let none = "Name:\tx\nCapEff:\t0000000000000000\n";
+        let only_bind = "CapEff:\t0000000000000400\n";
+        assert!(has_capability(root, CAP_NET_BIND_SERVICE));
+        assert!(!has_capability(none, CAP_NET_BIND_SERVICE));
+        assert!(has_capability(only_bind, CAP_NET_BIND_SERVICE));
+        assert!(!has_capability("", CAP_NET_BIND_SERVICE));
+    }
+}

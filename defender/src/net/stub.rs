@@ -1,0 +1,287 @@
+//! The resolver stub: a UDP + TCP DNS server on loopback inside the defender.
+//!
+//! A connected socket to port 53 is connected here instead of to its nameserver; the stub
+//! remembers, per redirected socket (its local address), which nameserver it meant. Each query
+//! that arrives is decided on the bytes the stub itself received, so no other thread of the app
+//! can change them afterwards. Allowed queries (and `alert` ones) are forwarded to that
+//! nameserver and the answer relayed back; denied ones are answered `NXDOMAIN` at once and never
+//! leave the defender.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::decide;
+use super::dns::{self, TcpFramer};
+use super::sockaddr::policy_ip;
+use super::{NetError, Shared};
+
+/// How long the stub waits for a nameserver's answer.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Idle TCP connections are closed after this long.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Queries handled at once; more are dropped (the app retries).
+const MAX_IN_FLIGHT: usize = 256;
+/// Redirected sockets remembered at once.
+const MAX_ROUTES: usize = 8192;
+
+/// Where a redirected socket's queries were meant to go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub server: SocketAddr,
+    pub pid: i32,
+}
+
+/// Redirected sockets by their local address (IPv4-mapped addresses folded to IPv4).
+#[derive(Default)]
+pub struct Routes {
+    map: Mutex<HashMap<(IpAddr, u16), Route>>,
+}
+
+fn key(addr: SocketAddr) -> (IpAddr, u16) {
+    (policy_ip(addr.ip()), addr.port())
+}
+
+impl Routes {
+    pub fn insert(&self, local: SocketAddr, route: Route) {
+        if let Ok(mut m) = self.map.lock() {
+            if m.len() >= MAX_ROUTES {
+                m.clear();
+            }
+            m.insert(key(local), route);
+        }
+    }
+
+    pub fn get(&self, peer: SocketAddr) -> Option<Route> {
+        self.map.lock().ok()?.get(&key(peer)).copied()
+    }
+}
+
+/// The stub's addresses (one port for UDP and TCP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StubAddrs {
+    pub v4: SocketAddr,
+    /// `[::1]` when the container has IPv6 loopback.
+    pub v6: Option<SocketAddr>,
+}
+
+impl StubAddrs {
+    /// Where to send a socket that wanted `server`.
+    pub fn for_server(&self, server: SocketAddr) -> SocketAddr {
+        match (server, self.v6) {
+            (SocketAddr::V4(_), _) => self.v4,
+            (SocketAddr::V6(_), Some(v6)) => v6,
+            (SocketAddr::V6(_), None) => super::sockaddr::for_family(self.v4, libc::AF_INET6),
+        }
+    }
+}
+
+/// The stub's sockets, bound but not yet served.
+pub struct Bound {
+    pub addrs: StubAddrs,
+    sockets: Vec<(UdpSocket, TcpListener)>,
+}
+
+/// Binds the stub on 127.0.0.1 (and ::1 when possible), one free port for UDP and TCP.
+pub fn bind() -> Result<Bound, NetError> {
+    let bind_err = |source| NetError::StubBind { source };
+    let mut last = None;
+    for _ in 0..16 {
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(bind_err)?;
+        let v4 = udp.local_addr().map_err(bind_err)?;
+        match TcpListener::bind(v4) {
+            Ok(tcp) => {
+                let mut sockets = vec![(udp, tcp)];
+                let mut v6 = None;
+                if let Some((u6, t6)) = bind_v6(v4.port()) {
+                    v6 = u6.local_addr().ok();
+                    sockets.push((u6, t6));
+                }
+                return Ok(Bound {
+                    addrs: StubAddrs { v4, v6 },
+                    sockets,
+                });
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(bind_err(last.unwrap_or_else(|| {
+        std::io::Error::other("no free loopback port")
+    })))
+}
+
+/// Starts the stub's threads.
+pub fn start(shared: &Arc<Shared>, bound: Bound) -> Result<(), NetError> {
+    for (udp, tcp) in bound.sockets {
+        serve(shared, udp, tcp)?;
+    }
+    Ok(())
+}
+
+fn bind_v6(port: u16) -> Option<(UdpSocket, TcpListener)> {
+    let addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port);
+    Some((UdpSocket::bind(addr).ok()?, TcpListener::bind(addr).ok()?))
+}
+
+fn serve(shared: &Arc<Shared>, udp: UdpSocket, tcp: TcpListener) -> Result<(), NetError> {
+    let spawn_err = |source| NetError::Thread { source };
+    let s = Arc::clone(shared);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    std::thread::Builder::new()
+        .name("dns-stub-udp".into())
+        .spawn(move || udp_loop(&s, udp, &in_flight))
+        .map_err(spawn_err)?;
+    let s = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name("dns-stub-tcp".into())
+        .spawn(move || tcp_loop(&s, tcp))
+        .map_err(spawn_err)?;
+    Ok(())
+}
+
+/// Decides a query the stub received from `route`'s socket. `None` = forward it; `Some(bytes)` =
+/// answer with these bytes instead.
+fn decide_query(shared: &Shared, route: Option<Route>, query: &[u8]) -> Option<Vec<u8>> {
+    let Some(route) = route else {
+        // Not a socket the defender redirected: nothing to forward to.
+        return Some(dns::refusal(query).unwrap_or_default());
+    };
+    let rule = shared.rule();
+    let parsed = match dns::parse_query(query) {
+        Ok(q) => q,
+        // Not a query we can read: forward only when the DNS section denies nothing.
+        Err(_) => return shared.dns_denies_anything(rule.as_deref()).then(Vec::new),
+    };
+    let verdicts = parsed
+        .names
+        .iter()
+        .map(|n| decide::domain(rule.as_deref(), n, Some(route.server.ip()), route.pid))
+        .collect();
+    let (allowed, events) = decide::combine(verdicts);
+    events.into_iter().for_each(|e| shared.report(e));
+    if allowed {
+        None
+    } else {
+        Some(dns::refusal(query).unwrap_or_default())
+    }
+}
+
+fn udp_loop(shared: &Arc<Shared>, sock: UdpSocket, in_flight: &Arc<AtomicUsize>) {
+    let mut buf = vec![0u8; dns::MAX_MESSAGE];
+    loop {
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        if in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+            continue;
+        }
+        let query = buf[..n].to_vec();
+        let (s, flight) = (Arc::clone(shared), Arc::clone(in_flight));
+        let Ok(reply_sock) = sock.try_clone() else {
+            flight.fetch_sub(1, Ordering::AcqRel);
+            continue;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("dns-stub-query".into())
+            .spawn(move || {
+                let route = s.routes.get(from);
+                let answer = match decide_query(&s, route, &query) {
+                    Some(refusal) => Some(refusal),
+                    None => route.and_then(|r| forward_udp(r.server, &query)),
+                };
+                if let Some(a) = answer.filter(|a| !a.is_empty()) {
+                    s.resolved.record(&a);
+                    let _ = reply_sock.send_to(&a, from);
+                }
+                flight.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Sends `query` to `server` from a fresh socket and waits for the answer with the same id.
+fn forward_udp(server: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
+    let local: SocketAddr = match server {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let sock = UdpSocket::bind(local).ok()?;
+    sock.connect(server).ok()?;
+    sock.set_read_timeout(Some(FORWARD_TIMEOUT)).ok()?;
+    sock.send(query).ok()?;
+    let mut buf = vec![0u8; dns::MAX_MESSAGE];
+    loop {
+        let n = sock.recv(&mut buf).ok()?;
+        if n >= 2 && query.len() >= 2 && buf[..2] == query[..2] {
+            return Some(buf[..n].to_vec());
+        }
+    }
+}
+
+fn tcp_loop(shared: &Arc<Shared>, listener: TcpListener) {
+    for conn in listener.incoming() {
+        let Ok(conn) = conn else { continue };
+        let s = Arc::clone(shared);
+        let _ = std::thread::Builder::new()
+            .name("dns-stub-tcp-conn".into())
+            .spawn(move || tcp_conn(&s, conn));
+    }
+}
+
+fn tcp_conn(shared: &Shared, mut conn: TcpStream) {
+    let Ok(peer) = conn.peer_addr() else { return };
+    let _ = conn.set_read_timeout(Some(TCP_IDLE));
+    let mut upstream: Option<TcpStream> = None;
+    let mut framer = TcpFramer::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        while let Some(query) = framer.next_message() {
+            // Looked up per query: the app writes only after its connect was answered, which is
+            // after the route was recorded (the accept itself can come first).
+            let route = shared.routes.get(peer);
+            let answer = match decide_query(shared, route, &query) {
+                Some(refusal) if refusal.is_empty() => return,
+                Some(refusal) => refusal,
+                None => match route.and_then(|r| forward_tcp(&mut upstream, r.server, &query)) {
+                    Some(a) => a,
+                    None => return,
+                },
+            };
+            shared.resolved.record(&answer);
+            match dns::tcp_frame(&answer) {
+                Some(framed) if conn.write_all(&framed).is_ok() => {}
+                _ => return,
+            }
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => framer.push(&buf[..n]),
+        }
+    }
+}
+
+/// Sends one query over the (lazily opened) upstream connection and reads one framed answer.
+fn forward_tcp(
+    upstream: &mut Option<TcpStream>,
+    server: SocketAddr,
+    query: &[u8],
+) -> Option<Vec<u8>> {
+    if upstream.is_none() {
+        let s = TcpStream::connect_timeout(&server, FORWARD_TIMEOUT).ok()?;
+        s.set_read_timeout(Some(FORWARD_TIMEOUT)).ok()?;
+        *upstream = Some(s);
+    }
+    let up = upstream.as_mut()?;
+    up.write_all(&dns::tcp_frame(query)?).ok()?;
+    let mut len = [0u8; 2];
+    up.read_exact(&mut len).ok()?;
+    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    up.read_exact(&mut answer).ok()?;
+    Some(answer)
+}
