@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{Auditor, ProcessEvent};
 use crate::backend::notify::{self, NotifyBackend, NotifyDelegate};
+use crate::backend::ptrace::{self, PtraceBackend};
 use crate::backend::{Action, Backend, BackendKind, Context};
 use crate::judge::ExecJudge;
 use crate::sys::bpf::Rule;
@@ -153,10 +154,8 @@ pub fn supervise(
             Box::new(NotifyBackend::new(listener, delegate))
         }
         BackendKind::Ptrace => {
-            return Err(spawn_err(SysError::Failed {
-                op: "ptrace backend",
-                source: std::io::Error::other("not available in this build"),
-            }))
+            let backend = PtraceBackend::attach(pending.pid).map_err(spawn_err)?;
+            Box::new(backend)
         }
     };
     let app = pending.release().map_err(spawn_err)?;
@@ -321,7 +320,7 @@ fn spawn_spec(launch: &Launch, extra: &[Rule]) -> Result<SpawnSpec, SuperviseErr
         .collect();
     let (filter, mode) = match launch.backend {
         BackendKind::Notify => (notify::filter(extra), FilterMode::Listener),
-        BackendKind::Ptrace => (notify::filter(extra), FilterMode::Traced),
+        BackendKind::Ptrace => (ptrace::filter(extra), FilterMode::Traced),
     };
     Ok(SpawnSpec::new(program, argv, env, filter, mode))
 }

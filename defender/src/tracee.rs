@@ -110,6 +110,12 @@ impl Stopped {
         ptrace::detach(self.pid, self.pending_signal())
     }
 
+    /// Leaves a group-stopped tracee stopped (job control) while it stays traced.
+    pub fn listen(self) -> Result<Seized, SysError> {
+        ptrace::listen(self.pid)?;
+        Ok(Seized { tid: self.pid })
+    }
+
     /// Resumes the tracee (still traced), re-injecting a pending signal.
     pub fn resume(self) -> Result<Seized, SysError> {
         ptrace::cont(self.pid, self.pending_signal())?;

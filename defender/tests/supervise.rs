@@ -269,6 +269,7 @@ macro_rules! backend_suite {
 }
 
 backend_suite!(notify, "notify");
+backend_suite!(ptrace, "ptrace");
 
 /// Waits until the defender `pid` has a child (the app) and returns the app's pid.
 fn wait_for_app(defender: i32) -> i32 {

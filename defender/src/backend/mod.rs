@@ -10,7 +10,7 @@
 //! line or the dynamic loader).
 
 pub mod notify;
-// pub mod ptrace; (fallback backend: next)
+pub mod ptrace;
 
 use crate::audit::ProcessEvent;
 use crate::exec_target::{self, ExecCall};

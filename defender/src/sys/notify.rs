@@ -52,7 +52,12 @@ impl Listener {
         let mut sizes: libc::seccomp_notif_sizes = unsafe { std::mem::zeroed() };
         // SAFETY: SECCOMP_GET_NOTIF_SIZES writes one seccomp_notif_sizes into `sizes`.
         let rc = unsafe {
-            libc::syscall(libc::SYS_seccomp, libc::SECCOMP_GET_NOTIF_SIZES, 0, &raw mut sizes)
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_GET_NOTIF_SIZES,
+                0,
+                &raw mut sizes,
+            )
         };
         check(rc, "seccomp(SECCOMP_GET_NOTIF_SIZES)", 0)?;
         let bytes =

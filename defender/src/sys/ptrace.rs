@@ -80,3 +80,11 @@ pub(crate) fn fail_syscall(tid: i32, errno: i32) -> Result<(), SysError> {
     let r = unsafe { libc::ptrace(libc::PTRACE_SETREGS, tid, 0usize, &raw const regs) };
     check(r, "ptrace(PTRACE_SETREGS)", tid).map(drop)
 }
+
+/// `PTRACE_LISTEN`: leave a seized tracee in its group-stop but let it report the next event.
+/// The tracee must be in a group-stop.
+pub(crate) fn listen(tid: i32) -> Result<(), SysError> {
+    // SAFETY: no memory arguments.
+    let r = unsafe { libc::ptrace(libc::PTRACE_LISTEN, tid, 0usize, 0usize) };
+    check(r, "ptrace(PTRACE_LISTEN)", tid).map(drop)
+}

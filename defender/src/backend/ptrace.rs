@@ -1,0 +1,204 @@
+//! ptrace + `SECCOMP_RET_TRACE` fallback backend, for kernels without user notification or
+//! `pidfd_getfd`.
+//!
+//! The defender seizes the app before its filter is installed, with fork/vfork/clone
+//! auto-attach so every task of the tree stays traced (a `RET_TRACE` filter without a tracer
+//! fails the syscall with ENOSYS). The filter stops only `execve`/`execveat` (seccomp stop):
+//! the exec is judged on its path there and skipped with EACCES when denied; an allowed one is
+//! checked again at `PTRACE_EVENT_EXEC` on `/proc/PID/exe`, like the notify backend. `clone3`
+//! is refused with ENOSYS (its flags are out of BPF's reach; libc falls back to `clone`), and
+//! `clone` with `CLONE_UNTRACED` with EPERM, so no task escapes the tracer.
+
+use std::collections::HashMap;
+
+use super::{postcheck, precheck, Action, Backend, Context, ExecInFlight, Postcheck, Precheck};
+use crate::exec_target::ExecCall;
+use crate::sys::bpf::{self, Rule};
+use crate::sys::process::{self, WaitStatus};
+use crate::sys::SysError;
+use crate::tracee::{Seized, StopKind, Stopped};
+
+/// Options for every task of the app tree.
+pub const TRACE_OPTIONS: i32 = libc::PTRACE_O_TRACESECCOMP
+    | libc::PTRACE_O_TRACEEXEC
+    | libc::PTRACE_O_TRACEFORK
+    | libc::PTRACE_O_TRACEVFORK
+    | libc::PTRACE_O_TRACECLONE
+    | libc::PTRACE_O_EXITKILL;
+
+const CLONE_UNTRACED: u32 = 0x0080_0000;
+
+/// The app's filter for this backend: the notify filter's shape with execs traced.
+pub fn filter(extra: &[Rule]) -> Vec<libc::sock_filter> {
+    let eperm = bpf::Action::Errno(libc::EPERM as u16);
+    let mut rules = vec![
+        Rule::Syscall {
+            nr: libc::SYS_execve as u32,
+            action: bpf::Action::Trace(0),
+        },
+        Rule::Syscall {
+            nr: libc::SYS_execveat as u32,
+            action: bpf::Action::Trace(0),
+        },
+        Rule::Syscall {
+            nr: libc::SYS_clone3 as u32,
+            action: bpf::Action::Errno(libc::ENOSYS as u16),
+        },
+        Rule::SyscallArgMask {
+            nr: libc::SYS_clone as u32,
+            arg: 0,
+            mask: CLONE_UNTRACED,
+            action: eperm,
+        },
+        Rule::SyscallArgMask {
+            nr: libc::SYS_seccomp as u32,
+            arg: 1,
+            mask: libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32,
+            action: eperm,
+        },
+    ];
+    rules.extend_from_slice(extra);
+    rules.extend(
+        super::notify::DENIED_SYSCALLS
+            .iter()
+            .map(|&nr| Rule::Syscall {
+                nr: nr as u32,
+                action: eperm,
+            }),
+    );
+    bpf::program(&rules, bpf::Action::Allow)
+}
+
+/// The ptrace backend's state: execs judged at their seccomp stop, awaiting their exec stop.
+#[derive(Default)]
+pub struct PtraceBackend {
+    inflight: HashMap<i32, ExecInFlight>,
+}
+
+impl PtraceBackend {
+    /// Seizes the (not yet filtered) app child with auto-attach for its whole tree.
+    pub fn attach(app: i32) -> Result<PtraceBackend, SysError> {
+        Seized::seize(app, TRACE_OPTIONS)?;
+        Ok(PtraceBackend::default())
+    }
+
+    fn on_seccomp_stop(&mut self, stopped: Stopped, ctx: &Context<'_>) -> Result<Action, SysError> {
+        let regs = stopped.syscall_regs()?;
+        let nr = regs.nr as i32;
+        if nr != libc::SYS_execve as i32 && nr != libc::SYS_execveat as i32 {
+            resume(stopped)?;
+            return Ok(Action::Nothing);
+        }
+        let call = ExecCall::read(stopped.pid(), nr, regs.args);
+        match precheck(stopped.pid(), &call, ctx.judge) {
+            Precheck::Deny {
+                errno,
+                event,
+                action,
+            } => {
+                stopped.fail_syscall(errno)?;
+                resume(stopped)?;
+                if let Some(event) = event {
+                    (ctx.audit)(event);
+                }
+                Ok(action)
+            }
+            Precheck::Trace(inflight) => {
+                self.inflight.insert(stopped.pid(), inflight);
+                resume(stopped)?;
+                Ok(Action::Nothing)
+            }
+        }
+    }
+
+    fn on_exec_stop(&mut self, stopped: Stopped, ctx: &Context<'_>) -> Result<Action, SysError> {
+        let former = stopped
+            .event_msg()
+            .map(|m| m as i32)
+            .unwrap_or(stopped.pid());
+        let inflight = self.inflight.remove(&former);
+        if former != stopped.pid() {
+            self.inflight.remove(&stopped.pid());
+        }
+        // An exec that bypassed the seccomp stop cannot happen (the filter traces every exec);
+        // judge it anyway with what the new image says about itself.
+        let inflight = inflight.unwrap_or_else(|| ExecInFlight {
+            literal: crate::exec_target::exe_of(stopped.pid()).unwrap_or_default(),
+            command: crate::exec_target::cmdline_of(stopped.pid()).join(" "),
+            parent: String::new(),
+        });
+        match postcheck(stopped.pid(), &inflight, ctx.judge) {
+            Postcheck::Allow => resume(stopped).map(|()| Action::Nothing),
+            Postcheck::Alert(event) => {
+                (ctx.audit)(event);
+                resume(stopped).map(|()| Action::Nothing)
+            }
+            Postcheck::Kill(event) => {
+                let _ = process::kill(stopped.pid(), libc::SIGKILL);
+                (ctx.audit)(event);
+                Ok(Action::Nothing)
+            }
+            Postcheck::Block(event) => {
+                let _ = process::kill(stopped.pid(), libc::SIGKILL);
+                (ctx.audit)(event);
+                Ok(Action::Block)
+            }
+        }
+    }
+}
+
+/// Resumes a stopped tracee; a tracee that vanished meanwhile is not an error.
+fn resume(stopped: Stopped) -> Result<(), SysError> {
+    match stopped.resume() {
+        Ok(_) | Err(SysError::Vanished { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+impl Backend for PtraceBackend {
+    fn fd(&self) -> Option<i32> {
+        None
+    }
+
+    fn on_readable(&mut self, _ctx: &Context<'_>, _hangup: bool) -> Result<Action, SysError> {
+        Ok(Action::Nothing)
+    }
+
+    fn on_wait(
+        &mut self,
+        pid: i32,
+        status: WaitStatus,
+        ctx: &Context<'_>,
+    ) -> Result<(bool, Action), SysError> {
+        let Some(stopped) = Stopped::from_wait(pid, status) else {
+            self.inflight.remove(&pid);
+            return Ok((false, Action::Nothing));
+        };
+        let action = match stopped.kind() {
+            StopKind::Event(libc::PTRACE_EVENT_SECCOMP) => self.on_seccomp_stop(stopped, ctx)?,
+            StopKind::Event(libc::PTRACE_EVENT_EXEC) => self.on_exec_stop(stopped, ctx)?,
+            // fork/vfork/clone: the new task is attached and reports its own first stop.
+            StopKind::Event(_) => resume(stopped).map(|()| Action::Nothing)?,
+            StopKind::Interrupted => {
+                let WaitStatus::Stopped { signal, .. } = status else {
+                    return Ok((true, Action::Nothing));
+                };
+                if matches!(
+                    signal,
+                    libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+                ) {
+                    // A real group-stop: keep it stopped (job control) but traced.
+                    match stopped.listen() {
+                        Ok(_) | Err(SysError::Vanished { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    resume(stopped)?;
+                }
+                Action::Nothing
+            }
+            StopKind::Signal(_) => resume(stopped).map(|()| Action::Nothing)?,
+        };
+        Ok((true, action))
+    }
+}
