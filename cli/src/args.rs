@@ -22,6 +22,14 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// Deploy mode (no subcommand): the task definition, cluster, service and AWS settings.
+    #[command(flatten)]
+    pub deploy: crate::deploy::cmd::DeployFlags,
+
+    /// Deploy mode: how the defender is embedded (`--console-url`, `--defender-image`, ...).
+    #[command(flatten)]
+    pub embed: Option<EmbedFlags>,
 }
 
 /// The subcommands.

@@ -53,12 +53,21 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         ),
-        None => {
-            let help = Cli::command().render_help();
-            Err(Failure::BadInput(anyhow::anyhow!(
-                "no command given; see the usage below\n\n{help}"
-            )))
-        }
+        None => match &cli.embed {
+            Some(embed) => deploy::cmd::run(&cli.deploy, &embed.to_options()).map_err(|e| match e
+                .exit_code()
+            {
+                2 => Failure::BadInput(e.into()),
+                _ => Failure::Runtime(e.into()),
+            }),
+            None => {
+                let help = Cli::command().render_help();
+                Err(Failure::BadInput(anyhow::anyhow!(
+                    "--console-url and --defender-image are required to deploy; see the usage \
+                     below\n\n{help}"
+                )))
+            }
+        },
     }
 }
 

@@ -234,6 +234,79 @@ pub fn run(flags: &DeployFlags, options: &EmbedOptions) -> Result<(), DeployErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn root_without_subcommand_is_the_deploy_mode() {
+        let cli = Cli::try_parse_from([
+            "deploy-protected",
+            "--family",
+            "web",
+            "--cluster",
+            "c",
+            "--subnets",
+            "subnet-1,subnet-2",
+            "--security-groups",
+            "sg-1",
+            "--console-url",
+            "https://console.example",
+            "--defender-image",
+            "defender:1",
+            "--cnaf-port",
+            "8080",
+            "--app-port",
+            "80",
+            "--wait-timeout",
+            "90s",
+            "--rollback",
+            "--output",
+            "json",
+        ])
+        .expect("parses");
+        assert!(cli.command.is_none());
+        let options = cli.embed.as_ref().expect("embed flags").to_options();
+        let s = cli
+            .deploy
+            .to_settings(options.cnaf.as_ref().map(|c| c.external_port))
+            .expect("settings");
+        assert_eq!(s.family, "web");
+        assert_eq!(s.network.as_ref().map(|n| n.subnets.len()), Some(2));
+        assert_eq!(
+            s.cnaf.map(|c| (c.port, c.cidr.to_string())),
+            Some((8080, "0.0.0.0/0".into()))
+        );
+        assert_eq!(s.wait.map(|w| w.timeout), Some(Duration::from_secs(90)));
+        assert!(s.rollback);
+        assert_eq!(cli.deploy.output, OutputArg::Json);
+    }
+
+    #[test]
+    fn embed_subcommand_needs_no_deploy_flags_and_bare_root_is_a_usage_error() {
+        let cli = Cli::try_parse_from([
+            "deploy-protected",
+            "embed",
+            "--console-url",
+            "https://console.example",
+            "--defender-image",
+            "defender:1",
+        ])
+        .expect("parses");
+        assert!(matches!(cli.command, Some(Command::Embed(_))));
+        let err = Cli::try_parse_from(["deploy-protected"]).expect_err("family and cluster");
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = Cli::try_parse_from([
+            "deploy-protected",
+            "--family",
+            "web",
+            "--cluster",
+            "c",
+            "--wait-timeout",
+            "soon",
+        ])
+        .expect_err("bad duration");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
 
     #[test]
     fn flags_become_settings() {

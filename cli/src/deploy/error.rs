@@ -78,12 +78,12 @@ pub enum DeployError {
         group_vpc: String,
     },
     /// The transform rejected the task definition.
-    #[error("cannot protect task definition {source_arn}: {source}")]
+    #[error("cannot protect task definition {source_arn}: {error}")]
     Transform {
         /// The revision that was read.
         source_arn: String,
-        /// The transform's error.
-        source: TransformFailure,
+        /// The transform's error (in the message, not a separate cause, so `{:#}` says it once).
+        error: TransformFailure,
     },
     /// The existing service is being deleted.
     #[error(

@@ -45,7 +45,7 @@ pub(super) async fn run(
     };
     let mut protected = transform(&input).map_err(|e| DeployError::Transform {
         source_arn: source.arn.clone(),
-        source: e,
+        error: e,
     })?;
     if let Some(map) = protected.as_object_mut() {
         if !source.tags.is_empty() && !map.contains_key("tags") {
