@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand, ValueEnum};
 use defender::audit::{AuditSink, Auditor, JsonLinesFile, Workload};
+use defender::backend::notify::NotifyDelegate;
 use defender::backend::BackendKind;
 use defender::judge::PolicyJudge;
 use defender::supervisor::{self, Launch};
@@ -192,12 +193,23 @@ fn run(args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u8, R
         );
     }
     let policy = Arc::new(ArcSwap::from_pointee(settings.policy));
-    let judge = Arc::new(PolicyJudge::new(policy, settings.workload.scope.clone()));
+    let scope = settings.workload.scope.clone();
+    let judge = Arc::new(PolicyJudge::new(Arc::clone(&policy), scope.clone()));
     let auditor = Auditor::new(settings.workload, settings.sinks);
     // Later: when DEFENDER_CNAF_LISTEN is set, start the CNAF proxy here (after signals are
     // blocked, so its threads inherit the mask) and stop it after supervision returns.
-    let hooks = supervisor::Hooks::new().map_err(|e| RunFailure::Runtime(e.into()))?;
-    // The network guard plugs in here: hooks.extra_filter_rules and hooks.delegate.
+    let mut hooks = supervisor::Hooks::new().map_err(|e| RunFailure::Runtime(e.into()))?;
+    // Network policy rides on the notification listener (notify backend only: under ptrace a
+    // Notify action has no listener and would fail those syscalls with ENOSYS).
+    if settings.launch.backend == BackendKind::Notify {
+        hooks.extra_filter_rules = defender::net::NetGuard::filter_rules();
+        let sink = defender::net::audit_sink(auditor.clone(), hooks.stopper());
+        hooks.delegate = Some(Box::new(move |listener| {
+            let guard = defender::net::NetGuard::start(policy, scope, listener, sink)
+                .map_err(|e| e.to_string())?;
+            Ok(Box::new(guard) as Box<dyn NotifyDelegate>)
+        }));
+    }
     let status = supervisor::supervise(&settings.launch, signals, judge, auditor, hooks)
         .map_err(|e| RunFailure::Runtime(e.into()))?;
     Ok(u8::try_from(status).unwrap_or(1))

@@ -41,9 +41,12 @@ pub enum SuperviseError {
     ProgramNotFound(String),
     #[error("argument {0:?} contains a NUL byte")]
     NulInArgument(String),
-    #[error("cannot set up signal handling: {0}")]
+    #[error("cannot set up signal handling")]
     Signals(#[source] SysError),
-    #[error("cannot start the app under the {backend} backend: {source}")]
+    #[error(
+        "cannot start the app under the {backend} backend{}",
+        capability_hint(source)
+    )]
     Spawn {
         backend: &'static str,
         #[source]
@@ -51,7 +54,7 @@ pub enum SuperviseError {
     },
     #[error("cannot start the notification delegate: {0}")]
     Delegate(String),
-    #[error("supervision failed: {0}")]
+    #[error("supervision failed")]
     Loop(#[source] SysError),
 }
 
@@ -97,6 +100,17 @@ impl Hooks {
     /// A handle that stops the app tree from any thread.
     pub fn stopper(&self) -> Stopper {
         self.stopper.clone()
+    }
+}
+
+/// A container without CAP_SYS_PTRACE (or whose seccomp profile forbids ptrace/pidfd_getfd)
+/// fails with EPERM: say how to fix it.
+fn capability_hint(e: &SysError) -> &'static str {
+    if e.errno() == Some(libc::EPERM) {
+        " (the container needs the SYS_PTRACE capability: add it under \
+         linuxParameters.capabilities.add; deploy-protected does this)"
+    } else {
+        ""
     }
 }
 

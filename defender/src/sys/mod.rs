@@ -27,13 +27,9 @@ pub enum SysError {
     /// The target thread or process no longer exists (`ESRCH`).
     #[error("{op}: process {pid} no longer exists")]
     Vanished { op: &'static str, pid: i32 },
-    /// Any other failure.
+    /// Any other failure (the kernel's error is part of the message, not a separate cause).
     #[error("{op}: {source}")]
-    Failed {
-        op: &'static str,
-        #[source]
-        source: io::Error,
-    },
+    Failed { op: &'static str, source: io::Error },
 }
 
 impl SysError {
