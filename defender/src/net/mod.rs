@@ -53,15 +53,43 @@ pub enum NetError {
 /// Where audit events go.
 pub type AuditSink = Arc<dyn Fn(NetEvent) + Send + Sync>;
 
+/// Follows the live policy and picks this workload's rule, once per policy version.
+pub struct RulePicker {
+    policy: SharedPolicy,
+    scope: Scope,
+    /// The policy last seen and the rule picked from it.
+    picked: Mutex<Picked>,
+}
+
 /// A policy and the rule picked from it for the workload.
 type Picked = (Option<Arc<RuntimePolicy>>, Option<Arc<Rule>>);
 
+impl RulePicker {
+    pub fn new(policy: SharedPolicy, scope: Scope) -> RulePicker {
+        RulePicker {
+            policy,
+            scope,
+            picked: Mutex::new((None, None)),
+        }
+    }
+
+    /// The rule in force for this workload (`None`: no rule applies, everything is allowed).
+    /// A policy swapped in by the console applies from the next call.
+    pub fn rule(&self) -> Option<Arc<Rule>> {
+        let current = self.policy.load_full();
+        let mut picked = self.picked.lock().ok()?;
+        if picked.0.as_ref().is_some_and(|p| Arc::ptr_eq(p, &current)) {
+            return picked.1.clone();
+        }
+        let rule = current.rule_for(&self.scope).cloned().map(Arc::new);
+        *picked = (Some(current), rule.clone());
+        rule
+    }
+}
+
 /// State shared by the dispatcher, the workers and the stub.
 pub struct Shared {
-    policy: SharedPolicy,
-    scope: Scope,
-    /// The rule picked for `scope` from the policy last seen (recomputed when it is replaced).
-    picked: Mutex<Picked>,
+    rules: RulePicker,
     audit: AuditSink,
     resolved: dns::ResolvedNames,
     routes: stub::Routes,
@@ -71,16 +99,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The rule in force for this workload (`None`: no rule applies, everything is allowed).
     fn rule(&self) -> Option<Arc<Rule>> {
-        let current = self.policy.load_full();
-        let mut picked = self.picked.lock().ok()?;
-        if picked.0.as_ref().is_some_and(|p| Arc::ptr_eq(p, &current)) {
-            return picked.1.clone();
-        }
-        let rule = current.rule_for(&self.scope).cloned().map(Arc::new);
-        *picked = (Some(current), rule.clone());
-        rule
+        self.rules.rule()
     }
 
     fn report(&self, event: NetEvent) {
@@ -121,9 +141,7 @@ impl NetGuard {
                 .unwrap_or(1024);
         let bound = stub::bind()?;
         let shared = Arc::new(Shared {
-            policy,
-            scope,
-            picked: Mutex::new((None, None)),
+            rules: RulePicker::new(policy, scope),
             audit,
             resolved: dns::ResolvedNames::new(16_384),
             routes: stub::Routes::default(),
@@ -232,5 +250,79 @@ fn worker(shared: &Shared, rx: &Mutex<mpsc::Receiver<(u64, emulate::Work)>>) {
         let Ok((id, work)) = job else { return };
         let reply = work();
         let _ = shared.replies.send(id, reply);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arc_swap::ArcSwap;
+
+    fn policy(revision: u64, task: &str, denied: &str) -> RuntimePolicy {
+        let json = format!(
+            r#"{{"revision":{revision},"rules":[{{"name":"r{revision}","scope":{{"tasks":["{task}"]}},
+                "dns":{{"effect":"prevent","denied":["{denied}"]}}}}]}}"#
+        );
+        RuntimePolicy::from_json(&json).unwrap()
+    }
+
+    #[test]
+    fn the_picker_follows_policy_updates_and_scope() {
+        let shared: SharedPolicy = Arc::new(ArcSwap::from_pointee(policy(1, "web*", "yahoo.com")));
+        let scope = Scope {
+            task: "web-app".into(),
+            container: "c".into(),
+            image: "i".into(),
+        };
+        let picker = RulePicker::new(Arc::clone(&shared), scope);
+        let r1 = picker.rule().unwrap();
+        assert_eq!(r1.name, "r1");
+        assert!(r1.check_domain("yahoo.com").is_some());
+        // Same policy: the same rule object, no re-pick.
+        assert!(Arc::ptr_eq(&r1, &picker.rule().unwrap()));
+        shared.store(Arc::new(policy(2, "web*", "google.com")));
+        let r2 = picker.rule().unwrap();
+        assert_eq!(r2.name, "r2");
+        assert!(r2.check_domain("yahoo.com").is_none() && r2.check_domain("google.com").is_some());
+        shared.store(Arc::new(policy(3, "batch*", "google.com")));
+        assert!(picker.rule().is_none());
+    }
+
+    #[test]
+    fn filter_rules_skip_addressless_sendto_and_notify_the_rest() {
+        use crate::sys::bpf::{evaluate, program, AUDIT_ARCH_X86_64};
+        let prog = program(&NetGuard::filter_rules(), Action::Allow);
+        let run = |nr: i64, args: [u64; 6]| evaluate(&prog, nr as u32, AUDIT_ARCH_X86_64, args);
+        assert_eq!(
+            run(libc::SYS_sendto, [3, 0x1000, 5, 0, 0, 0]),
+            libc::SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            run(libc::SYS_sendto, [3, 0x1000, 5, 0, 0x2000, 16]),
+            libc::SECCOMP_RET_USER_NOTIF
+        );
+        assert_eq!(
+            run(libc::SYS_sendto, [3, 0x1000, 5, 0, 1 << 40, 16]),
+            libc::SECCOMP_RET_USER_NOTIF
+        );
+        for nr in [
+            libc::SYS_connect,
+            libc::SYS_sendmsg,
+            libc::SYS_sendmmsg,
+            libc::SYS_bind,
+            libc::SYS_listen,
+        ] {
+            assert_eq!(
+                run(nr, [3, 0, 0, 0, 0, 0]),
+                libc::SECCOMP_RET_USER_NOTIF,
+                "{nr}"
+            );
+            assert!(NetGuard::handles(nr as i32));
+        }
+        assert_eq!(
+            run(libc::SYS_write, [1, 0, 0, 0, 0, 0]),
+            libc::SECCOMP_RET_ALLOW
+        );
+        assert!(!NetGuard::handles(libc::SYS_write as i32));
     }
 }

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef MSG_FASTOPEN
@@ -83,6 +85,12 @@ static void dns_answer(int s, int tcp) {
     unsigned char *m = tcp ? buf + 2 : buf;
     if (n < (tcp ? 14 : 12)) { printf("short %zd\n", n); return; }
     printf("rcode %d answers %d\n", m[3] & 0xf, (m[6] << 8) | m[7]);
+}
+
+static long long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
 struct race { struct sockaddr_in *target; struct sockaddr_in a, b; volatile int stop; };
@@ -181,20 +189,38 @@ int main(int argc, char **argv) {
         r.stop = 1;
         pthread_join(t, NULL);
         printf("ok %d denied %d other %d\n", ok, denied, other);
-    } else if (!strcmp(mode, "connect-loop")) { /* benchmark: N TCP connects */
+    } else if (!strcmp(mode, "connect-loop")) { /* benchmark: N TCP connects; prints ns */
         int rounds = atoi(argv[4]);
+        long long t0 = now_ns();
         for (int i = 0; i < rounds; i++) {
             int s = socket(ss.ss_family, SOCK_STREAM, 0);
             if (connect(s, (struct sockaddr *)&ss, len) < 0) { result(-1); return 1; }
             close(s);
         }
-        printf("ok %d\n", rounds);
-    } else if (!strcmp(mode, "udp-loop")) {    /* benchmark: N unconnected UDP sends */
+        printf("ok %d ns %lld\n", rounds, now_ns() - t0);
+    } else if (!strcmp(mode, "udp-loop")) {    /* benchmark: N unconnected UDP sends; prints ns */
         int rounds = atoi(argv[4]);
         int s = socket(ss.ss_family, SOCK_DGRAM, 0);
+        long long t0 = now_ns();
         for (int i = 0; i < rounds; i++)
             if (sendto(s, "x", 1, 0, (struct sockaddr *)&ss, len) < 0) { result(-1); return 1; }
-        printf("ok %d\n", rounds);
+        printf("ok %d ns %lld\n", rounds, now_ns() - t0);
+    } else if (!strcmp(mode, "accept-loop")) { /* benchmark peer: accept and close forever */
+        int s = socket(ss.ss_family, SOCK_STREAM, 0);
+        int one = 1;
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(s, (struct sockaddr *)&ss, len) < 0 || listen(s, 512) < 0) { result(-1); return 1; }
+        for (;;) { int c = accept(s, NULL, NULL); if (c >= 0) close(c); }
+    } else if (!strcmp(mode, "lookup-loop")) { /* benchmark: N getaddrinfo(NAME, AF_INET); prints ns */
+        int rounds = atoi(argv[5]);
+        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+        long long t0 = now_ns();
+        for (int i = 0; i < rounds; i++) {
+            int e = getaddrinfo(argv[4], NULL, &hints, &res);
+            if (e) { printf("err %s\n", gai_strerror(e)); return 1; }
+            freeaddrinfo(res);
+        }
+        printf("ok %d ns %lld\n", rounds, now_ns() - t0);
     } else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;

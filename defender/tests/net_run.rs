@@ -1,0 +1,206 @@
+//! The network policy through the real `defender run` (notify backend): the seed's DNS scenario
+//! with glibc `getent`, audits in `--audit-log`, alert, and `block` stopping the app tree.
+//! Loopback only; the nameserver is a responder this test starts on 127.0.53.x:53.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed set-up step should fail the test loudly
+
+mod net_harness;
+
+use std::process::Command;
+
+use net_harness::*;
+
+const DEFENDER: &str = env!("CARGO_BIN_EXE_defender");
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    audits: Vec<serde_json::Value>,
+}
+
+impl Run {
+    fn messages(&self) -> Vec<String> {
+        self.audits
+            .iter()
+            .map(|a| a["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+fn defender_run(s: &Scratch, dns: &str, network: &str, script: &str) -> Run {
+    let policy = format!(
+        r#"{{"revision":3,"rules":[{{"name":"seed-rule","scope":{{"tasks":["twistlock-*"]}},"dns":{dns},"network":{network}}}]}}"#
+    );
+    std::fs::write(s.path("policy.json"), policy).unwrap();
+    let out = Command::new(DEFENDER)
+        .args(["run", "--backend", "notify", "--policy-file"])
+        .arg(s.path("policy.json"))
+        .arg("--audit-log")
+        .arg(s.path("audit.jsonl"))
+        .args([
+            "--task",
+            "twistlock-fargate-task",
+            "--container",
+            "app",
+            "--image",
+            "alpine:3",
+        ])
+        .args(["--", "/bin/sh", "-c", script])
+        .output()
+        .unwrap();
+    let audits = std::fs::read_to_string(s.path("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        audits,
+    }
+}
+
+#[test]
+fn seed_yahoo_lookup_fails_under_prevent_and_google_resolves() {
+    let s = Scratch::new("run-seed");
+    let r = Responder::start(
+        "127.0.53.20:53".parse().unwrap(),
+        &[("google.com", "127.0.0.7"), ("yahoo.com", "127.0.0.8")],
+        &[],
+    );
+    let script = with_resolv_conf(
+        &s,
+        r.addr.ip(),
+        "getent ahostsv4 yahoo.com; echo yahoo=$?; getent ahostsv4 google.com; echo google=$?",
+    );
+    let run = defender_run(
+        &s,
+        r#"{"effect":"prevent","denied":["yahoo.com"]}"#,
+        r#"{"effect":"disable"}"#,
+        &script,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("yahoo=2"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("127.0.0.7") && run.stdout.contains("google=0"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !r.asked().iter().any(|n| n == "yahoo.com"),
+        "{:?}",
+        r.asked()
+    );
+    assert!(!run.audits.is_empty());
+    for a in &run.audits {
+        assert_eq!(a["message"], "DNS resolution of suspicious name yahoo.com");
+        assert_eq!(
+            (a["kind"].as_str(), a["effect"].as_str()),
+            (Some("dns"), Some("prevent"))
+        );
+        assert_eq!(
+            (a["rule"].as_str(), a["domain"].as_str()),
+            (Some("seed-rule"), Some("yahoo.com"))
+        );
+        assert_eq!(
+            (a["task_family"].as_str(), a["container"].as_str()),
+            (Some("twistlock-fargate-task"), Some("app"))
+        );
+        assert!(a["pid"].as_u64().is_some_and(|p| p > 0));
+    }
+}
+
+#[test]
+fn alert_resolves_and_audits_the_outbound_connection_with_its_name() {
+    let s = Scratch::new("run-alert");
+    let r = Responder::start(
+        "127.0.53.21:53".parse().unwrap(),
+        &[("yahoo.com", "127.0.0.8")],
+        &[],
+    );
+    let target = Counter::tcp("127.0.0.8:0");
+    let p = probe().display();
+    let inner = format!(
+        "getent ahostsv4 yahoo.com >/dev/null; echo rc=$?; {p} connect 127.0.0.8 {}",
+        target.addr.port()
+    );
+    let script = with_resolv_conf(&s, r.addr.ip(), &inner);
+    let run = defender_run(
+        &s,
+        r#"{"effect":"alert","denied":["yahoo.com"]}"#,
+        r#"{"effect":"alert","denied_outbound":["127.0.0.8"]}"#,
+        &script,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout, "rc=0\nok 0\n");
+    assert_eq!(target.seen().len(), 1);
+    let msgs = run.messages();
+    assert!(
+        msgs.contains(&"DNS resolution of suspicious name yahoo.com".to_string()),
+        "{msgs:?}"
+    );
+    let outbound = format!(
+        "Outbound connection to 127.0.0.8:{} (yahoo.com) is explicitly blocked in the runtime rule",
+        target.addr.port()
+    );
+    assert_eq!(msgs.last(), Some(&outbound), "{msgs:?}");
+    let last = run.audits.last().unwrap();
+    assert_eq!(
+        (last["kind"].as_str(), last["effect"].as_str()),
+        (Some("network"), Some("alert"))
+    );
+    assert_eq!(
+        (last["ip"].as_str(), last["port"].as_u64()),
+        (Some("127.0.0.8"), Some(u64::from(target.addr.port())))
+    );
+}
+
+#[test]
+fn block_stops_the_app_tree_on_a_denied_connection() {
+    let s = Scratch::new("run-block");
+    let target = Counter::tcp("127.0.0.89:0");
+    let p = probe().display();
+    let script = format!(
+        "{p} connect 127.0.0.89 {}; echo still-running; sleep 5; echo survived",
+        target.addr.port()
+    );
+    let run = defender_run(
+        &s,
+        r#"{"effect":"disable"}"#,
+        r#"{"effect":"block","denied_outbound":["127.0.0.89"]}"#,
+        &script,
+    );
+    assert_ne!(run.code, Some(0), "{}", run.stderr);
+    assert!(!run.stdout.contains("survived"), "{}", run.stdout);
+    assert!(target.seen().is_empty());
+    assert_eq!(run.audits.len(), 1, "{:?}", run.audits);
+    assert_eq!(
+        (
+            run.audits[0]["kind"].as_str(),
+            run.audits[0]["effect"].as_str()
+        ),
+        (Some("network"), Some("block"))
+    );
+}
+
+#[test]
+fn listening_on_a_denied_port_fails() {
+    let s = Scratch::new("run-listen");
+    let p = probe().display();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let script = format!("{p} bind 127.0.0.1 {port}");
+    let net = format!(r#"{{"effect":"prevent","denied_listening_ports":[{port}]}}"#);
+    let run = defender_run(&s, r#"{"effect":"disable"}"#, &net, &script);
+    assert_eq!(run.stdout, "bind err EPERM\n", "{}", run.stderr);
+    assert_eq!(
+        run.messages(),
+        [format!(
+            "Listening on port {port} is explicitly blocked in the runtime rule"
+        )]
+    );
+    assert_eq!(run.audits[0]["kind"], "listen");
+}
