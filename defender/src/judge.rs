@@ -129,4 +129,25 @@ mod tests {
         // One allowed alias is enough.
         assert!(combine(&names(&["/usr/bin/ls", "/bin/ls"], &[]), allow_ls).is_none());
     }
+
+    #[test]
+    fn a_swapped_policy_applies_to_the_next_exec() {
+        let deny = |name: &str| {
+            RuntimePolicy::from_json(&format!(
+                r#"{{"revision": 1, "rules": [{{"name": "r", "processes": {{"effect": "prevent", "denied": ["{name}"]}}}}]}}"#
+            ))
+            .expect("policy")
+        };
+        let shared: SharedPolicy = Arc::new(ArcSwap::from_pointee(deny("mkdir")));
+        let judge = PolicyJudge::new(Arc::clone(&shared), Scope::default());
+        let mkdir = names(&["/usr/bin/mkdir", "/bin/mkdir"], &[]);
+        let found = judge.judge(&mkdir).expect("mkdir denied");
+        assert_eq!(
+            (found.effect, found.reason),
+            (Effect::Prevent, Reason::ExplicitlyDenied)
+        );
+        shared.store(Arc::new(deny("rmdir")));
+        assert_eq!(judge.judge(&mkdir), None);
+        assert!(judge.judge(&names(&["/usr/bin/rmdir"], &[])).is_some());
+    }
 }

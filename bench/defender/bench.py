@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Defender overhead benchmark (not a test): the same workloads bare and under `defender run`
+(each backend), alternating, pinned to one CPU as a 1-vCPU task would be. Prints ratios
+bare/defended (1.00 = free), the median of the pairs; then the defender's idle RSS and the
+start-up time it adds.
+
+    python3 bench/defender/bench.py [--target-dir DIR] [--pairs 5] [--cpu 0] [--no-build]
+
+Builds `defender` and `defender-probe` in release mode first (CARGO_TARGET_DIR or --target-dir).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+WORKLOADS = [  # name, iterations
+    ("files", 20000),
+    ("threads", 5000),
+    ("fork", 3000),
+    ("fork-exec", 1500),
+    ("malloc", 200000),
+    ("connect", 3000),
+]
+
+POLICY = {
+    "revision": 1,
+    "rules": [{
+        "name": "bench",
+        "processes": {"effect": "prevent", "denied": ["nc", "/usr/bin/ncat"]},
+        "dns": {"effect": "prevent", "denied": ["yahoo.com"]},
+        "network": {"effect": "prevent", "denied_outbound": ["203.0.113.0/24"]},
+    }],
+}
+
+
+def run_ns(cmd, cpu):
+    out = subprocess.run(["taskset", "-c", str(cpu)] + cmd, capture_output=True, text=True, check=True)
+    for line in out.stdout.splitlines():
+        if line.startswith("bench "):
+            return int(line.rsplit("ns=", 1)[1])
+    raise RuntimeError(f"no result from {cmd}: {out.stdout} {out.stderr}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", "target"))
+    ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--cpu", type=int, default=0)
+    ap.add_argument("--backends", default="notify,ptrace")
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply iteration counts")
+    args = ap.parse_args()
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if not args.no_build:
+        env = dict(os.environ, CARGO_TARGET_DIR=args.target_dir)
+        subprocess.run(["cargo", "build", "--release", "-p", "defender"], cwd=root, env=env, check=True)
+    bindir = os.path.join(os.path.abspath(args.target_dir), "release")
+    defender, probe = os.path.join(bindir, "defender"), os.path.join(bindir, "defender-probe")
+    tmp = tempfile.mkdtemp(prefix="defender-bench-")
+    policy = os.path.join(tmp, "policy.json")
+    with open(policy, "w") as f:
+        json.dump(POLICY, f)
+    backends = args.backends.split(",")
+    print(f"pinned to CPU {args.cpu}; {args.pairs} alternating pairs per backend; ratio = bare / defended")
+    print(f"{'workload':<10} {'n':>7} {'bare ms':>9} " + " ".join(f"{b + ' ratio':>13}" for b in backends))
+    for name, n in WORKLOADS:
+        n = max(1, int(n * args.scale))
+        bare_cmd = [probe, "bench", name, str(n)]
+        ratios = {b: [] for b in backends}
+        bares = []
+        for _ in range(args.pairs):
+            for b in backends:
+                guarded = [defender, "run", "--backend", b, "--policy-file", policy, "--"] + bare_cmd
+                bare = run_ns(bare_cmd, args.cpu)
+                dfd = run_ns(guarded, args.cpu)
+                bares.append(bare)
+                ratios[b].append(bare / dfd)
+        cols = " ".join(f"{statistics.median(ratios[b]):>13.2f}" for b in backends)
+        print(f"{name:<10} {n:>7} {statistics.median(bares) / 1e6:>9.1f} {cols}", flush=True)
+
+    # Idle RSS of the defender process while the app sleeps.
+    for b in backends:
+        p = subprocess.Popen([defender, "run", "--backend", b, "--policy-file", policy, "--", "sleep", "3"],
+                             stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        rss = 0
+        with open(f"/proc/{p.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+        p.wait()
+        print(f"idle RSS ({b}): {rss / 1024:.1f} MiB")
+
+    # Start-up added: `defender run -- /bin/true` minus `/bin/true`, median of 30.
+    def wall(cmd):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t
+    for b in backends:
+        bare = statistics.median(wall(["/bin/true"]) for _ in range(30))
+        dfd = statistics.median(wall([defender, "run", "--backend", b, "--policy-file", policy, "--", "/bin/true"])
+                                for _ in range(30))
+        print(f"start-up added ({b}): {(dfd - bare) * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
