@@ -42,11 +42,66 @@ const STRUCTURAL_HEADERS: &[&str] = &[
     "expect",
 ];
 
+/// Headers upload helpers use to name the uploaded file.
+const FILENAME_HEADERS: &[&str] = &[
+    "x-filename",
+    "x_filename",
+    "x-file-name",
+    "x-file",
+    "x.filename",
+];
+
+/// An uploaded file name the web server would execute (`shell.php`, `x.php5 `, `a.jsp`).
+fn server_script(name: &str) -> bool {
+    let n = name
+        .trim()
+        .trim_end_matches(['.', ' ', '\0'])
+        .to_ascii_lowercase();
+    let ext = n.rsplit('.').next().unwrap_or("").trim();
+    n.contains('.')
+        && matches!(
+            ext,
+            "php"
+                | "php3"
+                | "php4"
+                | "php5"
+                | "php7"
+                | "pht"
+                | "phtml"
+                | "phar"
+                | "phps"
+                | "jsp"
+                | "jspx"
+                | "jsw"
+                | "jsv"
+                | "jspf"
+                | "asp"
+                | "aspx"
+                | "asa"
+                | "asax"
+                | "ascx"
+                | "ashx"
+                | "asmx"
+                | "cer"
+                | "cfm"
+                | "cgi"
+                | "shtml"
+                | "htaccess"
+        )
+}
+
 /// Deepest JSON/XML nesting walked.
 const MAX_DEPTH: usize = 64;
 
 pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) {
-    insp.scan(&Location::Path, parts.path(), ValueKind::Plain);
+    let path = parts.path();
+    insp.scan(&Location::Path, path, ValueKind::Plain);
+    for seg in path.split('/').filter(|s| s.len() >= 8) {
+        // a segment may be a base64 or otherwise encoded value of its own
+        if crate::decode::base64_decoded(seg).is_some() {
+            insp.scan(&Location::Path, seg, ValueKind::Plain);
+        }
+    }
     if let Some(q) = parts.query() {
         pairs(
             q,
@@ -62,6 +117,13 @@ pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) 
         let lname = name.to_ascii_lowercase();
         if crate::detect::tools::scanner_header(&lname) {
             insp.record(Attack::AttackTools, Location::Header(lname.clone()), name);
+        }
+        if FILENAME_HEADERS.contains(&lname.as_str()) && server_script(value) {
+            insp.record(
+                Attack::CodeInjection,
+                Location::Header(lname.clone()),
+                value,
+            );
         }
         match lname.as_str() {
             "cookie" => cookies(value, insp),
@@ -106,6 +168,9 @@ fn pairs(
 fn cookies(header: &str, insp: &mut Inspector<'_>) {
     for c in header.split(';') {
         let (name, value) = c.trim().split_once('=').unwrap_or((c.trim(), ""));
+        if name.len() > 2 {
+            insp.scan(&Location::Cookie(name.to_string()), name, ValueKind::Plain);
+        }
         insp.scan(&Location::Cookie(name.to_string()), value, ValueKind::Plain);
     }
 }

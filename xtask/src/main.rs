@@ -5,6 +5,7 @@ mod demo;
 mod package;
 mod test;
 mod util;
+mod waf_bench;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
+        Some("waf-bench") => waf_bench::run(&args[1..]),
         Some("package") => package::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

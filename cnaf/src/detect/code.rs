@@ -55,7 +55,40 @@ static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "$class.inspect",
         "#set(",
         "#{t(",
+        // Java deserialization: the stream magic AC ED 00 05 in hex and in its three base64
+        // alignments, and the commons-collections / groovy gadget classes
+        "aced0005",
+        "ro0ab",
+        "kztaau",
+        "cs7qaf",
+        "clonetransformer",
+        "forclosure",
+        "instantiatefactory",
+        "instantiatetransformer",
+        "invokertransformer",
+        "prototypeclonefactory",
+        "prototypeserializationfactory",
+        "whileclosure",
+        "chainedtransformer",
+        "constanttransformer",
+        "convertedclosure",
+        "methodclosure",
+        "templatesimpl",
+        "com.opensymphony.xwork2",
+        "org.apache.commons.collections",
+        "org.codehaus.groovy.runtime",
+        "org.springframework.context.support",
+        "com.sun.org.apache",
+        "com.sun.rowset",
+        "ognl.ognlcontext",
+        // Perl
+        "@{[",
         // Node / JS runtime
+        "_$$nd_func$$_",
+        "process.binding(",
+        "process.env",
+        "console.log(",
+        "console.info(",
         "child_process",
         "process.mainmodule",
         "global.process",
@@ -81,6 +114,7 @@ static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "{{joiner",
         "{{namespace",
         "{php}",
+        "[php]",
         "{{constructor",
         // server-side includes
         "<!--#exec",
@@ -151,7 +185,13 @@ const CALLS_NEED_CONTEXT: &[&str] = &[
 /// Whether `value` (already decoded) is code injection.
 pub fn detect(value: &str) -> bool {
     let b = value.as_bytes();
-    if MARKERS.is_match(b) {
+    if php_short_tag(b) {
+        return true;
+    }
+    if MARKERS.is_match(b) || b.windows(4).any(|w| w == [0xAC, 0xED, 0x00, 0x05]) {
+        return true;
+    }
+    if java_name(b) {
         return true;
     }
     if calls(b) || template_expression(b) || nosql_operator(b) {
@@ -167,8 +207,34 @@ fn calls(b: &[u8]) -> bool {
             continue;
         }
         let mut k = e;
-        while k < b.len() && matches!(b[k], b' ' | b'\t') {
+        let mut spaced = false;
+        let mut commented = false;
+        // `"system"(...)`: a PHP variable-function call through a string
+        if s > 0 && matches!(b[s - 1], b'"' | b'\'') && b.get(k) == Some(&b[s - 1]) {
             k += 1;
+        }
+        loop {
+            while k < b.len() && matches!(b[k], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+                spaced |= b[k] == b' ';
+                k += 1;
+            }
+            if b.get(k) == Some(&b'/') && b.get(k + 1) == Some(&b'*') {
+                k = memchr::memmem::find(&b[k..], b"*/").map_or(b.len(), |p| k + p + 2);
+                commented = true;
+                continue;
+            }
+            if b.get(k) == Some(&b'#') || (b.get(k) == Some(&b'/') && b.get(k + 1) == Some(&b'/')) {
+                // PHP line comment up to the newline
+                match memchr::memchr(b'\n', &b[k..]) {
+                    Some(p) => {
+                        k += p + 1;
+                        commented = true;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            break;
         }
         if b.get(k) != Some(&b'(') {
             continue;
@@ -180,11 +246,55 @@ fn calls(b: &[u8]) -> bool {
         // `system($_GET[..])`, `eval("...")`, `exec('id')`, `@eval(`: a string, variable or
         // nested call as the argument, and no space before `(`
         let arg = b.get(k + 1).copied();
-        if k == e && matches!(arg, Some(b'"' | b'\'' | b'$' | b'`')) {
+        if commented || (!spaced && (k > e || matches!(arg, Some(b'"' | b'\'' | b'$' | b'`')))) {
+            // `exec\t(`, `exec/**/(`: no prose puts tabs or comments before a parenthesis
+            return true;
+        }
+        if s > 0
+            && matches!(b[s - 1], b'@' | b';' | b'{' | b'.' | b'(' | b'"' | b'\'')
+            && k == e + 1
+        {
             return true;
         }
         if s > 0 && matches!(b[s - 1], b'@' | b';' | b'{' | b'.' | b'(') && k == e {
             return true;
+        }
+        // `system(whoami)`, `exec(id)`: a shell command as the argument
+        if matches!(name.as_str(), "system" | "exec" | "eval" | "execute") && k == e {
+            let arg: String = b[k + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'/' | b'.'))
+                .map(|&c| char::from(c))
+                .collect();
+            if !arg.is_empty() && super::cmdi::is_command_word(&arg.to_ascii_lowercase()) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// `<? echo 1; ?>`, `<?=$x?>`: a PHP open tag (not `<?xml`).
+fn php_short_tag(b: &[u8]) -> bool {
+    memchr::memmem::find_iter(b, b"<?").any(|p| {
+        matches!(
+            b.get(p + 2),
+            Some(b' ' | b'\t' | b'\n' | b'\r' | b'=' | b'$')
+        ) && b[p + 2..].iter().any(|c| *c == b';' || *c == b'(')
+    })
+}
+
+/// A fully qualified name in the Java platform's packages (`java.io.File`, `javax.script.x`,
+/// `java.Runtime`): request data has no business naming runtime classes.
+fn java_name(b: &[u8]) -> bool {
+    for prefix in [&b"java."[..], b"javax.", b"jdk.", b"sun."] {
+        for p in memchr::memmem::find_iter(&b.to_ascii_lowercase(), prefix) {
+            if p > 0 && (b[p - 1].is_ascii_alphanumeric() || b[p - 1] == b'_' || b[p - 1] == b'-') {
+                continue;
+            }
+            if b.get(p + prefix.len()).is_some_and(u8::is_ascii_alphabetic) {
+                return true;
+            }
         }
     }
     false
@@ -348,6 +458,17 @@ mod tests {
             "true, $where: '99 == 88'",
             "', $or: [ {}, { 'order':'order",
             "db.injection.insert({success:1});",
+            "java.io.BufferedReader",
+            "java.Runtime",
+            "ProcessBuilder.evil.clonetransformer",
+            "rO0ABXNyABFqYXZhLnV0aWwuSGFzaE1hcA",
+            "exec\t(blah)",
+            "exec/*comment*/()",
+            "@{[system 'whoami']}",
+            "<? echo 'hello'; ?>",
+            "exec #comment\r\n (blah)",
+            "return\"system\"(xyz).s",
+            "system(whoami)",
             "@eval($_POST['x'])",
         ] {
             assert!(detect(a), "missed: {a}");
@@ -362,6 +483,7 @@ mod tests {
             "Price is ${price}",
             "I'd like to include (if possible) a note",
             "java lang courses",
+            "I use JavaScript and java every day",
             "md5 checksum of the file",
             "We evaluate (carefully) every request",
             "Use #{hashtag} in posts",

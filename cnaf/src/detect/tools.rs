@@ -60,7 +60,6 @@ static AGENTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "wapiti",
         "vega/",
         "brutus",
-        "grabber",
         ".nasl",
         "openvas-vt",
         "qualys",

@@ -11,10 +11,11 @@ use aho_corasick::AhoCorasick;
 use super::literals;
 
 /// Elements that execute or load active content by themselves.
+/// (`svg`, `style`, `link`, `meta`... are dangerous only with a handler or a script URL, which
+/// the attribute checks see.)
 const DANGEROUS_TAGS: &[&str] = &[
-    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "meta", "link",
-    "style", "svg", "math", "isindex", "xml", "import", "vmlframe", "template", "portal",
-    "animate", "set", "handler", "listener", "xss",
+    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "isindex",
+    "vmlframe", "portal", "handler", "listener", "xss",
 ];
 
 /// Script sinks: a call of one of these from request data is an injection.
@@ -140,7 +141,12 @@ fn handler_in(a: &[u8], in_tag: bool) -> bool {
             while k < a.len() && matches!(a[k], b' ' | b'\t' | b'\n' | b'\r') {
                 k += 1;
             }
-            if sep_ok && letters >= 3 && a.get(k) == Some(&b'=') && a.get(k + 1) != Some(&b'=') {
+            // DOM event names are 3 to 40 letters after `on`
+            if sep_ok
+                && (3..=40).contains(&letters)
+                && a.get(k) == Some(&b'=')
+                && a.get(k + 1) != Some(&b'=')
+            {
                 if in_tag {
                     return true;
                 }
@@ -229,8 +235,19 @@ fn is_event_name(n: &[u8]) -> bool {
     EVENTS.iter().any(|e| n.eq_ignore_ascii_case(e.as_bytes()))
 }
 
-/// Attribute-value injection outside a tag: `" onfocus=...`, `'onmouseover='`.
+/// Attribute-value injection outside a tag: `" onfocus=...`, `'onmouseover='`, or an
+/// unquoted attribute value starting with blanks then a handler (`  onload=`).
 fn attribute_breakout(b: &[u8]) -> bool {
+    let lead = b
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'/'))
+        .count();
+    if lead > 0 && handler_in(&b[lead - 1..], true) && {
+        let rest = &b[lead..];
+        rest.len() > 3 && rest[..2].eq_ignore_ascii_case(b"on")
+    } {
+        return true;
+    }
     (b.contains(&b'"') || b.contains(&b'\'') || b.contains(&b'`') || b.contains(&b'/'))
         && handler_in(b, false)
 }
@@ -301,7 +318,11 @@ fn script_url(b: &[u8]) -> bool {
 /// Sinks called (`alert(`, ``alert` ``, `alert?.(`, `alert.call(`), wrapped (`(alert)`,
 /// `(confirm)`), or dangerous DOM properties.
 fn js_sink(b: &[u8]) -> bool {
-    if DOM.is_match(b) {
+    // a DOM property named as a path segment (`/manual/document.cookie`) is not code
+    if DOM
+        .find_iter(b)
+        .any(|m| m.start() == 0 || !matches!(b[m.start() - 1], b'/' | b'-'))
+    {
         return true;
     }
     for m in SINKS.find_iter(b) {
@@ -315,7 +336,7 @@ fn js_sink(b: &[u8]) -> bool {
         }
         let next = b.get(k).copied();
         let called = match next {
-            Some(b'(' | b'`') => true,
+            Some(b'(' | b'`') => k + 1 < b.len(),
             Some(b'?') => b.get(k + 1) == Some(&b'.') && b.get(k + 2) == Some(&b'('),
             Some(b'.') => {
                 starts_with_ci(b, k + 1, b"call(")
@@ -377,6 +398,8 @@ mod tests {
             "a < b and c > d",
             "Please confirm (by email) your order",
             "online=true",
+            "<?xml version=\"1.0\"?><svg></svg>",
+            "/get/javascript-manual/document.cookie",
             "I'd like to turn on notifications",
             "prompt engineering is fun",
             "<a href=\"https://example.com/x\">link</a>",

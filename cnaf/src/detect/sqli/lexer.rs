@@ -68,6 +68,9 @@ pub enum Tok {
     Func(u8),
     /// Any other identifier directly followed by `(`.
     Call,
+    /// A catalog or system object only an attacker names from a request
+    /// (`information_schema`, `pg_catalog`, `xp_cmdshell`, `sp_executesql`...).
+    SysObject,
     Union,
     Select,
     Stmt(Stmt),
@@ -76,9 +79,11 @@ pub enum Tok {
     Logic,
     /// `NOT`, `!`.
     Not,
-    /// A comparison: `=`, `<`, `>`, `<=`, `>=`, `<>`, `!=`, `<=>`, `LIKE`, `RLIKE`, `REGEXP`,
-    /// `IS`, `IN`, `BETWEEN`, `SOUNDS`.
+    /// A symbolic comparison: `=`, `<`, `>`, `<=`, `>=`, `<>`, `!=`, `<=>`.
     Cmp,
+    /// A comparison spelled as a word: `LIKE`, `RLIKE`, `REGEXP`, `IS`, `IN`, `BETWEEN`,
+    /// `SOUNDS`, `GLOB` (also English words, so judged more strictly).
+    CmpWord,
     /// Arithmetic and bit operators: `+ - * / % ^ | & ~ DIV MOD :=`.
     Arith,
     /// `@var`, `@@var`.
@@ -104,6 +109,14 @@ fn classify(word: &str, next_is_paren: bool) -> Tok {
     let lower = std::str::from_utf8(&buf[..word.len()]).unwrap_or("");
     let t = match lower {
         "union" | "except" | "intersect" => Tok::Union,
+        "information_schema" | "pg_catalog" | "pg_shadow" | "pg_user" | "sysobjects"
+        | "syscolumns" | "sysusers" | "sysdatabases" | "sqlite_master" | "sqlite_schema"
+        | "msysaccessobjects" | "msysobjects" | "msysqueries" | "all_tables" | "all_users"
+        | "user_tables" | "dba_users" | "v$version" | "xp_cmdshell" | "xp_dirtree"
+        | "xp_regread" | "xp_fileexist" | "xp_servicecontrol" | "sp_executesql" | "sp_oacreate"
+        | "sp_makewebtask" | "sp_addlogin" | "sp_password" | "sp_configure" | "openrowset"
+        | "opendatasource" | "utl_http" | "utl_inaddr" | "dbms_pipe" | "dbms_ldap"
+        | "dbms_xmlgen" | "load_file" => Tok::SysObject,
         "select" => Tok::Select,
         "insert" => Tok::Stmt(Stmt::Insert),
         "update" => Tok::Stmt(Stmt::Update),
@@ -119,7 +132,7 @@ fn classify(word: &str, next_is_paren: bool) -> Tok {
         "grant" => Tok::Stmt(Stmt::Grant),
         "and" | "or" | "xor" => Tok::Logic,
         "not" => Tok::Not,
-        "like" | "rlike" | "regexp" | "is" | "in" | "between" | "sounds" | "glob" => Tok::Cmp,
+        "like" | "rlike" | "regexp" | "is" | "in" | "between" | "sounds" | "glob" => Tok::CmpWord,
         "div" | "mod" => Tok::Arith,
         "from" => Tok::Kw(Kw::From),
         "where" => Tok::Kw(Kw::Where),

@@ -38,6 +38,9 @@ pub fn detect(value: &str) -> bool {
     }
     let mut toks = Vec::with_capacity(32);
     let mut sig = Vec::with_capacity(32);
+    if constant_tautology(value) {
+        return true;
+    }
     tokenize(value, None, &mut toks);
     strip_comments(&toks, &mut sig);
     if generic(&sig) {
@@ -71,11 +74,88 @@ fn generic(s: &[Tok]) -> bool {
         Tok::Select => select_shape(s, i),
         Tok::Semi => stacked(s, i + 1),
         Tok::Logic => tautology(s, i + 1),
-        Tok::Func(2) => strong_call(s, i),
+        Tok::Func(2) => at(s, i + 1) == Some(Tok::LParen),
+        Tok::Func(1) => {
+            // `version()`, `database()`: an argument-less probe, or a nested attack function
+            at(s, i + 1) == Some(Tok::LParen)
+                && (at(s, i + 2) == Some(Tok::RParen) || strong_call(s, i))
+        }
+        Tok::Func(0) | Tok::Call => nested_probe(s, i),
+        Tok::SysObject => true,
         Tok::Kw(Kw::Having) => comparison(s, i + 1).is_some(),
         Tok::Kw(Kw::Order | Kw::Group) => order_by_number(s, i),
+        Tok::Kw(Kw::Into) => at(s, i + 1) == Some(Tok::Kw(Kw::Outfile)),
+        Tok::Kw(Kw::Case) => case_when(s, i),
+        Tok::Kw(Kw::Values) => {
+            at(s, i + 1) == Some(Tok::LParen)
+                && matches!(at(s, i + 2), Some(Tok::Str { .. } | Tok::Num))
+                && at(s, i + 3) == Some(Tok::Comma)
+        }
         Tok::Stmt(Stmt::Waitfor) => matches!(at(s, i + 1), Some(Tok::Kw(Kw::Delay))),
+        Tok::Stmt(Stmt::Exec) => matches!(at(s, i + 1), Some(Tok::SysObject | Tok::Func(2))),
         _ => false,
+    })
+}
+
+/// The whole value is a tautology of constants: `1=1`, `'a'='a'`, `11!=1`, `1 is not 2`,
+/// `42<=>42` (equal operands compared equal, different ones compared unequal).
+fn constant_tautology(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    const OPS: [(&str, bool); 9] = [
+        ("<=>", true),
+        ("!=", false),
+        ("<>", false),
+        (" is not ", false),
+        (" not like ", false),
+        ("==", true),
+        ("=", true),
+        (" is ", true),
+        (" like ", true),
+    ];
+    for (op, equal) in OPS {
+        if let Some((a, b)) = v.split_once(op) {
+            let lit = |x: &str| {
+                let x = x.trim();
+                let unq = x
+                    .strip_prefix('\'')
+                    .and_then(|y| y.strip_suffix('\''))
+                    .or_else(|| x.strip_prefix('"').and_then(|y| y.strip_suffix('"')));
+                match unq {
+                    Some(q) => Some(q.to_string()),
+                    None => (!x.is_empty() && x.bytes().all(|c| c.is_ascii_digit() || c == b'.'))
+                        .then(|| x.to_string()),
+                }
+            };
+            return match (lit(a), lit(b)) {
+                (Some(x), Some(y)) => (x == y) == equal,
+                _ => false,
+            };
+        }
+    }
+    false
+}
+
+/// `CASE WHEN <comparison> THEN`: conditional extraction.
+fn case_when(s: &[Tok], i: usize) -> bool {
+    if at(s, i + 1) != Some(Tok::Kw(Kw::When)) {
+        return false;
+    }
+    let mut k = i + 2;
+    while at(s, k) == Some(Tok::LParen) {
+        k += 1;
+    }
+    comparison(s, k).is_some()
+}
+
+/// `concat(0x3a, version(), ...)`: a call whose arguments call an attacker function.
+fn nested_probe(s: &[Tok], i: usize) -> bool {
+    if at(s, i + 1) != Some(Tok::LParen) {
+        return false;
+    }
+    let end = close_paren(s, i + 1);
+    (i + 2..end.saturating_sub(1)).any(|k| {
+        matches!(at(s, k), Some(Tok::Func(1 | 2) | Tok::Select))
+            && at(s, k + 1) == Some(Tok::LParen)
     })
 }
 
@@ -122,6 +202,7 @@ fn select_shape(s: &[Tok], i: usize) -> bool {
             | Tok::Call
             | Tok::Arith
             | Tok::Cmp
+            | Tok::CmpWord
             | Tok::Comma
             | Tok::LParen
             | Tok::RParen
@@ -175,6 +256,7 @@ fn stacked(s: &[Tok], j: usize) -> bool {
             select_shape(s, j) || matches!(at(s, j + 1), Some(Tok::Num | Tok::Str { .. }))
         }
         Some(Tok::Stmt(st)) => stmt_follows(s, j, st),
+        Some(Tok::Kw(Kw::Set)) => at(s, j + 1) == Some(Tok::Var),
         _ => false,
     }
 }
@@ -197,7 +279,15 @@ fn stmt_follows(s: &[Tok], j: usize, st: Stmt) -> bool {
         ),
         Stmt::Exec => matches!(
             next,
-            Some(Tok::Word | Tok::Var | Tok::Func(_) | Tok::Call | Tok::LParen | Tok::Str { .. })
+            Some(
+                Tok::Word
+                    | Tok::Var
+                    | Tok::Func(_)
+                    | Tok::Call
+                    | Tok::LParen
+                    | Tok::Str { .. }
+                    | Tok::SysObject
+            )
         ),
         Stmt::Declare => next == Some(Tok::Var),
         Stmt::Shutdown => matches!(next, None | Some(Tok::Semi | Tok::Word)),
@@ -215,6 +305,7 @@ fn tautology(s: &[Tok], j: usize) -> bool {
     match at(s, k) {
         Some(Tok::Func(2)) => return true,
         Some(Tok::LParen) if at(s, k + 1) == Some(Tok::Select) => return true,
+        Some(Tok::LParen) if comparison(s, k + 1).is_some() => return true,
         _ => {}
     }
     comparison(s, k).is_some()
@@ -223,14 +314,26 @@ fn tautology(s: &[Tok], j: usize) -> bool {
 /// `expr CMP expr` starting at `j`; returns the index after it.
 fn comparison(s: &[Tok], j: usize) -> Option<usize> {
     let mut k = expression(s, j)?;
-    if at(s, k) != Some(Tok::Cmp) {
+    let left_word = k == j + 1 && at(s, j) == Some(Tok::Word);
+    while at(s, k) == Some(Tok::Not) {
+        k += 1; // `NOT LIKE`, `NOT IN`
+    }
+    let worded = match at(s, k) {
+        Some(Tok::Cmp) => false,
+        Some(Tok::CmpWord) => true,
+        _ => return None,
+    };
+    k += 1;
+    while matches!(at(s, k), Some(Tok::Cmp | Tok::CmpWord | Tok::Not)) {
+        k += 1; // `IS NOT`, `SOUNDS LIKE`
+    }
+    let right = k;
+    let end = expression(s, k)?;
+    // `subspecies in zoology`, `things like that`: English, not a comparison
+    if worded && left_word && end == right + 1 && at(s, right) == Some(Tok::Word) {
         return None;
     }
-    k += 1;
-    while matches!(at(s, k), Some(Tok::Cmp | Tok::Not)) {
-        k += 1; // `IS NOT`, `NOT LIKE`, `<=>`
-    }
-    expression(s, k)
+    Some(end)
 }
 
 /// `operand (ARITH operand)*`
@@ -250,7 +353,7 @@ fn operand(s: &[Tok], j: usize) -> Option<usize> {
     }
     match at(s, k)? {
         Tok::Num | Tok::Str { .. } | Tok::Var | Tok::Kw(Kw::Null | Kw::Other) => Some(k + 1),
-        Tok::Word => {
+        Tok::Word | Tok::SysObject => {
             let mut e = k + 1;
             while at(s, e) == Some(Tok::Dot) && matches!(at(s, e + 1), Some(Tok::Word)) {
                 e += 2;
@@ -307,6 +410,11 @@ fn strong_call(s: &[Tok], i: usize) -> bool {
 
 /// `ORDER BY 5` / `GROUP BY 1` at the end of a value: column-count probing.
 fn order_by_number(s: &[Tok], i: usize) -> bool {
+    if at(s, i + 1) == Some(Tok::Kw(Kw::By))
+        && (matches!(at(s, i + 2), Some(Tok::Func(1 | 2))) || nested_probe(s, i + 2))
+    {
+        return true;
+    }
     at(s, i + 1) == Some(Tok::Kw(Kw::By))
         && at(s, i + 2) == Some(Tok::Num)
         && matches!(
@@ -341,6 +449,16 @@ fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
     let Some(next) = at(s, k) else {
         return false;
     };
+    // `x'/email--`, `id'is not-id--`, `'sounds like rowid--`: an operator right after the
+    // quote and a comment swallowing the rest
+    if matches!(
+        next,
+        Tok::Logic | Tok::Cmp | Tok::CmpWord | Tok::Arith | Tok::Not | Tok::Semi
+    ) && toks.last() == Some(&Tok::Comment)
+        && !s[k..].contains(&Tok::Other)
+    {
+        return true;
+    }
     match next {
         Tok::Logic => {
             let mut j = k + 1;
@@ -375,7 +493,7 @@ fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
                 Some(Tok::Func(1 | 2) | Tok::Select | Tok::Var)
             ) || (at(s, k + 1) == Some(Tok::LParen) && at(s, k + 2) == Some(Tok::Select))
         }
-        Tok::Cmp => {
+        Tok::Cmp | Tok::CmpWord => {
             matches!(
                 at(s, k + 1),
                 Some(Tok::Str { .. } | Tok::Func(1 | 2) | Tok::Select)
@@ -416,6 +534,15 @@ mod tests {
             "x' waitfor delay '0:0:5'--",
             "1' order by 5--",
             "select name from users where id=1",
+            "x'/email--",
+            "id'is not-id--",
+            "'or(id glob 1)--",
+            "1 GROUP BY CONCAT(0x7162766a71,(SELECT (CASE WHEN (5554=5554) THEN 1 ELSE 0 END)))",
+            "exec master..xp_cmdshell 'dir'",
+            "1 union select table_name from information_schema.tables",
+            "concat(0x223e,version(),0x3c)",
+            "'1'='1'",
+            "; SET @OLD_SQL_MODE=1",
         ] {
             assert!(detect(a), "missed: {a}");
         }
@@ -440,6 +567,11 @@ mod tests {
             "O'Reilly",
             "user@example.com",
             "/api/v1/users/123",
+            "123<456",
+            "1=11",
+            "11!=11",
+            "Below the rank of species he sometimes recognized taxa of a lower (unnamed) rank ; these have since acquired standardised names such as variety in botany and subspecies in zoology.",
+            "Incorrectly constructed SQL statements\nThis form of injection relies on the fact that SQL statements consist of both data used by the SQL statement and commands",
         ] {
             assert!(!detect(b), "false positive: {b}");
         }
