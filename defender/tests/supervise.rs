@@ -333,3 +333,37 @@ fn unknown_program_is_reported() {
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(r.stderr.contains("no-such-program-here"), "{}", r.stderr);
 }
+
+#[test]
+fn install_copies_the_running_binary_executable() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new("install");
+    let out = Command::new(DEFENDER)
+        .args(["install"])
+        .arg(s.path("vol"))
+        .output()
+        .expect("install");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let installed = s.path("vol/defender");
+    assert_eq!(
+        std::fs::read(&installed).expect("copy"),
+        std::fs::read(DEFENDER).expect("self")
+    );
+    assert_eq!(
+        std::fs::metadata(&installed)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o755
+    );
+    let version = Command::new(&installed)
+        .arg("--version")
+        .output()
+        .expect("run copy");
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("defender "));
+}
