@@ -376,3 +376,89 @@ fn alert_lets_connections_through_and_names_the_resolved_domain() {
         (Effect::Alert, Some("google.com"))
     );
 }
+
+#[test]
+fn blocking_connects_to_a_silent_host_do_not_stall_other_calls() {
+    let s = Scratch::new("stall");
+    let good = Counter::tcp("127.0.0.1:0");
+    let p = probe().display();
+    // 12 threads hang in connect (full backlog, 3 s send timeout), more than the pool starts with.
+    let script = format!("{p} stall 127.0.0.88 0 12 127.0.0.1 {}", good.addr.port());
+    let o = run(
+        policy(
+            NET_OFF,
+            r#"{"effect":"prevent","denied_outbound":["203.0.113.0/24"]}"#,
+        ),
+        &s,
+        &script,
+    );
+    assert_eq!(o.output.trim(), "ok fast", "{}", o.output);
+    assert_eq!(good.seen().len(), 1);
+}
+
+#[test]
+fn a_thread_racing_the_query_name_never_gets_a_denied_name_out() {
+    let s = Scratch::new("dns-race");
+    let r = Responder::start(
+        "127.0.53.7:53".parse().unwrap(),
+        &[("good.test", "127.0.0.12")],
+        &[],
+    );
+    let p = probe().display();
+    let script = format!("{p} dns-race 127.0.53.7 53 good.test evil.test 400");
+    let o = run(
+        policy(r#"{"effect":"prevent","denied":["evil.test"]}"#, NET_OFF),
+        &s,
+        &script,
+    );
+    let f: Vec<&str> = o.output.split_whitespace().collect();
+    assert_eq!(
+        (f.len(), f[0], f[2], f[4], f[5]),
+        (6, "ok", "denied", "other", "0"),
+        "{}",
+        o.output
+    );
+    let (oks, denied): (usize, usize) = (f[1].parse().unwrap(), f[3].parse().unwrap());
+    assert_eq!(oks + denied, 400);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let asked = r.asked();
+    assert!(
+        !asked.iter().any(|n| n == "evil.test"),
+        "a denied name reached the resolver"
+    );
+    assert_eq!(asked.len(), oks);
+    assert_eq!(o.events.len(), denied);
+}
+
+#[test]
+fn ipv6_and_v4_mapped_nameservers_go_through_the_stub() {
+    let s = Scratch::new("dns-v6");
+    let r = Responder::start("[::1]:53".parse().unwrap(), RECORDS, &[]);
+    let v4 = responder(8);
+    let p = probe().display();
+    let script = format!(
+        "{p} dns-connect-write ::1 53 google.com; {p} dns-connect-write ::1 53 yahoo.com; \
+         {p} dns-sendto ::1 53 yahoo.com; {p} dns-tcp ::1 53 yahoo.com; \
+         {p} dns-connect-write ::ffff:127.0.53.8 53 google.com; {p} dns-connect-write ::ffff:127.0.53.8 53 yahoo.com"
+    );
+    let o = run(policy(DNS_PREVENT, NET_OFF), &s, &script);
+    let lines: Vec<&str> = o.output.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "rcode 0 answers 1",
+            "rcode 3 answers 0",
+            "err EPERM",
+            "rcode 3 answers 0",
+            "rcode 0 answers 1",
+            "rcode 3 answers 0"
+        ],
+        "{}",
+        o.output
+    );
+    assert_eq!(r.asked(), ["google.com"]);
+    assert_eq!(v4.asked(), ["google.com"]);
+    assert_eq!(o.events.len(), 4);
+    assert_eq!(o.events[0].ip.as_deref(), Some("::1"));
+    assert_eq!(o.events[3].ip.as_deref(), Some("127.0.53.8"));
+}

@@ -72,7 +72,7 @@ fn take_socket(shared: &Shared, n: &Notification) -> Result<Option<Sock>, Reply>
     let vanished = Reply::Errno(libc::ESRCH);
     let pidfd = sysnet::pidfd_open_thread(n.pid).map_err(|_| vanished)?;
     // The pidfd now pins the thread; make sure it is still the one that made the call.
-    if !shared.replies.id_valid(n.id) {
+    if !shared.pool.replies().id_valid(n.id) {
         return Err(vanished);
     }
     let fd = pidfd_getfd(&pidfd, n.args[0] as i32)

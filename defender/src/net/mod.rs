@@ -9,16 +9,17 @@
 //! - [`dns`]: DNS wire format (hickory-proto): query names, refusals, answers, TCP framing.
 //! - [`msg`]: `msghdr`/`mmsghdr` layouts and the ancillary-data check.
 //! - [`emulate`]: performing the app's call on its own socket after deciding on copied bytes.
+//! - [`pool`]: worker threads for the calls that may block.
 //! - [`stub`]: the loopback resolver stub that connected resolver sockets are pointed at.
 
 pub mod decide;
 pub mod dns;
 pub mod emulate;
 pub mod msg;
+pub mod pool;
 pub mod sockaddr;
 pub mod stub;
 
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use protect::policy::{Effect, Rule, RuntimePolicy, Scope};
@@ -31,9 +32,6 @@ use crate::sys::bpf::{Action, Rule as FilterRule};
 use crate::sys::notify::{Listener, Notification, Reply};
 
 pub use decide::{NetEvent, Verdict};
-
-/// Threads that run calls which may block (a blocking `connect`, a full send buffer).
-const WORKERS: usize = 4;
 
 /// Why the network guard could not start.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +92,7 @@ pub struct Shared {
     resolved: dns::ResolvedNames,
     routes: stub::Routes,
     stub: stub::StubAddrs,
-    replies: Listener,
+    pool: pool::Pool,
     unprivileged_port_start: u16,
 }
 
@@ -121,7 +119,6 @@ impl Shared {
 #[derive(Clone)]
 pub struct NetGuard {
     shared: Arc<Shared>,
-    work: mpsc::Sender<(u64, emulate::Work)>,
 }
 
 impl NetGuard {
@@ -146,20 +143,11 @@ impl NetGuard {
             resolved: dns::ResolvedNames::new(16_384),
             routes: stub::Routes::default(),
             stub: bound.addrs,
-            replies,
+            pool: pool::Pool::start(replies)?,
             unprivileged_port_start,
         });
         stub::start(&shared, bound)?;
-        let (tx, rx) = mpsc::channel::<(u64, emulate::Work)>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..WORKERS {
-            let (rx, s) = (Arc::clone(&rx), Arc::clone(&shared));
-            std::thread::Builder::new()
-                .name(format!("net-worker-{i}"))
-                .spawn(move || worker(&s, &rx))
-                .map_err(|source| NetError::Thread { source })?;
-        }
-        Ok(NetGuard { shared, work: tx })
+        Ok(NetGuard { shared })
     }
 
     /// The stub's loopback addresses.
@@ -212,10 +200,7 @@ impl NetGuard {
     pub fn handle(&self, n: &Notification) -> Option<Reply> {
         match emulate::handle(&self.shared, n) {
             emulate::Handled::Now(r) => Some(r),
-            emulate::Handled::Later(work) => match self.work.send((n.id, work)) {
-                Ok(()) => None,
-                Err(mpsc::SendError((_, work))) => Some(work()),
-            },
+            emulate::Handled::Later(work) => self.shared.pool.submit(n.id, work),
         }
     }
 }
@@ -239,18 +224,6 @@ pub fn audit_sink(auditor: Auditor, stopper: Stopper) -> AuditSink {
             stopper.stop();
         }
     })
-}
-
-fn worker(shared: &Shared, rx: &Mutex<mpsc::Receiver<(u64, emulate::Work)>>) {
-    loop {
-        let job = match rx.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
-        let Ok((id, work)) = job else { return };
-        let reply = work();
-        let _ = shared.replies.send(id, reply);
-    }
 }
 
 #[cfg(test)]

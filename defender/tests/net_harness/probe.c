@@ -104,6 +104,29 @@ static void *flipper(void *arg) {
     return NULL;
 }
 
+struct dns_race { unsigned char *buf, a[512], b[512]; int n; volatile int stop; };
+
+static void *dns_flipper(void *arg) {
+    struct dns_race *r = arg;
+    while (!r->stop) {
+        memcpy(r->buf, r->b, r->n);
+        memcpy(r->buf, r->a, r->n);
+    }
+    return NULL;
+}
+
+static struct sockaddr_storage stall_addr;
+static socklen_t stall_len;
+
+static void *stalled_connect(void *arg) {
+    (void)arg;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {3, 0};
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    connect(s, (struct sockaddr *)&stall_addr, stall_len);
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) { fprintf(stderr, "usage: probe MODE HOST PORT [...]\n"); return 2; }
     const char *mode = argv[1], *host = argv[2];
@@ -189,6 +212,41 @@ int main(int argc, char **argv) {
         r.stop = 1;
         pthread_join(t, NULL);
         printf("ok %d denied %d other %d\n", ok, denied, other);
+    } else if (!strcmp(mode, "dns-race")) {    /* unconnected sendto while a thread flips the name */
+        struct dns_race r = {.stop = 0};
+        r.n = dns_query(argv[4], r.a);
+        if (dns_query(argv[5], r.b) != r.n) { fprintf(stderr, "names must have the same length\n"); return 2; }
+        r.buf = malloc(r.n);
+        memcpy(r.buf, r.a, r.n);
+        pthread_t t;
+        pthread_create(&t, NULL, dns_flipper, &r);
+        int s = sock_for(host, SOCK_DGRAM), ok = 0, denied = 0, other = 0, rounds = atoi(argv[6]);
+        for (int i = 0; i < rounds; i++) {
+            if (sendto(s, r.buf, r.n, 0, (struct sockaddr *)&ss, len) == r.n) ok++;
+            else if (errno == EPERM) denied++;
+            else other++;
+        }
+        r.stop = 1;
+        pthread_join(t, NULL);
+        printf("ok %d denied %d other %d\n", ok, denied, other);
+    } else if (!strcmp(mode, "stall")) {       /* N connects hang on a full backlog; then one more elsewhere */
+        int l = socket(AF_INET, SOCK_STREAM, 0);
+        if (bind(l, (struct sockaddr *)&ss, len) < 0 || listen(l, 0) < 0) { result(-1); return 1; }
+        stall_len = sizeof stall_addr;
+        getsockname(l, (struct sockaddr *)&stall_addr, &stall_len);
+        int n = atoi(argv[4]);
+        pthread_t t;
+        for (int i = 0; i < n; i++) pthread_create(&t, NULL, stalled_connect, NULL);
+        usleep(300000);
+        struct sockaddr_storage good;
+        socklen_t glen = addr(argv[5], atoi(argv[6]), &good);
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        long long t0 = now_ns();
+        int r = connect(s, (struct sockaddr *)&good, glen);
+        long long ms = (now_ns() - t0) / 1000000;
+        if (r < 0) result(r); else printf("ok %s\n", ms < 1000 ? "fast" : "slow");
+        fflush(stdout);
+        _exit(0);
     } else if (!strcmp(mode, "connect-loop")) { /* benchmark: N TCP connects; prints ns */
         int rounds = atoi(argv[4]);
         long long t0 = now_ns();
