@@ -26,6 +26,8 @@ pub struct ExecCall {
     pub empty_path: bool,
     /// The command line, argv joined by spaces (bounded).
     pub command: String,
+    /// `argv[0]` and `argv[1]` (multi-call binaries pick their applet from them).
+    pub leading_args: Vec<String>,
 }
 
 impl ExecCall {
@@ -40,8 +42,17 @@ impl ExecCall {
             path: read_c_string(tid, path_ptr, MAX_PATH),
             dirfd: (dirfd != AT_FDCWD).then_some(dirfd),
             empty_path: flags & AT_EMPTY_PATH != 0,
-            command: read_argv(tid, argv_ptr),
+            command: String::new(),
+            leading_args: Vec::new(),
         }
+        .with_argv(read_argv(tid, argv_ptr))
+    }
+
+    fn with_argv(mut self, argv: Vec<String>) -> ExecCall {
+        self.leading_args = argv.iter().take(2).cloned().collect();
+        self.command = argv.join(" ");
+        truncate(&mut self.command, MAX_COMMAND);
+        self
     }
 }
 
@@ -56,9 +67,9 @@ pub fn read_c_string(pid: i32, addr: u64, max: usize) -> Option<String> {
     Some(String::from_utf8_lossy(&buf[..end]).into_owned())
 }
 
-fn read_argv(pid: i32, addr: u64) -> String {
+fn read_argv(pid: i32, addr: u64) -> Vec<String> {
     if addr == 0 {
-        return String::new();
+        return Vec::new();
     }
     let mut raw = vec![0u8; MAX_ARGS * 8];
     let n = read_memory(pid, addr, &mut raw).unwrap_or(0);
@@ -75,9 +86,7 @@ fn read_argv(pid: i32, addr: u64) -> String {
         total += arg.len() + 1;
         parts.push(arg);
     }
-    let mut command = parts.join(" ");
-    truncate(&mut command, MAX_COMMAND);
-    command
+    parts
 }
 
 fn truncate(s: &mut String, max: usize) {
@@ -184,8 +193,14 @@ pub fn names_of(canonical: &str) -> Vec<String> {
     names
 }
 
-/// `/bin`, `/sbin`, `/lib`, `/lib64` that are symlinks into `/usr`, as (alias, target) pairs.
-fn usr_merge_aliases() -> Vec<(String, String)> {
+/// `/bin`, `/sbin`, `/lib`, `/lib64` that are symlinks into `/usr`, as (alias, target) pairs
+/// (read once: the image's layout does not change under the app).
+fn usr_merge_aliases() -> &'static [(String, String)] {
+    static ALIASES: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    ALIASES.get_or_init(read_usr_merge_aliases)
+}
+
+fn read_usr_merge_aliases() -> Vec<(String, String)> {
     ["/bin", "/sbin", "/lib", "/lib64"]
         .iter()
         .filter_map(|dir| {
@@ -251,6 +266,34 @@ pub fn cmdline_of(pid: i32) -> Vec<String> {
         .collect()
 }
 
+/// For a multi-call binary (busybox, toybox) the applet it will run, chosen like the binary
+/// does: the basename of `argv[0]`, or `argv[1]` when `argv[0]` names the binary itself.
+pub fn multicall_applet(exe: &str, leading_args: &[String]) -> Option<String> {
+    const MULTICALL: &[&str] = &["busybox", "toybox"];
+    let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    if !MULTICALL.contains(&base(exe).as_str()) {
+        return None;
+    }
+    let argv0 = base(leading_args.first()?);
+    if MULTICALL.contains(&argv0.as_str()) {
+        leading_args.get(1).map(|a| base(a))
+    } else {
+        Some(argv0)
+    }
+}
+
+/// The names an applet of a multi-call binary answers to: its bare name and the usual
+/// absolute paths (`/bin/mkdir`, `/usr/bin/mkdir`, `/sbin/mkdir`, `/usr/sbin/mkdir`).
+pub fn applet_names(applet: &str) -> Vec<String> {
+    let mut names = vec![applet.to_string()];
+    names.extend(
+        ["/bin", "/usr/bin", "/sbin", "/usr/sbin"]
+            .iter()
+            .map(|d| format!("{d}/{applet}")),
+    );
+    names
+}
+
 /// Whether `exe` is a dynamic loader (`ld-linux-x86-64.so.2`, `ld-musl-x86_64.so.1`, `ld.so`).
 pub fn is_dynamic_loader(exe: &str) -> bool {
     let base = exe.rsplit('/').next().unwrap_or(exe);
@@ -305,6 +348,21 @@ mod tests {
         assert_eq!(loader_program(&argv), Some("/bin/mkdir"));
         let only: Vec<String> = vec!["ld.so".into(), "--list".into()];
         assert_eq!(loader_program(&only), None);
+    }
+
+    #[test]
+    fn multicall_binaries_run_the_applet_named_by_argv() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            multicall_applet("/bin/busybox", &args(&["/bin/mkdir", "x"])),
+            Some("mkdir".into())
+        );
+        assert_eq!(
+            multicall_applet("/bin/busybox", &args(&["busybox", "mkdir"])),
+            Some("mkdir".into())
+        );
+        assert_eq!(multicall_applet("/usr/bin/mkdir", &args(&["mkdir"])), None);
+        assert_eq!(applet_names("sh")[1], "/bin/sh");
     }
 
     #[test]

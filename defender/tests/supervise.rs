@@ -230,6 +230,25 @@ macro_rules! backend_suite {
             }
 
             #[test]
+            fn multicall_binaries_are_judged_by_applet() {
+                // A stand-in for busybox: the defender judges `busybox` execs by the applet
+                // argv names (argv[0], or argv[1] after `busybox`), as busybox itself picks it.
+                let s = Scratch::new(concat!($backend, "-multicall"));
+                std::fs::copy(first_in_path("true"), s.path("busybox")).expect("copy");
+                for applet in ["true", "mkdir"] {
+                    std::os::unix::fs::symlink("busybox", s.path(applet)).expect("symlink");
+                }
+                let script = "./true; echo a=$?; ./mkdir; echo b=$?; ./busybox mkdir; echo c=$?; ./busybox true; echo d=$?";
+                let allow = process_policy("prevent", &[&canonical("/bin/sh"), "true"], &[]);
+                let r = run(B, &s, &allow, &["/bin/sh", "-c", script]);
+                assert_eq!(r.stdout, "a=0\nb=126\nc=126\nd=0\n", "{}", r.stderr);
+                let deny = process_policy("prevent", &[], &["/bin/mkdir"]);
+                let r = run(B, &s, &deny, &["/bin/sh", "-c", script]);
+                assert_eq!(r.stdout, "a=0\nb=126\nc=126\nd=0\n", "{}", r.stderr);
+                assert_eq!(r.audits.len(), 2, "{:?}", r.messages());
+            }
+
+            #[test]
             fn the_dynamic_loader_run_directly_cannot_start_a_denied_program() {
                 let s = Scratch::new(concat!($backend, "-ldso"));
                 let loader = ["/lib64/ld-linux-x86-64.so.2", "/lib/ld-musl-x86_64.so.1"]

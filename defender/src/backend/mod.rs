@@ -127,7 +127,10 @@ pub fn precheck(tid: i32, call: &ExecCall, judge: &dyn ExecJudge) -> Precheck {
         }
         Err(_) => names.via.push(target.literal.clone()),
         Ok(canon) => {
-            names.program = exec_target::names_of(&canon);
+            names.program = match exec_target::multicall_applet(&canon, &call.leading_args) {
+                Some(applet) => exec_target::applet_names(&applet),
+                None => exec_target::names_of(&canon),
+            };
             if !names.program.contains(&target.literal) {
                 names.via.push(target.literal.clone());
             }
@@ -174,8 +177,15 @@ pub enum Postcheck {
 /// Judges the image process `pid` has just exec'd (stopped before its first instruction).
 pub fn postcheck(pid: i32, inflight: &ExecInFlight, judge: &dyn ExecJudge) -> Postcheck {
     let exe = exec_target::exe_of(pid).unwrap_or_default();
+    // The new image's argv is on its own stack now, out of reach of the old threads.
+    let argv = exec_target::cmdline_of(pid);
+    let applet = exec_target::multicall_applet(&exe, &argv);
+    let program = match &applet {
+        Some(applet) => exec_target::applet_names(applet),
+        None => exec_target::names_of(&exe),
+    };
     let mut names = ExecNames {
-        program: exec_target::names_of(&exe),
+        program,
         via: Vec::new(),
     };
     if !names.program.contains(&inflight.literal) {
@@ -184,13 +194,13 @@ pub fn postcheck(pid: i32, inflight: &ExecInFlight, judge: &dyn ExecJudge) -> Po
     let mut worst: Option<(Finding, String)> = judge.judge(&names).map(|f| (f, exe.clone()));
     if exec_target::is_dynamic_loader(&exe) {
         // `ld.so /path/prog`: the loader maps the program itself; judge that program too.
-        let argv = exec_target::cmdline_of(pid);
         if let Some(prog) = exec_target::loader_program(&argv) {
             let call = ExecCall {
                 path: Some(prog.to_string()),
                 dirfd: None,
                 empty_path: false,
                 command: String::new(),
+                leading_args: Vec::new(),
             };
             if let Some(target) = exec_target::resolve(pid, &call) {
                 let mut names = ExecNames::default();
@@ -213,7 +223,7 @@ pub fn postcheck(pid: i32, inflight: &ExecInFlight, judge: &dyn ExecJudge) -> Po
     let Some((finding, process)) = worst else {
         return Postcheck::Allow;
     };
-    let process = if process == exe && names_alias(&exe, &inflight.literal) {
+    let process = if process == exe && (applet.is_some() || names_alias(&exe, &inflight.literal)) {
         inflight.literal.clone()
     } else {
         process

@@ -123,6 +123,14 @@ impl NotifyBackend {
                 Ok(action)
             }
             Precheck::Trace(inflight) => {
+                // Already seized (its previous exec attempt was interrupted and restarted
+                // before we saw the stop): keep watching it under the new request.
+                if let Some((seized, _)) = self.inflight.remove(&n.pid) {
+                    listener.send(n.id, Reply::Continue)?;
+                    let _ = seized.interrupt();
+                    self.inflight.insert(n.pid, (seized, inflight));
+                    return Ok(Action::Nothing);
+                }
                 let seized = match Seized::seize(n.pid, SEIZE_OPTIONS) {
                     Ok(s) => s,
                     Err(e) => {
