@@ -61,7 +61,12 @@ struct RunArgs {
     #[arg(long = "image", env = "DEFENDER_IMAGE", default_value = "")]
     image: String,
     /// The app: program and arguments.
-    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "PROGRAM"
+    )]
     program: Vec<String>,
 }
 

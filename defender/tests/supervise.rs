@@ -120,8 +120,7 @@ macro_rules! backend_suite {
                         .spawn()
                         .expect("start");
                     wait_for_app(child.id() as i32);
-                    // SAFETY: plain kill(2) on our own child.
-                    unsafe { libc::kill(child.id() as i32, sig) };
+                    defender::sys::process::kill(child.id() as i32, sig).expect("signal the defender");
                     let status = child.wait().expect("wait");
                     assert_eq!(status.code(), Some(expected), "signal {sig}");
                 }
@@ -338,6 +337,19 @@ fn bad_policy_file_is_a_usage_error_naming_the_field() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn the_program_may_follow_without_a_double_dash() {
+    let s = Scratch::new("nodash");
+    std::fs::write(s.path("p.json"), process_policy("prevent", &[], &["mkdir"])).expect("policy");
+    let out = Command::new(DEFENDER)
+        .args(["run", "--policy-file"])
+        .arg(s.path("p.json"))
+        .args(["/bin/sh", "-c", "echo $0 $1", "x", "-y"])
+        .output()
+        .expect("run");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x -y\n");
 }
 
 #[test]
