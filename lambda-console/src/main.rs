@@ -1,3 +1,95 @@
-fn main() {
-    println!("lambda-console: being written");
+//! `lambda-console`: the console, locally (`serve`) or on AWS Lambda (when
+//! `AWS_LAMBDA_RUNTIME_API` is set).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lambda_console::Settings;
+
+#[derive(Parser)]
+#[command(
+    name = "lambda-console",
+    version,
+    about = "The runtime-defense console API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the console locally, storing in SQLite under --data-dir.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8083")]
+        listen: SocketAddr,
+        /// Directory of the embedded store (created if missing).
+        #[arg(long, default_value = "console-data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CONSOLE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if on_lambda => {
+            tracing::debug!("ignoring arguments on Lambda: {e}");
+            Cli { command: None }
+        }
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("lambda-console: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lambda-console: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match (on_lambda, cli.command) {
+            (true, _) => lambda_console::server::run_lambda(settings).await,
+            (false, Some(Command::Serve { listen, data_dir })) => {
+                lambda_console::server::serve_local(listen, data_dir, settings).await
+            }
+            (false, None) => Err(anyhow::anyhow!(
+                "no command: run `lambda-console serve [--listen ADDR] [--data-dir DIR]`, or \
+                 run on AWS Lambda"
+            )),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lambda-console: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }

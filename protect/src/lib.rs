@@ -6,9 +6,11 @@
 //! - [`pattern`]: case-insensitive `*` wildcard patterns used by scopes, processes and domains.
 //! - [`audit`]: the audit record and its messages.
 //! - [`embed`]: the task-definition transform that embeds the defender.
+//! - [`api`]: the console HTTP API's request and response bodies (console and defender).
 //!
 //! No I/O happens here beyond what a caller hands in.
 
+pub mod api;
 pub mod audit;
 pub mod cnaf_policy;
 pub mod embed;

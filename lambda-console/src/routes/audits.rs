@@ -1,0 +1,290 @@
+//! Audits: the defenders' batch ingest and the operators' paged queries.
+
+use axum::extract::{Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use protect::api::{
+    valid_batch_id, AuditBatch, AuditBatchAck, AuditPage, MAX_BATCH_BYTES, MAX_BATCH_RECORDS,
+};
+use protect::audit::AuditKind;
+use serde::Deserialize;
+
+use crate::auth::{Auditor, Caller, DefenderCaller};
+use crate::body::JsonBody;
+use crate::error::ApiError;
+use crate::routes::policies::scope_field;
+use crate::state::AppState;
+use crate::store::{
+    audit_sort_key, AuditCategory, AuditQuery, BatchOutcome, NewBatch, StoredAudit,
+};
+
+/// Largest accepted single record (its JSON).
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+/// Default and largest page size.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+fn category_of(kind: AuditKind) -> AuditCategory {
+    match kind {
+        AuditKind::Cnaf => AuditCategory::Firewall,
+        _ => AuditCategory::Runtime,
+    }
+}
+
+/// Stores a batch of audit records; a repeated `batch_id` is acknowledged and ignored.
+#[utoipa::path(post, path = "/api/v1/defender/audits", tag = "defender",
+    security(("bearer" = [])), request_body = AuditBatch,
+    responses((status = 200, description = "Stored (or already stored)", body = AuditBatchAck),
+              (status = 400, description = "A field is wrong; the error names its path", body = protect::api::ErrorBody),
+              (status = 413, description = "Body over 1 MiB", body = protect::api::ErrorBody)))]
+pub async fn post_audits(
+    _d: DefenderCaller,
+    State(state): State<AppState>,
+    JsonBody(batch): JsonBody<AuditBatch, MAX_BATCH_BYTES>,
+) -> Result<Response, ApiError> {
+    if !valid_batch_id(&batch.batch_id) {
+        return Err(ApiError::field(
+            "batch_id",
+            "must be 1-128 characters of A-Z a-z 0-9 . _ : - (e.g. a UUID)",
+        ));
+    }
+    if batch.records.len() > MAX_BATCH_RECORDS {
+        return Err(ApiError::field(
+            "records",
+            format!(
+                "{} records; send at most {MAX_BATCH_RECORDS} per batch",
+                batch.records.len()
+            ),
+        ));
+    }
+    let mut identity = batch.defender.clone();
+    identity.task = scope_field("defender.task", Some(&identity.task))?;
+    identity.container = scope_field("defender.container", Some(&identity.container))?;
+    identity.image = scope_field("defender.image", Some(&identity.image))?;
+    let now = Utc::now();
+    let settings = state.settings();
+    let oldest = now - settings.audit_retention;
+    let newest = now + settings.max_clock_skew;
+    let mut audits = Vec::with_capacity(batch.records.len());
+    for (i, r) in batch.records.iter().enumerate() {
+        if r.time < oldest || r.time > newest {
+            return Err(ApiError::field(
+                format!("records[{i}].time"),
+                format!(
+                    "{} is outside the accepted window {} .. {} (retention and clock skew); \
+                     check the defender's clock",
+                    r.time.to_rfc3339(),
+                    oldest.to_rfc3339(),
+                    newest.to_rfc3339()
+                ),
+            ));
+        }
+        let body = serde_json::to_string(r)
+            .map_err(|e| ApiError::Internal(format!("serialize audit: {e}")))?;
+        if body.len() > MAX_RECORD_BYTES {
+            return Err(ApiError::field(
+                format!("records[{i}]"),
+                format!(
+                    "{} bytes; a record may have at most {MAX_RECORD_BYTES}",
+                    body.len()
+                ),
+            ));
+        }
+        let time_ms = r.time.timestamp_millis();
+        audits.push(StoredAudit {
+            category: category_of(r.kind),
+            sk: audit_sort_key(time_ms, &batch.batch_id, i),
+            time_ms,
+            task: r.task_family.clone(),
+            container: r.container.clone(),
+            kind: r.kind.as_str().to_string(),
+            body,
+        });
+    }
+    let count = audits.len();
+    let outcome = state
+        .store()
+        .insert_audits(NewBatch {
+            batch_id: batch.batch_id.clone(),
+            received_at: now,
+            expires_at: now + settings.audit_retention,
+            audits,
+        })
+        .await?;
+    let (accepted, duplicate) = match outcome {
+        BatchOutcome::Stored(n) => (n, false),
+        BatchOutcome::Duplicate => (0, true),
+    };
+    if !duplicate {
+        super::defenders::note_contact(&state, &identity, count as u64, batch.dropped, true).await;
+    }
+    Ok(axum::Json(AuditBatchAck {
+        batch_id: batch.batch_id,
+        accepted,
+        duplicate,
+    })
+    .into_response())
+}
+
+/// Filters of the audit queries.
+#[derive(Deserialize, Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilter {
+    /// Task definition family (exact).
+    pub task: Option<String>,
+    /// Container name (exact).
+    pub container: Option<String>,
+    /// `process`, `dns`, `network`, `listen` (runtime) or `cnaf` (firewall).
+    pub kind: Option<String>,
+    /// RFC 3339 time; only audits at or after it.
+    pub since: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn parse_filter(
+    f: AuditFilter,
+    category: AuditCategory,
+    state: &AppState,
+) -> Result<AuditQuery, ApiError> {
+    let now = Utc::now();
+    let oldest = (now - state.settings().audit_retention).timestamp_millis();
+    let since_ms = match f.since.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => oldest,
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map_err(|_| {
+                ApiError::field(
+                    "since",
+                    format!("{s:?} is not an RFC 3339 time; use e.g. 2026-11-28T19:00:00Z"),
+                )
+            })?
+            .timestamp_millis()
+            .max(oldest),
+    };
+    let limit = match f.limit.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(ApiError::field(
+                    "limit",
+                    format!("{s:?} is not a whole number from 1 to {MAX_LIMIT}"),
+                ))
+            }
+        },
+    };
+    let kind = match f.kind.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(k) => {
+            let parsed: AuditKind = k.parse().map_err(|e: String| ApiError::field("kind", e))?;
+            if category_of(parsed) != category {
+                let expected = match category {
+                    AuditCategory::Runtime => "process, dns, network or listen",
+                    AuditCategory::Firewall => "cnaf",
+                };
+                return Err(ApiError::field(
+                    "kind",
+                    format!("{k:?} audits are not on this route; expected {expected}"),
+                ));
+            }
+            Some(parsed.as_str().to_string())
+        }
+    };
+    let before_sk = match f.cursor.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|s| crate::store::sort_key_time(s).is_some())
+                .ok_or_else(|| {
+                    ApiError::field(
+                        "cursor",
+                        "not a cursor this console issued; pass next_cursor from the previous page",
+                    )
+                })?,
+        ),
+    };
+    let nonempty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    Ok(AuditQuery {
+        category,
+        task: nonempty(f.task),
+        container: nonempty(f.container),
+        kind,
+        since_ms,
+        until_ms: (now + state.settings().max_clock_skew).timestamp_millis(),
+        before_sk,
+        limit,
+    })
+}
+
+async fn query(
+    state: &AppState,
+    filter: AuditFilter,
+    category: AuditCategory,
+) -> Result<Response, ApiError> {
+    let mut q = parse_filter(filter, category, state)?;
+    let limit = q.limit;
+    q.limit = limit + 1;
+    let mut rows = state.store().query_audits(q).await?;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| URL_SAFE_NO_PAD.encode(r.sk.as_bytes()))
+    } else {
+        None
+    };
+    // The stored bodies are the records' JSON; the page is assembled without re-parsing them.
+    let mut out = String::with_capacity(rows.iter().map(|r| r.body.len() + 1).sum::<usize>() + 64);
+    out.push_str("{\"audits\":[");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&r.body);
+    }
+    out.push(']');
+    if let Some(c) = next {
+        out.push_str(",\"next_cursor\":\"");
+        out.push_str(&c);
+        out.push('"');
+    }
+    out.push('}');
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        out,
+    )
+        .into_response())
+}
+
+/// Runtime audits (process, DNS, network, listen), newest first.
+#[utoipa::path(get, path = "/api/v1/audits/runtime/app-embedded", tag = "audits",
+    security(("bearer" = []), ("basic" = [])), params(AuditFilter),
+    responses((status = 200, body = AuditPage), (status = 400, body = protect::api::ErrorBody)))]
+pub async fn runtime_audits(
+    _c: Caller<Auditor>,
+    State(state): State<AppState>,
+    filter: Result<Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(f) = filter?;
+    query(&state, f, AuditCategory::Runtime).await
+}
+
+/// CNAF audits, newest first.
+#[utoipa::path(get, path = "/api/v1/audits/firewall/app/app-embedded", tag = "audits",
+    security(("bearer" = []), ("basic" = [])), params(AuditFilter),
+    responses((status = 200, body = AuditPage), (status = 400, body = protect::api::ErrorBody)))]
+pub async fn firewall_audits(
+    _c: Caller<Auditor>,
+    State(state): State<AppState>,
+    filter: Result<Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(f) = filter?;
+    query(&state, f, AuditCategory::Firewall).await
+}

@@ -1,0 +1,240 @@
+//! Defenders: the list of those seen, their credentials (install bundle) and the transform
+//! that embeds them into a task definition.
+
+use std::time::Instant;
+
+use axum::extract::{Query, State};
+use axum::http::header::WARNING;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use protect::api::{DefenderIdentity, DefenderList, InstallBundle, InstallBundleRequest};
+use protect::embed::{embed, CnafOptions, EmbedOptions};
+use serde::Deserialize;
+
+use crate::auth::{new_id, new_token, Auditor, Caller, Manager, DEFENDER_PREFIX};
+use crate::body::{parse_json, read_bounded};
+use crate::error::ApiError;
+use crate::state::{AppState, CACHE_CAP};
+use crate::store::{defender_key, DefenderContact, TokenRecord, TokenSubject};
+
+/// Largest accepted task definition (ECS allows 64 KiB; DescribeTaskDefinition output is a bit
+/// larger).
+pub const MAX_TASK_DEFINITION_BYTES: usize = 256 * 1024;
+
+/// Records a defender's contact. Policy fetches (`always == false`) write at most once per
+/// `contact_interval` per defender; failures are logged, never returned (the defender's
+/// request succeeds regardless).
+pub async fn note_contact(
+    state: &AppState,
+    identity: &DefenderIdentity,
+    audits: u64,
+    dropped: u64,
+    always: bool,
+) {
+    let key = defender_key(identity);
+    if !always {
+        let interval = state.settings().contact_interval;
+        let Ok(mut seen) = state.inner.contacts.lock() else {
+            return;
+        };
+        if seen.get(&key).is_some_and(|at| at.elapsed() < interval) {
+            return;
+        }
+        if seen.len() >= CACHE_CAP {
+            seen.clear();
+        }
+        seen.insert(key, Instant::now());
+    }
+    let contact = DefenderContact {
+        identity: identity.clone(),
+        at: Utc::now(),
+        audits,
+        dropped,
+    };
+    if let Err(e) = state.store().touch_defender(contact).await {
+        tracing::warn!(error = %e, "could not record defender contact");
+    }
+}
+
+/// Defenders seen, with scope, version and last contact.
+#[utoipa::path(get, path = "/api/v1/defenders", tag = "defenders",
+    security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = DefenderList), (status = 401, body = protect::api::ErrorBody)))]
+pub async fn list_defenders(
+    _c: Caller<Auditor>,
+    State(state): State<AppState>,
+) -> Result<axum::Json<DefenderList>, ApiError> {
+    let defenders = state.store().list_defenders().await?;
+    Ok(axum::Json(DefenderList { defenders }))
+}
+
+/// Creates a defender credential. The token is shown once; the console keeps its hash.
+#[utoipa::path(post, path = "/api/v1/defenders/install-bundle", tag = "defenders",
+    security(("bearer" = []), ("basic" = [])), request_body(content = InstallBundleRequest, description = "optional"),
+    responses((status = 201, body = InstallBundle), (status = 403, body = protect::api::ErrorBody)))]
+pub async fn install_bundle(
+    caller: Caller<Manager>,
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let body = read_bounded(req, 4096).await?;
+    let request: InstallBundleRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        InstallBundleRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    if let Some(name) = &request.name {
+        if name.len() > 128 || name.chars().any(char::is_control) {
+            return Err(ApiError::field("name", "at most 128 printable characters"));
+        }
+    }
+    let (token, hash) = new_token(DEFENDER_PREFIX);
+    let id = new_id();
+    state
+        .store()
+        .put_token(TokenRecord {
+            hash,
+            subject: TokenSubject::Defender {
+                id: id.clone(),
+                name: request.name.clone(),
+            },
+            created_at: Utc::now(),
+            expires_at: None,
+        })
+        .await?;
+    tracing::info!(credential = %id, by = %caller.username, "defender credential created");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(InstallBundle {
+            token,
+            id,
+            name: request.name,
+        }),
+    )
+        .into_response())
+}
+
+/// Query of the transform.
+#[derive(Deserialize, Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct TransformQuery {
+    /// The console address defenders use: `HOST[:PORT]` (https assumed) or a full URL.
+    pub consoleaddr: Option<String>,
+    /// Defender image; default: the console's `CONSOLE_DEFENDER_IMAGE`.
+    pub defender_image: Option<String>,
+    /// Secrets Manager / SSM ARN holding the defender token (`DEFENDER_TOKEN`).
+    pub token_secret_arn: Option<String>,
+    /// CNAF external port (with `appPort`).
+    pub cnaf_port: Option<u16>,
+    /// The app's port behind CNAF.
+    pub app_port: Option<u16>,
+    /// Container CNAF runs in (when the task has several app containers).
+    pub cnaf_container: Option<String>,
+    /// Comma-separated containers whose image has no ENTRYPOINT.
+    pub no_image_entrypoint: Option<String>,
+    /// Comma-separated containers to leave unprotected.
+    pub exclude_container: Option<String>,
+}
+
+/// Rewrites the transform's flag names into this route's query names.
+fn http_names(text: String) -> String {
+    [
+        ("--console-url", "consoleaddr"),
+        ("--defender-image", "defenderImage"),
+        ("--token-secret-arn", "tokenSecretArn"),
+        ("--cnaf-port", "cnafPort"),
+        ("--app-port", "appPort"),
+        ("--cnaf-container", "cnafContainer"),
+        ("--no-image-entrypoint", "noImageEntrypoint"),
+        ("--exclude-container", "excludeContainer"),
+    ]
+    .iter()
+    .fold(text, |t, (flag, name)| t.replace(flag, name))
+}
+
+fn list(v: Option<String>) -> Vec<String> {
+    v.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Embeds the defender into a task definition (the pipelines' call).
+#[utoipa::path(post, path = "/api/v1/defenders/fargate.json", tag = "defenders",
+    security(("bearer" = []), ("basic" = [])), params(TransformQuery),
+    request_body(content = Object, description = "A task definition (RegisterTaskDefinition input or DescribeTaskDefinition output)"),
+    responses((status = 200, description = "The protected task definition (RegisterTaskDefinition input); warnings in `Warning` headers", body = Object),
+              (status = 400, description = "The error names the JSON path or query parameter and the fix", body = protect::api::ErrorBody)))]
+pub async fn transform(
+    _c: Caller<Manager>,
+    State(state): State<AppState>,
+    query: Result<Query<TransformQuery>, axum::extract::rejection::QueryRejection>,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let Query(q) = query?;
+    let addr = q
+        .consoleaddr
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::field(
+                "consoleaddr",
+                "missing; pass ?consoleaddr=HOST (the console address defenders reach)",
+            )
+        })?;
+    let console_url = if addr.starts_with("http://") || addr.starts_with("https://") {
+        addr.to_string()
+    } else {
+        format!("https://{addr}")
+    };
+    let image = q
+        .defender_image
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| state.settings().defender_image.clone())
+        .ok_or_else(|| {
+            ApiError::field(
+                "defenderImage",
+                "missing and the console has no default; pass ?defenderImage=IMAGE or set \
+                 CONSOLE_DEFENDER_IMAGE",
+            )
+        })?;
+    let cnaf = match (q.cnaf_port, q.app_port) {
+        (None, None) => None,
+        (Some(external_port), Some(app_port)) => Some(CnafOptions {
+            external_port,
+            app_port,
+            container: q.cnaf_container.clone(),
+        }),
+        _ => {
+            return Err(ApiError::field(
+                "cnafPort",
+                "cnafPort and appPort go together; pass both or neither",
+            ))
+        }
+    };
+    let body = read_bounded(req, MAX_TASK_DEFINITION_BYTES).await?;
+    let input: serde_json::Value = parse_json(&body)?;
+    let mut options = EmbedOptions::new(console_url, image);
+    options.token_secret_arn = q.token_secret_arn.clone().filter(|s| !s.trim().is_empty());
+    options.cnaf = cnaf;
+    options.no_image_entrypoint = list(q.no_image_entrypoint);
+    options.exclude_containers = list(q.exclude_container);
+    let out =
+        embed(&input, &options).map_err(|e| ApiError::BadRequest(http_names(e.to_string())))?;
+    let mut resp = axum::Json(out.task_definition).into_response();
+    for w in out.warnings {
+        let text = format!("199 console \"{}\"", http_names(w).replace('"', "'"));
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            resp.headers_mut().append(WARNING, v);
+        }
+    }
+    Ok(resp)
+}

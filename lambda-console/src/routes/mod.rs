@@ -1,0 +1,108 @@
+//! The HTTP routes; [`app`] assembles them into the console's router.
+
+pub mod audits;
+pub mod defenders;
+pub mod policies;
+pub mod users;
+
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use protect::api::ErrorBody;
+
+use crate::auth::{Auditor, Caller};
+use crate::state::AppState;
+
+/// The whole console: every route of the contract, authenticated, with JSON errors.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/_ping", get(users::ping))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/authenticate", post(users::authenticate))
+        .route("/api/v1/users", post(users::create_user))
+        .route(
+            "/api/v1/policies/runtime/app-embedded",
+            get(policies::get_runtime).put(policies::put_runtime),
+        )
+        .route(
+            "/api/v1/policies/firewall/app/app-embedded",
+            get(policies::get_cnaf).put(policies::put_cnaf),
+        )
+        .route("/api/v1/defenders", get(defenders::list_defenders))
+        .route("/api/v1/defenders/fargate.json", post(defenders::transform))
+        .route(
+            "/api/v1/defenders/install-bundle",
+            post(defenders::install_bundle),
+        )
+        .route(
+            "/api/v1/audits/runtime/app-embedded",
+            get(audits::runtime_audits),
+        )
+        .route(
+            "/api/v1/audits/firewall/app/app-embedded",
+            get(audits::firewall_audits),
+        )
+        .route("/api/v1/defender/policy", get(policies::defender_policy))
+        .route("/api/v1/defender/audits", post(audits::post_audits))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(access_log))
+        .with_state(state)
+}
+
+/// The OpenAPI document of this API.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "console",
+    security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
+pub async fn openapi(_c: Caller<Auditor>) -> Response {
+    axum::Json(crate::openapi::document()).into_response()
+}
+
+async fn not_found(req: Request) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(ErrorBody {
+            error: format!(
+                "no route {}; see GET /api/v1/openapi.json for the API",
+                req.uri().path()
+            ),
+        }),
+    )
+        .into_response()
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(ErrorBody {
+            error: format!(
+                "{} is not allowed on {}; see GET /api/v1/openapi.json",
+                req.method(),
+                req.uri().path()
+            ),
+        }),
+    )
+        .into_response()
+}
+
+/// Logs method, path (never the query or headers, which may carry credentials), status and
+/// latency.
+async fn access_log(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let micros = start.elapsed().as_micros();
+    if status.is_server_error() {
+        tracing::warn!(%method, %path, status = status.as_u16(), micros, "request failed");
+    } else {
+        tracing::debug!(%method, %path, status = status.as_u16(), micros, "request");
+    }
+    resp
+}

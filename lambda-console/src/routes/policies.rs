@@ -1,0 +1,368 @@
+//! Policies: the operators' GET/PUT of the whole runtime and CNAF policies, and the defenders'
+//! `GET /api/v1/defender/policy` (the rules for their scope, with ETag / `If-None-Match`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Query, State};
+use axum::http::header::{CACHE_CONTROL, ETAG, IF_MATCH, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use protect::api::{DefenderIdentity, PolicyBundle};
+use protect::cnaf_policy::CnafPolicy;
+use protect::policy::{RuntimePolicy, Scope};
+use serde::Deserialize;
+
+use crate::auth::{Admin, Auditor, Caller, DefenderCaller};
+use crate::body::read_bounded;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{PolicyKind, StoredPolicy};
+
+/// Largest accepted policy document.
+pub const MAX_POLICY_BYTES: usize = 1 << 20;
+
+/// Both policies as last read from the store.
+pub struct Snapshot {
+    pub runtime: RuntimePolicy,
+    pub cnaf: CnafPolicy,
+    /// ETag of the defender route for this pair of revisions.
+    pub etag: String,
+}
+
+fn empty_runtime() -> RuntimePolicy {
+    RuntimePolicy {
+        revision: 0,
+        rules: Vec::new(),
+    }
+}
+
+fn empty_cnaf() -> CnafPolicy {
+    CnafPolicy {
+        revision: 0,
+        rules: Vec::new(),
+    }
+}
+
+fn policy_etag(kind: PolicyKind, revision: u64) -> String {
+    format!("\"{}-{revision}\"", kind.as_str())
+}
+
+fn bundle_etag(runtime: u64, cnaf: u64) -> String {
+    format!("\"r{runtime}-c{cnaf}\"")
+}
+
+async fn load_runtime(state: &AppState) -> Result<RuntimePolicy, ApiError> {
+    match state.store().get_policy(PolicyKind::Runtime).await? {
+        None => Ok(empty_runtime()),
+        Some(p) => RuntimePolicy::from_json(&p.body)
+            .map_err(|e| ApiError::Internal(format!("stored runtime policy is invalid: {e}"))),
+    }
+}
+
+async fn load_cnaf(state: &AppState) -> Result<CnafPolicy, ApiError> {
+    match state.store().get_policy(PolicyKind::Firewall).await? {
+        None => Ok(empty_cnaf()),
+        Some(p) => CnafPolicy::from_json(&p.body)
+            .map_err(|e| ApiError::Internal(format!("stored CNAF policy is invalid: {e}"))),
+    }
+}
+
+/// The current policies, from memory when read less than `policy_cache_ttl` ago.
+pub async fn snapshot(state: &AppState) -> Result<Arc<Snapshot>, ApiError> {
+    let ttl = state.settings().policy_cache_ttl;
+    if let Ok(guard) = state.inner.policy.lock() {
+        if let Some((at, snap)) = guard.as_ref() {
+            if at.elapsed() < ttl {
+                return Ok(Arc::clone(snap));
+            }
+        }
+    }
+    let (runtime, cnaf) = tokio::try_join!(load_runtime(state), load_cnaf(state))?;
+    let snap = Arc::new(Snapshot {
+        etag: bundle_etag(runtime.revision, cnaf.revision),
+        runtime,
+        cnaf,
+    });
+    if let Ok(mut guard) = state.inner.policy.lock() {
+        *guard = Some((Instant::now(), Arc::clone(&snap)));
+    }
+    Ok(snap)
+}
+
+fn invalidate(state: &AppState) {
+    if let Ok(mut guard) = state.inner.policy.lock() {
+        *guard = None;
+    }
+}
+
+fn json_with_etag(body: String, etag: &str) -> Response {
+    let mut resp = (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        resp.headers_mut().insert(ETAG, v);
+    }
+    resp
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|e| ApiError::Internal(format!("serialize: {e}")))
+}
+
+/// Whether an `If-None-Match` / `If-Match` header value names `etag` (or is `*`).
+pub fn etag_matches(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+}
+
+/// Reads a policy PUT body, validates it with `parse`, assigns the next revision and stores it
+/// (optimistic concurrency; `If-Match` must name the current revision when given).
+async fn put_policy<P, F>(
+    state: &AppState,
+    kind: PolicyKind,
+    headers: &HeaderMap,
+    body: axum::body::Bytes,
+    parse: F,
+    set_revision: fn(&mut P, u64),
+) -> Result<Response, ApiError>
+where
+    P: serde::Serialize,
+    F: Fn(&str) -> Result<P, String>,
+{
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::BadRequest("body: not UTF-8; send a JSON document".to_string()))?;
+    if text.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "body: empty; send the whole policy as JSON".to_string(),
+        ));
+    }
+    let mut policy = parse(text).map_err(ApiError::BadRequest)?;
+    for _ in 0..5 {
+        let current = state.store().get_policy(kind).await?;
+        let current_rev = current.as_ref().map_or(0, |p| p.revision);
+        if let Some(want) = headers.get(IF_MATCH).and_then(|v| v.to_str().ok()) {
+            if !etag_matches(want, &policy_etag(kind, current_rev)) {
+                return Err(ApiError::PreconditionFailed(format!(
+                    "If-Match: the policy is at revision {current_rev} (ETag {}); GET it again \
+                     and reapply your change",
+                    policy_etag(kind, current_rev)
+                )));
+            }
+        }
+        let revision = current_rev + 1;
+        set_revision(&mut policy, revision);
+        let stored = to_json(&policy)?;
+        let ok = state
+            .store()
+            .put_policy(
+                kind,
+                current_rev,
+                StoredPolicy {
+                    revision,
+                    body: stored.clone(),
+                    updated_at: Utc::now(),
+                },
+            )
+            .await?;
+        if ok {
+            invalidate(state);
+            tracing::info!(policy = kind.as_str(), revision, "policy updated");
+            return Ok(json_with_etag(stored, &policy_etag(kind, revision)));
+        }
+    }
+    Err(ApiError::Conflict(
+        "the policy is being changed by someone else right now; retry".to_string(),
+    ))
+}
+
+async fn get_policy_doc(state: &AppState, kind: PolicyKind) -> Result<Response, ApiError> {
+    let (body, revision) = match state.store().get_policy(kind).await? {
+        Some(p) => (p.body, p.revision),
+        None => match kind {
+            PolicyKind::Runtime => (to_json(&empty_runtime())?, 0),
+            PolicyKind::Firewall => (to_json(&empty_cnaf())?, 0),
+        },
+    };
+    Ok(json_with_etag(body, &policy_etag(kind, revision)))
+}
+
+/// The whole runtime policy.
+#[utoipa::path(get, path = "/api/v1/policies/runtime/app-embedded", tag = "policies",
+    security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, description = "The runtime policy (ETag: its revision)", body = Object),
+              (status = 401, body = protect::api::ErrorBody), (status = 403, body = protect::api::ErrorBody)))]
+pub async fn get_runtime(
+    _c: Caller<Auditor>,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    get_policy_doc(&state, PolicyKind::Runtime).await
+}
+
+/// Replaces the runtime policy; the console assigns the next revision.
+#[utoipa::path(put, path = "/api/v1/policies/runtime/app-embedded", tag = "policies",
+    security(("bearer" = []), ("basic" = [])), request_body = Object,
+    responses((status = 200, description = "The stored policy with its new revision", body = Object),
+              (status = 400, description = "Invalid policy; the error lists every bad field by JSON path", body = protect::api::ErrorBody),
+              (status = 412, description = "If-Match names an older revision", body = protect::api::ErrorBody)))]
+pub async fn put_runtime(
+    _c: Caller<Admin>,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let body = read_bounded(req, MAX_POLICY_BYTES).await?;
+    put_policy(
+        &state,
+        PolicyKind::Runtime,
+        &headers,
+        body,
+        |t| RuntimePolicy::from_json(t).map_err(|e| e.to_string()),
+        |p: &mut RuntimePolicy, r| p.revision = r,
+    )
+    .await
+}
+
+/// The whole CNAF policy.
+#[utoipa::path(get, path = "/api/v1/policies/firewall/app/app-embedded", tag = "policies",
+    security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, description = "The CNAF policy (ETag: its revision)", body = Object),
+              (status = 401, body = protect::api::ErrorBody), (status = 403, body = protect::api::ErrorBody)))]
+pub async fn get_cnaf(
+    _c: Caller<Auditor>,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    get_policy_doc(&state, PolicyKind::Firewall).await
+}
+
+/// Replaces the CNAF policy; the console assigns the next revision.
+#[utoipa::path(put, path = "/api/v1/policies/firewall/app/app-embedded", tag = "policies",
+    security(("bearer" = []), ("basic" = [])), request_body = Object,
+    responses((status = 200, description = "The stored policy with its new revision", body = Object),
+              (status = 400, description = "Invalid policy; the error names the bad fields", body = protect::api::ErrorBody)))]
+pub async fn put_cnaf(
+    _c: Caller<Admin>,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let body = read_bounded(req, MAX_POLICY_BYTES).await?;
+    put_policy(
+        &state,
+        PolicyKind::Firewall,
+        &headers,
+        body,
+        |t| CnafPolicy::from_json(t).map_err(|e| e.to_string()),
+        |p: &mut CnafPolicy, r| p.revision = r,
+    )
+    .await
+}
+
+/// Query of `GET /api/v1/defender/policy`.
+#[derive(Deserialize, Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PolicyQuery {
+    /// Task definition family.
+    pub task: Option<String>,
+    /// Container name.
+    pub container: Option<String>,
+    /// Image.
+    pub image: Option<String>,
+    /// The running task (ARN or id), to tell replicas apart in `GET /api/v1/defenders`.
+    pub instance: Option<String>,
+    /// The defender's version.
+    pub version: Option<String>,
+}
+
+const MAX_SCOPE_LEN: usize = 512;
+
+/// Checks a defender's scope fields (non-empty, bounded).
+pub fn scope_field(name: &str, value: Option<&str>) -> Result<String, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") => Err(ApiError::field(
+            name,
+            format!("missing; pass the defender's {name} (e.g. ?task=FAMILY&container=NAME&image=IMAGE)"),
+        )),
+        Some(v) if v.len() > MAX_SCOPE_LEN => Err(ApiError::field(
+            name,
+            format!("longer than {MAX_SCOPE_LEN} bytes"),
+        )),
+        Some(v) => Ok(v.to_string()),
+    }
+}
+
+fn optional_field(name: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) if v.len() > MAX_SCOPE_LEN => Err(ApiError::field(
+            name,
+            format!("longer than {MAX_SCOPE_LEN} bytes"),
+        )),
+        Some(v) => Ok(Some(v.to_string())),
+    }
+}
+
+/// The rules for the caller's scope: `{"runtime": RuntimePolicy, "cnaf": CnafPolicy}`.
+#[utoipa::path(get, path = "/api/v1/defender/policy", tag = "defender",
+    security(("bearer" = [])), params(PolicyQuery),
+    responses((status = 200, description = "Runtime rules matching the scope and the CNAF rule of the task", body = PolicyBundle),
+              (status = 304, description = "If-None-Match names the current ETag"),
+              (status = 400, body = protect::api::ErrorBody),
+              (status = 403, description = "Not a defender token", body = protect::api::ErrorBody)))]
+pub async fn defender_policy(
+    _d: DefenderCaller,
+    State(state): State<AppState>,
+    query: Result<Query<PolicyQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Query(q) = query?;
+    let identity = DefenderIdentity {
+        task: scope_field("task", q.task.as_deref())?,
+        container: scope_field("container", q.container.as_deref())?,
+        image: scope_field("image", q.image.as_deref())?,
+        instance: optional_field("instance", q.instance.as_deref())?,
+        version: optional_field("version", q.version.as_deref())?.unwrap_or_default(),
+    };
+    let snap = snapshot(&state).await?;
+    super::defenders::note_contact(&state, &identity, 0, 0, false).await;
+    if headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| etag_matches(v, &snap.etag))
+    {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&snap.etag) {
+            resp.headers_mut().insert(ETAG, v);
+        }
+        return Ok(resp);
+    }
+    let scope = Scope {
+        task: identity.task.clone(),
+        container: identity.container.clone(),
+        image: identity.image.clone(),
+    };
+    let bundle = PolicyBundle {
+        runtime: snap.runtime.for_scope(&scope),
+        cnaf: CnafPolicy {
+            revision: snap.cnaf.revision,
+            rules: snap
+                .cnaf
+                .rule_for_task(&identity.task)
+                .cloned()
+                .into_iter()
+                .collect(),
+        },
+    };
+    let mut resp = json_with_etag(to_json(&bundle)?, &snap.etag);
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}

@@ -1,0 +1,125 @@
+//! [`AppState`]: the store, the settings and small in-memory caches that keep the defender hot
+//! paths (token check, policy 304) off the store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::store::{Store, TokenRecord};
+
+/// How the console behaves; [`Settings::from_env`] reads the `CONSOLE_*` variables.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Lifetime of a session token from `POST /api/v1/authenticate`.
+    pub token_ttl: Duration,
+    /// How long audits are kept.
+    pub audit_retention: chrono::Duration,
+    /// Defender image the transform uses when the request names none.
+    pub defender_image: Option<String>,
+    /// Argon2 cost for new password hashes.
+    pub argon2: argon2::Params,
+    /// How long a policy read from the store is served from memory (other instances' writes
+    /// become visible after this; this instance's writes at once).
+    pub policy_cache_ttl: Duration,
+    /// How long a token read from the store is trusted from memory.
+    pub token_cache_ttl: Duration,
+    /// Policy fetches update a defender's last contact at most this often.
+    pub contact_interval: Duration,
+    /// How far in the future an audit's time may be.
+    pub max_clock_skew: chrono::Duration,
+}
+
+/// Why the settings could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct SettingsError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            token_ttl: Duration::from_secs(3600),
+            audit_retention: chrono::Duration::days(30),
+            defender_image: None,
+            argon2: argon2::Params::default(),
+            policy_cache_ttl: Duration::from_secs(1),
+            token_cache_ttl: Duration::from_secs(30),
+            contact_interval: Duration::from_secs(5),
+            max_clock_skew: chrono::Duration::minutes(10),
+        }
+    }
+}
+
+fn env_u64(var: &'static str, min: u64, max: u64) -> Result<Option<u64>, SettingsError> {
+    let Ok(text) = std::env::var(var) else {
+        return Ok(None);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(Some(v)),
+        _ => Err(SettingsError {
+            var,
+            message: format!("{text:?} is not a whole number between {min} and {max}"),
+        }),
+    }
+}
+
+impl Settings {
+    /// Defaults, overridden by `CONSOLE_TOKEN_TTL_SECONDS` (60..=86400),
+    /// `CONSOLE_AUDIT_RETENTION_DAYS` (1..=3650) and `CONSOLE_DEFENDER_IMAGE`.
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        let mut s = Settings::default();
+        if let Some(v) = env_u64("CONSOLE_TOKEN_TTL_SECONDS", 60, 86_400)? {
+            s.token_ttl = Duration::from_secs(v);
+        }
+        if let Some(v) = env_u64("CONSOLE_AUDIT_RETENTION_DAYS", 1, 3650)? {
+            s.audit_retention = chrono::Duration::days(i64::try_from(v).unwrap_or(3650));
+        }
+        if let Ok(image) = std::env::var("CONSOLE_DEFENDER_IMAGE") {
+            if !image.trim().is_empty() {
+                s.defender_image = Some(image.trim().to_string());
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// Shared state of the console. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) settings: Settings,
+    pub(crate) tokens: Mutex<HashMap<String, (Instant, TokenRecord)>>,
+    pub(crate) policy: Mutex<Option<(Instant, Arc<crate::routes::policies::Snapshot>)>>,
+    pub(crate) contacts: Mutex<HashMap<String, Instant>>,
+}
+
+/// Most entries the in-memory token and contact caches hold before they are cleared.
+pub(crate) const CACHE_CAP: usize = 10_000;
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, settings: Settings) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                settings,
+                tokens: Mutex::new(HashMap::new()),
+                policy: Mutex::new(None),
+                contacts: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+}

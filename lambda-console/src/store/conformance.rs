@@ -1,0 +1,350 @@
+//! The behaviour every [`Store`] must have, as one suite run against each implementation
+//! (SQLite in this crate's tests, DynamoDB through moto server in the integration tests).
+//! Each check returns `Err` with what went wrong; run them on an empty store.
+
+use chrono::{Duration, Utc};
+use protect::api::{DefenderIdentity, Role};
+
+use super::{
+    audit_sort_key, AuditCategory, AuditQuery, BatchOutcome, DefenderContact, NewBatch, PolicyKind,
+    Store, StoredAudit, StoredPolicy, TokenRecord, TokenSubject, UserRecord,
+};
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+fn e(err: super::StoreError) -> String {
+    err.to_string()
+}
+
+/// Runs every check.
+pub async fn run(store: &dyn Store) -> Result<(), String> {
+    users(store).await?;
+    tokens(store).await?;
+    policies(store).await?;
+    audits(store).await?;
+    defenders(store).await?;
+    Ok(())
+}
+
+/// Users: create once, read back, names are unique.
+pub async fn users(store: &dyn Store) -> Result<(), String> {
+    ensure!(
+        !store.has_users().await.map_err(e)?,
+        "a new store has users"
+    );
+    let u = UserRecord {
+        username: "alice".into(),
+        password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        role: Role::DefenderManager,
+    };
+    ensure!(
+        store.create_user(u.clone()).await.map_err(e)?,
+        "first create_user refused"
+    );
+    let mut dup = u.clone();
+    dup.role = Role::Admin;
+    ensure!(
+        !store.create_user(dup).await.map_err(e)?,
+        "duplicate user accepted"
+    );
+    ensure!(
+        store.has_users().await.map_err(e)?,
+        "has_users false after create"
+    );
+    let got = store.get_user("alice").await.map_err(e)?;
+    ensure!(got.as_ref() == Some(&u), "get_user returned {got:?}");
+    ensure!(
+        store.get_user("bob").await.map_err(e)?.is_none(),
+        "unknown user found"
+    );
+    Ok(())
+}
+
+/// Tokens: both kinds round-trip with their expiry.
+pub async fn tokens(store: &dyn Store) -> Result<(), String> {
+    let now = Utc::now();
+    let now = now - Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos()));
+    let user = TokenRecord {
+        hash: "a".repeat(64),
+        subject: TokenSubject::User {
+            username: "alice".into(),
+            role: Role::Auditor,
+        },
+        created_at: now,
+        expires_at: Some(now + Duration::hours(1)),
+    };
+    let defender = TokenRecord {
+        hash: "b".repeat(64),
+        subject: TokenSubject::Defender {
+            id: "d1".into(),
+            name: Some("web".into()),
+        },
+        created_at: now,
+        expires_at: None,
+    };
+    store.put_token(user.clone()).await.map_err(e)?;
+    store.put_token(defender.clone()).await.map_err(e)?;
+    let got = store.get_token(&user.hash).await.map_err(e)?;
+    ensure!(
+        got.as_ref() == Some(&user),
+        "user token read back as {got:?}"
+    );
+    let got = store.get_token(&defender.hash).await.map_err(e)?;
+    ensure!(
+        got.as_ref() == Some(&defender),
+        "defender token read back as {got:?}"
+    );
+    ensure!(
+        store.get_token(&"c".repeat(64)).await.map_err(e)?.is_none(),
+        "unknown token found"
+    );
+    Ok(())
+}
+
+/// Policies: compare-and-set on the revision.
+pub async fn policies(store: &dyn Store) -> Result<(), String> {
+    ensure!(
+        store
+            .get_policy(PolicyKind::Runtime)
+            .await
+            .map_err(e)?
+            .is_none(),
+        "a new store has a policy"
+    );
+    let now = Utc::now();
+    let now = now - Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos()));
+    let p = |rev: u64| StoredPolicy {
+        revision: rev,
+        body: format!("{{\"revision\":{rev},\"rules\":[]}}"),
+        updated_at: now,
+    };
+    ensure!(
+        store
+            .put_policy(PolicyKind::Runtime, 0, p(1))
+            .await
+            .map_err(e)?,
+        "first put refused"
+    );
+    ensure!(
+        !store
+            .put_policy(PolicyKind::Runtime, 0, p(1))
+            .await
+            .map_err(e)?,
+        "put with a stale expected revision accepted"
+    );
+    ensure!(
+        store
+            .put_policy(PolicyKind::Runtime, 1, p(2))
+            .await
+            .map_err(e)?,
+        "put on the current revision refused"
+    );
+    let got = store.get_policy(PolicyKind::Runtime).await.map_err(e)?;
+    ensure!(got == Some(p(2)), "runtime policy read back as {got:?}");
+    ensure!(
+        store
+            .get_policy(PolicyKind::Firewall)
+            .await
+            .map_err(e)?
+            .is_none(),
+        "the firewall policy shares the runtime's slot"
+    );
+    Ok(())
+}
+
+fn audit(
+    cat: AuditCategory,
+    time_ms: i64,
+    batch: &str,
+    i: usize,
+    task: &str,
+    kind: &str,
+) -> StoredAudit {
+    StoredAudit {
+        category: cat,
+        sk: audit_sort_key(time_ms, batch, i),
+        time_ms,
+        task: task.into(),
+        container: format!("c-{task}"),
+        kind: kind.into(),
+        body: format!("{{\"i\":{i},\"batch\":\"{batch}\"}}"),
+    }
+}
+
+/// Audits: idempotent batches, newest-first pages, filters, cursors across days.
+pub async fn audits(store: &dyn Store) -> Result<(), String> {
+    let now = Utc::now();
+    let now_ms = now.timestamp_millis();
+    let day_ms = 86_400_000;
+    let rt = AuditCategory::Runtime;
+    // Five runtime records: two yesterday, three now; one firewall record.
+    let records = vec![
+        audit(rt, now_ms - day_ms - 2, "b1", 0, "web", "process"),
+        audit(rt, now_ms - day_ms - 1, "b1", 1, "api", "dns"),
+        audit(rt, now_ms - 3, "b1", 2, "web", "network"),
+        audit(rt, now_ms - 2, "b1", 3, "web", "process"),
+        audit(rt, now_ms - 1, "b1", 4, "api", "process"),
+        audit(AuditCategory::Firewall, now_ms - 1, "b1", 5, "web", "cnaf"),
+    ];
+    let batch = NewBatch {
+        batch_id: "b1".into(),
+        received_at: now,
+        expires_at: now + Duration::days(30),
+        audits: records.clone(),
+    };
+    let out = store.insert_audits(batch.clone()).await.map_err(e)?;
+    ensure!(out == BatchOutcome::Stored(6), "first insert: {out:?}");
+    let out = store.insert_audits(batch).await.map_err(e)?;
+    ensure!(out == BatchOutcome::Duplicate, "repeated batch: {out:?}");
+
+    let base = AuditQuery {
+        category: rt,
+        task: None,
+        container: None,
+        kind: None,
+        since_ms: now_ms - 30 * day_ms,
+        until_ms: now_ms + 600_000,
+        before_sk: None,
+        limit: 100,
+    };
+    let all = store.query_audits(base.clone()).await.map_err(e)?;
+    let idx: Vec<usize> = all
+        .iter()
+        .map(|a| a.sk.clone())
+        .map(|sk| records.iter().position(|r| r.sk == sk).unwrap_or(99))
+        .collect();
+    ensure!(
+        idx == vec![4, 3, 2, 1, 0],
+        "all runtime audits, newest first: {idx:?}"
+    );
+    ensure!(
+        all[0] == records[4],
+        "stored audit read back as {:?}",
+        all[0]
+    );
+
+    // Pages of two, following the cursor across the day boundary.
+    let mut seen = Vec::new();
+    let mut q = base.clone();
+    q.limit = 2;
+    for _ in 0..4 {
+        let page = store.query_audits(q.clone()).await.map_err(e)?;
+        if page.is_empty() {
+            break;
+        }
+        q.before_sk = page.last().map(|a| a.sk.clone());
+        seen.extend(page.into_iter().map(|a| a.sk));
+    }
+    let want: Vec<String> = [4, 3, 2, 1, 0]
+        .iter()
+        .map(|&i| records[i].sk.clone())
+        .collect();
+    ensure!(seen == want, "paged: {seen:?}");
+
+    let mut q = base.clone();
+    q.task = Some("web".into());
+    q.kind = Some("process".into());
+    let got: Vec<String> = store
+        .query_audits(q)
+        .await
+        .map_err(e)?
+        .into_iter()
+        .map(|a| a.sk)
+        .collect();
+    ensure!(
+        got == vec![records[3].sk.clone(), records[0].sk.clone()],
+        "task=web kind=process: {got:?}"
+    );
+    let mut q = base.clone();
+    q.container = Some("c-api".into());
+    q.limit = 1;
+    let got = store.query_audits(q).await.map_err(e)?;
+    ensure!(
+        got.len() == 1 && got[0].sk == records[4].sk,
+        "container filter with limit 1: {got:?}"
+    );
+    let mut q = base.clone();
+    q.since_ms = now_ms - 3;
+    let got = store.query_audits(q).await.map_err(e)?;
+    ensure!(got.len() == 3, "since now-3ms: {} records", got.len());
+    let mut q = base.clone();
+    q.category = AuditCategory::Firewall;
+    let got = store.query_audits(q).await.map_err(e)?;
+    ensure!(
+        got.len() == 1 && got[0] == records[5],
+        "firewall audits: {got:?}"
+    );
+    Ok(())
+}
+
+/// Defenders: first contact creates, later ones update and add counters.
+pub async fn defenders(store: &dyn Store) -> Result<(), String> {
+    let id = DefenderIdentity {
+        task: "web".into(),
+        container: "app".into(),
+        image: "nginx:1".into(),
+        instance: Some("task-1".into()),
+        version: "0.1.0".into(),
+    };
+    let t0 = Utc::now() - Duration::seconds(10);
+    let t0 = t0 - Duration::nanoseconds(i64::from(t0.timestamp_subsec_nanos()));
+    store
+        .touch_defender(DefenderContact {
+            identity: id.clone(),
+            at: t0,
+            audits: 0,
+            dropped: 0,
+        })
+        .await
+        .map_err(e)?;
+    let mut later = id.clone();
+    later.version = String::new();
+    store
+        .touch_defender(DefenderContact {
+            identity: later,
+            at: t0 + Duration::seconds(5),
+            audits: 7,
+            dropped: 2,
+        })
+        .await
+        .map_err(e)?;
+    let mut other = id.clone();
+    other.instance = Some("task-2".into());
+    other.version = "0.2.0".into();
+    store
+        .touch_defender(DefenderContact {
+            identity: other,
+            at: t0,
+            audits: 1,
+            dropped: 0,
+        })
+        .await
+        .map_err(e)?;
+    let list = store.list_defenders().await.map_err(e)?;
+    ensure!(list.len() == 2, "two defenders expected: {list:?}");
+    let d = list
+        .iter()
+        .find(|d| d.instance.as_deref() == Some("task-1"))
+        .ok_or("task-1 missing")?;
+    ensure!(
+        d.version == "0.1.0",
+        "an empty version replaced the known one: {d:?}"
+    );
+    ensure!(d.first_seen == t0, "first_seen {:?}", d.first_seen);
+    ensure!(
+        d.last_contact == t0 + Duration::seconds(5),
+        "last_contact {:?}",
+        d.last_contact
+    );
+    ensure!(
+        d.audits_received == 7 && d.audits_dropped == 2,
+        "counters: {d:?}"
+    );
+    Ok(())
+}

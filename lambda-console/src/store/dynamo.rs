@@ -1,0 +1,607 @@
+//! The DynamoDB store: one table, single-table design.
+//!
+//! | item | `pk` | `sk` | other attributes |
+//! |---|---|---|---|
+//! | user | `USERS` | username | `password_hash`, `role` |
+//! | token | `TOKEN#<sha256 hex>` | `TOKEN` | `kind`, `subject`, `role`, `name`, `created_ms`, `expires_ms`, `expires_at` |
+//! | policy | `POLICY` | `runtime` / `firewall` | `revision` (N), `body`, `updated_ms` |
+//! | batch marker | `BATCH#<batch_id>` | `BATCH` | `received_ms`, `expires_at` |
+//! | audit | `AUDIT#<category>#<YYYY-MM-DD>` | `<time ms, 13 digits>#<batch_id>#<index>` | `time_ms`, `task`, `container`, `kind`, `body`, `expires_at` |
+//! | defender | `DEFENDER` | task␟container␟image␟instance | `task`, `container`, `image`, `instance`, `version`, `first_ms`, `last_ms`, `audits`, `dropped` |
+//!
+//! Audits are bucketed per UTC day so no partition grows without bound; a page walks the day
+//! buckets newest first. `expires_at` (epoch seconds) is the table's TTL attribute: DynamoDB deletes
+//! expired audits, batch markers and session tokens by itself, so [`Store::prune`] is a no-op.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
+    ScalarAttributeType, TimeToLiveSpecification, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, TimeZone, Utc};
+use protect::api::{DefenderInfo, Role};
+
+use super::{
+    defender_key, sort_key_time, AuditQuery, BatchOutcome, DefenderContact, NewBatch, PolicyKind,
+    Store, StoreError, StoredAudit, StoredPolicy, TokenRecord, TokenSubject, UserRecord,
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Name of the TTL attribute.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// DynamoDB-backed [`Store`].
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn err<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    move |e| StoreError::Dynamo {
+        operation,
+        detail: DisplayErrorContext(e).to_string(),
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s(item: &Item, key: &str) -> Result<String, StoreError> {
+    match item.get(key) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(StoreError::Corrupt(format!(
+            "attribute {key} missing or not a string"
+        ))),
+    }
+}
+
+fn opt_s(item: &Item, key: &str) -> Option<String> {
+    match item.get(key) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+fn get_n(item: &Item, key: &str) -> Result<i64, StoreError> {
+    match item.get(key) {
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("attribute {key} is not an integer"))),
+        _ => Err(StoreError::Corrupt(format!(
+            "attribute {key} missing or not a number"
+        ))),
+    }
+}
+
+fn opt_n(item: &Item, key: &str) -> Result<Option<i64>, StoreError> {
+    match item.get(key) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(_) => get_n(item, key).map(Some),
+    }
+}
+
+fn ms_to_time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("bad timestamp {ms}")))
+}
+
+fn role(s: &str) -> Result<Role, StoreError> {
+    Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown role {s:?}")))
+}
+
+fn day_bucket(category: &str, ms: i64) -> String {
+    let day = Utc
+        .timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "1970-01-01".to_string());
+    format!("AUDIT#{category}#{day}")
+}
+
+impl DynamoStore {
+    /// A store over an existing table.
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Creates the table (on-demand billing, `pk`/`sk` strings) and turns on TTL on `expires_at`.
+    /// For tests and first-time setup; the infra template creates the same table.
+    pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let key = |name: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(t)
+                .build()
+        };
+        let bad = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Dynamo {
+            operation: "CreateTable",
+            detail: e.to_string(),
+        };
+        client
+            .create_table()
+            .table_name(table)
+            .attribute_definitions(attr("pk").map_err(bad)?)
+            .attribute_definitions(attr("sk").map_err(bad)?)
+            .key_schema(key("pk", KeyType::Hash).map_err(bad)?)
+            .key_schema(key("sk", KeyType::Range).map_err(bad)?)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .map_err(err("CreateTable"))?;
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .build()
+                    .map_err(|e| StoreError::Dynamo {
+                        operation: "UpdateTimeToLive",
+                        detail: e.to_string(),
+                    })?,
+            )
+            .send()
+            .await
+            .map_err(err("UpdateTimeToLive"))?;
+        Ok(())
+    }
+
+    /// The raw item under a key (tests check the stored shape with it).
+    pub async fn raw_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(err("GetItem"))?;
+        Ok(out.item)
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.raw_item(pk, sk).await
+    }
+
+    async fn write_all(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        while !requests.is_empty() {
+            let rest = requests.split_off(requests.len().min(25));
+            let mut chunk = std::mem::replace(&mut requests, rest);
+            let mut attempt = 0u32;
+            while !chunk.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, chunk)
+                    .send()
+                    .await
+                    .map_err(err("BatchWriteItem"))?;
+                chunk = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+                if !chunk.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Dynamo {
+                            operation: "BatchWriteItem",
+                            detail: "items still unprocessed after 8 retries".to_string(),
+                        });
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn audit_from_item(item: &Item, q: &AuditQuery) -> Result<StoredAudit, StoreError> {
+    Ok(StoredAudit {
+        category: q.category,
+        sk: get_s(item, "sk")?,
+        time_ms: get_n(item, "time_ms")?,
+        task: get_s(item, "task")?,
+        container: get_s(item, "container")?,
+        kind: get_s(item, "kind")?,
+        body: get_s(item, "body")?,
+    })
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn has_users(&self) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s("USERS"))
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(err("Query"))?;
+        Ok(out.count > 0)
+    }
+
+    async fn create_user(&self, user: UserRecord) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s("USERS"))
+            .item("sk", s(&user.username))
+            .item("password_hash", s(&user.password_hash))
+            .item("role", s(user.role.as_str()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(err("PutItem")(e)),
+        }
+    }
+
+    async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let Some(item) = self.get("USERS", username).await? else {
+            return Ok(None);
+        };
+        Ok(Some(UserRecord {
+            username: get_s(&item, "sk")?,
+            password_hash: get_s(&item, "password_hash")?,
+            role: role(&get_s(&item, "role")?)?,
+        }))
+    }
+
+    async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("TOKEN#{}", token.hash)))
+            .item("sk", s("TOKEN"))
+            .item("created_ms", n(token.created_at.timestamp_millis()));
+        match &token.subject {
+            TokenSubject::User { username, role } => {
+                req = req
+                    .item("kind", s("user"))
+                    .item("subject", s(username))
+                    .item("role", s(role.as_str()));
+            }
+            TokenSubject::Defender { id, name } => {
+                req = req.item("kind", s("defender")).item("subject", s(id));
+                if let Some(name) = name {
+                    req = req.item("name", s(name));
+                }
+            }
+        }
+        if let Some(exp) = token.expires_at {
+            req = req
+                .item("expires_ms", n(exp.timestamp_millis()))
+                .item(TTL_ATTRIBUTE, n(exp.timestamp()));
+        }
+        req.send().await.map_err(err("PutItem"))?;
+        Ok(())
+    }
+
+    async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let Some(item) = self.get(&format!("TOKEN#{hash}"), "TOKEN").await? else {
+            return Ok(None);
+        };
+        let kind = get_s(&item, "kind")?;
+        let subject = get_s(&item, "subject")?;
+        let subject = match kind.as_str() {
+            "user" => TokenSubject::User {
+                username: subject,
+                role: role(&get_s(&item, "role")?)?,
+            },
+            "defender" => TokenSubject::Defender {
+                id: subject,
+                name: opt_s(&item, "name"),
+            },
+            other => return Err(StoreError::Corrupt(format!("token kind {other:?}"))),
+        };
+        Ok(Some(TokenRecord {
+            hash: hash.to_string(),
+            subject,
+            created_at: ms_to_time(get_n(&item, "created_ms")?)?,
+            expires_at: opt_n(&item, "expires_ms")?.map(ms_to_time).transpose()?,
+        }))
+    }
+
+    async fn get_policy(&self, kind: PolicyKind) -> Result<Option<StoredPolicy>, StoreError> {
+        let Some(item) = self.get("POLICY", kind.as_str()).await? else {
+            return Ok(None);
+        };
+        Ok(Some(StoredPolicy {
+            revision: u64::try_from(get_n(&item, "revision")?)
+                .map_err(|_| StoreError::Corrupt("negative policy revision".to_string()))?,
+            body: get_s(&item, "body")?,
+            updated_at: ms_to_time(get_n(&item, "updated_ms")?)?,
+        }))
+    }
+
+    async fn put_policy(
+        &self,
+        kind: PolicyKind,
+        expected: u64,
+        policy: StoredPolicy,
+    ) -> Result<bool, StoreError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s("POLICY"))
+            .item("sk", s(kind.as_str()))
+            .item("revision", n(policy.revision))
+            .item("body", s(policy.body))
+            .item("updated_ms", n(policy.updated_at.timestamp_millis()));
+        req = if expected == 0 {
+            req.condition_expression("attribute_not_exists(pk)")
+        } else {
+            req.condition_expression("revision = :expected")
+                .expression_attribute_values(":expected", n(expected))
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(err("PutItem")(e)),
+        }
+    }
+
+    async fn insert_audits(&self, batch: NewBatch) -> Result<BatchOutcome, StoreError> {
+        let marker_pk = format!("BATCH#{}", batch.batch_id);
+        if self.get(&marker_pk, "BATCH").await?.is_some() {
+            return Ok(BatchOutcome::Duplicate);
+        }
+        let ttl = batch.expires_at.timestamp();
+        let mut requests = Vec::with_capacity(batch.audits.len());
+        for a in &batch.audits {
+            let put = PutRequest::builder()
+                .item("pk", s(day_bucket(a.category.as_str(), a.time_ms)))
+                .item("sk", s(&a.sk))
+                .item("time_ms", n(a.time_ms))
+                .item("task", s(&a.task))
+                .item("container", s(&a.container))
+                .item("kind", s(&a.kind))
+                .item("body", s(&a.body))
+                .item(TTL_ATTRIBUTE, n(ttl))
+                .build()
+                .map_err(|e| StoreError::Dynamo {
+                    operation: "BatchWriteItem",
+                    detail: e.to_string(),
+                })?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        // Records first, marker last: a retry after a failure in between rewrites the same
+        // keys, so nothing is duplicated and nothing is lost.
+        self.write_all(requests).await?;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(marker_pk))
+            .item("sk", s("BATCH"))
+            .item("received_ms", n(batch.received_at.timestamp_millis()))
+            .item(TTL_ATTRIBUTE, n(ttl))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(BatchOutcome::Stored(batch.audits.len())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(BatchOutcome::Duplicate)
+            }
+            Err(e) => Err(err("PutItem")(e)),
+        }
+    }
+
+    async fn query_audits(&self, q: AuditQuery) -> Result<Vec<StoredAudit>, StoreError> {
+        let mut out = Vec::new();
+        let top_ms = q
+            .before_sk
+            .as_deref()
+            .and_then(sort_key_time)
+            .map_or(q.until_ms, |t| t.min(q.until_ms));
+        let lo = format!("{:013}", q.since_ms.max(0));
+        let hi = match &q.before_sk {
+            Some(b) => b.clone(),
+            None => format!("{:013}", q.until_ms.saturating_add(1)),
+        };
+        let mut filters = Vec::new();
+        let mut names = HashMap::new();
+        let mut values: Item = HashMap::new();
+        for (attr, val) in [
+            ("task", &q.task),
+            ("container", &q.container),
+            ("kind", &q.kind),
+        ] {
+            if let Some(v) = val {
+                filters.push(format!("#{attr} = :{attr}"));
+                names.insert(format!("#{attr}"), attr.to_string());
+                values.insert(format!(":{attr}"), s(v));
+            }
+        }
+        let mut day = Utc
+            .timestamp_millis_opt(top_ms)
+            .single()
+            .map(|t| t.date_naive());
+        let since_day = Utc
+            .timestamp_millis_opt(q.since_ms.max(0))
+            .single()
+            .map(|t| t.date_naive());
+        while let (Some(d), Some(stop)) = (day, since_day) {
+            if d < stop || out.len() >= q.limit {
+                break;
+            }
+            let pk = format!("AUDIT#{}#{}", q.category.as_str(), d.format("%Y-%m-%d"));
+            let mut start: Option<Item> = None;
+            loop {
+                let mut req = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":lo", s(&lo))
+                    .expression_attribute_values(":hi", s(&hi))
+                    .scan_index_forward(false)
+                    .set_exclusive_start_key(start.take());
+                for (k, v) in &values {
+                    req = req.expression_attribute_values(k, v.clone());
+                }
+                if filters.is_empty() {
+                    let want = q.limit.saturating_sub(out.len()).saturating_add(1);
+                    req = req.limit(i32::try_from(want).unwrap_or(i32::MAX));
+                } else {
+                    req = req
+                        .filter_expression(filters.join(" AND "))
+                        .set_expression_attribute_names(Some(names.clone()));
+                }
+                let page = req.send().await.map_err(err("Query"))?;
+                for item in page.items.unwrap_or_default() {
+                    let a = audit_from_item(&item, &q)?;
+                    if q.before_sk.as_deref() == Some(a.sk.as_str()) {
+                        continue;
+                    }
+                    out.push(a);
+                    if out.len() >= q.limit {
+                        return Ok(out);
+                    }
+                }
+                match page.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+            day = d.pred_opt();
+        }
+        Ok(out)
+    }
+
+    async fn prune(&self, _before: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Expired items carry `ttl`; DynamoDB deletes them. Queries never reach past the
+        // retention window, so items waiting for TTL deletion are not shown.
+        Ok(0)
+    }
+
+    async fn touch_defender(&self, contact: DefenderContact) -> Result<(), StoreError> {
+        let d = &contact.identity;
+        let at = contact.at.timestamp_millis();
+        let mut set = vec![
+            "task = :task",
+            "container = :container",
+            "image = :image",
+            "first_ms = if_not_exists(first_ms, :at)",
+            "last_ms = :at",
+        ];
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s("DEFENDER"))
+            .key("sk", s(defender_key(d)))
+            .expression_attribute_values(":task", s(&d.task))
+            .expression_attribute_values(":container", s(&d.container))
+            .expression_attribute_values(":image", s(&d.image))
+            .expression_attribute_values(":at", n(at))
+            .expression_attribute_values(":audits", n(contact.audits))
+            .expression_attribute_values(":dropped", n(contact.dropped));
+        if let Some(i) = &d.instance {
+            set.push("instance = :instance");
+            req = req.expression_attribute_values(":instance", s(i));
+        }
+        if d.version.is_empty() {
+            set.push("version = if_not_exists(version, :version)");
+        } else {
+            set.push("version = :version");
+        }
+        req = req.expression_attribute_values(":version", s(&d.version));
+        req.update_expression(format!(
+            "SET {} ADD audits :audits, dropped :dropped",
+            set.join(", ")
+        ))
+        .send()
+        .await
+        .map_err(err("UpdateItem"))?;
+        Ok(())
+    }
+
+    async fn list_defenders(&self) -> Result<Vec<DefenderInfo>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s("DEFENDER"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(err("Query"))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(DefenderInfo {
+                    task: get_s(&item, "task")?,
+                    container: get_s(&item, "container")?,
+                    image: get_s(&item, "image")?,
+                    instance: opt_s(&item, "instance"),
+                    version: get_s(&item, "version")?,
+                    first_seen: ms_to_time(get_n(&item, "first_ms")?)?,
+                    last_contact: ms_to_time(get_n(&item, "last_ms")?)?,
+                    audits_received: u64::try_from(get_n(&item, "audits")?).unwrap_or(0),
+                    audits_dropped: u64::try_from(get_n(&item, "dropped")?).unwrap_or(0),
+                });
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}

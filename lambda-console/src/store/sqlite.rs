@@ -1,0 +1,446 @@
+//! The embedded store: one SQLite file (`console.db` in the data directory), WAL mode.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use protect::api::{DefenderInfo, Role};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{
+    defender_key, AuditQuery, BatchOutcome, DefenderContact, NewBatch, PolicyKind, Store,
+    StoreError, StoredAudit, StoredPolicy, TokenRecord, TokenSubject, UserRecord,
+};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users(
+    username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens(
+    hash TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, role TEXT, name TEXT,
+    created_ms INTEGER NOT NULL, expires_ms INTEGER);
+CREATE TABLE IF NOT EXISTS policies(
+    kind TEXT PRIMARY KEY, revision INTEGER NOT NULL, body TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_batches(
+    batch_id TEXT PRIMARY KEY, received_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audits(
+    category TEXT NOT NULL, sk TEXT NOT NULL, time_ms INTEGER NOT NULL, task TEXT NOT NULL,
+    container TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY(category, sk)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS audits_by_time ON audits(time_ms);
+CREATE TABLE IF NOT EXISTS defenders(
+    key TEXT PRIMARY KEY, task TEXT NOT NULL, container TEXT NOT NULL, image TEXT NOT NULL,
+    instance TEXT, version TEXT NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,
+    audits INTEGER NOT NULL, dropped INTEGER NOT NULL);
+";
+
+/// SQLite-backed [`Store`]. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `DIR/console.db`.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Task(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let conn = Connection::open(data_dir.join("console.db"))?;
+        SqliteStore::init(conn)
+    }
+
+    /// An in-memory store (tests, throwaway consoles).
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        SqliteStore::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Task("sqlite connection lock poisoned".to_string()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+fn ms_to_time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("bad timestamp {ms}")))
+}
+
+fn role(s: &str) -> Result<Role, StoreError> {
+    Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown role {s:?}")))
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn has_users(&self) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: UserRecord) -> Result<bool, StoreError> {
+        self.with(move |c| {
+            let n = c.execute(
+                "INSERT INTO users(username, password_hash, role) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(username) DO NOTHING",
+                params![user.username, user.password_hash, user.role.as_str()],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let username = username.to_string();
+        self.with(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT username, password_hash, role FROM users WHERE username = ?1",
+                    params![username],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            row.map(|(username, password_hash, r)| {
+                Ok(UserRecord {
+                    username,
+                    password_hash,
+                    role: role(&r)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError> {
+        self.with(move |c| {
+            let (kind, subject, role, name) = match &token.subject {
+                TokenSubject::User { username, role } => {
+                    ("user", username.clone(), Some(role.as_str()), None)
+                }
+                TokenSubject::Defender { id, name } => ("defender", id.clone(), None, name.clone()),
+            };
+            c.execute(
+                "INSERT OR REPLACE INTO tokens(hash, kind, subject, role, name, created_ms, expires_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    token.hash,
+                    kind,
+                    subject,
+                    role,
+                    name,
+                    token.created_at.timestamp_millis(),
+                    token.expires_at.map(|t| t.timestamp_millis())
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let hash = hash.to_string();
+        self.with(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT kind, subject, role, name, created_ms, expires_ms FROM tokens
+                     WHERE hash = ?1",
+                    params![hash],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, Option<i64>>(5)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((kind, subject, r, name, created, expires)) = row else {
+                return Ok(None);
+            };
+            let subject = match (kind.as_str(), r) {
+                ("user", Some(r)) => TokenSubject::User {
+                    username: subject,
+                    role: role(&r)?,
+                },
+                ("defender", _) => TokenSubject::Defender { id: subject, name },
+                _ => return Err(StoreError::Corrupt(format!("token kind {kind:?}"))),
+            };
+            Ok(Some(TokenRecord {
+                hash,
+                subject,
+                created_at: ms_to_time(created)?,
+                expires_at: expires.map(ms_to_time).transpose()?,
+            }))
+        })
+        .await
+    }
+
+    async fn get_policy(&self, kind: PolicyKind) -> Result<Option<StoredPolicy>, StoreError> {
+        self.with(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT revision, body, updated_ms FROM policies WHERE kind = ?1",
+                    params![kind.as_str()],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            row.map(|(rev, body, updated)| {
+                Ok(StoredPolicy {
+                    revision: to_u64(rev),
+                    body,
+                    updated_at: ms_to_time(updated)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn put_policy(
+        &self,
+        kind: PolicyKind,
+        expected: u64,
+        policy: StoredPolicy,
+    ) -> Result<bool, StoreError> {
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let current: Option<i64> = tx
+                .query_row(
+                    "SELECT revision FROM policies WHERE kind = ?1",
+                    params![kind.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if current.map(to_u64).unwrap_or(0) != expected {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO policies(kind, revision, body, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    kind.as_str(),
+                    to_i64(policy.revision),
+                    policy.body,
+                    policy.updated_at.timestamp_millis()
+                ],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn insert_audits(&self, batch: NewBatch) -> Result<BatchOutcome, StoreError> {
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let fresh = tx.execute(
+                "INSERT INTO audit_batches(batch_id, received_ms) VALUES (?1, ?2)
+                 ON CONFLICT(batch_id) DO NOTHING",
+                params![batch.batch_id, batch.received_at.timestamp_millis()],
+            )?;
+            if fresh == 0 {
+                return Ok(BatchOutcome::Duplicate);
+            }
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO audits(category, sk, time_ms, task, container, kind, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for a in &batch.audits {
+                    stmt.execute(params![
+                        a.category.as_str(),
+                        a.sk,
+                        a.time_ms,
+                        a.task,
+                        a.container,
+                        a.kind,
+                        a.body
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(BatchOutcome::Stored(batch.audits.len()))
+        })
+        .await
+    }
+
+    async fn query_audits(&self, q: AuditQuery) -> Result<Vec<StoredAudit>, StoreError> {
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT sk, time_ms, task, container, kind, body FROM audits
+                 WHERE category = ?1 AND time_ms >= ?2 AND time_ms <= ?3
+                   AND (?4 IS NULL OR sk < ?4)
+                   AND (?5 IS NULL OR task = ?5)
+                   AND (?6 IS NULL OR container = ?6)
+                   AND (?7 IS NULL OR kind = ?7)
+                 ORDER BY sk DESC LIMIT ?8",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    q.category.as_str(),
+                    q.since_ms,
+                    q.until_ms,
+                    q.before_sk,
+                    q.task,
+                    q.container,
+                    q.kind,
+                    i64::try_from(q.limit).unwrap_or(i64::MAX)
+                ],
+                |r| {
+                    Ok(StoredAudit {
+                        category: q.category,
+                        sk: r.get(0)?,
+                        time_ms: r.get(1)?,
+                        task: r.get(2)?,
+                        container: r.get(3)?,
+                        kind: r.get(4)?,
+                        body: r.get(5)?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.with(move |c| {
+            let cut = before.timestamp_millis();
+            let tx = c.transaction()?;
+            let n = tx.execute("DELETE FROM audits WHERE time_ms < ?1", params![cut])?;
+            tx.execute(
+                "DELETE FROM audit_batches WHERE received_ms < ?1",
+                params![cut],
+            )?;
+            tx.execute(
+                "DELETE FROM tokens WHERE expires_ms IS NOT NULL AND expires_ms < ?1",
+                params![Utc::now().timestamp_millis()],
+            )?;
+            tx.commit()?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn touch_defender(&self, contact: DefenderContact) -> Result<(), StoreError> {
+        self.with(move |c| {
+            let d = &contact.identity;
+            let at = contact.at.timestamp_millis();
+            c.execute(
+                "INSERT INTO defenders(key, task, container, image, instance, version, first_ms,
+                                       last_ms, audits, dropped)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
+                 ON CONFLICT(key) DO UPDATE SET
+                   version = CASE WHEN excluded.version = '' THEN version ELSE excluded.version END,
+                   last_ms = MAX(last_ms, excluded.last_ms),
+                   audits = audits + excluded.audits,
+                   dropped = dropped + excluded.dropped",
+                params![
+                    defender_key(d),
+                    d.task,
+                    d.container,
+                    d.image,
+                    d.instance,
+                    d.version,
+                    at,
+                    to_i64(contact.audits),
+                    to_i64(contact.dropped)
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_defenders(&self) -> Result<Vec<DefenderInfo>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT task, container, image, instance, version, first_ms, last_ms, audits,
+                        dropped FROM defenders ORDER BY task, container, image, instance",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(8)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (task, container, image, instance, version, first, last, audits, dropped) =
+                    row?;
+                out.push(DefenderInfo {
+                    task,
+                    container,
+                    image,
+                    instance,
+                    version,
+                    first_seen: ms_to_time(first)?,
+                    last_contact: ms_to_time(last)?,
+                    audits_received: to_u64(audits),
+                    audits_dropped: to_u64(dropped),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

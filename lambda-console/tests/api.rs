@@ -1,0 +1,647 @@
+//! Behaviour of the routes through `app().oneshot`: policies, the defender routes, audits,
+//! defenders and the transform.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use chrono::{Duration, Utc};
+use common::{batch, call, call_raw, console, example, record};
+use serde_json::{json, Value};
+
+const RUNTIME: &str = "/api/v1/policies/runtime/app-embedded";
+const CNAF: &str = "/api/v1/policies/firewall/app/app-embedded";
+const POLICY: &str = "/api/v1/defender/policy?task=twistlock-fargate-task&container=twistlock-fargate-task&image=img:1&instance=task-1&version=0.1.0";
+const AUDITS: &str = "/api/v1/defender/audits";
+
+#[tokio::test]
+async fn policies_get_put_revisions_and_etags() {
+    let c = console().await;
+    let r = call(&c.app, Method::GET, RUNTIME, Some(&c.auditor), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, json!({"revision": 0, "rules": []}));
+    assert_eq!(r.headers["etag"], "\"runtime-0\"");
+
+    let mut policy: Value = serde_json::from_str(&example("policy.json")).expect("json");
+    policy["revision"] = json!(41); // ignored: the console assigns revisions
+    let r = call(
+        &c.app,
+        Method::PUT,
+        RUNTIME,
+        Some(&c.admin),
+        Some(policy.clone()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["revision"], 1);
+    assert_eq!(r.headers["etag"], "\"runtime-1\"");
+    assert_eq!(r.body["rules"][0]["name"], "sample");
+    let r = call_raw(
+        &c.app,
+        Method::PUT,
+        RUNTIME,
+        Some(&c.admin),
+        policy.to_string(),
+        &[("if-match", "\"runtime-1\"")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["revision"], 2);
+    let r = call_raw(
+        &c.app,
+        Method::PUT,
+        RUNTIME,
+        Some(&c.admin),
+        policy.to_string(),
+        &[("if-match", "\"runtime-1\"")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        r.body["error"],
+        "If-Match: the policy is at revision 2 (ETag \"runtime-2\"); GET it again and reapply your change"
+    );
+    let r = call(&c.app, Method::GET, RUNTIME, Some(&c.manager), None).await;
+    assert_eq!(r.body["revision"], 2);
+    assert_eq!(r.headers["etag"], "\"runtime-2\"");
+
+    // Invalid: every bad field by JSON path; nothing stored.
+    let mut bad = policy.clone();
+    bad["rules"][0]["processes"]["effect"] = json!("explode");
+    bad["rules"][0]["network"]["denied_outbound"] = json!(["300.1.1.1/8"]);
+    let r = call(&c.app, Method::PUT, RUNTIME, Some(&c.admin), Some(bad)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let e = r.body["error"].as_str().expect("error");
+    assert!(e.contains("rules[0].processes.effect"), "{e}");
+    assert!(e.contains("rules[0].network.denied_outbound[0]"), "{e}");
+    let r = call_raw(
+        &c.app,
+        Method::PUT,
+        RUNTIME,
+        Some(&c.admin),
+        String::new(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.body["error"],
+        "body: empty; send the whole policy as JSON"
+    );
+    let r = call(&c.app, Method::GET, RUNTIME, Some(&c.auditor), None).await;
+    assert_eq!(r.body["revision"], 2);
+
+    // CNAF policy: same life cycle, its own revisions.
+    let r = call(
+        &c.app,
+        Method::PUT,
+        CNAF,
+        Some(&c.admin),
+        Some(serde_json::from_str(&example("cnaf-policy.json")).expect("json")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["revision"], 1);
+    assert_eq!(r.headers["etag"], "\"firewall-1\"");
+    let r = call(&c.app, Method::PUT, CNAF, Some(&c.admin), Some(json!({"rules": [{"name": "w", "scope": {"tasks": ["*"]}, "external_port": 0, "app_port": 80}]}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("rules[0].external_port"),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn oversized_policy_is_refused() {
+    let c = console().await;
+    let big = format!("{{\"rules\":[],\"pad\":\"{}\"}}", "x".repeat(1 << 20));
+    let r = call_raw(&c.app, Method::PUT, RUNTIME, Some(&c.admin), big, &[]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.body["error"],
+        "request body too large: at most 1048576 bytes; send smaller batches"
+    );
+}
+
+#[tokio::test]
+async fn defender_gets_its_rules_with_etag_and_304() {
+    let c = console().await;
+    let mut policy: Value = serde_json::from_str(&example("policy.json")).expect("json");
+    let other = json!({"name": "other", "scope": {"containers": ["sidecar"]},
+        "processes": {"effect": "alert", "denied": ["nc"]}});
+    policy["rules"].as_array_mut().expect("rules").push(other);
+    let r = call(&c.app, Method::PUT, RUNTIME, Some(&c.admin), Some(policy)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = call(
+        &c.app,
+        Method::PUT,
+        CNAF,
+        Some(&c.admin),
+        Some(serde_json::from_str(&example("cnaf-policy.json")).expect("json")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let r = call(&c.app, Method::GET, POLICY, Some(&c.defender), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.headers["etag"], "\"r1-c1\"");
+    assert_eq!(r.body["runtime"]["revision"], 1);
+    let names: Vec<&str> = r.body["runtime"]["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["sample"]);
+    assert_eq!(r.body["cnaf"]["revision"], 1);
+    assert_eq!(r.body["cnaf"]["rules"][0]["name"], "web");
+    assert_eq!(r.body["cnaf"]["rules"].as_array().map(Vec::len), Some(1));
+    // The response is the shared API type.
+    let bundle: protect::api::PolicyBundle =
+        serde_json::from_value(r.body.clone()).expect("PolicyBundle");
+    assert_eq!(bundle.runtime.rules.len(), 1);
+
+    let sidecar = "/api/v1/defender/policy?task=other-task&container=sidecar&image=x";
+    let r = call(&c.app, Method::GET, sidecar, Some(&c.defender), None).await;
+    let names: Vec<&str> = r.body["runtime"]["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["other"]);
+    assert_eq!(r.body["cnaf"]["rules"], json!([]));
+
+    let r = call_raw(
+        &c.app,
+        Method::GET,
+        POLICY,
+        Some(&c.defender),
+        String::new(),
+        &[("if-none-match", "\"r1-c1\"")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(r.text, "");
+    assert_eq!(r.headers["etag"], "\"r1-c1\"");
+
+    // A change makes the old ETag stale.
+    let r = call(
+        &c.app,
+        Method::PUT,
+        RUNTIME,
+        Some(&c.admin),
+        Some(serde_json::from_str(&example("policy.json")).expect("json")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = call_raw(
+        &c.app,
+        Method::GET,
+        POLICY,
+        Some(&c.defender),
+        String::new(),
+        &[("if-none-match", "\"r1-c1\"")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["etag"], "\"r2-c1\"");
+
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/defender/policy?container=c&image=i",
+        Some(&c.defender),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.body["error"],
+        "task: missing; pass the defender's task (e.g. ?task=FAMILY&container=NAME&image=IMAGE)"
+    );
+}
+
+#[tokio::test]
+async fn audit_batches_are_idempotent_validated_and_queryable() {
+    let c = console().await;
+    let now = Utc::now();
+    let t = |secs: i64| (now - Duration::seconds(secs)).to_rfc3339();
+    let records = vec![
+        record("process", &t(50), "web", "app"),
+        record("dns", &t(40), "web", "app"),
+        record("network", &t(30), "api", "app"),
+        record("process", &t(20), "web", "side"),
+        record("cnaf", &t(10), "web", "app"),
+    ];
+    let r = call(
+        &c.app,
+        Method::POST,
+        AUDITS,
+        Some(&c.defender),
+        Some(batch("batch-1", records.clone())),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"batch_id": "batch-1", "accepted": 5, "duplicate": false})
+    );
+    let r = call(
+        &c.app,
+        Method::POST,
+        AUDITS,
+        Some(&c.defender),
+        Some(batch("batch-1", records.clone())),
+    )
+    .await;
+    assert_eq!(
+        r.body,
+        json!({"batch_id": "batch-1", "accepted": 0, "duplicate": true})
+    );
+
+    let q = |s: &str| format!("/api/v1/audits/runtime/app-embedded{s}");
+    let r = call(&c.app, Method::GET, &q(""), Some(&c.auditor), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let kinds: Vec<&str> = r.body["audits"]
+        .as_array()
+        .expect("audits")
+        .iter()
+        .filter_map(|a| a["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["process", "network", "dns", "process"],
+        "newest first, runtime only"
+    );
+    assert!(r.body.get("next_cursor").is_none());
+    assert_eq!(r.body["audits"][0]["command"], "mkdir test");
+    let page: protect::api::AuditPage = serde_json::from_value(r.body.clone()).expect("AuditPage");
+    assert_eq!(page.audits.len(), 4);
+
+    let r = call(
+        &c.app,
+        Method::GET,
+        &q("?task=web&kind=process"),
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["audits"].as_array().map(Vec::len), Some(2));
+    let r = call(
+        &c.app,
+        Method::GET,
+        &q("?container=side"),
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["audits"].as_array().map(Vec::len), Some(1));
+    let since = urlencode(&t(35));
+    let r = call(
+        &c.app,
+        Method::GET,
+        &q(&format!("?since={since}")),
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.body["audits"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        r.text
+    );
+
+    // Pages of one, following next_cursor.
+    let mut cursor = String::new();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let r = call(
+            &c.app,
+            Method::GET,
+            &q(&format!("?limit=1{cursor}")),
+            Some(&c.auditor),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        seen.push(
+            r.body["audits"][0]["kind"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        );
+        match r.body["next_cursor"].as_str() {
+            Some(n) => cursor = format!("&cursor={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["process", "network", "dns", "process"]);
+
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/audits/firewall/app/app-embedded",
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    let kinds: Vec<&str> = r.body["audits"]
+        .as_array()
+        .expect("audits")
+        .iter()
+        .filter_map(|a| a["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, vec!["cnaf"]);
+
+    // Bad filters name the parameter.
+    for (query, want) in [
+        ("?since=yesterday", "since: \"yesterday\" is not an RFC 3339 time; use e.g. 2026-11-28T19:00:00Z"),
+        ("?limit=0", "limit: \"0\" is not a whole number from 1 to 1000"),
+        ("?limit=5000", "limit: \"5000\" is not a whole number from 1 to 1000"),
+        ("?kind=cnaf", "kind: \"cnaf\" audits are not on this route; expected process, dns, network or listen"),
+        ("?kind=bogus", "kind: unknown audit kind \"bogus\"; expected one of process, dns, network, listen, cnaf"),
+        ("?cursor=%21%21", "cursor: not a cursor this console issued; pass next_cursor from the previous page"),
+    ] {
+        let r = call(&c.app, Method::GET, &q(query), Some(&c.auditor), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(r.body["error"], want, "{query}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test]
+async fn audit_batches_are_bounded_and_checked() {
+    let c = console().await;
+    let now = Utc::now().to_rfc3339();
+    let r = call(
+        &c.app,
+        Method::POST,
+        AUDITS,
+        Some(&c.defender),
+        Some(batch("bad#id", vec![])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.body["error"],
+        "batch_id: must be 1-128 characters of A-Z a-z 0-9 . _ : - (e.g. a UUID)"
+    );
+
+    let many = vec![
+        json!({"time": now, "kind": "dns", "effect": "alert", "rule": "r", "message": "m"});
+        1001
+    ];
+    let r = call(
+        &c.app,
+        Method::POST,
+        AUDITS,
+        Some(&c.defender),
+        Some(batch("many", many)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.body["error"],
+        "records: 1001 records; send at most 1000 per batch"
+    );
+
+    let mut big = record("process", &now, "web", "app");
+    big["command"] = json!("x".repeat(1 << 20));
+    let r = call(
+        &c.app,
+        Method::POST,
+        AUDITS,
+        Some(&c.defender),
+        Some(batch("big", vec![big])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let mut bad = record("process", &now, "web", "app");
+    bad["kind"] = json!("explosion");
+    let r = call(
+        &c.app,
+        Method::POST,
+        AUDITS,
+        Some(&c.defender),
+        Some(batch("b2", vec![record("dns", &now, "w", "a"), bad])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let e = r.body["error"].as_str().unwrap_or("");
+    assert!(e.contains("records[1].kind"), "{e}");
+
+    let old = (Utc::now() - Duration::days(31)).to_rfc3339();
+    let r = call(
+        &c.app,
+        Method::POST,
+        AUDITS,
+        Some(&c.defender),
+        Some(batch("b3", vec![record("dns", &old, "w", "a")])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("records[0].time: "),
+        "{}",
+        r.text
+    );
+
+    let mut b = batch("b4", vec![]);
+    b["defender"]["task"] = json!("");
+    let r = call(&c.app, Method::POST, AUDITS, Some(&c.defender), Some(b)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("defender.task: missing"),
+        "{}",
+        r.text
+    );
+    // Nothing above was stored.
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/audits/runtime/app-embedded",
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["audits"], json!([]));
+}
+
+#[tokio::test]
+async fn defenders_list_scope_version_and_last_contact() {
+    let c = console().await;
+    let before = Utc::now() - Duration::seconds(1);
+    let r = call(&c.app, Method::GET, POLICY, Some(&c.defender), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let now = Utc::now().to_rfc3339();
+    let mut b = batch(
+        "contact-1",
+        vec![
+            record(
+                "dns",
+                &now,
+                "twistlock-fargate-task",
+                "twistlock-fargate-task"
+            );
+            3
+        ],
+    );
+    b["defender"]["image"] = json!("img:1");
+    b["dropped"] = json!(4);
+    let r = call(&c.app, Method::POST, AUDITS, Some(&c.defender), Some(b)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/defenders",
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let list: protect::api::DefenderList =
+        serde_json::from_value(r.body.clone()).expect("DefenderList");
+    assert_eq!(list.defenders.len(), 1, "{}", r.text);
+    let d = &list.defenders[0];
+    assert_eq!(
+        (d.task.as_str(), d.container.as_str(), d.image.as_str()),
+        ("twistlock-fargate-task", "twistlock-fargate-task", "img:1")
+    );
+    assert_eq!(d.instance.as_deref(), Some("task-1"));
+    assert_eq!(d.version, "0.1.0");
+    assert!(d.last_contact >= before && d.first_seen >= before);
+    assert_eq!((d.audits_received, d.audits_dropped), (3, 4));
+}
+
+#[tokio::test]
+async fn transform_embeds_the_defender() {
+    let c = console().await;
+    let td = example("fargate-task.json");
+    let uri = "/api/v1/defenders/fargate.json?consoleaddr=console.example.com:8083&tokenSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:defender-token";
+    let r = call_raw(&c.app, Method::POST, uri, Some(&c.manager), td.clone(), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let containers = r.body["containerDefinitions"]
+        .as_array()
+        .expect("containers");
+    let installer = containers
+        .iter()
+        .find(|c| c["name"] == "defender")
+        .expect("defender container");
+    assert_eq!(installer["image"], "registry.example/defender:1");
+    let app = containers
+        .iter()
+        .find(|c| c["name"] == "twistlock-fargate-task")
+        .expect("app");
+    assert_eq!(
+        app["entryPoint"],
+        json!(["/var/lib/defender/defender", "run", "--", "entry.sh"])
+    );
+    let env = app["environment"].as_array().expect("env");
+    assert!(
+        env.contains(
+            &json!({"name": "DEFENDER_CONSOLE_URL", "value": "https://console.example.com:8083"})
+        ),
+        "{env:?}"
+    );
+    assert!(app["secrets"].to_string().contains("defender-token"));
+
+    let uri = "/api/v1/defenders/fargate.json?consoleaddr=http://10.0.0.5:8083&defenderImage=mine/defender:2";
+    let r = call_raw(&c.app, Method::POST, uri, Some(&c.admin), td.clone(), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("mine/defender:2") && r.text.contains("http://10.0.0.5:8083"));
+
+    let r = call_raw(
+        &c.app,
+        Method::POST,
+        "/api/v1/defenders/fargate.json",
+        Some(&c.admin),
+        td.clone(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.body["error"],
+        "consoleaddr: missing; pass ?consoleaddr=HOST (the console address defenders reach)"
+    );
+
+    let r = call_raw(
+        &c.app,
+        Method::POST,
+        "/api/v1/defenders/fargate.json?consoleaddr=c&tokenSecretArn=nope",
+        Some(&c.admin),
+        td.clone(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("tokenSecretArn"),
+        "{}",
+        r.text
+    );
+
+    let broken = json!({"family": "f", "containerDefinitions": [{"name": "a", "image": "i"}]});
+    let r = call(
+        &c.app,
+        Method::POST,
+        "/api/v1/defenders/fargate.json?consoleaddr=c",
+        Some(&c.admin),
+        Some(broken),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("containerDefinitions[0]"),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn transform_without_a_default_image_names_the_parameter() {
+    let mut settings = common::test_settings();
+    settings.defender_image = None;
+    let state = lambda_console::AppState::new(
+        std::sync::Arc::new(
+            lambda_console::store::sqlite::SqliteStore::in_memory().expect("store"),
+        ),
+        settings,
+    );
+    let c = common::console_on(state).await;
+    let r = call_raw(
+        &c.app,
+        Method::POST,
+        "/api/v1/defenders/fargate.json?consoleaddr=c",
+        Some(&c.admin),
+        example("fargate-task.json"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.body["error"],
+        "defenderImage: missing and the console has no default; pass ?defenderImage=IMAGE or set CONSOLE_DEFENDER_IMAGE"
+    );
+}

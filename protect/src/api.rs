@@ -1,0 +1,260 @@
+//! The console HTTP API's request and response bodies, shared by the console and the defender.
+//!
+//! Routes (all under `/api/v1`, see ARCHITECTURE.md):
+//! - `GET /defender/policy?task=&container=&image=[&instance=&version=]` → [`PolicyBundle`]
+//!   (ETag / `If-None-Match` → 304)
+//! - `POST /defender/audits` with an [`AuditBatch`] → [`AuditBatchAck`]
+//! - `GET /defenders` → [`DefenderList`]
+//! - `GET /audits/runtime/app-embedded`, `GET /audits/firewall/app/app-embedded` → [`AuditPage`]
+//! - `POST /authenticate` with [`AuthenticateRequest`] → [`TokenResponse`]
+//! - `POST /users` with [`NewUser`] → [`UserInfo`]
+//! - `POST /defenders/install-bundle` with an optional [`InstallBundleRequest`] →
+//!   [`InstallBundle`]
+//! - every error: [`ErrorBody`]
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditRecord;
+use crate::cnaf_policy::CnafPolicy;
+use crate::policy::RuntimePolicy;
+
+/// Path of the defender's policy route.
+pub const DEFENDER_POLICY_PATH: &str = "/api/v1/defender/policy";
+/// Path of the defender's audit route.
+pub const DEFENDER_AUDITS_PATH: &str = "/api/v1/defender/audits";
+/// Most records one [`AuditBatch`] may carry.
+pub const MAX_BATCH_RECORDS: usize = 1000;
+/// Largest accepted [`AuditBatch`] body, in bytes.
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
+/// Longest accepted `batch_id`.
+pub const MAX_BATCH_ID_LEN: usize = 128;
+
+/// Every error the console returns: `{"error": "field: what is wrong; how to fix it"}`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    /// What was wrong and how to fix it.
+    pub error: String,
+}
+
+/// A console user's role. Each role includes the rights of the ones after it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Role {
+    /// Reads policies, audits and defenders.
+    Auditor,
+    /// Auditor rights, plus the transform and defender credentials.
+    DefenderManager,
+    /// Everything, including policies and users.
+    Admin,
+}
+
+impl Role {
+    /// The role's name on the wire (`admin`, `defender-manager`, `auditor`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Auditor => "auditor",
+            Role::DefenderManager => "defender-manager",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "auditor" => Some(Role::Auditor),
+            "defender-manager" => Some(Role::DefenderManager),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /api/v1/authenticate` body.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuthenticateRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// A bearer token for `Authorization: Bearer TOKEN`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenResponse {
+    pub token: String,
+    /// When the token stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/users` body.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+}
+
+/// A user as the console shows it (never with its password).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserInfo {
+    pub username: String,
+    pub role: Role,
+}
+
+/// `POST /api/v1/defenders/install-bundle` body (optional).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstallBundleRequest {
+    /// A label for the credential (e.g. the service it is for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A defender credential: give it to defenders as `DEFENDER_TOKEN` (best through a Secrets
+/// Manager secret, `--token-secret-arn`). Shown once; the console keeps only its hash.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstallBundle {
+    pub token: String,
+    /// The credential's id (not secret).
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Who a defender is: the workload it protects, and its build.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DefenderIdentity {
+    /// Task definition family (`DEFENDER_TASK_FAMILY`).
+    pub task: String,
+    /// Container name (`DEFENDER_CONTAINER_NAME`).
+    pub container: String,
+    /// Image (`DEFENDER_IMAGE`).
+    pub image: String,
+    /// The running task (e.g. its ARN or id), to tell replicas apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The defender's version.
+    #[serde(default)]
+    pub version: String,
+}
+
+/// `POST /api/v1/defender/audits` body: at most [`MAX_BATCH_RECORDS`] records and
+/// [`MAX_BATCH_BYTES`] bytes. Posting the same `batch_id` again is accepted and stores nothing.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditBatch {
+    /// Unique per batch (1-128 of `A-Z a-z 0-9 . _ : -`); a retry reuses it.
+    pub batch_id: String,
+    pub defender: DefenderIdentity,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub records: Vec<AuditRecord>,
+    /// Records the defender had to drop (queue full) since its last accepted batch.
+    #[serde(default)]
+    pub dropped: u64,
+}
+
+/// Answer to an [`AuditBatch`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditBatchAck {
+    pub batch_id: String,
+    /// Records stored by this request (0 for a duplicate).
+    pub accepted: usize,
+    /// True when this `batch_id` had been stored before.
+    pub duplicate: bool,
+}
+
+/// `GET /api/v1/defender/policy` answer: the runtime rules matching the caller's scope (same
+/// revision as the whole policy) and the CNAF rule for its task family (zero or one rule).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PolicyBundle {
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub runtime: RuntimePolicy,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub cnaf: CnafPolicy,
+}
+
+/// A defender the console has heard from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DefenderInfo {
+    pub task: String,
+    pub container: String,
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    pub version: String,
+    pub first_seen: DateTime<Utc>,
+    /// Last policy fetch or audit batch.
+    pub last_contact: DateTime<Utc>,
+    /// Audit records received.
+    pub audits_received: u64,
+    /// Audit records the defender reported dropping.
+    pub audits_dropped: u64,
+}
+
+/// `GET /api/v1/defenders` answer.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DefenderList {
+    pub defenders: Vec<DefenderInfo>,
+}
+
+/// One page of audits, newest first. Pass `next_cursor` as `cursor` for the next page.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditPage {
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub audits: Vec<AuditRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Checks a `batch_id`: 1-[`MAX_BATCH_ID_LEN`] characters of `A-Z a-z 0-9 . _ : -`.
+pub fn valid_batch_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_BATCH_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_and_order() {
+        for r in [Role::Auditor, Role::DefenderManager, Role::Admin] {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.as_str()));
+        }
+        assert!(Role::Admin > Role::DefenderManager && Role::DefenderManager > Role::Auditor);
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn batch_ids() {
+        assert!(valid_batch_id("abc-1.2_3:x"));
+        assert!(!valid_batch_id(""));
+        assert!(!valid_batch_id("a#b"));
+        assert!(!valid_batch_id(&"a".repeat(129)));
+    }
+
+    #[test]
+    fn identity_defaults() {
+        let d: DefenderIdentity =
+            serde_json::from_str(r#"{"task":"t","container":"c","image":"i"}"#).unwrap();
+        assert_eq!(d.instance, None);
+        assert_eq!(d.version, "");
+    }
+}
