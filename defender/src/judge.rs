@@ -1,10 +1,13 @@
 //! Deciding an exec: the [`ExecJudge`] trait the supervision mechanism asks, and the names a
 //! program is judged under.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use protect::policy::{RuntimePolicy, Scope};
+
+use crate::copies::DeniedImages;
 
 pub use protect::policy::{Effect, Reason};
 
@@ -36,6 +39,13 @@ pub struct ExecNames {
 /// caller is waiting in `execve`.
 pub trait ExecJudge: Send + Sync {
     fn judge(&self, names: &ExecNames) -> Option<Finding>;
+
+    /// A program whose name passed but whose content is a denied program's (a copy, a hard
+    /// link, a memfd). `exe` opens the running image (`/proc/PID/exe`). Returns the finding and
+    /// the denied file it copies.
+    fn judge_copy(&self, _exe: &Path) -> Option<(Finding, PathBuf)> {
+        None
+    }
 }
 
 /// Combines per-name answers from a policy rule: `check(name)` answers like
@@ -75,11 +85,34 @@ pub type SharedPolicy = Arc<ArcSwap<RuntimePolicy>>;
 pub struct PolicyJudge {
     policy: SharedPolicy,
     scope: Scope,
+    /// The denied files of the rule in force, keyed by the policy they were resolved for.
+    copies: Mutex<Option<(usize, Arc<DeniedImages>)>>,
 }
 
 impl PolicyJudge {
     pub fn new(policy: SharedPolicy, scope: Scope) -> PolicyJudge {
-        PolicyJudge { policy, scope }
+        PolicyJudge {
+            policy,
+            scope,
+            copies: Mutex::new(None),
+        }
+    }
+
+    fn denied_images(
+        &self,
+        policy: &Arc<RuntimePolicy>,
+        rule: &protect::policy::Rule,
+    ) -> Arc<DeniedImages> {
+        let key = Arc::as_ptr(policy) as usize;
+        let mut cache = self.copies.lock().unwrap_or_else(|p| p.into_inner());
+        match cache.as_ref() {
+            Some((k, images)) if *k == key => Arc::clone(images),
+            _ => {
+                let images = Arc::new(DeniedImages::for_rule(rule));
+                *cache = Some((key, Arc::clone(&images)));
+                images
+            }
+        }
     }
 }
 
@@ -88,6 +121,22 @@ impl ExecJudge for PolicyJudge {
         let policy = self.policy.load();
         let rule = policy.rule_for(&self.scope)?;
         combine(names, |n| rule.check_process(n))
+    }
+
+    fn judge_copy(&self, exe: &Path) -> Option<(Finding, PathBuf)> {
+        let policy = self.policy.load_full();
+        let rule = policy.rule_for(&self.scope)?;
+        if rule.processes.effect == Effect::Disable || rule.processes.denied.is_empty() {
+            return None;
+        }
+        let images = self.denied_images(&policy, rule);
+        let original = images.matching(exe)?.to_path_buf();
+        let finding = Finding {
+            effect: rule.processes.effect,
+            rule: rule.name.clone(),
+            reason: Reason::ExplicitlyDenied,
+        };
+        Some((finding, original))
     }
 }
 

@@ -215,6 +215,22 @@ macro_rules! backend_suite {
             }
 
             #[test]
+            fn copies_and_memfds_of_a_denied_program_are_that_program() {
+                let s = Scratch::new(concat!($backend, "-copies"));
+                let mkdir = first_in_path("mkdir");
+                std::fs::copy(&mkdir, s.path("innocent")).expect("copy");
+                let deny = process_policy("prevent", &[], &["mkdir"]);
+                let r = run(B, &s, &deny, &["/bin/sh", "-c", "./innocent made; echo rc=$?"]);
+                assert_eq!(r.stdout, "rc=137\n", "{}", r.stderr);
+                assert!(!s.path("made").exists());
+                assert!(r.messages()[0].starts_with(&format!("{} launched from", s.s("innocent"))), "{:?}", r.messages());
+                let r = run(B, &s, &deny, &[PROBE, "memfd", &mkdir, &s.s("m")]);
+                assert_eq!(r.code, Some(137), "{} {}", r.stdout, r.stderr);
+                assert!(!s.path("m").exists());
+                assert!(r.messages()[0].starts_with("/memfd:innocent (deleted) launched from"), "{:?}", r.messages());
+            }
+
+            #[test]
             fn symlinks_and_shebang_lines_lead_to_the_real_program() {
                 let s = Scratch::new(concat!($backend, "-links"));
                 let mkdir = first_in_path("mkdir");

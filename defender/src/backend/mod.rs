@@ -220,6 +220,13 @@ pub fn postcheck(pid: i32, inflight: &ExecInFlight, judge: &dyn ExecJudge) -> Po
             }
         }
     }
+    if worst.is_none() {
+        // Not denied by name: is it a denied program's copy, hard link or memfd?
+        let image = std::path::PathBuf::from(format!("/proc/{pid}/exe"));
+        worst = judge
+            .judge_copy(&image)
+            .map(|(f, _original)| (f, exe.clone()));
+    }
     let Some((finding, process)) = worst else {
         return Postcheck::Allow;
     };
