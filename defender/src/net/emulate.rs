@@ -5,8 +5,10 @@
 //! call on the socket with exactly the bytes decided on, and return its result. Nothing the app
 //! changes after the copy is ever read. Calls that could block run on the worker pool.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
 
 use crate::sys::net::{self as sysnet, End, Errno};
 use crate::sys::notify::{read_memory, Notification, Reply};
@@ -69,19 +71,67 @@ fn copy_addr(pid: i32, addr: u64, len: u64) -> Result<Vec<u8>, Reply> {
 
 /// Takes the socket the call names. `Ok(None)` for sockets that are not IPv4/IPv6.
 fn take_socket(shared: &Shared, n: &Notification) -> Result<Option<Sock>, Reply> {
-    let vanished = Reply::Errno(libc::ESRCH);
-    let pidfd = sysnet::pidfd_open_thread(n.pid).map_err(|_| vanished)?;
-    // The pidfd now pins the thread; make sure it is still the one that made the call.
-    if !shared.pool.replies().id_valid(n.id) {
-        return Err(vanished);
-    }
-    let fd = pidfd_getfd(&pidfd, n.args[0] as i32)
-        .map_err(|e| Reply::Errno(e.errno().unwrap_or(libc::EBADF)))?;
+    let target = n.args[0] as i32;
+    let fd = match shared.pidfds.take_fd(n.pid, target) {
+        Some(Ok(fd)) => fd,
+        Some(Err(e)) => return Err(Reply::Errno(e)),
+        None => {
+            let vanished = Reply::Errno(libc::ESRCH);
+            let (pidfd, is_thread) = sysnet::pidfd_open_thread(n.pid).map_err(|_| vanished)?;
+            // The pidfd now pins the thread; make sure it is still the one that made the call.
+            if !shared.pool.replies().id_valid(n.id) {
+                return Err(vanished);
+            }
+            let fd = pidfd_getfd(&pidfd, target)
+                .map_err(|e| Reply::Errno(e.errno().unwrap_or(libc::EBADF)))?;
+            if is_thread {
+                shared.pidfds.keep(n.pid, pidfd);
+            }
+            fd
+        }
+    };
     let (domain, ty) = sysnet::socket_kind(fd.as_fd()).map_err(errno)?;
     if domain != libc::AF_INET && domain != libc::AF_INET6 {
         return Ok(None);
     }
     Ok(Some(Sock { fd, domain, ty }))
+}
+
+/// Thread pidfds kept between calls (bounded). A kept pidfd names one task for good: while that
+/// task lives no other can hold its tid, so a descriptor taken through it belongs to the caller;
+/// once it is gone `pidfd_getfd` fails with `ESRCH` and the entry is replaced.
+#[derive(Default)]
+pub struct PidfdCache {
+    map: Mutex<HashMap<i32, OwnedFd>>,
+}
+
+/// Kept pidfds at most (each is a descriptor of the defender's).
+const MAX_PIDFDS: usize = 256;
+
+impl PidfdCache {
+    /// Takes `fd` of thread `tid` through a kept pidfd: `None` when there is none (or its task
+    /// is gone), else the result with the errno to return.
+    fn take_fd(&self, tid: i32, fd: i32) -> Option<Result<OwnedFd, i32>> {
+        let mut map = self.map.lock().ok()?;
+        let pidfd = map.get(&tid)?;
+        match pidfd_getfd(pidfd, fd) {
+            Ok(f) => Some(Ok(f)),
+            Err(e) if e.errno() == Some(libc::ESRCH) => {
+                map.remove(&tid);
+                None
+            }
+            Err(e) => Some(Err(e.errno().unwrap_or(libc::EBADF))),
+        }
+    }
+
+    fn keep(&self, tid: i32, pidfd: OwnedFd) {
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= MAX_PIDFDS {
+                map.clear();
+            }
+            map.insert(tid, pidfd);
+        }
+    }
 }
 
 /// Handles one network notification.
@@ -119,11 +169,17 @@ fn enforce(shared: &Shared, v: Verdict) -> Result<(), Reply> {
 
 fn judge_outbound(shared: &Shared, pid: i32, dest: SocketAddr) -> Result<(), Reply> {
     let rule = shared.rule();
-    let name = shared.resolved.name_of(dest.ip());
-    enforce(
-        shared,
-        decide::outbound(rule.as_deref(), dest, name.as_deref(), pid),
-    )
+    match decide::outbound(rule.as_deref(), dest, None, pid) {
+        Verdict::Allow => Ok(()),
+        // Only a reported call needs the name the address was resolved from.
+        _ => {
+            let name = shared.resolved.name_of(dest.ip());
+            enforce(
+                shared,
+                decide::outbound(rule.as_deref(), dest, name.as_deref(), pid),
+            )
+        }
+    }
 }
 
 fn nonblocking(sock: &Sock, flags: i32) -> Result<bool, Reply> {
@@ -257,17 +313,9 @@ fn send_one(
         Ok(n) => Reply::Value(n as i64),
         Err(e) => errno(e),
     };
-    if nonblocking(&sock, flags)? {
-        return Ok(Handled::Now(value(sysnet::send_message(
-            sock.fd.as_fd(),
-            &name,
-            &data,
-            &control,
-            flags,
-        ))));
-    }
     if sock.ty != libc::SOCK_STREAM {
-        // Datagrams rarely block: try at once, and only wait on the pool when the buffer is full.
+        // Datagrams rarely block: try at once; only a full buffer on a blocking socket waits on
+        // the pool.
         match sysnet::send_message(
             sock.fd.as_fd(),
             &name,
@@ -275,9 +323,17 @@ fn send_one(
             &control,
             flags | libc::MSG_DONTWAIT,
         ) {
-            Err(Errno(libc::EAGAIN)) => {}
+            Err(Errno(libc::EAGAIN)) if !nonblocking(&sock, flags)? => {}
             r => return Ok(Handled::Now(value(r))),
         }
+    } else if nonblocking(&sock, flags)? {
+        return Ok(Handled::Now(value(sysnet::send_message(
+            sock.fd.as_fd(),
+            &name,
+            &data,
+            &control,
+            flags,
+        ))));
     }
     Ok(Handled::Later(Box::new(move || {
         value(sysnet::send_message(

@@ -93,6 +93,7 @@ pub struct Shared {
     routes: stub::Routes,
     stub: stub::StubAddrs,
     pool: pool::Pool,
+    pidfds: emulate::PidfdCache,
     unprivileged_port_start: u16,
 }
 
@@ -144,6 +145,7 @@ impl NetGuard {
             routes: stub::Routes::default(),
             stub: bound.addrs,
             pool: pool::Pool::start(replies)?,
+            pidfds: emulate::PidfdCache::default(),
             unprivileged_port_start,
         });
         stub::start(&shared, bound)?;

@@ -26,14 +26,15 @@ impl Errno {
 /// `PIDFD_THREAD` (Linux 6.9+): a pidfd for a thread that is not its group's leader.
 const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
 
-/// A pidfd for the thread `tid`. Tries `PIDFD_THREAD`; on older kernels opens the thread group
-/// leader named by `/proc/TID/status` (descriptors are shared by the whole group).
-pub fn pidfd_open_thread(tid: i32) -> Result<OwnedFd, SysError> {
+/// A pidfd for the thread `tid`, and whether it names that thread itself. Tries `PIDFD_THREAD`
+/// (`true`); on older kernels opens the thread group leader named by `/proc/TID/status`
+/// (`false`: descriptors are shared by the whole group, but the pidfd outlives the thread).
+pub fn pidfd_open_thread(tid: i32) -> Result<(OwnedFd, bool), SysError> {
     // SAFETY: integer-only syscall.
     let r = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD) };
     if r >= 0 {
         // SAFETY: a fresh descriptor owned by nobody else.
-        return Ok(unsafe { OwnedFd::from_raw_fd(r as i32) });
+        return Ok((unsafe { OwnedFd::from_raw_fd(r as i32) }, true));
     }
     let err = SysError::last("pidfd_open", tid);
     if err.errno() != Some(libc::EINVAL) {
@@ -52,7 +53,7 @@ pub fn pidfd_open_thread(tid: i32) -> Result<OwnedFd, SysError> {
             op: "Tgid in /proc/TID/status",
             pid: tid,
         })?;
-    super::process::pidfd_open(tgid)
+    Ok((super::process::pidfd_open(tgid)?, false))
 }
 
 fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> Result<i32, Errno> {
