@@ -191,12 +191,15 @@ impl RunSettings {
 fn run(args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u8, RunFailure> {
     let explicit_backend = args.backend.is_some();
     let settings = RunSettings::from_args(args).map_err(RunFailure::Usage)?;
-    if !explicit_backend {
-        eprintln!(
-            "defender: using the {} backend",
-            settings.launch.backend.name()
-        );
-    }
+    let how = if explicit_backend {
+        "forced by --backend"
+    } else {
+        "probed"
+    };
+    eprintln!(
+        "defender: supervising with the {} backend ({how})",
+        settings.launch.backend.name()
+    );
     let policy = Arc::new(ArcSwap::from_pointee(settings.policy));
     let scope = settings.workload.scope.clone();
     let judge = Arc::new(PolicyJudge::new(Arc::clone(&policy), scope.clone()));
