@@ -462,3 +462,31 @@ fn ipv6_and_v4_mapped_nameservers_go_through_the_stub() {
     assert_eq!(o.events[0].ip.as_deref(), Some("::1"));
     assert_eq!(o.events[3].ip.as_deref(), Some("127.0.53.8"));
 }
+
+#[test]
+fn tcp_sendmsg_is_emulated_without_losing_or_reordering_bytes() {
+    let s = Scratch::new("tcp-sendmsg");
+    let sink = Counter::tcp("127.0.0.1:0");
+    let p = probe().display();
+    let size = 3 * 1024 * 1024 + 17;
+    let script = format!("{p} tcp-sendmsg 127.0.0.1 {} {size}", sink.addr.port());
+    let o = run(
+        policy(
+            NET_OFF,
+            r#"{"effect":"prevent","denied_outbound":["203.0.113.0/24"]}"#,
+        ),
+        &s,
+        &script,
+    );
+    assert_eq!(o.output.trim(), format!("ok {size}"));
+    let got = sink.seen();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].len(), size);
+    assert!(
+        got[0]
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == (i % 251) as u8),
+        "bytes reordered or corrupted"
+    );
+}

@@ -5,18 +5,17 @@
 //! call on the socket with exactly the bytes decided on, and return its result. Nothing the app
 //! changes after the copy is ever read. Calls that could block run on the worker pool.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Mutex;
+use std::os::fd::AsFd;
 
 use crate::sys::net::{self as sysnet, End, Errno};
-use crate::sys::notify::{read_memory, Notification, Reply};
-use crate::sys::process::pidfd_getfd;
+use crate::sys::notify::{Notification, Reply};
 
 use super::decide::{self, Verdict};
+use super::listen::{bind, listen};
 use super::msg::{self, MsgHdr};
-use super::sockaddr::{self, Dest, MAX_ADDR_LEN};
+use super::sockaddr::{self, Dest};
+use super::socket::{copy_addr, copy_in, errno, take_socket, Sock};
 use super::stub::Route;
 use super::{dns, Shared};
 
@@ -27,8 +26,6 @@ const MAX_DATAGRAM: usize = 65_536;
 const MAX_STREAM_CHUNK: usize = 256 * 1024;
 /// Largest ancillary data copied.
 const MAX_CONTROL: usize = 8192;
-/// `CAP_NET_BIND_SERVICE`.
-const CAP_NET_BIND_SERVICE: u32 = 10;
 
 /// Work that may block: run on the pool, its result answers the notification.
 pub type Work = Box<dyn FnOnce() -> Reply + Send>;
@@ -37,101 +34,6 @@ pub type Work = Box<dyn FnOnce() -> Reply + Send>;
 pub enum Handled {
     Now(Reply),
     Later(Work),
-}
-
-/// The app's socket, taken into the defender.
-struct Sock {
-    fd: OwnedFd,
-    domain: i32,
-    ty: i32,
-}
-
-fn errno(e: Errno) -> Reply {
-    Reply::Errno(e.0)
-}
-
-/// Copies exactly `len` bytes from the app (`EFAULT` when any of it is unreadable).
-fn copy_in(pid: i32, addr: u64, len: usize) -> Result<Vec<u8>, Reply> {
-    let mut buf = vec![0u8; len];
-    if len == 0 {
-        return Ok(buf);
-    }
-    match read_memory(pid, addr, &mut buf) {
-        Ok(n) if n == len => Ok(buf),
-        _ => Err(Reply::Errno(libc::EFAULT)),
-    }
-}
-
-fn copy_addr(pid: i32, addr: u64, len: u64) -> Result<Vec<u8>, Reply> {
-    if len > MAX_ADDR_LEN as u64 {
-        return Err(Reply::Errno(libc::EINVAL));
-    }
-    copy_in(pid, addr, len as usize)
-}
-
-/// Takes the socket the call names. `Ok(None)` for sockets that are not IPv4/IPv6.
-fn take_socket(shared: &Shared, n: &Notification) -> Result<Option<Sock>, Reply> {
-    let target = n.args[0] as i32;
-    let fd = match shared.pidfds.take_fd(n.pid, target) {
-        Some(Ok(fd)) => fd,
-        Some(Err(e)) => return Err(Reply::Errno(e)),
-        None => {
-            let vanished = Reply::Errno(libc::ESRCH);
-            let (pidfd, is_thread) = sysnet::pidfd_open_thread(n.pid).map_err(|_| vanished)?;
-            // The pidfd now pins the thread; make sure it is still the one that made the call.
-            if !shared.pool.replies().id_valid(n.id) {
-                return Err(vanished);
-            }
-            let fd = pidfd_getfd(&pidfd, target)
-                .map_err(|e| Reply::Errno(e.errno().unwrap_or(libc::EBADF)))?;
-            if is_thread {
-                shared.pidfds.keep(n.pid, pidfd);
-            }
-            fd
-        }
-    };
-    let (domain, ty) = sysnet::socket_kind(fd.as_fd()).map_err(errno)?;
-    if domain != libc::AF_INET && domain != libc::AF_INET6 {
-        return Ok(None);
-    }
-    Ok(Some(Sock { fd, domain, ty }))
-}
-
-/// Thread pidfds kept between calls (bounded). A kept pidfd names one task for good: while that
-/// task lives no other can hold its tid, so a descriptor taken through it belongs to the caller;
-/// once it is gone `pidfd_getfd` fails with `ESRCH` and the entry is replaced.
-#[derive(Default)]
-pub struct PidfdCache {
-    map: Mutex<HashMap<i32, OwnedFd>>,
-}
-
-/// Kept pidfds at most (each is a descriptor of the defender's).
-const MAX_PIDFDS: usize = 256;
-
-impl PidfdCache {
-    /// Takes `fd` of thread `tid` through a kept pidfd: `None` when there is none (or its task
-    /// is gone), else the result with the errno to return.
-    fn take_fd(&self, tid: i32, fd: i32) -> Option<Result<OwnedFd, i32>> {
-        let mut map = self.map.lock().ok()?;
-        let pidfd = map.get(&tid)?;
-        match pidfd_getfd(pidfd, fd) {
-            Ok(f) => Some(Ok(f)),
-            Err(e) if e.errno() == Some(libc::ESRCH) => {
-                map.remove(&tid);
-                None
-            }
-            Err(e) => Some(Err(e.errno().unwrap_or(libc::EBADF))),
-        }
-    }
-
-    fn keep(&self, tid: i32, pidfd: OwnedFd) {
-        if let Ok(mut map) = self.map.lock() {
-            if map.len() >= MAX_PIDFDS {
-                map.clear();
-            }
-            map.insert(tid, pidfd);
-        }
-    }
 }
 
 /// Handles one network notification.
@@ -155,7 +57,7 @@ pub fn handle(shared: &Shared, n: &Notification) -> Handled {
 }
 
 /// Reports the verdict's event; `Err(EPERM)` when it denies.
-fn enforce(shared: &Shared, v: Verdict) -> Result<(), Reply> {
+pub fn enforce(shared: &Shared, v: Verdict) -> Result<(), Reply> {
     let allowed = v.allows();
     if let Verdict::Alert(e) | Verdict::Deny(e) = v {
         shared.report(e);
@@ -256,7 +158,12 @@ fn judge_send(
     sock: &Sock,
     raw_name: &[u8],
     payload: &[u8],
+    fast_open: bool,
 ) -> Result<Vec<u8>, Reply> {
+    // TCP ignores a destination unless the send is a fast-open connect: nothing to judge.
+    if sock.ty == libc::SOCK_STREAM && !fast_open {
+        return Ok(Vec::new());
+    }
     let Some(dest) = send_dest(sock, raw_name)? else {
         return Ok(Vec::new());
     };
@@ -334,6 +241,29 @@ fn send_one(
             &control,
             flags,
         ))));
+    } else if flags & libc::MSG_FASTOPEN == 0 {
+        // A blocking stream send: whatever fits now is sent at once; the rest (a full buffer)
+        // is sent on the pool, so the app still sees its whole buffer written.
+        let sent = match sysnet::send_message(
+            sock.fd.as_fd(),
+            &name,
+            &data,
+            &control,
+            flags | libc::MSG_DONTWAIT,
+        ) {
+            Ok(n) if n == data.len() => return Ok(Handled::Now(Reply::Value(n as i64))),
+            Ok(n) => n,
+            Err(Errno(libc::EAGAIN)) => 0,
+            Err(e) => return Ok(Handled::Now(errno(e))),
+        };
+        return Ok(Handled::Later(Box::new(move || {
+            let control: &[u8] = if sent == 0 { &control } else { &[] };
+            match sysnet::send_message(sock.fd.as_fd(), &name, &data[sent..], control, flags) {
+                Ok(n) => Reply::Value((sent + n) as i64),
+                Err(_) if sent > 0 => Reply::Value(sent as i64),
+                Err(e) => errno(e),
+            }
+        })));
     }
     Ok(Handled::Later(Box::new(move || {
         value(sysnet::send_message(
@@ -346,19 +276,22 @@ fn send_one(
     })))
 }
 
-fn is_plain_stream_send(sock: &Sock, flags: i32) -> bool {
-    // TCP ignores a destination unless it is a fast-open connect.
-    sock.ty == libc::SOCK_STREAM && flags & libc::MSG_FASTOPEN == 0
-}
-
 fn sendto(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Reply> {
     let flags = n.args[3] as i32;
-    if n.args[4] == 0 || is_plain_stream_send(&sock, flags) {
+    if n.args[4] == 0 {
+        // No address: the connected peer, decided at connect; the kernel reads no address.
         return Ok(Handled::Now(Reply::Continue));
     }
     let raw = copy_addr(n.pid, n.args[4], n.args[5] & 0xffff_ffff)?;
     let data = copy_in(n.pid, n.args[1], payload_cap(&sock, n.args[2])?)?;
-    let name = judge_send(shared, n.pid, &sock, &raw, &data)?;
+    let name = judge_send(
+        shared,
+        n.pid,
+        &sock,
+        &raw,
+        &data,
+        flags & libc::MSG_FASTOPEN != 0,
+    )?;
     send_one(sock, name, data, Vec::new(), flags)
 }
 
@@ -404,21 +337,22 @@ fn copy_message(pid: i32, sock: &Sock, hdr: &MsgHdr) -> Result<Copied, Reply> {
 
 fn sendmsg(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Reply> {
     let flags = n.args[2] as i32;
-    if is_plain_stream_send(&sock, flags) {
-        return Ok(Handled::Now(Reply::Continue));
-    }
     let hdr = MsgHdr::parse(&copy_in(n.pid, n.args[1], msg::MSGHDR_LEN)?)
         .ok_or(Reply::Errno(libc::EFAULT))?;
     let Copied { raw, data, control } = copy_message(n.pid, &sock, &hdr)?;
-    let name = judge_send(shared, n.pid, &sock, &raw, &data)?;
+    let name = judge_send(
+        shared,
+        n.pid,
+        &sock,
+        &raw,
+        &data,
+        flags & libc::MSG_FASTOPEN != 0,
+    )?;
     send_one(sock, name, data, control, flags)
 }
 
 fn sendmmsg(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Reply> {
     let flags = n.args[3] as i32;
-    if is_plain_stream_send(&sock, flags) {
-        return Ok(Handled::Now(Reply::Continue));
-    }
     let vlen = (n.args[2] as u32 as usize).min(msg::UIO_MAXIOV);
     if vlen == 0 {
         return Ok(Handled::Now(Reply::Value(0)));
@@ -432,7 +366,14 @@ fn sendmmsg(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Re
             .ok_or(Reply::Errno(libc::EFAULT))
             .and_then(|hdr| copy_message(n.pid, &sock, &hdr))
             .and_then(|c| {
-                let name = judge_send(shared, n.pid, &sock, &c.raw, &c.data)?;
+                let name = judge_send(
+                    shared,
+                    n.pid,
+                    &sock,
+                    &c.raw,
+                    &c.data,
+                    flags & libc::MSG_FASTOPEN != 0,
+                )?;
                 Ok(Copied { raw: name, ..c })
             });
         match judged {
@@ -477,96 +418,4 @@ fn sendmmsg(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Re
         return Ok(Handled::Now(run(flags)));
     }
     Ok(Handled::Later(Box::new(move || run(flags))))
-}
-
-/// The local address a bind names, as the kernel will read it on this socket.
-fn bind_dest(sock: &Sock, raw: &[u8]) -> Result<SocketAddr, Reply> {
-    let bad = |e: sockaddr::AddrError| Reply::Errno(e.errno());
-    match (sockaddr::decode(raw).map_err(bad)?, sock.domain) {
-        (Dest::Inet(d @ SocketAddr::V4(_)), libc::AF_INET)
-        | (Dest::Inet(d @ SocketAddr::V6(_)), libc::AF_INET6) => Ok(d),
-        // IPv4 accepts AF_UNSPEC for INADDR_ANY (old programs).
-        (Dest::Unspec, libc::AF_INET) => sockaddr::decode_v4(raw).map_err(bad),
-        _ => Err(Reply::Errno(libc::EAFNOSUPPORT)),
-    }
-}
-
-/// Whether `/proc/PID/status` text shows capability `cap` in the effective set.
-pub fn has_capability(status: &str, cap: u32) -> bool {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .is_some_and(|bits| bits & (1u64 << cap) != 0)
-}
-
-fn bind(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Reply> {
-    let raw = copy_addr(n.pid, n.args[1], n.args[2])?;
-    let local = bind_dest(&sock, &raw)?;
-    let port = local.port();
-    if port != 0 {
-        let rule = shared.rule();
-        enforce(shared, decide::listen(rule.as_deref(), port, n.pid))?;
-        // The defender binds with its own privileges: keep the app's limits on low ports.
-        if port < shared.unprivileged_port_start {
-            let status =
-                std::fs::read_to_string(format!("/proc/{}/status", n.pid)).unwrap_or_default();
-            if !has_capability(&status, CAP_NET_BIND_SERVICE) {
-                return Err(Reply::Errno(libc::EACCES));
-            }
-        }
-    }
-    Ok(Handled::Now(
-        match sysnet::bind(sock.fd.as_fd(), &sockaddr::encode(&local)) {
-            Ok(()) => Reply::Value(0),
-            Err(e) => errno(e),
-        },
-    ))
-}
-
-fn local_port(sock: &Sock) -> Result<u16, Reply> {
-    let raw = sysnet::socket_name(sock.fd.as_fd(), End::Local).map_err(errno)?;
-    match sockaddr::decode(&raw) {
-        Ok(Dest::Inet(a)) => Ok(a.port()),
-        _ => Ok(0),
-    }
-}
-
-fn listen(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Reply> {
-    let mut port = local_port(&sock)?;
-    if port == 0 && sock.ty == libc::SOCK_STREAM {
-        // listen() would pick an ephemeral port itself; pick it first so it can be judged.
-        let any: SocketAddr = match sock.domain {
-            libc::AF_INET6 => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-            _ => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
-        };
-        sysnet::bind(sock.fd.as_fd(), &sockaddr::encode(&any)).map_err(errno)?;
-        port = local_port(&sock)?;
-    }
-    if port != 0 {
-        let rule = shared.rule();
-        enforce(shared, decide::listen(rule.as_deref(), port, n.pid))?;
-    }
-    Ok(Handled::Now(
-        match sysnet::listen(sock.fd.as_fd(), n.args[1] as i32) {
-            Ok(()) => Reply::Value(0),
-            Err(e) => errno(e),
-        },
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn capability_bits_from_proc_status() {
-        let root = "Name:\tx\nCapEff:\t000001ffffffffff\n";
-        let none = "Name:\tx\nCapEff:\t0000000000000000\n";
-        let only_bind = "CapEff:\t0000000000000400\n";
-        assert!(has_capability(root, CAP_NET_BIND_SERVICE));
-        assert!(!has_capability(none, CAP_NET_BIND_SERVICE));
-        assert!(has_capability(only_bind, CAP_NET_BIND_SERVICE));
-        assert!(!has_capability("", CAP_NET_BIND_SERVICE));
-    }
 }

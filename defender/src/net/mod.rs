@@ -8,16 +8,20 @@
 //! - [`decide`]: the pure decisions against `protect::policy::Rule` and the audit events.
 //! - [`dns`]: DNS wire format (hickory-proto): query names, refusals, answers, TCP framing.
 //! - [`msg`]: `msghdr`/`mmsghdr` layouts and the ancillary-data check.
+//! - [`socket`]: taking the app's socket and copying its buffers.
 //! - [`emulate`]: performing the app's call on its own socket after deciding on copied bytes.
+//! - [`listen`]: `bind`/`listen` on the listening-port lists.
 //! - [`pool`]: worker threads for the calls that may block.
 //! - [`stub`]: the loopback resolver stub that connected resolver sockets are pointed at.
 
 pub mod decide;
 pub mod dns;
 pub mod emulate;
+pub mod listen;
 pub mod msg;
 pub mod pool;
 pub mod sockaddr;
+pub mod socket;
 pub mod stub;
 
 use std::sync::{Arc, Mutex};
@@ -93,7 +97,7 @@ pub struct Shared {
     routes: stub::Routes,
     stub: stub::StubAddrs,
     pool: pool::Pool,
-    pidfds: emulate::PidfdCache,
+    pidfds: socket::PidfdCache,
     unprivileged_port_start: u16,
 }
 
@@ -145,7 +149,7 @@ impl NetGuard {
             routes: stub::Routes::default(),
             stub: bound.addrs,
             pool: pool::Pool::start(replies)?,
-            pidfds: emulate::PidfdCache::default(),
+            pidfds: socket::PidfdCache::default(),
             unprivileged_port_start,
         });
         stub::start(&shared, bound)?;

@@ -229,6 +229,21 @@ int main(int argc, char **argv) {
         r.stop = 1;
         pthread_join(t, NULL);
         printf("ok %d denied %d other %d\n", ok, denied, other);
+    } else if (!strcmp(mode, "tcp-sendmsg")) { /* connect, then sendmsg SIZE bytes (i % 251) */
+        int s = sock_for(host, SOCK_STREAM);
+        if (connect(s, (struct sockaddr *)&ss, len) < 0) { result(-1); return 0; }
+        long size = atol(argv[4]), sent = 0, calls = 0;
+        unsigned char *buf = malloc(size);
+        for (long i = 0; i < size; i++) buf[i] = (unsigned char)(i % 251);
+        while (sent < size) {
+            struct iovec iov = {buf + sent, (size_t)(size - sent)};
+            struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+            ssize_t n = sendmsg(s, &m, 0);
+            if (n <= 0) { result(-1); return 0; }
+            sent += n;
+            calls++;
+        }
+        printf("ok %ld\n", sent);
     } else if (!strcmp(mode, "stall")) {       /* N connects hang on a full backlog; then one more elsewhere */
         int l = socket(AF_INET, SOCK_STREAM, 0);
         if (bind(l, (struct sockaddr *)&ss, len) < 0 || listen(l, 0) < 0) { result(-1); return 1; }
