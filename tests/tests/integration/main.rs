@@ -1,1 +1,2 @@
 //! Cross-crate integration tests, one module per area.
+mod deploy_wiremock;
