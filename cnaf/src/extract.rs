@@ -96,6 +96,11 @@ const MAX_DEPTH: usize = 64;
 pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) {
     let path = parts.path();
     insp.scan(&Location::Path, path, ValueKind::Plain);
+    let tail = path.trim_start_matches('/');
+    if crate::decode::base64_decoded(tail).is_some() {
+        // the whole path may be one base64 value with `/` in its alphabet
+        insp.scan(&Location::Path, tail, ValueKind::Plain);
+    }
     for seg in path.split('/').filter(|s| s.len() >= 8) {
         // a segment may be a base64 or otherwise encoded value of its own
         if crate::decode::base64_decoded(seg).is_some() {

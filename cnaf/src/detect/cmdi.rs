@@ -4,6 +4,12 @@
 //! (quotes and backslashes removed, `$IFS` as a space, `/bin/x` as `x`).
 //! Prose that starts with a command name ("echo in the mirror", "ls 300 lexus") passes.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
+use super::literals;
+
 /// Commands an attacker runs and prose rarely contains after a separator.
 const STRONG: &[&str] = &[
     "wget",
@@ -193,30 +199,25 @@ fn is_cmd(word: &str) -> Option<bool> {
 /// Whether `value` (already decoded) is an OS command injection.
 pub fn detect(value: &str) -> bool {
     let b = value.as_bytes();
-    let lower = value.to_ascii_lowercase();
-    let l = lower.as_bytes();
-    const MARKERS: &[&[u8]] = &[
-        b"$ifs",
-        b"${ifs",
-        b"/dev/tcp/",
-        b"/dev/udp/",
-        b"%comspec%",
-        b"%errorlevel%",
-        b"errorlevel ",
-        b"for /f ",
-        b"\"delims=",
-        b"cmd /c",
-        b"cmd.exe /c",
-        b"powershell -",
-        b"-encodedcommand",
-        b"invoke-expression",
-        b"iex(",
-        b"/bin/sh -c",
-        b"/bin/bash -c",
-    ];
-    if MARKERS.iter().any(|m| memchr::memmem::find(l, m).is_some()) {
+    if MARKERS.is_match(b) {
         return true;
     }
+    let separators = b.iter().any(|c| {
+        matches!(
+            c,
+            b';' | b'|' | b'&' | b'`' | b'$' | b'\n' | b'\r' | b'<' | b'>' | b'%'
+        )
+    });
+    if !separators {
+        // only the value's own first word can be a command
+        let head = value
+            .get(..value.len().min(512))
+            .unwrap_or(value)
+            .to_ascii_lowercase();
+        return command_at(head.as_bytes(), 0, false) || windows_batch(&head);
+    }
+    let lower = value.to_ascii_lowercase();
+    let l = lower.as_bytes();
     // at the start: `cat /etc/passwd`, `wget http://x/s.sh`
     if command_at(l, 0, false) || windows_batch(&lower) {
         return true;
@@ -296,9 +297,35 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
     arg.is_some_and(|a| shell_arg(&a, true))
 }
 
+/// Constructs only a command line has.
+static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    literals(&[
+        "$ifs",
+        "${ifs",
+        "/dev/tcp/",
+        "/dev/udp/",
+        "%comspec%",
+        "%errorlevel%",
+        "errorlevel ",
+        "for /f ",
+        "\"delims=",
+        "cmd /c",
+        "cmd.exe /c",
+        "powershell -",
+        "-encodedcommand",
+        "invoke-expression",
+        "iex(",
+        "/bin/sh -c",
+        "/bin/bash -c",
+    ])
+});
+
 /// Windows batch control flow: `FOR /F %i IN (...) DO ...`, `IF [/I] [NOT] EXIST ...`,
 /// `IF %var% EQU 2 ...`, `IF "%a%"=="b" (...)`.
 fn windows_batch(l: &str) -> bool {
+    if !l.contains("if ") && !l.contains("for ") {
+        return false;
+    }
     let words: Vec<&str> = l
         .split(|c: char| c.is_whitespace() || matches!(c, '&' | '|' | ';'))
         .filter(|w| !w.is_empty())

@@ -287,17 +287,14 @@ fn php_short_tag(b: &[u8]) -> bool {
 /// A fully qualified name in the Java platform's packages (`java.io.File`, `javax.script.x`,
 /// `java.Runtime`): request data has no business naming runtime classes.
 fn java_name(b: &[u8]) -> bool {
-    for prefix in [&b"java."[..], b"javax.", b"jdk.", b"sun."] {
-        for p in memchr::memmem::find_iter(&b.to_ascii_lowercase(), prefix) {
-            if p > 0 && (b[p - 1].is_ascii_alphanumeric() || b[p - 1] == b'_' || b[p - 1] == b'-') {
-                continue;
-            }
-            if b.get(p + prefix.len()).is_some_and(u8::is_ascii_alphabetic) {
-                return true;
-            }
-        }
-    }
-    false
+    static PACKAGES: LazyLock<AhoCorasick> =
+        LazyLock::new(|| literals(&["java.", "javax.", "jdk.", "sun."]));
+    PACKAGES.find_iter(b).any(|m| {
+        let p = m.start();
+        let boundary =
+            p == 0 || !(b[p - 1].is_ascii_alphanumeric() || matches!(b[p - 1], b'_' | b'-' | b'.'));
+        boundary && b.get(m.end()).is_some_and(u8::is_ascii_alphabetic)
+    })
 }
 
 /// `{{7*7}}`, `${7*7}`, `#{16*8787}`, `%{...}`, `<%= 7*7 %>`: an evaluated expression that

@@ -92,6 +92,13 @@ static WRAPPERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
 
 /// Whether `value` (already decoded) is a file inclusion or traversal.
 pub fn detect(value: &str) -> bool {
+    // paths, file names, schemes, UNC paths and DTDs all need one of these
+    if !value
+        .bytes()
+        .any(|c| matches!(c, b'/' | b'\\' | b'.' | b':' | b'<'))
+    {
+        return false;
+    }
     let norm = normalize_path(value);
     let n = norm.as_bytes();
     let climbs = traversals(n);
@@ -125,6 +132,9 @@ fn normalize_path(v: &str) -> String {
             }
         })
         .collect();
+    if !s.contains('/') {
+        return s;
+    }
     for (from, to) in [
         ("..;/", "../"),
         ("/./", "/"),

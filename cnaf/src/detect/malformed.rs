@@ -73,6 +73,21 @@ pub fn injected_crlf(value: &str) -> bool {
     if b.contains(&0) {
         return true;
     }
+    if !value.is_ascii() {
+        // `嘍` (U+560D), `嘊` (U+560A): servers that truncate characters to a byte turn them into
+        // CR/LF, so read them the way those servers will
+        let folded: String = value
+            .chars()
+            .map(|c| match c as u32 {
+                cp if cp > 0xFF && cp & 0xFF == 0x0D => '\r',
+                cp if cp > 0xFF && cp & 0xFF == 0x0A => '\n',
+                _ => c,
+            })
+            .collect();
+        if folded != value {
+            return injected_crlf(&folded);
+        }
+    }
     for p in memchr::memchr2_iter(b'\r', b'\n', b) {
         let mut i = p;
         while i < b.len() && matches!(b[i], b'\r' | b'\n') {
@@ -134,5 +149,6 @@ mod tests {
         assert!(injected_crlf("\r\nSet-Cookie:crlf=injection"));
         assert!(injected_crlf("x\nLocation: http://evil"));
         assert!(!injected_crlf("line one\nline two: yes"));
+        assert!(injected_crlf("\u{560d}Set-cookie:crlf=injection"));
     }
 }

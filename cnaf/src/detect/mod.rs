@@ -105,7 +105,14 @@ impl<'p> Inspector<'p> {
             // `+` left as-is by a JSON or path decoder may still be a space to a backend
             self.scan_decoded(location, &decoded.replace('+', " "));
         }
-        if let Some(b64) = base64_decoded(raw).or_else(|| base64_decoded(&decoded)) {
+        let b64 = base64_decoded(raw).or_else(|| {
+            if decoded != raw {
+                base64_decoded(&decoded)
+            } else {
+                None
+            }
+        });
+        if let Some(b64) = b64 {
             let inner = normalize(&b64, false);
             self.scan_decoded(location, &inner);
         }

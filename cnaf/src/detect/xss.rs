@@ -66,7 +66,20 @@ static DOM: LazyLock<AhoCorasick> = LazyLock::new(|| {
 /// Whether `value` (already decoded) is cross-site scripting.
 pub fn detect(value: &str) -> bool {
     let b = value.as_bytes();
+    // every rule needs markup, an attribute, a scheme, a call or a DOM property
+    let structural = b
+        .iter()
+        .any(|c| matches!(c, b'<' | b'(' | b'`' | b'=' | b':' | b'[' | b'"' | b'\''));
+    if !structural {
+        return dom_property(b);
+    }
     html_tags(b) || attribute_breakout(b) || script_url(b) || js_sink(b)
+}
+
+fn dom_property(b: &[u8]) -> bool {
+    // a DOM property named as a path segment (`/manual/document.cookie`) is not code
+    DOM.find_iter(b)
+        .any(|m| m.start() == 0 || !matches!(b[m.start() - 1], b'/' | b'-'))
 }
 
 fn lower_at(b: &[u8], i: usize) -> u8 {
@@ -318,11 +331,7 @@ fn script_url(b: &[u8]) -> bool {
 /// Sinks called (`alert(`, ``alert` ``, `alert?.(`, `alert.call(`), wrapped (`(alert)`,
 /// `(confirm)`), or dangerous DOM properties.
 fn js_sink(b: &[u8]) -> bool {
-    // a DOM property named as a path segment (`/manual/document.cookie`) is not code
-    if DOM
-        .find_iter(b)
-        .any(|m| m.start() == 0 || !matches!(b[m.start() - 1], b'/' | b'-'))
-    {
+    if dom_property(b) {
         return true;
     }
     for m in SINKS.find_iter(b) {

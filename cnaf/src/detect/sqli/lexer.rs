@@ -63,6 +63,8 @@ pub enum Tok {
     Num,
     /// A bare identifier that is not a keyword.
     Word,
+    /// A back-quoted identifier (`` `users` ``): MySQL syntax, not prose.
+    QuotedIdent,
     /// A function known to SQL dialects, followed by `(`: level 2 = only attackers call it from
     /// a request (delays, file access, error-based extraction), 1 = useful to attackers, 0 = common.
     Func(u8),
@@ -394,7 +396,7 @@ pub fn tokenize(s: &str, ctx_quote: Option<u8>, out: &mut Vec<Tok>) {
         if c == b'`' {
             // MySQL quoted identifier
             let end = memchr::memchr(b'`', &b[i + 1..]).map_or(b.len(), |p| i + 1 + p + 1);
-            out.push(Tok::Word);
+            out.push(Tok::QuotedIdent);
             i = end;
             continue;
         }

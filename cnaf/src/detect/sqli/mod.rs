@@ -6,6 +6,55 @@
 
 mod lexer;
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
+use super::literals;
+
+/// Words that start the shapes possible without SQL punctuation.
+static KEYWORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    literals(&[
+        "union",
+        "select",
+        "order",
+        "group",
+        "having",
+        "into",
+        "case",
+        "waitfor",
+        "exec",
+        "alter",
+        "create",
+        "drop",
+        "truncate",
+        "information_schema",
+        "pg_",
+        "sys",
+        "msys",
+        "sqlite_",
+        "xp_",
+        "sp_",
+        "utl_",
+        "dbms_",
+        "load_file",
+        "openrowset",
+        "opendatasource",
+        "procedure",
+        "shutdown",
+        "declare",
+        "insert",
+        "update",
+        "delete",
+        "values",
+        " as ",
+        "all_",
+        "user_",
+        "dba_",
+        "v$",
+    ])
+});
+
 use lexer::{tokenize, Kw, Stmt, Tok};
 
 /// Whether `value` (already decoded) is a SQL injection.
@@ -13,27 +62,16 @@ pub fn detect(value: &str) -> bool {
     if value.len() < 2 {
         return false;
     }
-    // Fast reject: every rule needs a quote, a digit-led expression, a comment, a keyword or a
-    // function call; values of plain letters and spaces have none of the shapes.
-    if !value.bytes().any(|b| {
+    // Fast reject: without SQL punctuation, only keyword-led shapes (UNION SELECT, ORDER BY 5,
+    // system objects...) can match, so a value with no SQL keyword at all is done.
+    let punctuated = value.bytes().any(|b| {
         matches!(
             b,
-            b'\''
-                | b'"'
-                | b'('
-                | b'='
-                | b'<'
-                | b'>'
-                | b';'
-                | b'#'
-                | b'-'
-                | b'|'
-                | b'&'
-                | b'@'
-                | b'*'
-                | b'/'
-        ) || b.is_ascii_alphabetic()
-    }) {
+            b'\'' | b'"' | b'(' | b'=' | b'<' | b'>' | b';' | b'#' | b'|' | b'&' | b'@' | b'`'
+        )
+    }) || value.contains("--")
+        || value.contains("/*");
+    if !punctuated && !KEYWORDS.is_match(value) {
         return false;
     }
     let mut toks = Vec::with_capacity(32);
@@ -92,7 +130,15 @@ fn generic(s: &[Tok]) -> bool {
                 && at(s, i + 3) == Some(Tok::Comma)
         }
         Tok::Stmt(Stmt::Waitfor) => matches!(at(s, i + 1), Some(Tok::Kw(Kw::Delay))),
-        Tok::Stmt(Stmt::Exec) => matches!(at(s, i + 1), Some(Tok::SysObject | Tok::Func(2))),
+        Tok::Stmt(Stmt::Exec) => {
+            matches!(at(s, i + 1), Some(Tok::SysObject | Tok::Func(2)))
+                || (at(s, i + 1) == Some(Tok::LParen) && at(s, i + 2) == Some(Tok::Var))
+        }
+        Tok::Stmt(Stmt::Create | Stmt::Alter | Stmt::Drop | Stmt::Truncate) => ddl(s, i),
+        Tok::Kw(Kw::As) => alias_from(s, i),
+        Tok::Kw(Kw::Procedure) => {
+            matches!(at(s, i + 1), Some(Tok::Call | Tok::Word)) && at(s, i + 2) == Some(Tok::LParen)
+        }
         _ => false,
     })
 }
@@ -133,6 +179,36 @@ fn constant_tautology(value: &str) -> bool {
         }
     }
     false
+}
+
+/// `ALTER TABLE `t` ...`, `CREATE TABLE t (`, `DROP TABLE t;`: DDL, told from English ("drop
+/// table tennis") by SQL syntax around the table name.
+fn ddl(s: &[Tok], i: usize) -> bool {
+    if at(s, i + 1) != Some(Tok::Kw(Kw::Table)) {
+        return false;
+    }
+    match at(s, i + 2) {
+        Some(Tok::QuotedIdent) => true,
+        Some(Tok::Word) => matches!(
+            at(s, i + 3),
+            Some(Tok::LParen | Tok::Semi | Tok::Dot | Tok::QuotedIdent)
+        ),
+        _ => false,
+    }
+}
+
+/// `) AS total FROM`, `` ` AS `id` from ``, `6 AS "x" FROM`: the end of a select list.
+fn alias_from(s: &[Tok], i: usize) -> bool {
+    i > 0
+        && matches!(
+            at(s, i - 1),
+            Some(Tok::RParen | Tok::Num | Tok::QuotedIdent | Tok::Str { closed: true, .. })
+        )
+        && matches!(
+            at(s, i + 1),
+            Some(Tok::Word | Tok::QuotedIdent | Tok::Str { .. })
+        )
+        && at(s, i + 2) == Some(Tok::Kw(Kw::From))
 }
 
 /// `CASE WHEN <comparison> THEN`: conditional extraction.
@@ -190,13 +266,17 @@ fn select_shape(s: &[Tok], i: usize) -> bool {
         if j > i + 32 {
             return false;
         }
-        let atom = matches!(t, Tok::Num | Tok::Str { .. } | Tok::Word | Tok::Var);
+        let atom = matches!(
+            t,
+            Tok::Num | Tok::Str { .. } | Tok::Word | Tok::Var | Tok::QuotedIdent
+        );
         match t {
             Tok::Kw(Kw::From) => break,
             _ if atom && prev_atom => return false,
             Tok::Num
             | Tok::Str { .. }
             | Tok::Word
+            | Tok::QuotedIdent
             | Tok::Var
             | Tok::Func(_)
             | Tok::Call
@@ -240,7 +320,9 @@ fn select_shape(s: &[Tok], i: usize) -> bool {
         return false;
     }
     match at(s, j + 1) {
-        Some(Tok::LParen | Tok::Var) => true,
+        // `select * from` with the table cut off
+        None => items == 1 && at(s, i + 1) == Some(Tok::Arith),
+        Some(Tok::LParen | Tok::Var | Tok::QuotedIdent | Tok::SysObject) => true,
         Some(Tok::Word | Tok::Kw(Kw::Database)) => !matches!(
             at(s, j + 2),
             Some(Tok::Word | Tok::Num | Tok::Str { closed: true, .. } | Tok::Kw(Kw::Database))
@@ -353,7 +435,7 @@ fn operand(s: &[Tok], j: usize) -> Option<usize> {
     }
     match at(s, k)? {
         Tok::Num | Tok::Str { .. } | Tok::Var | Tok::Kw(Kw::Null | Kw::Other) => Some(k + 1),
-        Tok::Word | Tok::SysObject => {
+        Tok::Word | Tok::SysObject | Tok::QuotedIdent => {
             let mut e = k + 1;
             while at(s, e) == Some(Tok::Dot) && matches!(at(s, e + 1), Some(Tok::Word)) {
                 e += 2;
@@ -455,7 +537,13 @@ fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
         next,
         Tok::Logic | Tok::Cmp | Tok::CmpWord | Tok::Arith | Tok::Not | Tok::Semi
     ) && toks.last() == Some(&Tok::Comment)
-        && !s[k..].contains(&Tok::Other)
+    {
+        return true;
+    }
+    // `'||true`, `' or 1`: logic and a bare literal closing the value
+    if next == Tok::Logic
+        && matches!(at(s, k + 1), Some(Tok::Num | Tok::Kw(Kw::Other | Kw::Null)))
+        && at(s, k + 2).is_none()
     {
         return true;
     }
@@ -543,6 +631,11 @@ mod tests {
             "concat(0x223e,version(),0x3c)",
             "'1'='1'",
             "; SET @OLD_SQL_MODE=1",
+            ") AS total FROM",
+            "ALTER TABLE `mass_mails` CHANGE `receivers`",
+            "'||true",
+            "x' or array[id] is not null--",
+            "procedure analyse (",
         ] {
             assert!(detect(a), "missed: {a}");
         }
@@ -563,6 +656,8 @@ mod tests {
             "rock 'n' roll or jazz",
             "I'd like to order by phone",
             "Where's the drop table? In the kitchen.",
+            "I'll drop table tennis for a while",
+            "names such as Tom from Texas",
             "it's 5 o'clock and we're late",
             "O'Reilly",
             "user@example.com",

@@ -1,0 +1,103 @@
+//! Time `cnaf::inspect` on typical requests (browser GET with query and cookies, a 1 KiB JSON
+//! API call, a form post, a 16 KiB JSON document): `inspect_latency [ITERATIONS]`. Prints
+//! p50/p99/max per request kind, in microseconds. Build with `--release`.
+
+use std::time::Instant;
+
+use cnaf::{inspect, policy, CnafEffect, RequestParts};
+
+fn browser(method: &str, target: &str) -> RequestParts {
+    RequestParts::new(method, target)
+        .header("Host", "shop.example.com")
+        .header(
+            "User-Agent",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+        )
+        .header("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+        .header("Accept-Language", "en-GB,en;q=0.9")
+        .header("Accept-Encoding", "gzip, deflate, br")
+        .header("Referer", "https://shop.example.com/catalogue?category=shoes&page=1")
+        .header(
+            "Cookie",
+            "session=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJl; theme=dark; consent=yes",
+        )
+}
+
+fn json_doc(items: usize) -> String {
+    let rows: Vec<String> = (0..items)
+        .map(|i| {
+            format!(
+                r#"{{"sku":"SKU-{i:05}","name":"Running shoe model {i}","qty":{},"note":"Deliver to the back door, it's the one with the blue frame"}}"#,
+                i % 7 + 1
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"customer":"o'reilly@example.com","items":[{}]}}"#,
+        rows.join(",")
+    )
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20_000);
+    let protections = policy::all(CnafEffect::Prevent);
+    let small_json = json_doc(6);
+    let big_json = json_doc(100);
+    let form = "first_name=Mary&last_name=O%27Brien&email=mary%40example.com&address=12+Main+St%2C+Apt+4&city=Springfield&zip=12345&comment=Please+leave+it+at+the+door%21";
+    let cases: Vec<(&str, RequestParts, Vec<u8>)> = vec![
+        (
+            "GET page with query + cookies",
+            browser(
+                "GET",
+                "/catalogue/shoes?color=red&size=42&sort=price_asc&page=2",
+            ),
+            Vec::new(),
+        ),
+        (
+            "POST 1 KiB JSON",
+            browser("POST", "/api/orders").header("Content-Type", "application/json"),
+            small_json.into_bytes(),
+        ),
+        (
+            "POST form",
+            browser("POST", "/checkout")
+                .header("Content-Type", "application/x-www-form-urlencoded"),
+            form.as_bytes().to_vec(),
+        ),
+        (
+            "POST 16 KiB JSON",
+            browser("POST", "/api/orders/bulk").header("Content-Type", "application/json"),
+            big_json.into_bytes(),
+        ),
+    ];
+    println!(
+        "{:<32} {:>8} {:>10} {:>10} {:>10}",
+        "request", "bytes", "p50 us", "p99 us", "max us"
+    );
+    for (name, parts, body) in &cases {
+        let verdict = inspect(parts, body, &protections);
+        assert!(
+            verdict.findings.is_empty(),
+            "{name} must be clean: {verdict:?}"
+        );
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let v = inspect(parts, body, &protections);
+            times.push(t.elapsed().as_nanos());
+            std::hint::black_box(v);
+        }
+        times.sort_unstable();
+        let q = |p: f64| times[((times.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+        println!(
+            "{name:<32} {:>8} {:>10.1} {:>10.1} {:>10.1}",
+            body.len(),
+            q(0.5),
+            q(0.99),
+            q(1.0)
+        );
+    }
+}
