@@ -15,7 +15,7 @@ use super::decide::{self, Verdict};
 use super::listen::{bind, listen};
 use super::msg::{self, MsgHdr};
 use super::sockaddr::{self, Dest};
-use super::socket::{copy_addr, copy_in, errno, take_socket, Sock};
+use super::socket::{copy_addr, copy_in, errno, take_socket, Kind, Sock};
 use super::stub::Route;
 use super::{dns, Shared};
 
@@ -69,7 +69,7 @@ pub fn enforce(shared: &Shared, v: Verdict) -> Result<(), Reply> {
     }
 }
 
-fn judge_outbound(shared: &Shared, pid: i32, dest: SocketAddr) -> Result<(), Reply> {
+pub(super) fn judge_outbound(shared: &Shared, pid: i32, dest: SocketAddr) -> Result<(), Reply> {
     let rule = shared.rule();
     match decide::outbound(rule.as_deref(), dest, None, pid) {
         Verdict::Allow => Ok(()),
@@ -123,7 +123,7 @@ fn connect(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Rep
         return Ok(Handled::Now(Reply::Value(0)));
     }
     let bytes = sockaddr::encode(&dest);
-    let blocks = sock.ty == libc::SOCK_STREAM && !nonblocking(&sock, 0)?;
+    let blocks = sock.kind.ty == libc::SOCK_STREAM && !nonblocking(&sock, 0)?;
     let run = move || match sysnet::connect(sock.fd.as_fd(), &bytes) {
         Ok(()) => Reply::Value(0),
         Err(e) => errno(e),
@@ -136,12 +136,12 @@ fn connect(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Rep
 
 /// The destination of a send as the kernel will read `raw` on this socket: `None` = the
 /// connected peer.
-fn send_dest(sock: &Sock, raw: &[u8]) -> Result<Option<SocketAddr>, Reply> {
+pub(super) fn send_dest(kind: Kind, raw: &[u8]) -> Result<Option<SocketAddr>, Reply> {
     if raw.is_empty() {
         return Ok(None);
     }
     let bad = |e: sockaddr::AddrError| Reply::Errno(e.errno());
-    match (sockaddr::decode(raw).map_err(bad)?, sock.domain) {
+    match (sockaddr::decode(raw).map_err(bad)?, kind.domain) {
         (Dest::Inet(d), _) => Ok(Some(d)),
         // UDP over IPv4 reads an AF_UNSPEC destination as IPv4; over IPv6 it means "no address".
         (Dest::Unspec, libc::AF_INET) => sockaddr::decode_v4(raw).map(Some).map_err(bad),
@@ -152,53 +152,65 @@ fn send_dest(sock: &Sock, raw: &[u8]) -> Result<Option<SocketAddr>, Reply> {
 
 /// Decides one outgoing message; returns the canonical address bytes to send it with (empty =
 /// the connected peer).
-fn judge_send(
+pub(super) fn judge_send(
     shared: &Shared,
     pid: i32,
-    sock: &Sock,
+    kind: Kind,
     raw_name: &[u8],
     payload: &[u8],
     fast_open: bool,
 ) -> Result<Vec<u8>, Reply> {
     // TCP ignores a destination unless the send is a fast-open connect: nothing to judge.
-    if sock.ty == libc::SOCK_STREAM && !fast_open {
+    let stream = kind.ty == libc::SOCK_STREAM;
+    if stream && !fast_open {
         return Ok(Vec::new());
     }
-    let Some(dest) = send_dest(sock, raw_name)? else {
+    let Some(dest) = send_dest(kind, raw_name)? else {
         return Ok(Vec::new());
     };
     judge_outbound(shared, pid, dest)?;
     if dest.port() == 53 {
-        let query = if sock.ty == libc::SOCK_STREAM {
-            payload.get(2..).unwrap_or_default()
-        } else {
-            payload
-        };
-        let rule = shared.rule();
-        match dns::parse_query(query) {
-            Ok(q) => {
-                let verdicts = q
-                    .names
-                    .iter()
-                    .map(|name| decide::domain(rule.as_deref(), name, Some(dest.ip()), pid))
-                    .collect();
-                let (allowed, events) = decide::combine(verdicts);
-                events.into_iter().for_each(|e| shared.report(e));
-                if !allowed {
-                    return Err(Reply::Errno(libc::EPERM));
-                }
-            }
-            Err(_) if shared.dns_denies_anything(rule.as_deref()) => {
-                return Err(Reply::Errno(libc::EPERM))
-            }
-            Err(_) => {}
-        }
+        judge_dns_payload(shared, pid, dest, stream, payload)?;
     }
     Ok(sockaddr::encode(&dest))
 }
 
-fn payload_cap(sock: &Sock, len: u64) -> Result<usize, Reply> {
-    if sock.ty == libc::SOCK_STREAM {
+/// Decides a DNS query about to be sent to `server` (TCP payloads start with their length).
+pub(super) fn judge_dns_payload(
+    shared: &Shared,
+    pid: i32,
+    server: SocketAddr,
+    stream: bool,
+    payload: &[u8],
+) -> Result<(), Reply> {
+    let query = if stream {
+        payload.get(2..).unwrap_or_default()
+    } else {
+        payload
+    };
+    let rule = shared.rule();
+    match dns::parse_query(query) {
+        Ok(q) => {
+            let verdicts = q
+                .names
+                .iter()
+                .map(|name| decide::domain(rule.as_deref(), name, Some(server.ip()), pid))
+                .collect();
+            let (allowed, events) = decide::combine(verdicts);
+            events.into_iter().for_each(|e| shared.report(e));
+            if allowed {
+                Ok(())
+            } else {
+                Err(Reply::Errno(libc::EPERM))
+            }
+        }
+        Err(_) if shared.dns_denies_anything(rule.as_deref()) => Err(Reply::Errno(libc::EPERM)),
+        Err(_) => Ok(()),
+    }
+}
+
+pub(super) fn payload_cap(kind: Kind, len: u64) -> Result<usize, Reply> {
+    if kind.ty == libc::SOCK_STREAM {
         Ok((len as usize).min(MAX_STREAM_CHUNK))
     } else if len as usize > MAX_DATAGRAM {
         Err(Reply::Errno(libc::EMSGSIZE))
@@ -220,7 +232,7 @@ fn send_one(
         Ok(n) => Reply::Value(n as i64),
         Err(e) => errno(e),
     };
-    if sock.ty != libc::SOCK_STREAM {
+    if sock.kind.ty != libc::SOCK_STREAM {
         // Datagrams rarely block: try at once; only a full buffer on a blocking socket waits on
         // the pool.
         match sysnet::send_message(
@@ -283,11 +295,11 @@ fn sendto(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Repl
         return Ok(Handled::Now(Reply::Continue));
     }
     let raw = copy_addr(n.pid, n.args[4], n.args[5] & 0xffff_ffff)?;
-    let data = copy_in(n.pid, n.args[1], payload_cap(&sock, n.args[2])?)?;
+    let data = copy_in(n.pid, n.args[1], payload_cap(sock.kind, n.args[2])?)?;
     let name = judge_send(
         shared,
         n.pid,
-        &sock,
+        sock.kind,
         &raw,
         &data,
         flags & libc::MSG_FASTOPEN != 0,
@@ -296,13 +308,13 @@ fn sendto(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Repl
 }
 
 /// One message of a `sendmsg`/`sendmmsg`, copied: raw address, payload, ancillary data.
-struct Copied {
-    raw: Vec<u8>,
-    data: Vec<u8>,
-    control: Vec<u8>,
+pub(super) struct Copied {
+    pub raw: Vec<u8>,
+    pub data: Vec<u8>,
+    pub control: Vec<u8>,
 }
 
-fn copy_message(pid: i32, sock: &Sock, hdr: &MsgHdr) -> Result<Copied, Reply> {
+pub(super) fn copy_message(pid: i32, kind: Kind, hdr: &MsgHdr) -> Result<Copied, Reply> {
     let raw = if hdr.name == 0 {
         Vec::new()
     } else {
@@ -317,7 +329,7 @@ fn copy_message(pid: i32, sock: &Sock, hdr: &MsgHdr) -> Result<Copied, Reply> {
         hdr.iovlen as usize * msg::IOVEC_LEN,
     )?);
     let total = iovecs.iter().fold(0u64, |t, &(_, l)| t.saturating_add(l));
-    let cap = payload_cap(sock, total)?;
+    let cap = payload_cap(kind, total)?;
     let mut data = Vec::with_capacity(cap);
     for (base, len) in iovecs {
         let take = (len as usize).min(cap - data.len());
@@ -339,11 +351,11 @@ fn sendmsg(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Rep
     let flags = n.args[2] as i32;
     let hdr = MsgHdr::parse(&copy_in(n.pid, n.args[1], msg::MSGHDR_LEN)?)
         .ok_or(Reply::Errno(libc::EFAULT))?;
-    let Copied { raw, data, control } = copy_message(n.pid, &sock, &hdr)?;
+    let Copied { raw, data, control } = copy_message(n.pid, sock.kind, &hdr)?;
     let name = judge_send(
         shared,
         n.pid,
-        &sock,
+        sock.kind,
         &raw,
         &data,
         flags & libc::MSG_FASTOPEN != 0,
@@ -364,12 +376,12 @@ fn sendmmsg(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Re
     for (i, entry) in table.chunks_exact(msg::MMSGHDR_LEN).enumerate() {
         let judged = MsgHdr::parse(entry)
             .ok_or(Reply::Errno(libc::EFAULT))
-            .and_then(|hdr| copy_message(n.pid, &sock, &hdr))
+            .and_then(|hdr| copy_message(n.pid, sock.kind, &hdr))
             .and_then(|c| {
                 let name = judge_send(
                     shared,
                     n.pid,
-                    &sock,
+                    sock.kind,
                     &c.raw,
                     &c.data,
                     flags & libc::MSG_FASTOPEN != 0,

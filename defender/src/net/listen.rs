@@ -19,7 +19,7 @@ const CAP_NET_BIND_SERVICE: u32 = 10;
 /// The local address a bind names, as the kernel will read it on this socket.
 fn bind_dest(sock: &Sock, raw: &[u8]) -> Result<SocketAddr, Reply> {
     let bad = |e: sockaddr::AddrError| Reply::Errno(e.errno());
-    match (sockaddr::decode(raw).map_err(bad)?, sock.domain) {
+    match (sockaddr::decode(raw).map_err(bad)?, sock.kind.domain) {
         (Dest::Inet(d @ SocketAddr::V4(_)), libc::AF_INET)
         | (Dest::Inet(d @ SocketAddr::V6(_)), libc::AF_INET6) => Ok(d),
         // IPv4 accepts AF_UNSPEC for INADDR_ANY (old programs).
@@ -71,9 +71,9 @@ fn local_port(sock: &Sock) -> Result<u16, Reply> {
 
 pub fn listen(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Reply> {
     let mut port = local_port(&sock)?;
-    if port == 0 && sock.ty == libc::SOCK_STREAM {
+    if port == 0 && sock.kind.ty == libc::SOCK_STREAM {
         // listen() would pick an ephemeral port itself; pick it first so it can be judged.
-        let any: SocketAddr = match sock.domain {
+        let any: SocketAddr = match sock.kind.domain {
             libc::AF_INET6 => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
             _ => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
         };

@@ -12,6 +12,7 @@
 //! - [`emulate`]: performing the app's call on its own socket after deciding on copied bytes.
 //! - [`listen`]: `bind`/`listen` on the listening-port lists.
 //! - [`pool`]: worker threads for the calls that may block.
+//! - [`trace`]: the ptrace fallback: decide at the seccomp stop, skip denied calls.
 //! - [`stub`]: the loopback resolver stub that connected resolver sockets are pointed at.
 
 pub mod decide;
@@ -23,6 +24,7 @@ pub mod pool;
 pub mod sockaddr;
 pub mod socket;
 pub mod stub;
+pub mod trace;
 
 use std::sync::{Arc, Mutex};
 
@@ -96,7 +98,8 @@ pub struct Shared {
     resolved: dns::ResolvedNames,
     routes: stub::Routes,
     stub: stub::StubAddrs,
-    pool: pool::Pool,
+    /// `None` under the ptrace backend (nothing is emulated there).
+    pool: Option<pool::Pool>,
     pidfds: socket::PidfdCache,
     unprivileged_port_start: u16,
 }
@@ -148,12 +151,32 @@ impl NetGuard {
             resolved: dns::ResolvedNames::new(16_384),
             routes: stub::Routes::default(),
             stub: bound.addrs,
-            pool: pool::Pool::start(replies)?,
+            pool: Some(pool::Pool::start(replies)?),
             pidfds: socket::PidfdCache::default(),
             unprivileged_port_start,
         });
         stub::start(&shared, bound)?;
         Ok(NetGuard { shared })
+    }
+
+    /// The guard for the ptrace backend ([`NetGuard::precheck`]): no stub, no workers, nothing
+    /// emulated.
+    pub fn start_traced(policy: SharedPolicy, scope: Scope, audit: AuditSink) -> NetGuard {
+        NetGuard {
+            shared: Arc::new(Shared {
+                rules: RulePicker::new(policy, scope),
+                audit,
+                resolved: dns::ResolvedNames::new(16_384),
+                routes: stub::Routes::default(),
+                stub: stub::StubAddrs {
+                    v4: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
+                    v6: None,
+                },
+                pool: None,
+                pidfds: socket::PidfdCache::default(),
+                unprivileged_port_start: 1024,
+            }),
+        }
     }
 
     /// The stub's loopback addresses.
@@ -206,7 +229,10 @@ impl NetGuard {
     pub fn handle(&self, n: &Notification) -> Option<Reply> {
         match emulate::handle(&self.shared, n) {
             emulate::Handled::Now(r) => Some(r),
-            emulate::Handled::Later(work) => self.shared.pool.submit(n.id, work),
+            emulate::Handled::Later(work) => match &self.shared.pool {
+                Some(pool) => pool.submit(n.id, work),
+                None => Some(work()),
+            },
         }
     }
 }

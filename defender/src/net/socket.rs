@@ -15,6 +15,12 @@ use super::Shared;
 /// The app's socket, taken into the defender.
 pub struct Sock {
     pub fd: OwnedFd,
+    pub kind: Kind,
+}
+
+/// A socket's address family (`AF_INET`/`AF_INET6`) and type (`SOCK_STREAM`, `SOCK_DGRAM`...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kind {
     pub domain: i32,
     pub ty: i32,
 }
@@ -52,7 +58,11 @@ pub fn take_socket(shared: &Shared, n: &Notification) -> Result<Option<Sock>, Re
             let vanished = Reply::Errno(libc::ESRCH);
             let (pidfd, is_thread) = sysnet::pidfd_open_thread(n.pid).map_err(|_| vanished)?;
             // The pidfd now pins the thread; make sure it is still the one that made the call.
-            if !shared.pool.replies().id_valid(n.id) {
+            if !shared
+                .pool
+                .as_ref()
+                .is_some_and(|p| p.replies().id_valid(n.id))
+            {
                 return Err(vanished);
             }
             let fd = pidfd_getfd(&pidfd, target)
@@ -67,7 +77,10 @@ pub fn take_socket(shared: &Shared, n: &Notification) -> Result<Option<Sock>, Re
     if domain != libc::AF_INET && domain != libc::AF_INET6 {
         return Ok(None);
     }
-    Ok(Some(Sock { fd, domain, ty }))
+    Ok(Some(Sock {
+        fd,
+        kind: Kind { domain, ty },
+    }))
 }
 
 /// Thread pidfds kept between calls (bounded). A kept pidfd names one task for good: while that
