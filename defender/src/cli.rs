@@ -207,8 +207,8 @@ fn run(args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u8, R
     // Later: when DEFENDER_CNAF_LISTEN is set, start the CNAF proxy here (after signals are
     // blocked, so its threads inherit the mask) and stop it after supervision returns.
     let mut hooks = supervisor::Hooks::new().map_err(|e| RunFailure::Runtime(e.into()))?;
-    // Network policy rides on the notification listener (notify backend only: under ptrace a
-    // Notify action has no listener and would fail those syscalls with ENOSYS).
+    // Network policy: on the notification listener (notify backend), or judged at seccomp
+    // stops (ptrace backend).
     if settings.launch.backend == BackendKind::Notify {
         hooks.extra_filter_rules = defender::net::NetGuard::filter_rules();
         let sink = defender::net::audit_sink(auditor.clone(), hooks.stopper());
@@ -217,6 +217,11 @@ fn run(args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u8, R
                 .map_err(|e| e.to_string())?;
             Ok(Box::new(guard) as Box<dyn NotifyDelegate>)
         }));
+    } else {
+        hooks.extra_filter_rules = defender::net::NetGuard::trace_filter_rules();
+        let sink = defender::net::audit_sink(auditor.clone(), hooks.stopper());
+        let guard = defender::net::NetGuard::start_traced(policy, scope, sink);
+        hooks.trace_precheck = Some(Box::new(move |tid, nr, args| guard.precheck(tid, nr, args)));
     }
     let status = supervisor::supervise(&settings.launch, signals, judge, auditor, hooks)
         .map_err(|e| RunFailure::Runtime(e.into()))?;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{Auditor, ProcessEvent};
 use crate::backend::notify::{self, NotifyBackend, NotifyDelegate};
-use crate::backend::ptrace::{self, PtraceBackend};
+use crate::backend::ptrace::{self, PtraceBackend, TracePrecheck};
 use crate::backend::{Action, Backend, BackendKind, Context};
 use crate::judge::ExecJudge;
 use crate::sys::bpf::Rule;
@@ -82,6 +82,8 @@ pub struct Hooks {
     pub extra_filter_rules: Vec<Rule>,
     /// Receives the notifications for syscalls other than exec (notify backend only).
     pub delegate: Option<DelegateFactory>,
+    /// Judges traced syscalls other than exec (ptrace backend only).
+    pub trace_precheck: Option<TracePrecheck>,
     stop_rx: OwnedFd,
     stopper: Stopper,
 }
@@ -92,6 +94,7 @@ impl Hooks {
         Ok(Hooks {
             extra_filter_rules: Vec::new(),
             delegate: None,
+            trace_precheck: None,
             stop_rx,
             stopper: Stopper { tx: Arc::new(tx) },
         })
@@ -168,7 +171,8 @@ pub fn supervise(
             Box::new(NotifyBackend::new(listener, delegate))
         }
         BackendKind::Ptrace => {
-            let backend = PtraceBackend::attach(pending.pid).map_err(spawn_err)?;
+            let backend =
+                PtraceBackend::attach(pending.pid, hooks.trace_precheck).map_err(spawn_err)?;
             Box::new(backend)
         }
     };

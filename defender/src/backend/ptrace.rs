@@ -70,22 +70,37 @@ pub fn filter(extra: &[Rule]) -> Vec<libc::sock_filter> {
 }
 
 /// The ptrace backend's state: execs judged at their seccomp stop, awaiting their exec stop.
-#[derive(Default)]
 pub struct PtraceBackend {
     inflight: HashMap<i32, ExecInFlight>,
+    /// Judges the other traced syscalls (the network guard): `Some(errno)` skips the call.
+    others: Option<TracePrecheck>,
 }
+
+/// Judges a traced non-exec syscall of thread `tid` at its seccomp stop: `Some(errno)` makes it
+/// fail with that errno, `None` lets it run.
+pub type TracePrecheck = Box<dyn Fn(i32, i32, [u64; 6]) -> Option<i32>>;
 
 impl PtraceBackend {
     /// Seizes the (not yet filtered) app child with auto-attach for its whole tree.
-    pub fn attach(app: i32) -> Result<PtraceBackend, SysError> {
+    pub fn attach(app: i32, others: Option<TracePrecheck>) -> Result<PtraceBackend, SysError> {
         Seized::seize(app, TRACE_OPTIONS)?;
-        Ok(PtraceBackend::default())
+        Ok(PtraceBackend {
+            inflight: HashMap::new(),
+            others,
+        })
     }
 
     fn on_seccomp_stop(&mut self, stopped: Stopped, ctx: &Context<'_>) -> Result<Action, SysError> {
         let regs = stopped.syscall_regs()?;
         let nr = regs.nr as i32;
         if nr != libc::SYS_execve as i32 && nr != libc::SYS_execveat as i32 {
+            if let Some(errno) = self
+                .others
+                .as_ref()
+                .and_then(|f| f(stopped.pid(), nr, regs.args))
+            {
+                stopped.fail_syscall(errno)?;
+            }
             resume(stopped)?;
             return Ok(Action::Nothing);
         }

@@ -260,15 +260,27 @@ fn child_main(
         report(status_w, Step::Ready, 0);
         wait_go(go_r);
     }
-    // SAFETY: `fprog` points at the filter vector, alive for the whole child.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            flags,
-            fprog,
-        )
+    // A received notification waits only for fatal signals (Linux 5.19+): an emulated call is
+    // then never restarted after the defender performed it. Older kernels: without the flag.
+    let killable = match spec.mode {
+        FilterMode::Listener => libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+        FilterMode::Traced => 0,
     };
+    let install = |flags: libc::c_ulong| {
+        // SAFETY: `fprog` points at the filter vector, alive for the whole child.
+        unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                fprog,
+            )
+        }
+    };
+    let mut fd = install(flags | killable);
+    if fd < 0 && killable != 0 && errno() == libc::EINVAL {
+        fd = install(flags);
+    }
     if fd < 0 {
         if spec.mode == FilterMode::Listener {
             report(status_w, Step::Filter, errno());
