@@ -96,28 +96,76 @@ fn errno_of(r: Result<(), Reply>) -> Option<i32> {
     }
 }
 
-/// One message about to be sent: judged on its destination, or, on a socket connected to a
-/// nameserver, on its DNS payload.
+/// What a send needs judged, from the socket (`None`: not in the IP tables, e.g. an unbound
+/// UDP socket, or not an IP socket) and the raw destination.
+enum SendCheck {
+    /// Nothing to judge.
+    Nothing,
+    /// A destination on a socket of this kind.
+    Dest(Kind),
+    /// The DNS payload of a socket connected to this nameserver.
+    Resolver(SocketAddr, bool),
+}
+
+fn send_check(sock: Option<&ProcSock>, raw: &[u8]) -> SendCheck {
+    match (sock, raw.is_empty()) {
+        (Some(s), true) => match s.peer {
+            Some(peer) if peer.port() == 53 => {
+                SendCheck::Resolver(peer, s.kind.ty == libc::SOCK_STREAM)
+            }
+            _ => SendCheck::Nothing,
+        },
+        (Some(s), false) => SendCheck::Dest(s.kind),
+        // Not listed: judge it as a datagram socket when the destination is an IP address
+        // (a Unix or netlink address means it is not an IP socket).
+        (None, false) => match sockaddr::decode(raw) {
+            Ok(Dest::Inet(d)) => {
+                let domain = if d.is_ipv4() {
+                    libc::AF_INET
+                } else {
+                    libc::AF_INET6
+                };
+                SendCheck::Dest(Kind {
+                    domain,
+                    ty: libc::SOCK_DGRAM,
+                })
+            }
+            _ => SendCheck::Nothing,
+        },
+        (None, true) => SendCheck::Nothing,
+    }
+}
+
+/// Judges one message; `data` copies the payload only when the check needs it.
 fn judge_message(
     shared: &Shared,
     tid: i32,
-    sock: &ProcSock,
+    check: SendCheck,
     raw: &[u8],
-    data: &[u8],
     fast_open: bool,
+    data: impl FnOnce(Kind) -> Result<Vec<u8>, Reply>,
 ) -> Result<(), Reply> {
-    match sock.peer {
-        Some(peer) if raw.is_empty() && peer.port() == 53 => {
-            judge_dns_payload(shared, tid, peer, sock.kind.ty == libc::SOCK_STREAM, data)
+    match check {
+        SendCheck::Nothing => Ok(()),
+        SendCheck::Dest(kind) => {
+            judge_send(shared, tid, kind, raw, &data(kind)?, fast_open).map(drop)
         }
-        _ => judge_send(shared, tid, sock.kind, raw, data, fast_open).map(drop),
+        SendCheck::Resolver(server, stream) => {
+            let kind = Kind {
+                domain: libc::AF_INET,
+                ty: if stream {
+                    libc::SOCK_STREAM
+                } else {
+                    libc::SOCK_DGRAM
+                },
+            };
+            judge_dns_payload(shared, tid, server, stream, &data(kind)?)
+        }
     }
 }
 
 fn precheck(shared: &Shared, tid: i32, nr: i64, args: [u64; 6]) -> Result<(), Reply> {
-    let Some(sock) = proc_socket(tid, args[0] as i32) else {
-        return Ok(());
-    };
+    let sock = proc_socket(tid, args[0] as i32);
     match nr {
         libc::SYS_connect => match sockaddr::decode(&copy_addr(tid, args[1], args[2])?) {
             Ok(Dest::Inet(dest)) => judge_outbound(shared, tid, dest),
@@ -129,38 +177,49 @@ fn precheck(shared: &Shared, tid: i32, nr: i64, args: [u64; 6]) -> Result<(), Re
             } else {
                 copy_addr(tid, args[4], args[5] & 0xffff_ffff)?
             };
-            let data = copy_in(tid, args[1], payload_cap(sock.kind, args[2])?)?;
-            judge_message(
-                shared,
-                tid,
-                &sock,
-                &raw,
-                &data,
-                args[3] as i32 & libc::MSG_FASTOPEN != 0,
-            )
-        }
-        libc::SYS_sendmsg => {
-            let hdr = MsgHdr::parse(&copy_in(tid, args[1], msg::MSGHDR_LEN)?)
-                .ok_or(Reply::Errno(libc::EFAULT))?;
-            let m = copy_message(tid, sock.kind, &hdr)?;
-            judge_message(
-                shared,
-                tid,
-                &sock,
-                &m.raw,
-                &m.data,
-                args[2] as i32 & libc::MSG_FASTOPEN != 0,
-            )
-        }
-        libc::SYS_sendmmsg => {
-            let vlen = (args[2] as u32 as usize).min(msg::UIO_MAXIOV);
-            let table = copy_in(tid, args[1], vlen * msg::MMSGHDR_LEN)?;
             let fast_open = args[3] as i32 & libc::MSG_FASTOPEN != 0;
+            judge_message(
+                shared,
+                tid,
+                send_check(sock.as_ref(), &raw),
+                &raw,
+                fast_open,
+                |kind| copy_in(tid, args[1], payload_cap(kind, args[2])?),
+            )
+        }
+        libc::SYS_sendmsg | libc::SYS_sendmmsg => {
+            let (table_addr, count, flags) = if nr == libc::SYS_sendmsg {
+                (args[1], 1, args[2])
+            } else {
+                (
+                    args[1],
+                    (args[2] as u32 as usize).min(msg::UIO_MAXIOV),
+                    args[3],
+                )
+            };
+            let stride = if nr == libc::SYS_sendmsg {
+                msg::MSGHDR_LEN
+            } else {
+                msg::MMSGHDR_LEN
+            };
+            let table = copy_in(tid, table_addr, count * stride)?;
+            let fast_open = flags as i32 & libc::MSG_FASTOPEN != 0;
             // A denied message fails the whole call: the kernel cannot be told to stop half-way.
-            for entry in table.chunks_exact(msg::MMSGHDR_LEN) {
+            for entry in table.chunks_exact(stride) {
                 let hdr = MsgHdr::parse(entry).ok_or(Reply::Errno(libc::EFAULT))?;
-                let m = copy_message(tid, sock.kind, &hdr)?;
-                judge_message(shared, tid, &sock, &m.raw, &m.data, fast_open)?;
+                let raw = if hdr.name == 0 {
+                    Vec::new()
+                } else {
+                    copy_addr(tid, hdr.name, u64::from(hdr.namelen))?
+                };
+                judge_message(
+                    shared,
+                    tid,
+                    send_check(sock.as_ref(), &raw),
+                    &raw,
+                    fast_open,
+                    |kind| copy_message(tid, kind, &hdr).map(|m| m.data),
+                )?;
             }
             Ok(())
         }
@@ -171,13 +230,13 @@ fn precheck(shared: &Shared, tid: i32, nr: i64, args: [u64; 6]) -> Result<(), Re
             }
             _ => Ok(()),
         },
-        libc::SYS_listen if sock.local.port() != 0 => {
-            let rule = shared.rule();
-            enforce(
-                shared,
-                decide::listen(rule.as_deref(), sock.local.port(), tid),
-            )
-        }
+        libc::SYS_listen => match sock {
+            Some(s) if s.local.port() != 0 => {
+                let rule = shared.rule();
+                enforce(shared, decide::listen(rule.as_deref(), s.local.port(), tid))
+            }
+            _ => Ok(()),
+        },
         _ => Ok(()),
     }
 }

@@ -163,6 +163,74 @@ pub fn run(policy: RuntimePolicy, scratch: &Scratch, script: &str) -> Outcome {
     }
 }
 
+/// Runs `script` like [`run`], but under the ptrace fallback: the child's filter stops the
+/// network syscalls for this tracer, which asks `NetGuard::precheck` and skips denied calls.
+/// Uses `waitpid(-1)`: call it only from a test binary that runs no other children at once.
+pub fn run_traced(policy: RuntimePolicy, scratch: &Scratch, script: &str) -> Outcome {
+    use defender::sys::process::wait_any;
+    use defender::tracee::{Seized, StopKind, Stopped};
+    let out = scratch.path("output");
+    let full = format!("exec >{} 2>&1; {script}", out.display());
+    let argv: Vec<CString> = ["/bin/sh", "-c", &full]
+        .iter()
+        .map(|a| CString::new(*a).unwrap())
+        .collect();
+    let env: Vec<CString> = ["PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C"]
+        .iter()
+        .map(|a| CString::new(*a).unwrap())
+        .collect();
+    let filter = bpf::program(&NetGuard::trace_filter_rules(), Action::Allow);
+    let spec = SpawnSpec::new(
+        CString::new("/bin/sh").unwrap(),
+        argv,
+        env,
+        filter,
+        FilterMode::Traced,
+    );
+    let pending = spawn(&spec).unwrap();
+    Seized::seize(pending.pid, defender::backend::ptrace::TRACE_OPTIONS).unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let shared = Arc::new(arc_swap::ArcSwap::from_pointee(policy));
+    let scope = Scope {
+        task: "net-test".into(),
+        container: "app".into(),
+        image: "probe:1".into(),
+    };
+    let guard = NetGuard::start_traced(
+        shared,
+        scope,
+        Arc::new(move |e| sink.lock().unwrap().push(e)),
+    );
+    let app = pending.release().unwrap();
+    let status = loop {
+        let Some((pid, st)) = wait_any().unwrap() else {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        let Some(stopped) = Stopped::from_wait(pid, st) else {
+            if pid == app {
+                break st;
+            }
+            continue;
+        };
+        if stopped.kind() == StopKind::Event(libc::PTRACE_EVENT_SECCOMP) {
+            let regs = stopped.syscall_regs().unwrap();
+            if let Some(errno) = guard.precheck(pid, regs.nr as i32, regs.args) {
+                stopped.fail_syscall(errno).unwrap();
+            }
+        }
+        let _ = stopped.resume();
+    };
+    let output = std::fs::read_to_string(&out).unwrap_or_default();
+    let events = events.lock().unwrap().clone();
+    Outcome {
+        status,
+        output,
+        events,
+    }
+}
+
 /// A loopback DNS responder (UDP and TCP on `addr`): answers names from its table, `NXDOMAIN`
 /// otherwise, and records every name it was asked.
 pub struct Responder {
