@@ -279,6 +279,25 @@ macro_rules! backend_suite {
             }
 
             #[test]
+            fn exec_threads_are_released_after_a_failed_or_successful_exec() {
+                let s = Scratch::new(concat!($backend, "-release"));
+                std::fs::write(s.path("not-executable"), "#!/bin/sh\n").expect("file");
+                let none = process_policy("prevent", &[], &["nothing-matches"]);
+                let r = run(B, &s, &none, &[PROBE, "exec-fail", &s.s("not-executable")]);
+                let r2 = run(B, &s, &none, &["/bin/sh", "-c", "grep TracerPid /proc/self/status"]);
+                if B == "notify" {
+                    // Seized only for the exec: detached at the interrupt stop / the exec stop.
+                    assert_eq!(r.stdout, "exec-fail: errno 13 tracer=0\n", "{}", r.stderr);
+                    assert_eq!(r2.stdout, "TracerPid:\t0\n", "{}", r2.stderr);
+                } else {
+                    // The ptrace backend traces the whole tree, always.
+                    assert!(r.stdout.starts_with("exec-fail: errno 13 tracer="), "{}", r.stderr);
+                    assert!(!r.stdout.ends_with("tracer=0\n"), "{}", r.stdout);
+                    assert!(!r2.stdout.ends_with("\t0\n"), "{}", r2.stdout);
+                }
+            }
+
+            #[test]
             fn foreign_abis_are_killed() {
                 let s = Scratch::new(concat!($backend, "-abi"));
                 let none = process_policy("alert", &[], &["x"]);

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         "execveat-dir" => execveat_dir(rest),
         "proc-fd" => proc_fd(rest),
         "memfd" => memfd(rest),
+        "exec-fail" => exec_fail(rest),
         "int80" => Ok(format!("int80: returned {}", probe::int80_getpid())),
         "x32" => Ok(format!("x32: returned {}", probe::x32_getpid())),
         "escape" => Ok(probe::escape_attempts()
@@ -178,6 +179,21 @@ fn proc_fd(args: &[String]) -> Result<String, String> {
     let path = CString::new(format!("/proc/self/fd/{}", probe::raw(&file))).map_err(|_| "NUL")?;
     let e = probe::execve(&path, &cstrings(args)?);
     Ok(format!("proc-fd: {}", errno_of(&e)))
+}
+
+/// An exec the kernel refuses after the defender let it through (a file without the x bit):
+/// prints the errno and whether this thread is still traced afterwards.
+fn exec_fail(args: &[String]) -> Result<String, String> {
+    let (prog, _) = args.split_first().ok_or("exec-fail: PROGRAM missing")?;
+    let path = CString::new(prog.as_str()).map_err(|_| "NUL in PROGRAM")?;
+    let e = probe::execve(&path, &cstrings(args)?);
+    let status = std::fs::read_to_string("/proc/thread-self/status").map_err(|e| e.to_string())?;
+    let tracer = status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default();
+    Ok(format!("exec-fail: {} tracer={tracer}", errno_of(&e)))
 }
 
 fn memfd(args: &[String]) -> Result<String, String> {
