@@ -36,6 +36,11 @@ pub fn normalize(raw: &str, plus_is_space: bool) -> String {
             changed |= next != cur;
             cur = next;
         }
+        if cur.contains("+A") {
+            let next = utf7_decode(&cur);
+            changed |= next != cur;
+            cur = next;
+        }
         if !changed {
             break;
         }
@@ -285,6 +290,66 @@ pub fn js_unescape(s: &str) -> String {
     bytes_to_string(out)
 }
 
+/// UTF-7 runs that encode ASCII (`+ADw-script+AD4-` = `<script>`), the charset trick old
+/// browsers and XML parsers honour; runs that decode to anything else are left alone.
+pub fn utf7_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'+' {
+            let start = i + 1;
+            let mut j = start;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'+' || b[j] == b'/') {
+                j += 1;
+            }
+            if let Some(text) = utf7_run(&s[start..j]) {
+                out.push_str(&text);
+                i = if b.get(j) == Some(&b'-') { j + 1 } else { j };
+                continue;
+            }
+        }
+        out.push(char::from(b[i]));
+        if b[i] >= 0x80 {
+            // copy the rest of a multi-byte character untouched
+            out.pop();
+            let ch_len = s[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&s[i..i + ch_len]);
+            i += ch_len;
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+fn utf7_run(run: &str) -> Option<String> {
+    if run.len() < 3 {
+        return None;
+    }
+    // a run of 4n+1 symbols carries a dangling symbol of padding bits: drop it
+    let keep = if run.len() % 4 == 1 {
+        run.len() - 1
+    } else {
+        run.len()
+    };
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(&run.as_bytes()[..keep])
+        .ok()?;
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    if units.is_empty()
+        || units
+            .iter()
+            .any(|&u| u >= 0x80 || (u < 0x20 && u != 0x0a && u != 0x0d && u != 0x09))
+    {
+        return None;
+    }
+    Some(units.iter().map(|&u| char::from(u as u8)).collect())
+}
+
 /// Fold full-width ASCII (`＜`), enclosed alphanumerics (`Ⓖ`) and a few look-alike quotes and
 /// spaces to plain ASCII, as best-fit code-page mappings in servers do.
 fn fold_unicode(s: &str) -> String {
@@ -400,6 +465,9 @@ mod tests {
         assert_eq!(normalize("＜script＞", false), "<script>");
         assert_eq!(normalize("ⒼⓄⓄ", false), "GOO");
         assert_eq!(normalize("trailing \\", false), "trailing \\");
+        assert_eq!(normalize("+ADw-script+AD4-", false), "<script>");
+        assert_eq!(normalize("C+ABC and +A", false), "C+ABC and +A");
+        assert_eq!(normalize("é+ADw-", false), "é<");
     }
 
     #[test]

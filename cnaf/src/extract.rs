@@ -95,6 +95,12 @@ const MAX_DEPTH: usize = 64;
 
 pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) {
     let path = parts.path();
+    if insp.wants(Attack::Lfi) {
+        let decoded = crate::decode::normalize(path, false);
+        if crate::detect::lfi::restricted_path(&decoded) {
+            insp.record(Attack::Lfi, Location::Path, &decoded);
+        }
+    }
     insp.scan(&Location::Path, path, ValueKind::Plain);
     let tail = path.trim_start_matches('/');
     if crate::decode::base64_decoded(tail).is_some() {

@@ -4,6 +4,7 @@
 //! (quotes and backslashes removed, `$IFS` as a space, `/bin/x` as `x`).
 //! Prose that starts with a command name ("echo in the mirror", "ls 300 lexus") passes.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
@@ -184,16 +185,16 @@ const WEAK: &[&str] = &[
     "grep", "w", "halt", "node", "mount",
 ];
 
+/// Command name → whether it is also an English word (needs a shell-style argument).
+static COMMANDS: LazyLock<HashMap<&'static str, bool>> =
+    LazyLock::new(|| STRONG.iter().map(|c| (*c, WEAK.contains(c))).collect());
+
 fn is_cmd(word: &str) -> Option<bool> {
     let w = word.rsplit(['/', '\\']).next().unwrap_or(word);
     let w = w.strip_suffix(".exe").unwrap_or(w);
     // `python3.10`, `php7.4`: the interpreter with its version
     let w = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    if STRONG.contains(&w) {
-        Some(WEAK.contains(&w))
-    } else {
-        None
-    }
+    COMMANDS.get(w).copied()
 }
 
 /// Whether `value` (already decoded) is an OS command injection.

@@ -27,10 +27,12 @@ static SENSITIVE: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "etc/nginx/",
         "etc/mysql/",
         "etc/ssh/",
-        "/proc/self/",
-        "/proc/version",
-        "/proc/cmdline",
-        "/proc/1/",
+        "/proc/",
+        "/sys/class",
+        "/sys/kernel",
+        "/sys/devices",
+        "/sys/firmware",
+        "/sys/module",
         ".ssh/id_",
         ".ssh/authorized_keys",
         "/root/",
@@ -119,6 +121,43 @@ pub fn detect(value: &str) -> bool {
     unc_path(value.as_bytes()) || remote_by_ip(l) || external_entity(n)
 }
 
+/// A URL path that asks for what web servers must not serve: hidden files and directories
+/// (`/.git/`, `/.env`, `/.claude/settings.json`; `/.well-known/` excepted) and backups, dumps
+/// and logs (`.sql`, `.bak`, `.swp`, `.log`...).
+pub fn restricted_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let hidden = lower.split('/').any(|seg| {
+        seg.len() > 1 && seg.starts_with('.') && !seg.starts_with("..") && seg != ".well-known"
+    });
+    let last = lower.rsplit('/').next().unwrap_or("");
+    const BACKUP: &[&str] = &[
+        ".sql",
+        ".sql.gz",
+        ".sql.zip",
+        ".sql.bz2",
+        ".sql.tar.gz",
+        ".bak",
+        ".backup",
+        ".swp",
+        ".swo",
+        ".old",
+        ".orig",
+        ".save",
+        ".log",
+        ".db",
+        ".sqlite",
+        ".sqlite3",
+        ".mdb",
+        ".ini",
+        ".dump",
+        "~",
+    ];
+    hidden
+        || BACKUP
+            .iter()
+            .any(|ext| last.len() > ext.len() && last.ends_with(ext))
+}
+
 /// Lower-case, `\` → `/`, `//` → `/`, `/./` → `/`, `..;/` → `../` (Tomcat), and `.../`
 /// sequences seen in filters bypasses kept as `../`.
 fn normalize_path(v: &str) -> String {
@@ -198,11 +237,21 @@ fn remote_by_ip(n: &[u8]) -> bool {
             let h = &host[..host_end];
             let dotted_ip = h.split(|&c| c == b'.').count() == 4
                 && h.iter().all(|c| c.is_ascii_digit() || *c == b'.');
-            let starts = p == 0 || matches!(n[p - 1], b'=' | b' ' | b'"' | b'\'');
-            if starts && dotted_ip && host_end < host.len() && host[host_end] == b'/' {
+            // `[2001:db8::1]`, or an unbracketed IPv6 literal (`2001:41d0::29c8/x`)
+            let v6 = host.first() == Some(&b'[')
+                || host
+                    .iter()
+                    .take_while(|&&c| c != b'/')
+                    .filter(|&&c| c == b':')
+                    .count()
+                    >= 2;
+            let starts = p == 0 || matches!(n[p - 1], b'=' | b' ' | b'"' | b'\'' | b'>');
+            let path_or_end = host_end == host.len() || matches!(host[host_end], b'/' | b':');
+            if starts && (dotted_ip || v6) && path_or_end {
                 return true;
             }
-            if p == 0 && n.ends_with(b"?") && host.contains(&b'/') {
+            // `http://x/y?`: the classic trailer that discards the rest of an include path
+            if p == 0 && n.ends_with(b"?") {
                 return true;
             }
         }
@@ -248,8 +297,35 @@ mod tests {
             "<!DOCTYPE foo [ <!ELEMENT foo ANY ><!ENTITY xxe SYSTEM \"file:///etc/passwd\" >]>",
             "<!DOCTYPE x [ <!ENTITY % y SYSTEM \"//y/y\" > %y; ]><x>a</x>",
             "/proc/self/environ",
+            "https://[2001:41d0:701:1100::29c8]/gecko.php",
+            "ftp://1.1.1.1",
+            "https://foo.bar?",
         ] {
             assert!(detect(a), "missed: {a}");
+        }
+    }
+
+    #[test]
+    fn restricted_paths() {
+        for p in [
+            "/.git/config",
+            "/.env",
+            "/app/.claude/settings.local.json",
+            "/backup.sql.zip",
+            "/wp-content/debug.log",
+            "/index.php~",
+        ] {
+            assert!(super::restricted_path(p), "{p}");
+        }
+        for p in [
+            "/.well-known/acme-challenge/x",
+            "/static/app.js",
+            "/docs/../index.html",
+            "/a/b.c/d",
+            "/catalog",
+            "/get/..foo",
+        ] {
+            assert!(!super::restricted_path(p), "{p}");
         }
     }
 

@@ -53,6 +53,17 @@ static DOM: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "this[\"src\"]",
         ".innerhtml",
         ".outerhtml",
+        "createelement(",
+        ".appendchild(",
+        "-moz-binding",
+        "expression(",
+        "document.queryselector",
+        "document.getelementby",
+        "document.body.",
+        "url(javascript",
+        "@import'",
+        "@import\"",
+        "@import url(",
         "constructor.constructor",
         "__proto__",
         "srcdoc=",
@@ -71,9 +82,49 @@ pub fn detect(value: &str) -> bool {
         .iter()
         .any(|c| matches!(c, b'<' | b'(' | b'`' | b'=' | b':' | b'[' | b'"' | b'\''));
     if !structural {
-        return dom_property(b);
+        return dom_property(b) || split_property(b);
     }
-    html_tags(b) || attribute_breakout(b) || script_url(b) || js_sink(b)
+    html_tags(b)
+        || attribute_breakout(b)
+        || script_url(b)
+        || js_sink(b)
+        || jsfuck(b)
+        || split_property(b)
+}
+
+/// JSFuck: code written with only `[]()!+` (`(![]+[])[+!+[]]`).
+fn jsfuck(b: &[u8]) -> bool {
+    let mut run = 0usize;
+    let mut best = 0usize;
+    for &c in b {
+        if matches!(c, b'[' | b']' | b'(' | b')' | b'!' | b'+') {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best >= 10 && b.windows(2).any(|w| w == b"![") && b.windows(2).any(|w| w == b"[]")
+}
+
+/// `document /*x*/ . cookie`: property access split by comments and blanks.
+fn split_property(b: &[u8]) -> bool {
+    if b.len() > 4096 || !b.windows(2).any(|w| w == b"/*") {
+        return false;
+    }
+    let mut compact = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            i = memchr::memmem::find(&b[i + 2..], b"*/").map_or(b.len(), |p| i + 2 + p + 2);
+            continue;
+        }
+        if !b[i].is_ascii_whitespace() {
+            compact.push(b[i]);
+        }
+        i += 1;
+    }
+    DOM.is_match(&compact)
 }
 
 fn dom_property(b: &[u8]) -> bool {
@@ -105,7 +156,12 @@ fn html_tags(b: &[u8]) -> bool {
         if j == start || !b[start].is_ascii_alphabetic() {
             continue;
         }
-        let name = &b[start..j];
+        let full = &b[start..j];
+        // `<v:vmlframe`: the element name after a namespace prefix
+        let name = full
+            .iter()
+            .rposition(|&c| c == b':')
+            .map_or(full, |c| &full[c + 1..]);
         if closing {
             if name.eq_ignore_ascii_case(b"script") {
                 return true;
@@ -129,6 +185,32 @@ fn html_tags(b: &[u8]) -> bool {
         if handler_in(attrs, true) || script_scheme_in(attrs) || style_expression(attrs) {
             return true;
         }
+        if active_element(name, attrs, &b[end.min(b.len())..]) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Elements that load or redirect by their attributes or content: `<meta http-equiv=refresh>`,
+/// `<link href=...>`, `<style>@import`, `<base href>`, `<noscript>` breakouts.
+fn active_element(name: &[u8], attrs: &[u8], after: &[u8]) -> bool {
+    let has = |hay: &[u8], needle: &[u8]| {
+        hay.windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
+    if name.eq_ignore_ascii_case(b"meta") {
+        return has(attrs, b"http-equiv");
+    }
+    if name.eq_ignore_ascii_case(b"link") {
+        return has(attrs, b"href");
+    }
+    if name.eq_ignore_ascii_case(b"style") {
+        let body = &after[..after.len().min(512)];
+        return has(body, b"@import")
+            || has(body, b"expression")
+            || has(body, b"javascript:")
+            || has(body, b"url(");
     }
     false
 }
@@ -267,6 +349,18 @@ fn attribute_breakout(b: &[u8]) -> bool {
 
 /// Position just after `javascript:`-like schemes, ignoring the tabs, newlines and NULs browsers
 /// strip inside a scheme.
+/// Whether the scheme at `i` is spelled with characters browsers strip (`ja\tvascript:`).
+fn scheme_obfuscated(b: &[u8], i: usize) -> bool {
+    scheme_at(b, i).is_some_and(|end| {
+        end - i > 11
+            || b[i..end]
+                .iter()
+                .any(|c| matches!(c, b'\t' | b'\n' | b'\r' | 0))
+    }) && b[i..].len() > 11
+        && !b[i..i + 11].eq_ignore_ascii_case(b"javascript:")
+        && !b[i..].starts_with(b"vbscript:")
+}
+
 fn scheme_at(b: &[u8], i: usize) -> Option<usize> {
     for scheme in [&b"javascript:"[..], b"vbscript:", b"livescript:"] {
         let mut j = i;
@@ -317,7 +411,9 @@ fn script_url(b: &[u8]) -> bool {
     }
     if let Some(after) = scheme_at(b, i) {
         // `javascript:alert(1)`, not `JavaScript: Basics of the language`
-        return after < b.len() && !b[after].is_ascii_whitespace() || js_sink(&b[after..]);
+        return after < b.len() && !b[after].is_ascii_whitespace()
+            || js_sink(&b[after..])
+            || scheme_obfuscated(b, i);
     }
     if data_html_at(b, i) {
         return true;
@@ -393,6 +489,14 @@ mod tests {
             "__proto__[v-if]=_c.constructor('alert(1)')()",
             "data:text/html,<form action=x>",
             "'-alert(1)//",
+            "<meta http-equiv=\"refresh\" content=\"0; http://evil\">",
+            "<link href=\"xss.js\" rel=stylesheet>",
+            "<STYLE>@import'http://xss.rocks/xss.css';</STYLE>",
+            "<v:vmlframe src=\"foo.com/sup.fml\"/>",
+            "ja\tvascript: ",
+            "(![]+[])[+!+[]]+(![]+[])[+[]]",
+            "document /*foo*/ . cookie",
+            "document.body.appendChild(document.createElement(\"h1\"))",
         ] {
             assert!(detect(a), "missed: {a}");
         }
@@ -415,6 +519,10 @@ mod tests {
             "eval is a function name",
             ">url=/pi?mode=<;>",
             "once upon a time, on=off",
+            "<meta charset=\"UTF-8\">",
+            "Prices (USD) [approx.] + tax!",
+            "<style>p { color: red }</style>",
+            "I love document.body text",
         ] {
             assert!(!detect(b), "false positive: {b}");
         }
