@@ -1,7 +1,7 @@
 //! Network policy on real processes: a child under a real seccomp listener filter makes real
 //! connect/send/bind/listen calls (glibc `getent`, a C probe), the `NetGuard` decides and
 //! emulates them. Loopback only: every DNS answer comes from a responder the test starts on
-//! 127.0.53.x:53 (or [::1]), never from the system resolver.
+//! 127.B.53.x:53 (see `ns`) or [::1]:53, never from the system resolver.
 
 mod net_harness;
 
@@ -21,11 +21,7 @@ const RECORDS: &[(&str, &str)] = &[
 
 #[allow(clippy::unwrap_used)]
 fn responder(last_octet: u8) -> Responder {
-    Responder::start(
-        format!("127.0.53.{last_octet}:53").parse().unwrap(),
-        RECORDS,
-        &["big.example"],
-    )
+    Responder::start(ns(last_octet), RECORDS, &["big.example"])
 }
 
 #[test]
@@ -87,7 +83,7 @@ fn glibc_lookup_under_alert_resolves_and_audits() {
     for e in &o.events {
         assert_eq!((e.kind, e.effect), (AuditKind::Dns, Effect::Alert));
         assert_eq!(e.message, "DNS resolution of suspicious name yahoo.com");
-        assert_eq!(e.ip.as_deref(), Some("127.0.53.2"));
+        assert_eq!(e.ip, Some(ns(2).ip().to_string()));
     }
 }
 
@@ -95,7 +91,7 @@ fn glibc_lookup_under_alert_resolves_and_audits() {
 fn glibc_falls_back_to_tcp_through_the_stub() {
     let s = Scratch::new("glibc-tcp");
     let r = Responder::start(
-        "127.0.53.3:53".parse().unwrap(),
+        ns(3),
         &[("big.example", "127.0.0.11"), ("yahoo.com", "127.0.0.8")],
         &["big.example", "yahoo.com"],
     );
@@ -114,8 +110,10 @@ fn musl_style_unconnected_sendto_is_decided_on_its_payload() {
     let s = Scratch::new("musl");
     let r = responder(4);
     let p = probe().display();
-    let script =
-        format!("{p} dns-sendto 127.0.53.4 53 google.com; {p} dns-sendto 127.0.53.4 53 yahoo.com");
+    let script = format!(
+        "{p} dns-sendto {n} 53 google.com; {p} dns-sendto {n} 53 yahoo.com",
+        n = r.addr.ip()
+    );
     let o = run(policy(DNS_PREVENT, NET_OFF), &s, &script);
     let lines: Vec<&str> = o.output.lines().collect();
     assert_eq!(lines, ["rcode 0 answers 1", "err EPERM"], "{}", o.output);
@@ -132,8 +130,9 @@ fn go_style_connect_then_write_and_tcp_queries_go_through_the_stub() {
     let r = responder(5);
     let p = probe().display();
     let script = format!(
-        "{p} dns-connect-write 127.0.53.5 53 google.com; {p} dns-connect-write 127.0.53.5 53 yahoo.com; \
-         {p} dns-tcp 127.0.53.5 53 google.com; {p} dns-tcp 127.0.53.5 53 Yahoo.Com"
+        "{p} dns-connect-write {n} 53 google.com; {p} dns-connect-write {n} 53 yahoo.com; \
+         {p} dns-tcp {n} 53 google.com; {p} dns-tcp {n} 53 Yahoo.Com",
+        n = r.addr.ip()
     );
     let o = run(policy(DNS_PREVENT, NET_OFF), &s, &script);
     let lines: Vec<&str> = o.output.lines().collect();
@@ -399,13 +398,9 @@ fn blocking_connects_to_a_silent_host_do_not_stall_other_calls() {
 #[test]
 fn a_thread_racing_the_query_name_never_gets_a_denied_name_out() {
     let s = Scratch::new("dns-race");
-    let r = Responder::start(
-        "127.0.53.7:53".parse().unwrap(),
-        &[("good.test", "127.0.0.12")],
-        &[],
-    );
+    let r = Responder::start(ns(7), &[("good.test", "127.0.0.12")], &[]);
     let p = probe().display();
-    let script = format!("{p} dns-race 127.0.53.7 53 good.test evil.test 400");
+    let script = format!("{p} dns-race {} 53 good.test evil.test 400", r.addr.ip());
     let o = run(
         policy(r#"{"effect":"prevent","denied":["evil.test"]}"#, NET_OFF),
         &s,
@@ -439,7 +434,8 @@ fn ipv6_and_v4_mapped_nameservers_go_through_the_stub() {
     let script = format!(
         "{p} dns-connect-write ::1 53 google.com; {p} dns-connect-write ::1 53 yahoo.com; \
          {p} dns-sendto ::1 53 yahoo.com; {p} dns-tcp ::1 53 yahoo.com; \
-         {p} dns-connect-write ::ffff:127.0.53.8 53 google.com; {p} dns-connect-write ::ffff:127.0.53.8 53 yahoo.com"
+         {p} dns-connect-write ::ffff:{n} 53 google.com; {p} dns-connect-write ::ffff:{n} 53 yahoo.com",
+        n = v4.addr.ip()
     );
     let o = run(policy(DNS_PREVENT, NET_OFF), &s, &script);
     let lines: Vec<&str> = o.output.lines().collect();
@@ -460,7 +456,7 @@ fn ipv6_and_v4_mapped_nameservers_go_through_the_stub() {
     assert_eq!(v4.asked(), ["google.com"]);
     assert_eq!(o.events.len(), 4);
     assert_eq!(o.events[0].ip.as_deref(), Some("::1"));
-    assert_eq!(o.events[3].ip.as_deref(), Some("127.0.53.8"));
+    assert_eq!(o.events[3].ip, Some(v4.addr.ip().to_string()));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The network policy through the real `defender run` (notify backend): the seed's DNS scenario
 //! with glibc `getent`, audits in `--audit-log`, alert, and `block` stopping the app tree.
-//! Loopback only; the nameserver is a responder this test starts on 127.0.53.x:53.
+//! Loopback only; the nameserver is a responder this test starts on 127.B.53.x:53 (see `ns`).
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed set-up step should fail the test loudly
 
@@ -29,12 +29,16 @@ impl Run {
 }
 
 fn defender_run(s: &Scratch, dns: &str, network: &str, script: &str) -> Run {
+    defender_run_with("notify", s, dns, network, script)
+}
+
+fn defender_run_with(backend: &str, s: &Scratch, dns: &str, network: &str, script: &str) -> Run {
     let policy = format!(
         r#"{{"revision":3,"rules":[{{"name":"seed-rule","scope":{{"tasks":["twistlock-*"]}},"dns":{dns},"network":{network}}}]}}"#
     );
     std::fs::write(s.path("policy.json"), policy).unwrap();
     let out = Command::new(DEFENDER)
-        .args(["run", "--backend", "notify", "--policy-file"])
+        .args(["run", "--backend", backend, "--policy-file"])
         .arg(s.path("policy.json"))
         .arg("--audit-log")
         .arg(s.path("audit.jsonl"))
@@ -66,7 +70,7 @@ fn defender_run(s: &Scratch, dns: &str, network: &str, script: &str) -> Run {
 fn seed_yahoo_lookup_fails_under_prevent_and_google_resolves() {
     let s = Scratch::new("run-seed");
     let r = Responder::start(
-        "127.0.53.20:53".parse().unwrap(),
+        ns(20),
         &[("google.com", "127.0.0.7"), ("yahoo.com", "127.0.0.8")],
         &[],
     );
@@ -115,11 +119,7 @@ fn seed_yahoo_lookup_fails_under_prevent_and_google_resolves() {
 #[test]
 fn alert_resolves_and_audits_the_outbound_connection_with_its_name() {
     let s = Scratch::new("run-alert");
-    let r = Responder::start(
-        "127.0.53.21:53".parse().unwrap(),
-        &[("yahoo.com", "127.0.0.8")],
-        &[],
-    );
+    let r = Responder::start(ns(21), &[("yahoo.com", "127.0.0.8")], &[]);
     let target = Counter::tcp("127.0.0.8:0");
     let p = probe().display();
     let inner = format!(
@@ -203,4 +203,46 @@ fn listening_on_a_denied_port_fails() {
         )]
     );
     assert_eq!(run.audits[0]["kind"], "listen");
+}
+
+#[test]
+fn seed_under_the_ptrace_backend_too() {
+    let s = Scratch::new("run-ptrace");
+    let r = Responder::start(
+        ns(22),
+        &[("google.com", "127.0.0.7"), ("yahoo.com", "127.0.0.8")],
+        &[],
+    );
+    let script = with_resolv_conf(
+        &s,
+        r.addr.ip(),
+        "getent hosts yahoo.com; echo yahoo=$?; getent ahostsv4 yahoo.com; echo yahoo=$?; getent ahostsv4 google.com; echo google=$?",
+    );
+    let run = defender_run_with(
+        "ptrace",
+        &s,
+        r#"{"effect":"prevent","denied":["yahoo.com"]}"#,
+        r#"{"effect":"disable"}"#,
+        &script,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("yahoo=2\nyahoo=2\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("127.0.0.7") && run.stdout.contains("google=0"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !r.asked().iter().any(|n| n == "yahoo.com"),
+        "{:?}",
+        r.asked()
+    );
+    assert!(!run.audits.is_empty());
+    assert!(
+        run.messages()
+            .iter()
+            .all(|m| m == "DNS resolution of suspicious name yahoo.com"),
+        "{:?}",
+        run.messages()
+    );
 }

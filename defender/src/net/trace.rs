@@ -243,19 +243,23 @@ fn precheck(shared: &Shared, tid: i32, nr: i64, args: [u64; 6]) -> Result<(), Re
 
 impl NetGuard {
     /// The filter lines for the ptrace backend: the same calls as [`NetGuard::filter_rules`],
-    /// stopped for the tracer with data [`TRACE_DATA`].
+    /// stopped for the tracer with data [`TRACE_DATA`] — and `sendto` without an address too:
+    /// without emulation a resolver socket cannot be pointed at the stub, so a query sent with
+    /// `send` (glibc's single-question path, Python's `gethostbyname`) is judged at its stop.
+    /// That costs a ptrace stop per `send` under this fallback backend.
     pub fn trace_filter_rules() -> Vec<FilterRule> {
         NetGuard::filter_rules()
             .into_iter()
-            .map(|r| match r {
+            .filter_map(|r| match r {
                 FilterRule::Syscall {
                     nr,
                     action: Action::Notify,
-                } => FilterRule::Syscall {
+                } => Some(FilterRule::Syscall {
                     nr,
                     action: Action::Trace(TRACE_DATA),
-                },
-                other => other,
+                }),
+                FilterRule::SyscallArgEq { .. } => None,
+                other => Some(other),
             })
             .collect()
     }
@@ -301,7 +305,10 @@ mod tests {
     #[test]
     fn trace_rules_mirror_the_notify_rules() {
         let rules = NetGuard::trace_filter_rules();
-        assert_eq!(rules.len(), NetGuard::filter_rules().len());
+        assert_eq!(rules.len(), NetGuard::filter_rules().len() - 1);
+        assert!(!rules
+            .iter()
+            .any(|r| matches!(r, FilterRule::SyscallArgEq { .. })));
         assert!(rules.iter().all(|r| !matches!(
             r,
             FilterRule::Syscall {

@@ -403,6 +403,14 @@ pub fn with_resolv_conf(scratch: &Scratch, ns: IpAddr, script: &str) -> String {
     format!("unshare -m sh -c '{}'", inner.replace('\'', r"'\''"))
 }
 
+/// The nameserver address for a test: `127.B.53.OCTET:53`, with `B` drawn from this process's
+/// id so two runs of the suite on one machine (two engineers, a CI run) rarely collide on the
+/// fixed DNS port.
+pub fn ns(octet: u8) -> SocketAddr {
+    let b = 53 + (std::process::id() % 150) as u8;
+    SocketAddr::new(IpAddr::from([127, b, 53, octet]), 53)
+}
+
 pub fn ip(s: &str) -> IpAddr {
     IpAddr::from_str(s).unwrap()
 }
