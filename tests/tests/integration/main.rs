@@ -1,2 +1,3 @@
 //! Cross-crate integration tests, one module per area.
 mod deploy_wiremock;
+mod package;

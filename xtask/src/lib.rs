@@ -1,0 +1,3 @@
+//! Pieces of the project tasks that tests reuse.
+
+pub mod elf;
