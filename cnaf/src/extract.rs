@@ -101,16 +101,16 @@ pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) 
             insp.record(Attack::Lfi, Location::Path, &decoded);
         }
     }
-    insp.scan(&Location::Path, path, ValueKind::Plain);
+    insp.scan(&|| Location::Path, path, ValueKind::Plain);
     let tail = path.trim_start_matches('/');
     if crate::decode::base64_decoded(tail).is_some() {
         // the whole path may be one base64 value with `/` in its alphabet
-        insp.scan(&Location::Path, tail, ValueKind::Plain);
+        insp.scan(&|| Location::Path, tail, ValueKind::Plain);
     }
     for seg in path.split('/').filter(|s| s.len() >= 8) {
         // a segment may be a base64 or otherwise encoded value of its own
         if crate::decode::base64_decoded(seg).is_some() {
-            insp.scan(&Location::Path, seg, ValueKind::Plain);
+            insp.scan(&|| Location::Path, seg, ValueKind::Plain);
         }
     }
     if let Some(q) = parts.query() {
@@ -125,27 +125,25 @@ pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) 
         if insp.done() {
             return;
         }
-        let lname = name.to_ascii_lowercase();
-        if crate::detect::tools::scanner_header(&lname) {
-            insp.record(Attack::AttackTools, Location::Header(lname.clone()), name);
+        let loc = || Location::Header(name.to_ascii_lowercase());
+        let is = |h: &str| name.eq_ignore_ascii_case(h);
+        if crate::detect::tools::scanner_header(name) {
+            insp.record(Attack::AttackTools, loc(), name);
         }
-        if FILENAME_HEADERS.contains(&lname.as_str()) && server_script(value) {
-            insp.record(
-                Attack::CodeInjection,
-                Location::Header(lname.clone()),
-                value,
-            );
+        if FILENAME_HEADERS.iter().any(|h| is(h)) && server_script(value) {
+            insp.record(Attack::CodeInjection, loc(), value);
         }
-        match lname.as_str() {
-            "cookie" => cookies(value, insp),
-            "user-agent" => insp.scan(&Location::Header(lname), value, ValueKind::UserAgent),
-            n if STRUCTURAL_HEADERS.contains(&n) => {
-                // still: Shellshock hides in any header
-                if insp.wants(Attack::Shellshock) && crate::detect::tools::shellshock(value) {
-                    insp.record(Attack::Shellshock, Location::Header(lname), value);
-                }
+        if is("cookie") {
+            cookies(value, insp);
+        } else if is("user-agent") {
+            insp.scan(&loc, value, ValueKind::UserAgent);
+        } else if STRUCTURAL_HEADERS.iter().any(|h| is(h)) {
+            // still: Shellshock hides in any header
+            if insp.wants(Attack::Shellshock) && crate::detect::tools::shellshock(value) {
+                insp.record(Attack::Shellshock, loc(), value);
             }
-            _ => insp.scan(&Location::Header(lname), value, ValueKind::Plain),
+        } else {
+            insp.scan(&loc, value, ValueKind::Plain);
         }
     }
     if !body.is_empty() && !insp.done() {
@@ -168,11 +166,11 @@ fn pairs(
             continue;
         }
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let shown = crate::decode::normalize(name, true);
+        let shown = || crate::decode::normalize(name, true);
         if name.len() > 2 {
-            insp.scan(&name_loc(&shown), name, ValueKind::FormEncoded);
+            insp.scan(&|| name_loc(&shown()), name, ValueKind::FormEncoded);
         }
-        insp.scan(&value_loc(&shown), value, ValueKind::FormEncoded);
+        insp.scan(&|| value_loc(&shown()), value, ValueKind::FormEncoded);
     }
 }
 
@@ -180,9 +178,14 @@ fn cookies(header: &str, insp: &mut Inspector<'_>) {
     for c in header.split(';') {
         let (name, value) = c.trim().split_once('=').unwrap_or((c.trim(), ""));
         if name.len() > 2 {
-            insp.scan(&Location::Cookie(name.to_string()), name, ValueKind::Plain);
+            let loc = || Location::Cookie(name.to_string());
+            insp.scan(&loc, name, ValueKind::Plain);
         }
-        insp.scan(&Location::Cookie(name.to_string()), value, ValueKind::Plain);
+        insp.scan(
+            &|| Location::Cookie(name.to_string()),
+            value,
+            ValueKind::Plain,
+        );
     }
 }
 
@@ -203,14 +206,14 @@ fn walk_body(content_type: &str, body: &[u8], insp: &mut Inspector<'_>) {
             return;
         }
         lenient_strings(&text, insp);
-        insp.scan(&Location::Body, &text, ValueKind::Plain);
+        insp.scan(&|| Location::Body, &text, ValueKind::Plain);
         return;
     }
     if ct.contains("xml") || (!ct.contains("form-urlencoded") && trimmed.starts_with('<')) {
         if xml(&text, insp) {
             return;
         }
-        insp.scan(&Location::Body, &text, ValueKind::Plain);
+        insp.scan(&|| Location::Body, &text, ValueKind::Plain);
         return;
     }
     if ct.contains("form-urlencoded") {
@@ -222,7 +225,7 @@ fn walk_body(content_type: &str, body: &[u8], insp: &mut Inspector<'_>) {
         );
         return;
     }
-    insp.scan(&Location::Body, &text, ValueKind::Plain);
+    insp.scan(&|| Location::Body, &text, ValueKind::Plain);
 }
 
 fn boundary(ct: &str) -> Option<String> {
@@ -252,7 +255,7 @@ fn json_value(v: &serde_json::Value, path: &mut String, depth: usize, insp: &mut
     match v {
         serde_json::Value::String(s) => {
             insp.scan(
-                &Location::Json {
+                &|| Location::Json {
                     path: path.clone(),
                     key: false,
                 },
@@ -274,7 +277,7 @@ fn json_value(v: &serde_json::Value, path: &mut String, depth: usize, insp: &mut
                 path.push('.');
                 path.push_str(k);
                 insp.scan(
-                    &Location::Json {
+                    &|| Location::Json {
                         path: path.clone(),
                         key: true,
                     },
@@ -304,7 +307,7 @@ fn lenient_strings(text: &str, insp: &mut Inspector<'_>) {
             let end = j.min(b.len());
             if let Some(s) = text.get(start..end) {
                 insp.scan(
-                    &Location::Json {
+                    &|| Location::Json {
                         path: format!("$string[{n}]"),
                         key: false,
                     },
@@ -362,18 +365,18 @@ fn multipart(body: &[u8], boundary: &str, insp: &mut Inspector<'_>) {
                 let pv = pv.trim().trim_matches('"');
                 if pk.trim().eq_ignore_ascii_case("name") {
                     name = pv.to_string();
-                    insp.scan(&Location::Multipart(name.clone()), pv, ValueKind::Plain);
+                    insp.scan(&|| Location::Multipart(name.clone()), pv, ValueKind::Plain);
                 } else if pk.trim().eq_ignore_ascii_case("filename") {
-                    insp.scan(
-                        &Location::Multipart(format!("{name} filename")),
-                        pv,
-                        ValueKind::Plain,
-                    );
+                    let loc = || Location::Multipart(format!("{name} filename"));
+                    if server_script(pv) {
+                        insp.record(Attack::CodeInjection, loc(), pv);
+                    }
+                    insp.scan(&loc, pv, ValueKind::Plain);
                 }
             }
         }
         insp.scan(
-            &Location::Multipart(name),
+            &|| Location::Multipart(name.clone()),
             &String::from_utf8_lossy(content),
             ValueKind::Plain,
         );
@@ -436,7 +439,7 @@ fn xml(text: &str, insp: &mut Inspector<'_>) -> bool {
         }
     }
     for (loc, v) in values {
-        insp.scan(&loc, &v, ValueKind::Plain);
+        insp.scan(&|| loc.clone(), &v, ValueKind::Plain);
     }
     true
 }

@@ -124,8 +124,17 @@ mod tests {
             .header("Host", "a")
             .header("Content-Type", "multipart/form-data; boundary=XyZ");
         let body = "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"../../etc/passwd\"\r\n\r\nhello\r\n--XyZ--\r\n";
-        let v = check(mp, body);
+        let v = check(mp.clone(), body);
         assert_eq!(v.primary().map(|f| f.attack), Some(Attack::Lfi));
+        let upload = "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"shell.php\"\r\nContent-Type: image/png\r\n\r\nGIF89a\r\n--XyZ--\r\n";
+        let v = check(mp, upload);
+        assert_eq!(
+            v.primary().map(|f| (f.attack, f.location.to_string())),
+            Some((
+                Attack::CodeInjection,
+                "multipart part f filename".to_string()
+            ))
+        );
         let xml = RequestParts::new("POST", "/soap")
             .header("Host", "a")
             .header("Content-Type", "text/xml");

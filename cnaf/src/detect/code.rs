@@ -11,7 +11,7 @@ use aho_corasick::AhoCorasick;
 use super::literals;
 
 /// Markers that are code in one of the languages above wherever they appear.
-static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+pub(crate) static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     literals(&[
         // PHP
         "<?php",

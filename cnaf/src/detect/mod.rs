@@ -89,7 +89,7 @@ impl<'p> Inspector<'p> {
     }
 
     /// Decode `raw` every way an application might and run the value detectors on each form.
-    pub(crate) fn scan(&mut self, location: &Location, raw: &str, kind: ValueKind) {
+    pub(crate) fn scan(&mut self, location: &dyn Fn() -> Location, raw: &str, kind: ValueKind) {
         if self.done() || raw.is_empty() {
             return;
         }
@@ -97,7 +97,7 @@ impl<'p> Inspector<'p> {
             && self.wants(Attack::AttackTools)
             && tools::scanner_agent(raw)
         {
-            self.record(Attack::AttackTools, location.clone(), raw);
+            self.record(Attack::AttackTools, location(), raw);
         }
         let decoded = normalize(raw, kind == ValueKind::FormEncoded);
         self.scan_decoded(location, &decoded);
@@ -118,7 +118,17 @@ impl<'p> Inspector<'p> {
         }
     }
 
-    fn scan_decoded(&mut self, loc: &Location, v: &str) {
+    fn scan_decoded(&mut self, loc: &dyn Fn() -> Location, v: &str) {
+        // Identifiers and numbers (`red`, `42`, `price_asc`, `abc123`): only keyword- and
+        // marker-led rules can match them, so skip the rest when neither is present.
+        if v.len() <= 256
+            && v.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+            && !sqli::KEYWORDS.is_match(v)
+            && !code::MARKERS.is_match(v)
+        {
+            return;
+        }
         type Check = fn(&str) -> bool;
         const CHECKS: [(Attack, Check); 8] = [
             (Attack::Shellshock, tools::shellshock),
@@ -132,7 +142,7 @@ impl<'p> Inspector<'p> {
         ];
         for (attack, check) in CHECKS {
             if self.wants(attack) && check(v) {
-                self.record(attack, loc.clone(), v);
+                self.record(attack, loc(), v);
             }
         }
     }

@@ -11,12 +11,10 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use super::audit::{record_for, AuditContext, AuditSink, RequestInfo};
 use super::body::{read_prefix, Forwarded};
+use super::upstream::Upstream;
 use super::{PolicyHandle, ProxyConfig};
 use crate::model::{Action, RequestParts};
 
@@ -24,8 +22,8 @@ use crate::model::{Action, RequestParts};
 pub(crate) type ProxyBody = Either<Full<Bytes>, Incoming>;
 
 pub(crate) struct State {
-    client: Client<HttpConnector, Forwarded>,
-    upstream: SocketAddr,
+    pub(crate) upstream: SocketAddr,
+    pub(crate) connect_timeout: std::time::Duration,
     policy: PolicyHandle,
     audit: Arc<dyn AuditSink>,
     context: AuditContext,
@@ -34,16 +32,9 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn new(c: &ProxyConfig) -> State {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(c.limits.connect_timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build(connector);
         State {
-            client,
             upstream: c.upstream,
+            connect_timeout: c.limits.connect_timeout,
             policy: c.policy.clone(),
             audit: c.audit.clone(),
             context: c.context.clone(),
@@ -118,6 +109,7 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 pub(crate) async fn handle(
     req: Request<Incoming>,
     state: Arc<State>,
+    upstream: Arc<Upstream>,
     peer: SocketAddr,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let policy = state.policy.get();
@@ -181,18 +173,20 @@ pub(crate) async fn handle(
             close,
         ));
     }
-    forward(&state, &mut parts, prefix, peer, &id).await
+    forward(&state, &upstream, &mut parts, prefix, peer, &id).await
 }
 
 async fn forward(
     state: &State,
+    upstream: &Upstream,
     parts: &mut http::request::Parts,
     prefix: super::body::Prefix,
     peer: SocketAddr,
     id: &str,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let Ok(uri) = Uri::try_from(format!("http://{}{}", state.upstream, pq)) else {
+    // origin form (`/path?query`), as a client talking to the app directly would send
+    let Ok(uri) = Uri::try_from(pq) else {
         return Ok(page(
             StatusCode::BAD_REQUEST,
             "Bad request",
@@ -226,11 +220,16 @@ async fn forward(
     if let Ok(v) = HeaderValue::from_str(id) {
         headers.insert(HeaderName::from_static("x-request-id"), v);
     }
+    if !headers.contains_key(header::HOST) {
+        if let Ok(v) = HeaderValue::from_str(&state.upstream.to_string()) {
+            headers.insert(header::HOST, v);
+        }
+    }
     let mut up = Request::new(Forwarded::new(prefix));
     *up.method_mut() = parts.method.clone();
     *up.uri_mut() = uri;
     *up.headers_mut() = headers;
-    match state.client.request(up).await {
+    match upstream.send(up).await {
         Ok(resp) => {
             let (mut rparts, rbody) = resp.into_parts();
             strip_hop_by_hop(&mut rparts.headers);

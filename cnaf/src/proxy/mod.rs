@@ -20,6 +20,7 @@
 mod audit;
 mod body;
 mod handler;
+mod upstream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -232,8 +233,9 @@ impl Proxy {
                     };
                     let _ = stream.set_nodelay(true);
                     let state = state.clone();
+                    let app = Arc::new(upstream::Upstream::new(state.upstream, state.connect_timeout));
                     let svc = hyper::service::service_fn(move |req| {
-                        handler::handle(req, state.clone(), peer)
+                        handler::handle(req, state.clone(), app.clone(), peer)
                     });
                     let conn = http.serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);

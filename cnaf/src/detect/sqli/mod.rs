@@ -13,7 +13,7 @@ use aho_corasick::AhoCorasick;
 use super::literals;
 
 /// Words that start the shapes possible without SQL punctuation.
-static KEYWORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+pub(crate) static KEYWORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     literals(&[
         "union",
         "select",
