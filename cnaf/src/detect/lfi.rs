@@ -101,6 +101,19 @@ pub fn detect(value: &str) -> bool {
     {
         return false;
     }
+    let b = value.as_bytes();
+    let tricky = b.contains(&b'\\')
+        || memchr::memmem::find(b, b"..").is_some()
+        || memchr::memmem::find(b, b"//").is_some()
+        || memchr::memmem::find(b, b"/./").is_some()
+        || b.contains(&b'<');
+    if !tricky {
+        // nothing to normalise: the case-insensitive sets match the value as it is
+        return SENSITIVE.is_match(b)
+            || WRAPPERS
+                .find(b)
+                .is_some_and(|m| m.start() == 0 || !b[m.start() - 1].is_ascii_alphanumeric());
+    }
     let norm = normalize_path(value);
     let n = norm.as_bytes();
     let climbs = traversals(n);

@@ -81,15 +81,16 @@ pub fn detect(value: &str) -> bool {
     let structural = b
         .iter()
         .any(|c| matches!(c, b'<' | b'(' | b'`' | b'=' | b':' | b'[' | b'"' | b'\''));
+    let comment = memchr::memmem::find(b, b"/*").is_some();
     if !structural {
-        return dom_property(b) || split_property(b);
+        return dom_property(b) || (comment && split_property(b));
     }
-    html_tags(b)
+    (b.contains(&b'<') && html_tags(b))
         || attribute_breakout(b)
-        || script_url(b)
+        || (b.contains(&b':') && script_url(b))
         || js_sink(b)
-        || jsfuck(b)
-        || split_property(b)
+        || (b.contains(&b'!') && jsfuck(b))
+        || (comment && split_property(b))
 }
 
 /// JSFuck: code written with only `[]()!+` (`(![]+[])[+!+[]]`).

@@ -76,7 +76,7 @@ pub fn detect(value: &str) -> bool {
     }
     let mut toks = Vec::with_capacity(32);
     let mut sig = Vec::with_capacity(32);
-    if constant_tautology(value) {
+    if value.bytes().any(|c| matches!(c, b'=' | b'<' | b'>')) && constant_tautology(value) {
         return true;
     }
     tokenize(value, None, &mut toks);
