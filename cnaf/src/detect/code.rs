@@ -139,6 +139,25 @@ pub(crate) static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
 static CALLS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     literals(&[
         "phpinfo",
+        "bzdecompress",
+        "gzdecode",
+        "fsockopen",
+        "pfsockopen",
+        "stream_socket_client",
+        "curl_exec",
+        "array_map",
+        "array_filter",
+        "usort",
+        "register_shutdown_function",
+        "register_tick_function",
+        "ini_set",
+        "ini_get_all",
+        "putenv",
+        "dl",
+        "mail",
+        "symlink",
+        "chmod",
+        "move_uploaded_file",
         "system",
         "passthru",
         "shell_exec",
@@ -179,7 +198,21 @@ static CALLS: LazyLock<AhoCorasick> = LazyLock::new(|| {
 
 /// Calls that are too common in prose/code discussion to count without a PHP-ish context.
 const CALLS_NEED_CONTEXT: &[&str] = &[
-    "md5", "include", "require", "exec", "eval", "execute", "assert", "fopen", "system",
+    "mail",
+    "dl",
+    "chmod",
+    "usort",
+    "array_map",
+    "array_filter",
+    "md5",
+    "include",
+    "require",
+    "exec",
+    "eval",
+    "execute",
+    "assert",
+    "fopen",
+    "system",
 ];
 
 /// Whether `value` (already decoded) is code injection.
@@ -194,7 +227,12 @@ pub fn detect(value: &str) -> bool {
     if java_name(b) {
         return true;
     }
-    if calls(b) || template_expression(b) || nosql_operator(b) {
+    if calls(b)
+        || template_expression(b)
+        || nosql_operator(b)
+        || variable_call(b)
+        || parenthesised_callee(b)
+    {
         return true;
     }
     mongo_shell(b)
@@ -203,7 +241,8 @@ pub fn detect(value: &str) -> bool {
 fn calls(b: &[u8]) -> bool {
     for m in CALLS.find_iter(b) {
         let (s, e) = (m.start(), m.end());
-        if s > 0 && (b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_') {
+        // short names need a word boundary; long ones are distinctive on their own
+        if e - s < 8 && s > 0 && (b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_') {
             continue;
         }
         let mut k = e;
@@ -369,6 +408,109 @@ fn evaluates(inner: &[u8]) -> bool {
     .any(|m| memchr::memmem::find(&lower, m).is_some())
 }
 
+/// `$f(1)`, `$$g(2)`, `@$__['o'](3)`: a PHP call through a variable.
+fn variable_call(b: &[u8]) -> bool {
+    memchr::memchr_iter(b'$', b).any(|p| {
+        let mut i = p + 1;
+        while b.get(i) == Some(&b'$') {
+            i += 1;
+        }
+        let start = i;
+        if !b
+            .get(i)
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+        {
+            return false;
+        }
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') && i - start < 64 {
+            i += 1;
+        }
+        if b.get(i) == Some(&b'[') {
+            // `$a[...]` with an index (`$a[]` is an append, not a callable)
+            match b[i..].iter().take(40).position(|&c| c == b']') {
+                Some(close) if close > 1 => i += close + 1,
+                _ => return false,
+            }
+        }
+        b.get(i) == Some(&b'(')
+    })
+}
+
+/// `(system)('uname')`, `($y)("id")`, `(x)/**/('id')`: a parenthesised callee called with a
+/// string.
+fn parenthesised_callee(b: &[u8]) -> bool {
+    memchr::memchr_iter(b')', b).any(|p| {
+        let mut k = p + 1;
+        let mut commented = false;
+        loop {
+            let mut j = k;
+            while j < b.len() && b[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            if b.get(j) == Some(&b'/') && b.get(j + 1) == Some(&b'*') {
+                k = memchr::memmem::find(&b[j..], b"*/").map_or(b.len(), |q| j + q + 2);
+                commented = true;
+                continue;
+            }
+            if commented {
+                k = j; // blanks around a comment are part of the obfuscation
+            }
+            break;
+        }
+        b.get(k) == Some(&b'(') && matches!(b.get(k + 1), Some(b'\'' | b'"'))
+    })
+}
+
+/// Java gadget classes hidden in base64 at any byte alignment (the value is base64 of a
+/// longer serialized stream, so the class name rarely starts on a 3-byte boundary).
+pub fn java_gadget_in_base64(value: &str) -> bool {
+    static GADGETS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        literals(&[
+            "processbuilder",
+            "clonetransformer",
+            "forclosure",
+            "instantiatefactory",
+            "instantiatetransformer",
+            "invokertransformer",
+            "prototypeclonefactory",
+            "prototypeserializationfactory",
+            "whileclosure",
+            "chainedtransformer",
+            "templatesimpl",
+        ])
+    });
+    let t = value.trim().trim_end_matches('=');
+    if t.len() < 8
+        || !t
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_'))
+    {
+        return false;
+    }
+    let std: String = t
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    (0..3).any(|shift| {
+        let mut s = "A".repeat(shift);
+        s.push_str(&std);
+        let keep = if s.len() % 4 == 1 {
+            s.len() - 1
+        } else {
+            s.len()
+        };
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &s[..keep],
+        )
+        .is_ok_and(|bytes| GADGETS.is_match(&bytes))
+    })
+}
+
 /// `{"$ne": 1}`, `[$gt]=`, `$or: [` — MongoDB query operators smuggled into values or keys.
 fn nosql_operator(b: &[u8]) -> bool {
     const OPS: &[&[u8]] = &[
@@ -466,6 +608,10 @@ mod tests {
             "exec #comment\r\n (blah)",
             "return\"system\"(xyz).s",
             "system(whoami)",
+            "$a(1)",
+            "@$__['o'](4)",
+            "(system)('uname');",
+            "FOOcall_user_func()",
             "@eval($_POST['x'])",
         ] {
             assert!(detect(a), "missed: {a}");
@@ -480,6 +626,9 @@ mod tests {
             "Price is ${price}",
             "I'd like to include (if possible) a note",
             "java lang courses",
+            "It costs $5 (plus tax)",
+            "$a[]()",
+            "see (a) ('quoted')",
             "I use JavaScript and java every day",
             "md5 checksum of the file",
             "We evaluate (carefully) every request",

@@ -112,6 +112,9 @@ impl<'p> Inspector<'p> {
                 None
             }
         });
+        if self.wants(Attack::CodeInjection) && code::java_gadget_in_base64(raw) {
+            self.record(Attack::CodeInjection, location(), raw);
+        }
         if let Some(b64) = b64 {
             let inner = normalize(&b64, false);
             self.scan_decoded(location, &inner);
