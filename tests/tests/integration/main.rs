@@ -1,3 +1,4 @@
 //! Cross-crate integration tests, one module per area.
+mod deploy_moto;
 mod deploy_wiremock;
 mod package;
