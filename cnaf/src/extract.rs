@@ -137,6 +137,13 @@ pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) 
             cookies(value, insp);
         } else if is("user-agent") {
             insp.scan(&loc, value, ValueKind::UserAgent);
+        } else if is("referer") || is("origin") {
+            // a URL this site's pages produced: its host (often this site's own IP address) is
+            // not data; its path and query are
+            let rest = value
+                .split_once("://")
+                .map_or(value.as_str(), |(_, r)| r.find('/').map_or("", |i| &r[i..]));
+            insp.scan(&loc, rest, ValueKind::Plain);
         } else if STRUCTURAL_HEADERS.iter().any(|h| is(h)) {
             // still: Shellshock hides in any header
             if insp.wants(Attack::Shellshock) && crate::detect::tools::shellshock(value) {

@@ -164,7 +164,8 @@ mod tests {
                 "User-Agent",
                 "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
             )
-            .header("Referer", "https://shop.example.com/cart?step=2")
+            .header("Referer", "http://203.0.113.10:8080/cart?step=2")
+            .header("Origin", "http://203.0.113.10:8080")
             .header("Cookie", "session=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.abc; theme=dark");
         let v = check(
             json,

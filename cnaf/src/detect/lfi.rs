@@ -240,36 +240,75 @@ fn unc_path(b: &[u8]) -> bool {
 /// `http://10.1.2.3/shell.txt`, `ftp://1.2.3.4/x?`: remote file inclusion by IP address, or
 /// a URL ending in `?` (the classic RFI trailer that discards the rest of the include path).
 fn remote_by_ip(n: &[u8]) -> bool {
-    for scheme in [&b"http://"[..], b"https://", b"ftp://", b"ftps://"] {
-        if let Some(p) = memchr::memmem::find(n, scheme) {
-            let host = &n[p + scheme.len()..];
-            let host_end = host
-                .iter()
-                .position(|&c| matches!(c, b'/' | b':' | b'?' | b'#'))
-                .unwrap_or(host.len());
-            let h = &host[..host_end];
-            let dotted_ip = h.split(|&c| c == b'.').count() == 4
-                && h.iter().all(|c| c.is_ascii_digit() || *c == b'.');
-            // `[2001:db8::1]`, or an unbracketed IPv6 literal (`2001:41d0::29c8/x`)
-            let v6 = host.first() == Some(&b'[')
-                || host
-                    .iter()
-                    .take_while(|&&c| c != b'/')
-                    .filter(|&&c| c == b':')
-                    .count()
-                    >= 2;
-            let starts = p == 0 || matches!(n[p - 1], b'=' | b' ' | b'"' | b'\'' | b'>');
-            let path_or_end = host_end == host.len() || matches!(host[host_end], b'/' | b':');
-            if starts && (dotted_ip || v6) && path_or_end {
-                return true;
-            }
-            // `http://x/y?`: the classic trailer that discards the rest of an include path
-            if p == 0 && n.ends_with(b"?") {
-                return true;
-            }
+    for p in memchr::memmem::find_iter(n, b"://") {
+        // the scheme: letters right before `://`
+        let mut s = p;
+        while s > 0 && (n[s - 1].is_ascii_alphanumeric() || matches!(n[s - 1], b'+' | b'-' | b'.'))
+        {
+            s -= 1;
+        }
+        if s == p || p - s > 12 {
+            continue;
+        }
+        let host = &n[p + 3..];
+        let host_end = host
+            .iter()
+            .position(|&c| matches!(c, b'/' | b'?' | b'#' | b' ' | b'"' | b'\''))
+            .unwrap_or(host.len());
+        let h = &host[..host_end];
+        // drop user-info and port
+        let h = h.rsplit(|&c| c == b'@').next().unwrap_or(h);
+        let starts = s == 0 || matches!(n[s - 1], b'=' | b' ' | b'"' | b'\'' | b'>' | b'(');
+        if starts && (ip_literal(h) || metadata_host(h) || h.contains(&b'\\')) {
+            return true;
+        }
+        // `http://x/y?`: the classic trailer that discards the rest of an include path
+        if s == 0 && n.ends_with(b"?") && !n.contains(&b' ') {
+            return true;
         }
     }
     false
+}
+
+/// A host written as an IP address in any notation a resolver accepts: dotted quad, bare
+/// decimal (`2852039166`), hex (`0xA9FEA9FE`, `0xa9.0xfe.0xa9.0xfe`), octal (`0177.0.0.1`),
+/// short forms (`169.254.43518`), IPv6 (`[::ffff:a9fe:a9fe]`).
+fn ip_literal(h: &[u8]) -> bool {
+    if h.first() == Some(&b'[') {
+        return true;
+    }
+    let host = match h.iter().rposition(|&c| c == b':') {
+        // `host:port` (an IPv6 literal without brackets has several colons)
+        Some(c) if h.iter().filter(|&&x| x == b':').count() == 1 => &h[..c],
+        Some(_) => return true,
+        None => h,
+    };
+    if host.is_empty() {
+        return false;
+    }
+    let parts: Vec<&[u8]> = host.split(|&c| c == b'.').collect();
+    let numeric = |p: &&[u8]| {
+        !p.is_empty()
+            && (p.iter().all(u8::is_ascii_digit)
+                || (p.len() > 2
+                    && p[..2].eq_ignore_ascii_case(b"0x")
+                    && p[2..].iter().all(u8::is_ascii_hexdigit)))
+    };
+    parts.len() <= 4 && parts.iter().all(numeric)
+}
+
+fn metadata_host(h: &[u8]) -> bool {
+    const HOSTS: &[&[u8]] = &[
+        b"metadata.google.internal",
+        b"metadata.packet.net",
+        b"metadata.azure.com",
+        b"169.254.169.254",
+        b"100.100.100.200",
+        b"instance-data",
+    ];
+    HOSTS
+        .iter()
+        .any(|m| h.eq_ignore_ascii_case(m) || h.starts_with(m))
 }
 
 /// `<!ENTITY x SYSTEM "...">`, `<!DOCTYPE x SYSTEM "...">`, `<!ENTITY % y PUBLIC ...>`,
@@ -313,6 +352,11 @@ mod tests {
             "https://[2001:41d0:701:1100::29c8]/gecko.php",
             "ftp://1.1.1.1",
             "https://foo.bar?",
+            "http://2852039166/",
+            "http://0xA9.0xFE.0xA9.0xFE/",
+            "ssh://0177.00.00.01",
+            "xri://[0:0:0:0:0:ffff:169.254.169.254]",
+            "https://metadata.packet.net/userdata",
         ] {
             assert!(detect(a), "missed: {a}");
         }
@@ -353,6 +397,8 @@ mod tests {
             "The password file is important",
             "url=http://www.example.com/tan?usp=4#8",
             "version 1.2.3.4",
+            "https://example.com:8443/x",
+            "see https://www.example.com/a?b=c for details",
         ] {
             assert!(!detect(b), "false positive: {b}");
         }
