@@ -63,6 +63,8 @@ pub enum Tok {
     Num,
     /// A bare identifier that is not a keyword.
     Word,
+    /// A PostgreSQL cast to a type (`::int`, `::jsonb`).
+    Cast,
     /// A back-quoted identifier (`` `users` ``): MySQL syntax, not prose.
     QuotedIdent,
     /// A function known to SQL dialects, followed by `(`: level 2 = only attackers call it from
@@ -98,6 +100,52 @@ pub enum Tok {
     Dot,
     /// Anything else (punctuation SQL does not use).
     Other,
+}
+
+/// Whether a PostgreSQL type name starts at `i` (after `::`).
+fn cast_type_at(b: &[u8], i: usize) -> bool {
+    let end = b[i.min(b.len())..]
+        .iter()
+        .position(|c| !c.is_ascii_alphanumeric())
+        .map_or(b.len(), |p| i + p);
+    let word = std::str::from_utf8(&b[i.min(b.len())..end])
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(
+        word.as_str(),
+        "int"
+            | "int4"
+            | "int8"
+            | "integer"
+            | "bigint"
+            | "smallint"
+            | "text"
+            | "varchar"
+            | "char"
+            | "bool"
+            | "boolean"
+            | "json"
+            | "jsonb"
+            | "numeric"
+            | "float"
+            | "float8"
+            | "real"
+            | "regclass"
+            | "regproc"
+            | "oid"
+            | "bytea"
+            | "date"
+            | "timestamp"
+            | "inet"
+            | "uuid"
+            | "xml"
+            | "money"
+    )
+}
+
+/// Whether `word` names a SQL function (at any danger level).
+pub fn is_function(word: &str) -> bool {
+    matches!(classify(word, true), Tok::Func(_))
 }
 
 fn classify(word: &str, next_is_paren: bool) -> Tok {
@@ -446,6 +494,7 @@ pub fn tokenize(s: &str, ctx_quote: Option<u8>, out: &mut Vec<Tok>) {
             (b'<', Some(b'=')) if b.get(i + 2) == Some(&b'>') => (Tok::Cmp, 3),
             (b'<', Some(b'=' | b'>')) | (b'>', Some(b'=')) | (b'!', Some(b'=')) => (Tok::Cmp, 2),
             (b':', Some(b'=')) => (Tok::Arith, 2),
+            (b':', Some(b':')) if cast_type_at(b, i + 2) => (Tok::Cast, 2),
             (b'=' | b'<' | b'>', _) => (Tok::Cmp, 1),
             (b'!', _) => (Tok::Not, 1),
             (b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'|' | b'&' | b'~', _) => (Tok::Arith, 1),

@@ -70,6 +70,7 @@ pub fn detect(value: &str) -> bool {
             b'\'' | b'"' | b'(' | b'=' | b'<' | b'>' | b';' | b'#' | b'|' | b'&' | b'@' | b'`'
         )
     }) || value.contains("--")
+        || value.contains("::")
         || value.contains("/*");
     if !punctuated && !KEYWORDS.is_match(value) {
         return false;
@@ -77,6 +78,9 @@ pub fn detect(value: &str) -> bool {
     let mut toks = Vec::with_capacity(32);
     let mut sig = Vec::with_capacity(32);
     if value.bytes().any(|c| matches!(c, b'=' | b'<' | b'>')) && constant_tautology(value) {
+        return true;
+    }
+    if lone_call(value) {
         return true;
     }
     tokenize(value, None, &mut toks);
@@ -120,6 +124,7 @@ fn generic(s: &[Tok]) -> bool {
         }
         Tok::Func(0) | Tok::Call => nested_probe(s, i),
         Tok::SysObject => true,
+        Tok::Cast => i > 0,
         Tok::Kw(Kw::Having) => comparison(s, i + 1).is_some(),
         Tok::Kw(Kw::Order | Kw::Group) => order_by_number(s, i),
         Tok::Kw(Kw::Into) => at(s, i + 1) == Some(Tok::Kw(Kw::Outfile)),
@@ -141,6 +146,31 @@ fn generic(s: &[Tok]) -> bool {
         }
         _ => false,
     })
+}
+
+/// The whole value is one SQL function call, or its opening (`IFNULL(`, `substring(x,1,1)`,
+/// `version()`): a probe, not data.
+fn lone_call(value: &str) -> bool {
+    let v = value.trim();
+    let Some(open) = v.find('(') else {
+        return false;
+    };
+    let name = v[..open].trim_end();
+    if name.is_empty()
+        || name.len() > 32
+        || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        || !lexer::is_function(name)
+    {
+        return false;
+    }
+    let rest = &v[open..];
+    let close = rest.rfind(')');
+    match close {
+        None => true,
+        Some(c) => rest[c + 1..]
+            .trim_matches(|ch: char| ch == ';' || ch.is_whitespace())
+            .is_empty(),
+    }
 }
 
 /// The whole value is a tautology of constants: `1=1`, `'a'='a'`, `11!=1`, `1 is not 2`,
