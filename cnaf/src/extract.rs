@@ -217,7 +217,8 @@ fn walk_body(content_type: &str, body: &[u8], insp: &mut Inspector<'_>) {
         return;
     }
     if ct.contains("xml") || (!ct.contains("form-urlencoded") && trimmed.starts_with('<')) {
-        if xml(&text, insp) {
+        // markup sent without an XML content type may be HTML to the app: inspect it whole too
+        if xml(&text, insp) && ct.contains("xml") {
             return;
         }
         insp.scan(&|| Location::Body, &text, ValueKind::Plain);

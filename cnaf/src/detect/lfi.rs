@@ -86,6 +86,7 @@ static WRAPPERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "ldap://",
         "tftp://",
         "compress.zlib://",
+        "compress.bzip2://",
         "ogg://",
         "rar://",
         "ssh2.",

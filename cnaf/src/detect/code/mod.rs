@@ -232,6 +232,7 @@ pub fn detect(value: &str) -> bool {
         || nosql_operator(b)
         || variable_call(b)
         || parenthesised_callee(b)
+        || js_statement(b)
     {
         return true;
     }
@@ -406,6 +407,33 @@ fn evaluates(inner: &[u8]) -> bool {
     ]
     .iter()
     .any(|m| memchr::memmem::find(&lower, m).is_some())
+}
+
+/// JavaScript statements smuggled after a `;` (server-side JS such as MongoDB `$where`):
+/// `;var d = new Date();`, `do{...}while(`.
+fn js_statement(b: &[u8]) -> bool {
+    if memchr::memmem::find(b, b"do{").is_some() && memchr::memmem::find(b, b"}while(").is_some() {
+        return true;
+    }
+    memchr::memchr_iter(b';', b).any(|p| {
+        let rest = &b[p + 1..];
+        let rest = &rest[rest
+            .iter()
+            .position(|c| !c.is_ascii_whitespace())
+            .unwrap_or(rest.len())..];
+        ["var ", "let ", "const "].iter().any(|kw| {
+            rest.len() > kw.len() && rest[..kw.len()].eq_ignore_ascii_case(kw.as_bytes()) && {
+                let decl = &rest[kw.len()..];
+                let name_len = decl
+                    .iter()
+                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$'))
+                    .unwrap_or(decl.len());
+                let after = &decl[name_len..];
+                let after = &after[after.iter().position(|c| *c != b' ').unwrap_or(after.len())..];
+                name_len > 0 && after.first() == Some(&b'=') && after.get(1) != Some(&b'=')
+            }
+        })
+    })
 }
 
 /// `$f(1)`, `$$g(2)`, `@$__['o'](3)`: a PHP call through a variable.
