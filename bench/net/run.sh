@@ -7,6 +7,7 @@
 # private mount namespace that points /etc/resolv.conf at it).
 #
 #   bench/net/run.sh [PAIRS]        (default 5 pairs; prints medians and ratios)
+#   BACKEND=ptrace bench/net/run.sh (the fallback backend; default notify)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -36,7 +37,8 @@ taskset -c 0 "$probe" accept-loop 127.0.0.1 "$port" >/dev/null & pids+=($!)
 taskset -c 0 python3 "$here/responder.py" 127.0.53.200 53 & pids+=($!)
 sleep 0.3
 
-defended() { taskset -c 0 "$defender" run --policy-file "$work/policy.json" --audit-log "$work/audit.log" -- "$@"; }
+backend="${BACKEND:-notify}"
+defended() { taskset -c 0 "$defender" run --backend "$backend" --policy-file "$work/policy.json" --audit-log "$work/audit.log" -- "$@"; }
 bare() { taskset -c 0 "$@"; }
 ns_of() { awk '$1 == "ok" { print $4 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -47,6 +49,7 @@ declare -A runs=(
   [udp]="$probe udp-loop 127.0.0.1 9 20000"
 )
 
+echo "backend: $backend"
 printf '%-8s %14s %14s %8s\n' loop bare_ms defended_ms ratio
 for name in connect udp lookup; do
   : >"$work/$name.bare"; : >"$work/$name.def"

@@ -209,7 +209,7 @@ pub(super) fn judge_dns_payload(
     }
 }
 
-pub(super) fn payload_cap(kind: Kind, len: u64) -> Result<usize, Reply> {
+fn payload_cap(kind: Kind, len: u64) -> Result<usize, Reply> {
     if kind.ty == libc::SOCK_STREAM {
         Ok((len as usize).min(MAX_STREAM_CHUNK))
     } else if len as usize > MAX_DATAGRAM {
@@ -308,13 +308,13 @@ fn sendto(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Repl
 }
 
 /// One message of a `sendmsg`/`sendmmsg`, copied: raw address, payload, ancillary data.
-pub(super) struct Copied {
-    pub raw: Vec<u8>,
-    pub data: Vec<u8>,
-    pub control: Vec<u8>,
+struct Copied {
+    raw: Vec<u8>,
+    data: Vec<u8>,
+    control: Vec<u8>,
 }
 
-pub(super) fn copy_message(pid: i32, kind: Kind, hdr: &MsgHdr) -> Result<Copied, Reply> {
+fn copy_message(pid: i32, kind: Kind, hdr: &MsgHdr) -> Result<Copied, Reply> {
     let raw = if hdr.name == 0 {
         Vec::new()
     } else {

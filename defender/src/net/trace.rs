@@ -11,9 +11,7 @@ use crate::sys::bpf::{Action, Rule as FilterRule};
 use crate::sys::notify::Reply;
 
 use super::decide;
-use super::emulate::{
-    copy_message, enforce, judge_dns_payload, judge_outbound, judge_send, payload_cap,
-};
+use super::emulate::{enforce, judge_dns_payload, judge_outbound, judge_send};
 use super::msg::{self, MsgHdr};
 use super::sockaddr::{self, Dest};
 use super::socket::{copy_addr, copy_in, Kind};
@@ -63,8 +61,10 @@ pub fn find_in_table(table: &str, inode: u64) -> Option<(SocketAddr, Option<Sock
     })
 }
 
-/// The IP socket behind descriptor `fd` of thread `tid`, if it is one.
-pub fn proc_socket(tid: i32, fd: i32) -> Option<ProcSock> {
+/// The IP socket of type `ty` (stream: the TCP tables, else UDP) behind descriptor `fd` of
+/// thread `tid`, if it is one. Reads whole `/proc` tables, so it is only asked when a call
+/// looks like a DNS query or is a `listen`.
+pub fn proc_socket(tid: i32, fd: i32, ty: i32) -> Option<ProcSock> {
     let link = std::fs::read_link(format!("/proc/{tid}/fd/{fd}")).ok()?;
     let inode: u64 = link
         .to_str()?
@@ -72,13 +72,12 @@ pub fn proc_socket(tid: i32, fd: i32) -> Option<ProcSock> {
         .strip_suffix(']')?
         .parse()
         .ok()?;
-    let tables = [
-        ("tcp", libc::AF_INET, libc::SOCK_STREAM),
-        ("tcp6", libc::AF_INET6, libc::SOCK_STREAM),
-        ("udp", libc::AF_INET, libc::SOCK_DGRAM),
-        ("udp6", libc::AF_INET6, libc::SOCK_DGRAM),
-    ];
-    tables.iter().find_map(|&(name, domain, ty)| {
+    let tables: [(&str, i32); 2] = if ty == libc::SOCK_STREAM {
+        [("tcp", libc::AF_INET), ("tcp6", libc::AF_INET6)]
+    } else {
+        [("udp", libc::AF_INET), ("udp6", libc::AF_INET6)]
+    };
+    tables.iter().find_map(|&(name, domain)| {
         let table = std::fs::read_to_string(format!("/proc/{tid}/net/{name}")).ok()?;
         let (local, peer) = find_in_table(&table, inode)?;
         Some(ProcSock {
@@ -96,76 +95,124 @@ fn errno_of(r: Result<(), Reply>) -> Option<i32> {
     }
 }
 
-/// What a send needs judged, from the socket (`None`: not in the IP tables, e.g. an unbound
-/// UDP socket, or not an IP socket) and the raw destination.
-enum SendCheck {
-    /// Nothing to judge.
-    Nothing,
-    /// A destination on a socket of this kind.
-    Dest(Kind),
-    /// The DNS payload of a socket connected to this nameserver.
-    Resolver(SocketAddr, bool),
+/// Most bytes of a send copied for a decision (a DNS message over TCP with its prefix); the
+/// call itself is left to the kernel, so a longer buffer is simply judged on its start.
+const MAX_JUDGED: usize = 65_537;
+/// Bytes copied to tell whether a send on a connected socket is a DNS query at all.
+const SNIFF: usize = 16;
+
+/// Whether `b` starts like a DNS query (QR 0, opcode QUERY, at least one question); with
+/// `stream`, after a 2-byte length that matches `total`.
+pub fn looks_like_dns_query(b: &[u8], stream: bool, total: usize) -> bool {
+    let h = if stream {
+        match b {
+            [hi, lo, rest @ ..] if usize::from(u16::from_be_bytes([*hi, *lo])) + 2 == total => rest,
+            _ => return false,
+        }
+    } else {
+        b
+    };
+    h.len() >= 12 && h[2] & 0xf8 == 0 && u16::from_be_bytes([h[4], h[5]]) >= 1
 }
 
-fn send_check(sock: Option<&ProcSock>, raw: &[u8]) -> SendCheck {
-    match (sock, raw.is_empty()) {
-        (Some(s), true) => match s.peer {
-            Some(peer) if peer.port() == 53 => {
-                SendCheck::Resolver(peer, s.kind.ty == libc::SOCK_STREAM)
-            }
-            _ => SendCheck::Nothing,
-        },
-        (Some(s), false) => SendCheck::Dest(s.kind),
-        // Not listed: judge it as a datagram socket when the destination is an IP address
-        // (a Unix or netlink address means it is not an IP socket).
-        (None, false) => match sockaddr::decode(raw) {
-            Ok(Dest::Inet(d)) => {
-                let domain = if d.is_ipv4() {
-                    libc::AF_INET
-                } else {
-                    libc::AF_INET6
-                };
-                SendCheck::Dest(Kind {
-                    domain,
-                    ty: libc::SOCK_DGRAM,
-                })
-            }
-            _ => SendCheck::Nothing,
-        },
-        (None, true) => SendCheck::Nothing,
-    }
-}
-
-/// Judges one message; `data` copies the payload only when the check needs it.
-fn judge_message(
+/// A send on a connected socket (no address): if it looks like a DNS query and the socket's
+/// peer is port 53, judge the query.
+fn judge_connected_send(
     shared: &Shared,
     tid: i32,
-    check: SendCheck,
+    fd: i32,
+    total: usize,
+    read: impl Fn(usize) -> Result<Vec<u8>, Reply>,
+) -> Result<(), Reply> {
+    let head = read(SNIFF.min(total))?;
+    let stream = if looks_like_dns_query(&head, false, total) {
+        false
+    } else if looks_like_dns_query(&head, true, total) {
+        true
+    } else {
+        return Ok(());
+    };
+    let ty = if stream {
+        libc::SOCK_STREAM
+    } else {
+        libc::SOCK_DGRAM
+    };
+    match proc_socket(tid, fd, ty).and_then(|s| s.peer) {
+        Some(peer) if peer.port() == 53 => {
+            judge_dns_payload(shared, tid, peer, stream, &read(total.min(MAX_JUDGED))?)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A send with a destination: judged as a datagram when it is an IP address (a Unix or netlink
+/// address means it is not an IP socket). TCP ignores destinations outside fast open, and a
+/// TCP socket can only have reached a denied host through a connect that was denied.
+fn judge_addressed_send(
+    shared: &Shared,
+    tid: i32,
     raw: &[u8],
     fast_open: bool,
-    data: impl FnOnce(Kind) -> Result<Vec<u8>, Reply>,
+    read: impl Fn(usize) -> Result<Vec<u8>, Reply>,
+    total: usize,
 ) -> Result<(), Reply> {
-    match check {
-        SendCheck::Nothing => Ok(()),
-        SendCheck::Dest(kind) => {
-            judge_send(shared, tid, kind, raw, &data(kind)?, fast_open).map(drop)
-        }
-        SendCheck::Resolver(server, stream) => {
-            let kind = Kind {
-                domain: libc::AF_INET,
-                ty: if stream {
-                    libc::SOCK_STREAM
-                } else {
-                    libc::SOCK_DGRAM
-                },
-            };
-            judge_dns_payload(shared, tid, server, stream, &data(kind)?)
-        }
+    let Ok(Dest::Inet(d)) = sockaddr::decode(raw) else {
+        return Ok(());
+    };
+    let domain = if d.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    let ty = if fast_open {
+        libc::SOCK_STREAM
+    } else {
+        libc::SOCK_DGRAM
+    };
+    let data = if d.port() == 53 {
+        read(total.min(MAX_JUDGED))?
+    } else {
+        Vec::new()
+    };
+    judge_send(shared, tid, Kind { domain, ty }, raw, &data, fast_open).map(drop)
+}
+
+fn judge_one(
+    shared: &Shared,
+    tid: i32,
+    fd: i32,
+    raw: &[u8],
+    fast_open: bool,
+    total: usize,
+    read: impl Fn(usize) -> Result<Vec<u8>, Reply>,
+) -> Result<(), Reply> {
+    if raw.is_empty() {
+        judge_connected_send(shared, tid, fd, total, read)
+    } else {
+        judge_addressed_send(shared, tid, raw, fast_open, read, total)
     }
+}
+
+/// Reads the first `n` bytes of a message's iovecs.
+fn gather(tid: i32, hdr: &MsgHdr, n: usize) -> Result<Vec<u8>, Reply> {
+    if hdr.iovlen as usize > msg::UIO_MAXIOV {
+        return Err(Reply::Errno(libc::EMSGSIZE));
+    }
+    let iovecs = msg::parse_iovecs(&copy_in(
+        tid,
+        hdr.iov,
+        hdr.iovlen as usize * msg::IOVEC_LEN,
+    )?);
+    let mut data = Vec::with_capacity(n);
+    for (base, len) in iovecs {
+        let take = (len as usize).min(n - data.len());
+        data.extend(copy_in(tid, base, take)?);
+    }
+    Ok(data)
 }
 
 fn precheck(shared: &Shared, tid: i32, nr: i64, args: [u64; 6]) -> Result<(), Reply> {
-    let sock = proc_socket(tid, args[0] as i32);
+    let fd = args[0] as i32;
     match nr {
         libc::SYS_connect => match sockaddr::decode(&copy_addr(tid, args[1], args[2])?) {
             Ok(Dest::Inet(dest)) => judge_outbound(shared, tid, dest),
@@ -178,31 +225,21 @@ fn precheck(shared: &Shared, tid: i32, nr: i64, args: [u64; 6]) -> Result<(), Re
                 copy_addr(tid, args[4], args[5] & 0xffff_ffff)?
             };
             let fast_open = args[3] as i32 & libc::MSG_FASTOPEN != 0;
-            judge_message(
-                shared,
-                tid,
-                send_check(sock.as_ref(), &raw),
-                &raw,
-                fast_open,
-                |kind| copy_in(tid, args[1], payload_cap(kind, args[2])?),
-            )
+            judge_one(shared, tid, fd, &raw, fast_open, args[2] as usize, |n| {
+                copy_in(tid, args[1], n)
+            })
         }
         libc::SYS_sendmsg | libc::SYS_sendmmsg => {
-            let (table_addr, count, flags) = if nr == libc::SYS_sendmsg {
-                (args[1], 1, args[2])
+            let (count, flags, stride) = if nr == libc::SYS_sendmsg {
+                (1, args[2], msg::MSGHDR_LEN)
             } else {
                 (
-                    args[1],
                     (args[2] as u32 as usize).min(msg::UIO_MAXIOV),
                     args[3],
+                    msg::MMSGHDR_LEN,
                 )
             };
-            let stride = if nr == libc::SYS_sendmsg {
-                msg::MSGHDR_LEN
-            } else {
-                msg::MMSGHDR_LEN
-            };
-            let table = copy_in(tid, table_addr, count * stride)?;
+            let table = copy_in(tid, args[1], count * stride)?;
             let fast_open = flags as i32 & libc::MSG_FASTOPEN != 0;
             // A denied message fails the whole call: the kernel cannot be told to stop half-way.
             for entry in table.chunks_exact(stride) {
@@ -212,14 +249,17 @@ fn precheck(shared: &Shared, tid: i32, nr: i64, args: [u64; 6]) -> Result<(), Re
                 } else {
                     copy_addr(tid, hdr.name, u64::from(hdr.namelen))?
                 };
-                judge_message(
-                    shared,
+                let iovecs = msg::parse_iovecs(&copy_in(
                     tid,
-                    send_check(sock.as_ref(), &raw),
-                    &raw,
-                    fast_open,
-                    |kind| copy_message(tid, kind, &hdr).map(|m| m.data),
-                )?;
+                    hdr.iov,
+                    (hdr.iovlen as usize).min(msg::UIO_MAXIOV) * msg::IOVEC_LEN,
+                )?);
+                let total = iovecs
+                    .iter()
+                    .fold(0usize, |t, &(_, l)| t.saturating_add(l as usize));
+                judge_one(shared, tid, fd, &raw, fast_open, total, |n| {
+                    gather(tid, &hdr, n)
+                })?;
             }
             Ok(())
         }
@@ -230,7 +270,7 @@ fn precheck(shared: &Shared, tid: i32, nr: i64, args: [u64; 6]) -> Result<(), Re
             }
             _ => Ok(()),
         },
-        libc::SYS_listen => match sock {
+        libc::SYS_listen => match proc_socket(tid, fd, libc::SOCK_STREAM) {
             Some(s) if s.local.port() != 0 => {
                 let rule = shared.rule();
                 enforce(shared, decide::listen(rule.as_deref(), s.local.port(), tid))
@@ -303,6 +343,21 @@ mod tests {
     }
 
     #[test]
+    fn dns_queries_are_recognised_by_their_header() {
+        let q = crate::net::dns::tests::query(7, &["yahoo.com"]);
+        assert!(looks_like_dns_query(&q[..16], false, q.len()));
+        assert!(!looks_like_dns_query(&q[..16], true, q.len()));
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend(&q);
+        assert!(looks_like_dns_query(&framed[..16], true, framed.len()));
+        assert!(!looks_like_dns_query(&framed[..16], true, framed.len() + 1));
+        let answer = crate::net::dns::refusal(&q).unwrap();
+        assert!(!looks_like_dns_query(&answer[..16], false, answer.len()));
+        assert!(!looks_like_dns_query(b"GET / HTTP/1.1\r\n", false, 16));
+        assert!(!looks_like_dns_query(&q[..8], false, q.len()));
+    }
+
+    #[test]
     fn trace_rules_mirror_the_notify_rules() {
         let rules = NetGuard::trace_filter_rules();
         assert_eq!(rules.len(), NetGuard::filter_rules().len() - 1);
@@ -329,7 +384,7 @@ mod tests {
         let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         u.connect("127.0.0.1:53").unwrap();
         let tid = std::process::id() as i32;
-        let ls = proc_socket(tid, l.as_raw_fd()).unwrap();
+        let ls = proc_socket(tid, l.as_raw_fd(), libc::SOCK_STREAM).unwrap();
         assert_eq!(
             (ls.kind, ls.local, ls.peer),
             (
@@ -341,11 +396,12 @@ mod tests {
                 None
             )
         );
-        let us = proc_socket(tid, u.as_raw_fd()).unwrap();
+        let us = proc_socket(tid, u.as_raw_fd(), libc::SOCK_DGRAM).unwrap();
         assert_eq!(
             (us.kind.ty, us.peer),
             (libc::SOCK_DGRAM, Some("127.0.0.1:53".parse().unwrap()))
         );
-        assert_eq!(proc_socket(tid, 0), None);
+        assert_eq!(proc_socket(tid, 0, libc::SOCK_DGRAM), None);
+        assert_eq!(proc_socket(tid, l.as_raw_fd(), libc::SOCK_DGRAM), None);
     }
 }
