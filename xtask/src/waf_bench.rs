@@ -120,6 +120,8 @@ fn report(cases: &[Case], show: usize) {
         }
     }
     let (mut tp, mut tpn, mut tn, mut tnn, mut in_tp, mut in_n) = (0, 0, 0, 0, 0, 0);
+    // per source: attacks right, attacks, benign right, benign, in-scope attacks right, in-scope
+    let mut by_source: BTreeMap<&str, [usize; 6]> = BTreeMap::new();
     println!(
         "{:<8} {:<10} {:<32} {:>6} {:>6} {:>7}",
         "set", "source", "class", "cases", "right", "rate"
@@ -137,6 +139,18 @@ fn report(cases: &[Case], show: usize) {
             t.hit,
             pct(t.hit, t.n)
         );
+        let src = by_source.entry(source).or_default();
+        if *attack {
+            src[0] += t.hit;
+            src[1] += t.n;
+            if scope.is_empty() {
+                src[4] += t.hit;
+                src[5] += t.n;
+            }
+        } else {
+            src[2] += t.hit;
+            src[3] += t.n;
+        }
         if *attack {
             tp += t.hit;
             tpn += t.n;
@@ -158,6 +172,14 @@ fn report(cases: &[Case], show: usize) {
         pct(in_tp, in_n)
     );
     println!("true negatives (benign forwarded):  {tn}/{tnn} = {tnr:.2}%");
+    for (source, [a, an, b, bn, ia, ian]) in &by_source {
+        println!(
+            "  {source:<10} TP {a}/{an} = {:.2}% (protected classes {ia}/{ian} = {:.2}%), TN {b}/{bn} = {:.2}%",
+            pct(*a, *an),
+            pct(*ia, *ian),
+            pct(*b, *bn)
+        );
+    }
     println!(
         "score (mean of the two):            {:.2}%",
         (tpr + tnr) / 2.0
