@@ -112,7 +112,14 @@ macro_rules! backend_suite {
             fn signals_are_forwarded_to_the_app() {
                 let s = Scratch::new(concat!($backend, "-signals"));
                 std::fs::write(s.path("p.json"), process_policy("alert", &[], &["x"])).expect("policy");
-                for (sig, expected) in [(libc::SIGTERM, 143), (libc::SIGUSR1, 10 + 128), (libc::SIGHUP, 129)] {
+                for (sig, expected) in [
+                    (libc::SIGTERM, 143),
+                    (libc::SIGINT, 130),
+                    (libc::SIGHUP, 129),
+                    (libc::SIGQUIT, 131),
+                    (libc::SIGUSR1, 138),
+                    (libc::SIGUSR2, 140),
+                ] {
                     let mut child = Command::new(DEFENDER)
                         .args(["run", "--backend", B, "--policy-file"])
                         .arg(s.path("p.json"))
