@@ -106,9 +106,9 @@ fn connect(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Rep
         Dest::Unix | Dest::Other(_) => return Err(Reply::Errno(libc::EAFNOSUPPORT)),
     };
     judge_outbound(shared, n.pid, dest)?;
-    if dest.port() == 53 {
+    if let (53, Some(stubs)) = (dest.port(), shared.stub) {
         // A resolver socket: connect it to the stub, which decides on each query it receives.
-        let stub = shared.stub.for_server(dest);
+        let stub = stubs.for_server(dest);
         sysnet::connect(sock.fd.as_fd(), &sockaddr::encode(&stub)).map_err(errno)?;
         let local = sysnet::socket_name(sock.fd.as_fd(), End::Local).map_err(errno)?;
         if let Ok(Dest::Inet(local)) = sockaddr::decode(&local) {

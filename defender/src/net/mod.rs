@@ -97,7 +97,9 @@ pub struct Shared {
     audit: AuditSink,
     resolved: dns::ResolvedNames,
     routes: stub::Routes,
-    stub: stub::StubAddrs,
+    /// `None` when loopback could not be bound: resolver sockets then go to their nameserver
+    /// unredirected (judged on outbound only) instead of the defender refusing to start.
+    stub: Option<stub::StubAddrs>,
     /// `None` under the ptrace backend (nothing is emulated there).
     pool: Option<pool::Pool>,
     pidfds: socket::PidfdCache,
@@ -144,18 +146,26 @@ impl NetGuard {
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(1024);
-        let bound = stub::bind()?;
+        let bound = match stub::bind() {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("defender: {e}; DNS on connected resolver sockets will not be judged");
+                None
+            }
+        };
         let shared = Arc::new(Shared {
             rules: RulePicker::new(policy, scope),
             audit,
             resolved: dns::ResolvedNames::new(16_384),
             routes: stub::Routes::default(),
-            stub: bound.addrs,
+            stub: bound.as_ref().map(|b| b.addrs),
             pool: Some(pool::Pool::start(replies)?),
             pidfds: socket::PidfdCache::default(),
             unprivileged_port_start,
         });
-        stub::start(&shared, bound)?;
+        if let Some(bound) = bound {
+            stub::start(&shared, bound)?;
+        }
         Ok(NetGuard { shared })
     }
 
@@ -168,10 +178,7 @@ impl NetGuard {
                 audit,
                 resolved: dns::ResolvedNames::new(16_384),
                 routes: stub::Routes::default(),
-                stub: stub::StubAddrs {
-                    v4: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
-                    v6: None,
-                },
+                stub: None,
                 pool: None,
                 pidfds: socket::PidfdCache::default(),
                 unprivileged_port_start: 1024,
@@ -179,8 +186,8 @@ impl NetGuard {
         }
     }
 
-    /// The stub's loopback addresses.
-    pub fn stub_addrs(&self) -> stub::StubAddrs {
+    /// The stub's loopback addresses (`None` when it could not be bound).
+    pub fn stub_addrs(&self) -> Option<stub::StubAddrs> {
         self.shared.stub
     }
 
