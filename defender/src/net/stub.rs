@@ -285,3 +285,44 @@ fn forward_tcp(
     up.read_exact(&mut answer).ok()?;
     Some(answer)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_fold_v4_mapped_local_addresses() {
+        let routes = Routes::default();
+        let server: SocketAddr = "10.0.0.2:53".parse().unwrap();
+        routes.insert(
+            "[::ffff:127.0.0.1]:40000".parse().unwrap(),
+            Route { server, pid: 7 },
+        );
+        assert_eq!(
+            routes.get("127.0.0.1:40000".parse().unwrap()),
+            Some(Route { server, pid: 7 })
+        );
+        assert_eq!(routes.get("127.0.0.1:40001".parse().unwrap()), None);
+        routes.insert("127.0.0.1:40000".parse().unwrap(), Route { server, pid: 8 });
+        assert_eq!(
+            routes
+                .get("[::ffff:127.0.0.1]:40000".parse().unwrap())
+                .map(|r| r.pid),
+            Some(8)
+        );
+    }
+
+    #[test]
+    fn resolver_sockets_go_to_the_stub_of_their_family() {
+        let v4: SocketAddr = "127.0.0.1:5300".parse().unwrap();
+        let v6: SocketAddr = "[::1]:5300".parse().unwrap();
+        let both = StubAddrs { v4, v6: Some(v6) };
+        assert_eq!(both.for_server("8.8.8.8:53".parse().unwrap()), v4);
+        assert_eq!(both.for_server("[2001:db8::53]:53".parse().unwrap()), v6);
+        let only_v4 = StubAddrs { v4, v6: None };
+        assert_eq!(
+            only_v4.for_server("[2001:db8::53]:53".parse().unwrap()),
+            "[::ffff:127.0.0.1]:5300".parse().unwrap()
+        );
+    }
+}
