@@ -486,3 +486,27 @@ fn tcp_sendmsg_is_emulated_without_losing_or_reordering_bytes() {
         "bytes reordered or corrupted"
     );
 }
+
+#[test]
+fn a_nameserver_that_is_down_fails_the_lookup_without_wedging_the_stub() {
+    let s = Scratch::new("dns-down");
+    let live = responder(9);
+    let dead = ns(10).ip();
+    let p = probe().display();
+    let script = format!(
+        "{p} dns-connect-write {dead} 53 google.com; {p} dns-connect-write {n} 53 google.com; \
+         {p} dns-connect-write {n} 53 yahoo.com",
+        n = live.addr.ip()
+    );
+    let started = std::time::Instant::now();
+    let o = run(policy(DNS_PREVENT, NET_OFF), &s, &script);
+    let lines: Vec<&str> = o.output.lines().collect();
+    assert_eq!(
+        lines,
+        ["err EAGAIN", "rcode 0 answers 1", "rcode 3 answers 0"],
+        "{}",
+        o.output
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(live.asked(), ["google.com"]);
+}

@@ -10,20 +10,21 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::decide;
 use super::dns::{self, TcpFramer};
 use super::sockaddr::policy_ip;
 use super::{NetError, Shared};
+use crate::sys::process::poll_readable;
 
 /// How long the stub waits for a nameserver's answer.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle TCP connections are closed after this long.
 const TCP_IDLE: Duration = Duration::from_secs(10);
-/// Queries handled at once; more are dropped (the app retries).
+/// Forwarded queries awaiting an answer per stub socket; more are dropped (the app retries).
 const MAX_IN_FLIGHT: usize = 256;
 /// Redirected sockets remembered at once.
 const MAX_ROUTES: usize = 8192;
@@ -129,10 +130,9 @@ fn bind_v6(port: u16) -> Option<(UdpSocket, TcpListener)> {
 fn serve(shared: &Arc<Shared>, udp: UdpSocket, tcp: TcpListener) -> Result<(), NetError> {
     let spawn_err = |source| NetError::Thread { source };
     let s = Arc::clone(shared);
-    let in_flight = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("dns-stub-udp".into())
-        .spawn(move || udp_loop(&s, udp, &in_flight))
+        .spawn(move || udp_loop(&s, udp))
         .map_err(spawn_err)?;
     let s = Arc::clone(shared);
     std::thread::Builder::new()
@@ -169,59 +169,95 @@ fn decide_query(shared: &Shared, route: Option<Route>, query: &[u8]) -> Option<V
     }
 }
 
-fn udp_loop(shared: &Arc<Shared>, sock: UdpSocket, in_flight: &Arc<AtomicUsize>) {
+/// A forwarded query waiting for its nameserver's answer.
+struct Pending {
+    upstream: UdpSocket,
+    client: SocketAddr,
+    id: [u8; 2],
+    deadline: Instant,
+}
+
+/// One thread per stub socket: reads queries, decides them, answers refusals at once, forwards
+/// the rest from a fresh socket each, and relays answers as they arrive (no thread per query).
+fn udp_loop(shared: &Shared, sock: UdpSocket) {
+    if sock.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut pending: Vec<Pending> = Vec::new();
     let mut buf = vec![0u8; dns::MAX_MESSAGE];
     loop {
-        let Ok((n, from)) = sock.recv_from(&mut buf) else {
-            continue;
+        let now = Instant::now();
+        let timeout = pending
+            .iter()
+            .map(|p| p.deadline.saturating_duration_since(now).as_millis())
+            .min()
+            .map_or(-1, |ms| i32::try_from(ms + 1).unwrap_or(i32::MAX));
+        let mut fds = vec![sock.as_raw_fd()];
+        fds.extend(pending.iter().map(|p| p.upstream.as_raw_fd()));
+        let Ok(revents) = poll_readable(&fds, timeout) else {
+            return;
         };
-        if in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
-            in_flight.fetch_sub(1, Ordering::AcqRel);
-            continue;
-        }
-        let query = buf[..n].to_vec();
-        let (s, flight) = (Arc::clone(shared), Arc::clone(in_flight));
-        let Ok(reply_sock) = sock.try_clone() else {
-            flight.fetch_sub(1, Ordering::AcqRel);
-            continue;
-        };
-        let spawned = std::thread::Builder::new()
-            .name("dns-stub-query".into())
-            .spawn(move || {
-                let route = s.routes.get(from);
-                let answer = match decide_query(&s, route, &query) {
-                    Some(refusal) => Some(refusal),
-                    None => route.and_then(|r| forward_udp(r.server, &query)),
-                };
-                if let Some(a) = answer.filter(|a| !a.is_empty()) {
-                    s.resolved.record(&a);
-                    let _ = reply_sock.send_to(&a, from);
+        // Answers first, then expiries, then new queries (so indexes stay valid).
+        for i in (0..pending.len()).rev() {
+            if revents.get(i + 1).copied().unwrap_or(0) == 0 {
+                continue;
+            }
+            loop {
+                match pending[i].upstream.recv(&mut buf) {
+                    Ok(n) if n >= 2 && buf[..2] == pending[i].id => {
+                        let p = pending.swap_remove(i);
+                        shared.resolved.record(&buf[..n]);
+                        let _ = sock.send_to(&buf[..n], p.client);
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    // Refused or unreachable: the app's own retry or timeout takes over.
+                    Err(_) => {
+                        pending.swap_remove(i);
+                        break;
+                    }
                 }
-                flight.fetch_sub(1, Ordering::AcqRel);
-            });
-        if spawned.is_err() {
-            in_flight.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let now = Instant::now();
+        pending.retain(|p| p.deadline > now);
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let query = &buf[..n];
+            let route = shared.routes.get(from);
+            match decide_query(shared, route, query) {
+                Some(refusal) if refusal.is_empty() => {}
+                Some(refusal) => {
+                    let _ = sock.send_to(&refusal, from);
+                }
+                None if pending.len() >= MAX_IN_FLIGHT => {}
+                None => {
+                    let forwarded = route.and_then(|r| forward_udp(r.server, query));
+                    if let (Some(upstream), [a, b, ..]) = (forwarded, query) {
+                        pending.push(Pending {
+                            upstream,
+                            client: from,
+                            id: [*a, *b],
+                            deadline: now + FORWARD_TIMEOUT,
+                        });
+                    }
+                }
+            }
         }
     }
 }
 
-/// Sends `query` to `server` from a fresh socket and waits for the answer with the same id.
-fn forward_udp(server: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
+/// Sends `query` to `server` from a fresh non-blocking socket, returned to wait on.
+fn forward_udp(server: SocketAddr, query: &[u8]) -> Option<UdpSocket> {
     let local: SocketAddr = match server {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let sock = UdpSocket::bind(local).ok()?;
     sock.connect(server).ok()?;
-    sock.set_read_timeout(Some(FORWARD_TIMEOUT)).ok()?;
+    sock.set_nonblocking(true).ok()?;
     sock.send(query).ok()?;
-    let mut buf = vec![0u8; dns::MAX_MESSAGE];
-    loop {
-        let n = sock.recv(&mut buf).ok()?;
-        if n >= 2 && query.len() >= 2 && buf[..2] == query[..2] {
-            return Some(buf[..n].to_vec());
-        }
-    }
+    Some(sock)
 }
 
 fn tcp_loop(shared: &Arc<Shared>, listener: TcpListener) {
