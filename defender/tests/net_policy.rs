@@ -131,7 +131,8 @@ fn go_style_connect_then_write_and_tcp_queries_go_through_the_stub() {
     let p = probe().display();
     let script = format!(
         "{p} dns-connect-write {n} 53 google.com; {p} dns-connect-write {n} 53 yahoo.com; \
-         {p} dns-tcp {n} 53 google.com; {p} dns-tcp {n} 53 Yahoo.Com",
+         {p} dns-tcp {n} 53 google.com; {p} dns-tcp {n} 53 Yahoo.Com; \
+         {p} dns-tcp-nb {n} 53 google.com; {p} dns-tcp-nb {n} 53 yahoo.com",
         n = r.addr.ip()
     );
     let o = run(policy(DNS_PREVENT, NET_OFF), &s, &script);
@@ -142,15 +143,17 @@ fn go_style_connect_then_write_and_tcp_queries_go_through_the_stub() {
             "rcode 0 answers 1",
             "rcode 3 answers 0",
             "rcode 0 answers 1",
+            "rcode 3 answers 0",
+            "rcode 0 answers 1",
             "rcode 3 answers 0"
         ],
         "{}",
         o.output
     );
-    assert_eq!(r.asked(), ["google.com", "google.com"]);
+    assert_eq!(r.asked(), ["google.com", "google.com", "google.com"]);
     assert_eq!(
         o.messages(),
-        vec!["DNS resolution of suspicious name yahoo.com"; 2]
+        vec!["DNS resolution of suspicious name yahoo.com"; 3]
     );
 }
 

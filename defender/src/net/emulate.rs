@@ -109,7 +109,12 @@ fn connect(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Rep
     if let (53, Some(stubs)) = (dest.port(), shared.stub) {
         // A resolver socket: connect it to the stub, which decides on each query it receives.
         let stub = stubs.for_server(dest);
-        sysnet::connect(sock.fd.as_fd(), &sockaddr::encode(&stub)).map_err(errno)?;
+        // A non-blocking TCP socket answers EINPROGRESS: its local address is bound already,
+        // so the route is recorded and the app gets EINPROGRESS as it would have.
+        let result = sysnet::connect(sock.fd.as_fd(), &sockaddr::encode(&stub));
+        if let Err(e) = result.filter_in_progress() {
+            return Err(errno(e));
+        }
         let local = sysnet::socket_name(sock.fd.as_fd(), End::Local).map_err(errno)?;
         if let Ok(Dest::Inet(local)) = sockaddr::decode(&local) {
             shared.routes.insert(
@@ -120,7 +125,10 @@ fn connect(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Rep
                 },
             );
         }
-        return Ok(Handled::Now(Reply::Value(0)));
+        return Ok(Handled::Now(match result {
+            Ok(()) => Reply::Value(0),
+            Err(e) => errno(e),
+        }));
     }
     let bytes = sockaddr::encode(&dest);
     let blocks = sock.kind.ty == libc::SOCK_STREAM && !nonblocking(&sock, 0)?;
@@ -132,6 +140,20 @@ fn connect(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Rep
         return Ok(Handled::Later(Box::new(run)));
     }
     Ok(Handled::Now(run()))
+}
+
+/// Lets `EINPROGRESS` through as not-an-error (a non-blocking connect under way).
+trait InProgress {
+    fn filter_in_progress(self) -> Result<(), Errno>;
+}
+
+impl InProgress for Result<(), Errno> {
+    fn filter_in_progress(self) -> Result<(), Errno> {
+        match self {
+            Err(Errno(libc::EINPROGRESS)) => Ok(()),
+            r => r,
+        }
+    }
 }
 
 /// The destination of a send as the kernel will read `raw` on this socket: `None` = the

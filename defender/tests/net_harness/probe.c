@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -181,6 +182,22 @@ int main(int argc, char **argv) {
         int n = dns_query(argv[4], q + 2);
         q[0] = n >> 8; q[1] = n & 0xff;
         if (write(s, q, n + 2) < 0) { result(-1); return 0; }
+        dns_answer(s, 1);
+    } else if (!strcmp(mode, "dns-tcp-nb")) {  /* Go's TCP fallback: non-blocking connect, poll */
+        int s = sock_for(host, SOCK_STREAM | SOCK_NONBLOCK);
+        int r = connect(s, (struct sockaddr *)&ss, len);
+        if (r < 0 && errno != EINPROGRESS) { result(-1); return 0; }
+        struct pollfd pfd = {.fd = s, .events = POLLOUT};
+        poll(&pfd, 1, 3000);
+        int err = 0;
+        socklen_t elen = sizeof err;
+        getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &elen);
+        if (err) { errno = err; result(-1); return 0; }
+        int n = dns_query(argv[4], q + 2);
+        q[0] = n >> 8; q[1] = n & 0xff;
+        if (write(s, q, n + 2) < 0) { result(-1); return 0; }
+        pfd.events = POLLIN;
+        poll(&pfd, 1, 3000);
         dns_answer(s, 1);
     } else if (!strcmp(mode, "bind")) {        /* bind then listen */
         int s = sock_for(host, SOCK_STREAM);
