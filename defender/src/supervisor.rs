@@ -141,10 +141,8 @@ pub fn supervise(
     auditor: Auditor,
     hooks: Hooks,
 ) -> Result<i32, SuperviseError> {
-    // Orphans of the app are re-parented to us (we reap them), and nothing in the app may
-    // read or write our memory.
+    // Orphans of the app are re-parented to us (we reap them).
     let _ = process::set_child_subreaper();
-    let _ = process::set_not_dumpable();
 
     let spec = spawn_spec(launch, &hooks.extra_filter_rules)?;
     let spawn_err = |source| SuperviseError::Spawn {
@@ -152,12 +150,16 @@ pub fn supervise(
         source,
     };
     let mut pending = spawn::spawn(&spec).map_err(spawn_err)?;
+    // Nothing in the app may read or write our memory. Only now: a child forked from a
+    // non-dumpable parent is non-dumpable too, and a defender without CAP_SYS_PTRACE (a
+    // non-root container user) could then not take its listener or trace it.
+    let _ = process::set_not_dumpable();
     let mut backend: Box<dyn Backend> = match launch.backend {
         BackendKind::Notify => {
             let Some(fd) = pending.listener.take() else {
                 return Err(spawn_err(SysError::Failed {
                     op: "seccomp listener",
-                    source: std::io::Error::other("the child did not hand over a listener"),
+                    error: std::io::Error::other("the child did not hand over a listener"),
                 }));
             };
             let listener = Listener::new(fd).map_err(spawn_err)?;
@@ -168,7 +170,11 @@ pub fn supervise(
                 }
                 None => None,
             };
-            Box::new(NotifyBackend::new(listener, delegate))
+            Box::new(NotifyBackend::new(
+                listener,
+                delegate,
+                pending.killable_wait,
+            ))
         }
         BackendKind::Ptrace => {
             let backend =

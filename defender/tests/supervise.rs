@@ -440,3 +440,41 @@ fn install_copies_the_running_binary_executable() {
         .expect("run copy");
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("defender "));
 }
+
+#[test]
+fn a_non_root_container_user_is_supervised_without_capabilities() {
+    // ECS containers often run as a plain user: the defender then has no capability at all and
+    // must still take the listener and trace the app (same uid, dumpable).
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new("nonroot");
+    std::fs::set_permissions(&s.dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::fs::write(s.path("p.json"), process_policy("prevent", &[], &["mkdir"])).expect("policy");
+    for backend in ["notify", "ptrace"] {
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
+            .args([DEFENDER, "run", "--backend", backend, "--policy-file"])
+            .arg(s.path("p.json"))
+            .args(["--", "/bin/sh", "-c", "id -u; mkdir made; echo after"])
+            .current_dir(&s.dir)
+            .output()
+            .expect("setpriv");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "65534\nafter\n",
+            "{backend}: {stderr}"
+        );
+        assert!(
+            stderr.contains("mkdir: Permission denied"),
+            "{backend}: {stderr}"
+        );
+        assert!(!s.path("made").exists());
+    }
+}

@@ -76,14 +76,23 @@ pub struct NotifyBackend {
     /// Threads let through to exec, by tid, waiting for their exec (or interrupt) stop.
     inflight: HashMap<i32, (Seized, ExecInFlight)>,
     delegate: Option<Box<dyn NotifyDelegate>>,
+    /// Received notifications wait only for fatal signals: the exec thread can be interrupted
+    /// *before* the answer, so a failed exec stops before running a single instruction.
+    interrupt_first: bool,
 }
 
 impl NotifyBackend {
-    pub fn new(listener: Listener, delegate: Option<Box<dyn NotifyDelegate>>) -> NotifyBackend {
+    /// `killable_wait`: the filter was installed with `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`.
+    pub fn new(
+        listener: Listener,
+        delegate: Option<Box<dyn NotifyDelegate>>,
+        killable_wait: bool,
+    ) -> NotifyBackend {
         NotifyBackend {
             listener: Some(listener),
             inflight: HashMap::new(),
             delegate,
+            interrupt_first: killable_wait,
         }
     }
 
@@ -126,8 +135,13 @@ impl NotifyBackend {
                 // Already seized (its previous exec attempt was interrupted and restarted
                 // before we saw the stop): keep watching it under the new request.
                 if let Some((seized, _)) = self.inflight.remove(&n.pid) {
+                    if self.interrupt_first {
+                        let _ = seized.interrupt();
+                    }
                     listener.send(n.id, Reply::Continue)?;
-                    let _ = seized.interrupt();
+                    if !self.interrupt_first {
+                        let _ = seized.interrupt();
+                    }
                     self.inflight.insert(n.pid, (seized, inflight));
                     return Ok(Action::Nothing);
                 }
@@ -140,8 +154,19 @@ impl NotifyBackend {
                         return Ok(Action::Nothing);
                     }
                 };
-                listener.send(n.id, Reply::Continue)?;
-                match seized.interrupt() {
+                // The interrupt makes a failed exec stop on its way back to user space (a
+                // successful one stops at PTRACE_EVENT_EXEC, which clears the interrupt). With
+                // a killable wait it is sent before the answer: the waiting thread ignores it
+                // until then, so no instruction runs between a failed exec and the stop.
+                // Otherwise it would cancel the notification, so it follows the answer.
+                if !self.interrupt_first {
+                    listener.send(n.id, Reply::Continue)?;
+                }
+                let interrupted = seized.interrupt();
+                if self.interrupt_first {
+                    listener.send(n.id, Reply::Continue)?;
+                }
+                match interrupted {
                     Ok(()) => {
                         self.inflight.insert(n.pid, (seized, inflight));
                     }

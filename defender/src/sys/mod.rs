@@ -28,8 +28,8 @@ pub enum SysError {
     #[error("{op}: process {pid} no longer exists")]
     Vanished { op: &'static str, pid: i32 },
     /// Any other failure (the kernel's error is part of the message, not a separate cause).
-    #[error("{op}: {source}")]
-    Failed { op: &'static str, source: io::Error },
+    #[error("{op}: {error}")]
+    Failed { op: &'static str, error: io::Error },
 }
 
 impl SysError {
@@ -39,7 +39,7 @@ impl SysError {
         if source.raw_os_error() == Some(libc::ESRCH) {
             SysError::Vanished { op, pid }
         } else {
-            SysError::Failed { op, source }
+            SysError::Failed { op, error: source }
         }
     }
 
@@ -47,7 +47,7 @@ impl SysError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             SysError::Vanished { .. } => Some(libc::ESRCH),
-            SysError::Failed { source, .. } => source.raw_os_error(),
+            SysError::Failed { error: source, .. } => source.raw_os_error(),
         }
     }
 }

@@ -39,7 +39,7 @@ impl Listener {
     pub fn try_clone(&self) -> Result<Listener, SysError> {
         let fd = self.fd.try_clone().map_err(|source| SysError::Failed {
             op: "dup(listener)",
-            source,
+            error: source,
         })?;
         Ok(Listener {
             fd,
@@ -91,7 +91,7 @@ impl Listener {
                 Some(libc::ENOENT) | Some(libc::EINTR) => Ok(None),
                 _ => Err(SysError::Failed {
                     op: "ioctl(SECCOMP_IOCTL_NOTIF_RECV)",
-                    source: e,
+                    error: e,
                 }),
             };
         }
@@ -150,7 +150,7 @@ impl Listener {
             }
             return Err(SysError::Failed {
                 op: "ioctl(SECCOMP_IOCTL_NOTIF_SEND)",
-                source: e,
+                error: e,
             });
         }
         Ok(true)

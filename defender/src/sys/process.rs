@@ -28,7 +28,7 @@ impl SignalFd {
         if rc != 0 {
             return Err(SysError::Failed {
                 op: "pthread_sigmask",
-                source: std::io::Error::from_raw_os_error(rc),
+                error: std::io::Error::from_raw_os_error(rc),
             });
         }
         // SAFETY: -1 asks for a new descriptor; `set` is initialised.
@@ -56,7 +56,7 @@ impl SignalFd {
             }
             return Err(SysError::Failed {
                 op: "read(signalfd)",
-                source: e,
+                error: e,
             });
         }
         Ok(Some(info.ssi_signo as i32))
@@ -92,7 +92,7 @@ pub fn wait_any() -> Result<Option<(i32, WaitStatus)>, SysError> {
         }
         return Err(SysError::Failed {
             op: "waitpid",
-            source: e,
+            error: e,
         });
     }
     if pid == 0 {
@@ -114,7 +114,7 @@ pub fn wait_for(pid: i32) -> Result<WaitStatus, SysError> {
         if e.raw_os_error() != Some(libc::EINTR) {
             return Err(SysError::Failed {
                 op: "waitpid",
-                source: e,
+                error: e,
             });
         }
     }
@@ -207,7 +207,7 @@ pub fn poll_readable(fds: &[i32], timeout_ms: i32) -> Result<Vec<i16>, SysError>
         }
         return Err(SysError::Failed {
             op: "poll",
-            source: e,
+            error: e,
         });
     }
     Ok(pfds.iter().map(|p| p.revents).collect())

@@ -87,6 +87,8 @@ impl SpawnSpec {
 #[repr(i32)]
 enum Step {
     Ready = 0,
+    /// Ready, but the kernel refused `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`.
+    ReadyInterruptible = 4,
     DeathSignal = 1,
     NoNewPrivs = 2,
     Filter = 3,
@@ -97,6 +99,9 @@ pub struct Pending {
     pub pid: i32,
     /// The notification listener ([`FilterMode::Listener`] only).
     pub listener: Option<OwnedFd>,
+    /// Whether a received notification waits only for fatal signals
+    /// (`SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`, Linux 5.19+).
+    pub killable_wait: bool,
     go: OwnedFd,
 }
 
@@ -105,7 +110,7 @@ impl Pending {
     pub fn release(self) -> Result<i32, SysError> {
         write_all(self.go.as_raw_fd(), &[1]).map_err(|source| SysError::Failed {
             op: "write(go pipe)",
-            source,
+            error: source,
         })?;
         Ok(self.pid)
     }
@@ -168,14 +173,15 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Pending, SysError> {
             let _ = process::wait_for(pid);
             return Err(SysError::Failed {
                 op: "child set-up",
-                source: std::io::Error::other("the child exited before installing its filter"),
+                error: std::io::Error::other("the child exited before installing its filter"),
             });
         }
         got += n as usize;
     }
     let step = i32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
     let value = i32::from_ne_bytes([report[4], report[5], report[6], report[7]]);
-    if step != Step::Ready as i32 {
+    let killable_wait = step == Step::Ready as i32;
+    if step != Step::Ready as i32 && step != Step::ReadyInterruptible as i32 {
         let _ = process::wait_for(pid);
         let op = match step {
             1 => "child set-up: prctl(PR_SET_PDEATHSIG)",
@@ -184,7 +190,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Pending, SysError> {
         };
         return Err(SysError::Failed {
             op,
-            source: std::io::Error::from_raw_os_error(value),
+            error: std::io::Error::from_raw_os_error(value),
         });
     }
     let listener = match spec.mode {
@@ -197,6 +203,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Pending, SysError> {
     Ok(Pending {
         pid,
         listener,
+        killable_wait,
         go: go_w,
     })
 }
@@ -278,8 +285,10 @@ fn child_main(
         }
     };
     let mut fd = install(flags | killable);
+    let mut ready = Step::Ready;
     if fd < 0 && killable != 0 && errno() == libc::EINVAL {
         fd = install(flags);
+        ready = Step::ReadyInterruptible;
     }
     if fd < 0 {
         if spec.mode == FilterMode::Listener {
@@ -288,7 +297,7 @@ fn child_main(
         child_exit(126);
     }
     if spec.mode == FilterMode::Listener {
-        report(status_w, Step::Ready, fd as i32);
+        report(status_w, ready, fd as i32);
         wait_go(go_r);
         // SAFETY: closing our own descriptor: the app must never hold the listener.
         unsafe { libc::close(fd as i32) };
