@@ -269,9 +269,8 @@ pub fn cmdline_of(pid: i32) -> Vec<String> {
 /// For a multi-call binary (busybox, toybox) the applet it will run, chosen like the binary
 /// does: the basename of `argv[0]`, or `argv[1]` when `argv[0]` names the binary itself.
 pub fn multicall_applet(exe: &str, leading_args: &[String]) -> Option<String> {
-    const MULTICALL: &[&str] = &["busybox", "toybox"];
     let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
-    if !MULTICALL.contains(&base(exe).as_str()) {
+    if !is_multicall(exe) {
         return None;
     }
     let argv0 = base(leading_args.first()?);
@@ -280,6 +279,13 @@ pub fn multicall_applet(exe: &str, leading_args: &[String]) -> Option<String> {
     } else {
         Some(argv0)
     }
+}
+
+const MULTICALL: &[&str] = &["busybox", "toybox"];
+
+/// Whether `exe` is a multi-call binary (busybox, toybox).
+pub fn is_multicall(exe: &str) -> bool {
+    MULTICALL.contains(&exe.rsplit('/').next().unwrap_or(exe))
 }
 
 /// The names an applet of a multi-call binary answers to: its bare name and the usual

@@ -177,8 +177,13 @@ pub enum Postcheck {
 /// Judges the image process `pid` has just exec'd (stopped before its first instruction).
 pub fn postcheck(pid: i32, inflight: &ExecInFlight, judge: &dyn ExecJudge) -> Postcheck {
     let exe = exec_target::exe_of(pid).unwrap_or_default();
-    // The new image's argv is on its own stack now, out of reach of the old threads.
-    let argv = exec_target::cmdline_of(pid);
+    // The new image's argv is on its own stack now, out of reach of the old threads. Only
+    // multi-call binaries and the dynamic loader need it.
+    let argv = if exec_target::is_multicall(&exe) || exec_target::is_dynamic_loader(&exe) {
+        exec_target::cmdline_of(pid)
+    } else {
+        Vec::new()
+    };
     let applet = exec_target::multicall_applet(&exe, &argv);
     let program = match &applet {
         Some(applet) => exec_target::applet_names(applet),
