@@ -417,3 +417,77 @@ async fn graceful_shutdown_finishes_in_flight_and_stops_listening() {
         "no longer listening"
     );
 }
+
+#[tokio::test]
+async fn serve_runs_on_its_own_thread_and_stops_on_shutdown() {
+    let app_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = app_listener.local_addr().unwrap();
+    let _app = spawn_app(app_listener);
+    // a free port for `serve` to bind itself
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (tx, audits) = mpsc::unbounded_channel::<AuditRecord>();
+    let mut cfg = ProxyConfig::new(
+        listen,
+        app,
+        PolicyHandle::new(ProxyPolicy::uniform("web", CnafEffect::Prevent)),
+    );
+    cfg.audit = Arc::new(tx);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let served = tokio::spawn(cnaf::proxy::serve(cfg, async {
+        let _ = stop_rx.await;
+    }));
+    let mut ok = None;
+    for _ in 0..50 {
+        if TcpStream::connect(listen).await.is_ok() {
+            ok = Some(());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ok.is_some(), "serve did not start listening");
+    let (status, _, _) = once(
+        listen,
+        "GET",
+        "/?q=%3Cscript%3Ealert(1)%3C/script%3E",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, body) = once(
+        listen,
+        "POST",
+        "/echo",
+        &[("content-type", "text/plain")],
+        b"hello",
+    )
+    .await;
+    assert_eq!((status, body.as_ref()), (StatusCode::OK, &b"hello"[..]));
+    drop(audits);
+    // a second proxy on the same port fails at once, naming the address
+    let mut again = ProxyConfig::new(listen, app, PolicyHandle::new(ProxyPolicy::pass_through()));
+    again.limits.shutdown_grace = Duration::from_millis(10);
+    let err = cnaf::proxy::serve(again, std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot listen on {listen}")),
+        "{err}"
+    );
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(listen).await.is_err(),
+        "stopped listening"
+    );
+}

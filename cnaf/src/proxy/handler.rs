@@ -144,8 +144,11 @@ pub(crate) async fn handle(
         }
     };
     let inspected = &prefix.bytes[..prefix.bytes.len().min(policy.body_limit)];
-    let rp = RequestParts::from(&parts);
-    let verdict = crate::inspect(&rp, inspected, &policy.protections);
+    let verdict = if policy.protections == crate::policy::all(crate::CnafEffect::Disable) {
+        crate::Verdict::default()
+    } else {
+        crate::inspect(&RequestParts::from(&parts), inspected, &policy.protections)
+    };
     let action = verdict.action();
     if action != Action::Allow {
         let info = RequestInfo {

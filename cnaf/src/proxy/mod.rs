@@ -175,6 +175,12 @@ pub enum ProxyError {
     /// The bound socket has no local address.
     #[error("cannot read the local address of the listening socket: {0}")]
     LocalAddr(#[source] std::io::Error),
+    /// The proxy thread or its runtime could not be started.
+    #[error("cannot start the CNAF proxy thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// The proxy thread ended without reporting (it panicked).
+    #[error("the CNAF proxy thread stopped unexpectedly")]
+    ThreadLost,
 }
 
 /// A bound proxy, not yet serving (lets callers learn the port when binding port 0).
@@ -259,9 +265,48 @@ impl Proxy {
 }
 
 /// Bind `config.listen` and serve until `shutdown` completes.
+///
+/// The proxy runs on a thread of its own with a single-threaded tokio runtime: request load
+/// cannot starve the caller's runtime (the defender's supervisor), and one event loop without
+/// cross-thread wake-ups is the cheapest way to proxy on Fargate's 0.25–2 vCPU tasks. Binding
+/// happens before this returns its first `Pending`, so a busy port fails fast.
 pub async fn serve(
     config: ProxyConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ProxyError> {
-    Proxy::bind(config).await?.run(shutdown).await
+    let addr = config.listen;
+    let std_listener =
+        std::net::TcpListener::bind(addr).map_err(|source| ProxyError::Bind { addr, source })?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|source| ProxyError::Bind { addr, source })?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("cnaf-proxy".into())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(ProxyError::Thread)
+                .and_then(|rt| {
+                    rt.block_on(async move {
+                        let listener = TcpListener::from_std(std_listener)
+                            .map_err(|source| ProxyError::Bind { addr, source })?;
+                        let stopped = async move {
+                            let _ = stop_rx.wait_for(|stop| *stop).await;
+                        };
+                        Proxy { listener, config }.run(stopped).await
+                    })
+                });
+            let _ = done_tx.send(result);
+        })
+        .map_err(ProxyError::Thread)?;
+    tokio::pin!(done_rx);
+    tokio::select! {
+        result = &mut done_rx => return result.unwrap_or(Err(ProxyError::ThreadLost)),
+        () = shutdown => {}
+    }
+    let _ = stop_tx.send(true);
+    done_rx.await.unwrap_or(Err(ProxyError::ThreadLost))
 }
