@@ -104,6 +104,34 @@ impl Image {
     }
 }
 
+impl Image {
+    /// Starts the container in the background; returns its id.
+    fn start_detached(&self, caps: &[&str], backend: &str, script: &str) -> String {
+        let out = Command::new("docker")
+            .args(["run", "-d", "--cap-drop", "ALL"])
+            .args(caps)
+            .arg(&self.tag)
+            .args([
+                "/defender",
+                "run",
+                "--backend",
+                backend,
+                "--policy-file",
+                "/policy.json",
+                "--",
+            ])
+            .args(["/bin/sh", "-c", script])
+            .output()
+            .expect("docker run -d");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
 impl Drop for Image {
     fn drop(&mut self) {
         let _ = Command::new("docker")
@@ -113,7 +141,8 @@ impl Drop for Image {
 }
 
 #[test]
-fn both_backends_enforce_in_a_fargate_like_container_and_refuse_without_sys_ptrace() {
+fn both_backends_enforce_in_a_fargate_like_container_forward_docker_stop_and_refuse_without_sys_ptrace(
+) {
     let image = Image::build();
     let with_ptrace = ["--cap-add", "SYS_PTRACE"];
     for backend in ["notify", "ptrace"] {
@@ -134,6 +163,35 @@ fn both_backends_enforce_in_a_fargate_like_container_and_refuse_without_sys_ptra
         );
         let (code, _, _) = image.run(&with_ptrace, backend, "exit 5");
         assert_eq!(code, Some(5), "{backend}");
+    }
+    // `docker stop` sends SIGTERM to PID 1 from outside the container: forwarded, 128+15.
+    for backend in ["notify", "ptrace"] {
+        let id = image.start_detached(&with_ptrace, backend, "sleep 60");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let started = std::time::Instant::now();
+        let stop = Command::new("docker")
+            .args(["stop", "-t", "20", &id])
+            .output()
+            .expect("docker stop");
+        assert!(
+            stop.status.success(),
+            "{}",
+            String::from_utf8_lossy(&stop.stderr)
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "{backend}: SIGTERM was not forwarded"
+        );
+        let code = Command::new("docker")
+            .args(["inspect", "-f", "{{.State.ExitCode}}", &id])
+            .output()
+            .expect("inspect");
+        let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+        assert_eq!(
+            String::from_utf8_lossy(&code.stdout).trim(),
+            "143",
+            "{backend}"
+        );
     }
     // Without SYS_PTRACE the defender refuses to run the app unsupervised.
     let (code, stdout, stderr) = image.run(&[], "notify", "echo ran");
