@@ -38,7 +38,7 @@ taskset -c 0 python3 "$here/responder.py" 127.0.53.200 53 & pids+=($!)
 sleep 0.3
 
 backend="${BACKEND:-notify}"
-defended() { taskset -c 0 "$defender" run --backend "$backend" --policy-file "$work/policy.json" --audit-log "$work/audit.log" -- "$@"; }
+defended() { taskset -c 0 "$defender" run --backend "$backend" --policy-file "$work/policy.json" --audit-log "$work/audit.log" -- "$@" 2>>"$work/defender.err"; }
 bare() { taskset -c 0 "$@"; }
 ns_of() { awk '$1 == "ok" { print $4 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

@@ -131,7 +131,9 @@ fn connect(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Rep
         }));
     }
     let bytes = sockaddr::encode(&dest);
-    let blocks = sock.kind.ty == libc::SOCK_STREAM && !nonblocking(&sock, 0)?;
+    // Only datagram (and raw) connects never wait for a peer; stream and SCTP ones can.
+    let may_wait = !matches!(sock.kind.ty, libc::SOCK_DGRAM | libc::SOCK_RAW);
+    let blocks = may_wait && !nonblocking(&sock, 0)?;
     let run = move || match sysnet::connect(sock.fd.as_fd(), &bytes) {
         Ok(()) => Reply::Value(0),
         Err(e) => errno(e),

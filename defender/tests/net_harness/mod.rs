@@ -252,8 +252,8 @@ impl Responder {
         let table = Arc::new(table);
         let truncate: Arc<Vec<String>> = Arc::new(truncate.iter().map(|s| s.to_string()).collect());
         let asked = Arc::new(Mutex::new(Vec::new()));
-        let udp = UdpSocket::bind(addr).unwrap();
-        let tcp = TcpListener::bind(addr).unwrap();
+        // [::1]:53 cannot be made unique per run: wait for another run of the suite to let go.
+        let (udp, tcp) = bind_pair(addr);
         let (t, tr, a) = (
             Arc::clone(&table),
             Arc::clone(&truncate),
@@ -300,6 +300,24 @@ impl Responder {
 
     pub fn asked(&self) -> Vec<String> {
         self.asked.lock().unwrap().clone()
+    }
+}
+
+fn bind_pair(addr: SocketAddr) -> (UdpSocket, TcpListener) {
+    let start = std::time::Instant::now();
+    loop {
+        match (UdpSocket::bind(addr), TcpListener::bind(addr)) {
+            (Ok(u), Ok(t)) => return (u, t),
+            (u, t) if start.elapsed() < Duration::from_secs(30) => {
+                drop((u, t));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (u, t) => panic!(
+                "cannot bind the test responder on {addr}: {:?} {:?}",
+                u.err(),
+                t.err()
+            ),
+        }
     }
 }
 
@@ -356,7 +374,7 @@ impl Counter {
         std::thread::spawn(move || {
             for c in l.incoming() {
                 let Ok(mut c) = c else { continue };
-                let _ = c.set_read_timeout(Some(Duration::from_millis(300)));
+                let _ = c.set_read_timeout(Some(Duration::from_secs(3)));
                 let mut buf = Vec::new();
                 let _ = c.read_to_end(&mut buf);
                 acc.lock().unwrap().push(buf);
@@ -380,10 +398,28 @@ impl Counter {
         Counter { addr, accepted }
     }
 
-    /// What arrived, after letting in-flight traffic land.
+    /// What arrived, once in-flight traffic has landed: at least 400 ms, then until nothing
+    /// new arrived for 300 ms (at most 5 s, for a loaded machine).
     pub fn seen(&self) -> Vec<Vec<u8>> {
-        std::thread::sleep(Duration::from_millis(400));
+        settle(|| self.accepted.lock().unwrap().len());
         self.accepted.lock().unwrap().clone()
+    }
+}
+
+/// Waits until `count` stops changing (see [`Counter::seen`]).
+pub fn settle(count: impl Fn() -> usize) {
+    let start = std::time::Instant::now();
+    let (mut last, mut stable_since) = (count(), std::time::Instant::now());
+    while start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = count();
+        if now != last {
+            (last, stable_since) = (now, std::time::Instant::now());
+        } else if start.elapsed() >= Duration::from_millis(400)
+            && stable_since.elapsed() >= Duration::from_millis(300)
+        {
+            return;
+        }
     }
 }
 
