@@ -22,6 +22,7 @@ trap cleanup EXIT
 
 "$BIN/hello_app" "$APP" & PIDS+=($!)
 "$BIN/cnaf_proxy" "$CNAF" "$APP" prevent >"$WORK/audits.jsonl" & PIDS+=($!)
+CNAF_PID=$!
 cat >"$WORK/nginx.conf" <<CONF
 worker_processes auto;
 pid $WORK/nginx.pid;
@@ -45,19 +46,38 @@ http {
 }
 CONF
 nginx -c "$WORK/nginx.conf" -g 'daemon off;' & PIDS+=($!)
+NGINX_PID=$!
 sleep 1
+
+# CPU time (clock ticks) used so far by a process and its children threads/workers
+cpu_ticks() {
+  local total=0 p
+  for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
+    [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14+$15}' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
 
 PATH_Q='/catalogue/shoes?color=red&size=42&sort=price_asc&page=2'
 UA='Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36'
-printf '%-28s %12s %10s %10s\n' target 'requests/s' 'p50' 'p99'
-for pair in "app direct:$APP" "through CNAF:$CNAF" "through nginx:$NGINX"; do
-  name="${pair%%:*}" addr="${pair#*:}"
+HZ="$(getconf CLK_TCK)"
+printf '%-28s %12s %10s %10s %16s\n' target 'requests/s' 'p50' 'p99' 'proxy CPU/req'
+for pair in "app direct:$APP:" "through CNAF:$CNAF:$CNAF_PID" "through nginx:$NGINX:$NGINX_PID"; do
+  name="${pair%%:*}" rest="${pair#*:}"
+  addr="${rest%:*}" pid="${rest##*:}"
+  [ -n "$pid" ] && t0="$(cpu_ticks "$pid")"
   out="$(wrk -t2 -c64 -d"$DURATION" --latency -H "User-Agent: $UA" -H 'Cookie: session=abc123; theme=dark' "http://$addr$PATH_Q")"
+  cpu=""
+  if [ -n "$pid" ]; then
+    t1="$(cpu_ticks "$pid")"
+    reqs="$(awk '/requests in/ {print $1}' <<<"$out")"
+    cpu="$(( (t1 - t0) * 1000000 / HZ / reqs )) us"
+  fi
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
   p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
   non2xx="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
-  printf '%-28s %12s %10s %10s %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:+(non-2xx: $non2xx)}"
+  printf '%-28s %12s %10s %10s %16s %s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "${non2xx:+(non-2xx: $non2xx)}"
 done
 echo
 echo "inspection latency (cnaf::inspect, release build):"

@@ -136,7 +136,7 @@ pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) 
         if is("cookie") {
             cookies(value, insp);
         } else if is("user-agent") {
-            insp.scan(&loc, value, ValueKind::UserAgent);
+            insp.scan_repeated(&loc, value, ValueKind::UserAgent);
         } else if is("referer") || is("origin") {
             // a URL this site's pages produced: its host (often this site's own IP address) is
             // not data; its path and query are

@@ -185,6 +185,29 @@ mod tests {
     }
 
     #[test]
+    fn repeated_user_agents_are_remembered_only_under_the_same_protections() {
+        let ua = "() { :; }; /bin/id";
+        let req = get("/").header("User-Agent", ua);
+        let mut sqli_only = policy::all(CnafEffect::Disable);
+        sqli_only.sqli = CnafEffect::Prevent;
+        for _ in 0..2 {
+            // clean for SQL injection, and remembered as such
+            assert_eq!(inspect(&req, b"", &sqli_only).action(), Action::Allow);
+        }
+        let all = policy::all(CnafEffect::Prevent);
+        for _ in 0..2 {
+            assert!(inspect(&req, b"", &all).has(Attack::Shellshock));
+        }
+        let browser = get("/").header(
+            "User-Agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+        );
+        for _ in 0..3 {
+            assert_eq!(inspect(&browser, b"", &all).action(), Action::Allow);
+        }
+    }
+
+    #[test]
     fn alert_and_disable() {
         let mut p = policy::all(CnafEffect::Alert);
         let v = inspect(&get("/?id=1%20or%201=1"), b"", &p);

@@ -14,6 +14,12 @@ use crate::decode::{base64_decoded, normalize};
 use crate::model::{sanitize_snippet, Attack, Finding, Location};
 use crate::policy::{CnafEffect, Protections};
 
+thread_local! {
+    /// Header values found clean, with the protections mask they were checked under.
+    static CLEAN: std::cell::RefCell<(u16, std::collections::HashSet<String>)> =
+        std::cell::RefCell::new((0, std::collections::HashSet::new()));
+}
+
 /// A case-insensitive, leftmost-longest automaton over a fixed literal list.
 pub(crate) fn literals(patterns: &[&str]) -> AhoCorasick {
     #[allow(clippy::expect_used)]
@@ -86,6 +92,41 @@ impl<'p> Inspector<'p> {
 
     pub(crate) fn into_findings(self) -> Vec<Finding> {
         self.findings
+    }
+
+    /// [`scan`](Self::scan) for header values that repeat across requests (`User-Agent`): a
+    /// value found clean before under the same protections is not inspected again. The memory
+    /// is per thread (the proxy runs one), exact (whole strings), and bounded.
+    pub(crate) fn scan_repeated(
+        &mut self,
+        location: &dyn Fn() -> Location,
+        raw: &str,
+        kind: ValueKind,
+    ) {
+        const MAX_ENTRIES: usize = 512;
+        const MAX_LEN: usize = 512;
+        if raw.len() > MAX_LEN {
+            return self.scan(location, raw, kind);
+        }
+        let known = CLEAN.with(|c| {
+            let c = c.borrow();
+            c.0 == self.enabled && c.1.contains(raw)
+        });
+        if known {
+            return;
+        }
+        let before = self.findings.len();
+        self.scan(location, raw, kind);
+        if self.findings.len() == before && self.found == 0 {
+            CLEAN.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.0 != self.enabled || c.1.len() >= MAX_ENTRIES {
+                    c.0 = self.enabled;
+                    c.1.clear();
+                }
+                c.1.insert(raw.to_string());
+            });
+        }
     }
 
     /// Decode `raw` every way an application might and run the value detectors on each form.
