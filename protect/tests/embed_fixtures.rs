@@ -304,9 +304,9 @@ fn shop_ec2_bridge_fields() {
         ["containerDefinitions[0].portMappings: container \"nginx\" still maps the app port 80; \
           traffic sent to it bypasses CNAF, so open only port 8080 in the security group"]
     );
-    // No task-level memory (EC2): the installer reserves its own.
+    // No task-level memory (EC2): the installer gets its own limit.
     let mut expected_installer = installer(IMAGE);
-    expected_installer["memoryReservation"] = json!(64);
+    expected_installer["memory"] = json!(64);
     assert_eq!(container(td, "defender"), &expected_installer);
     assert_eq!(td["volumes"], json!([{"name": "defender"}]));
     for key in [

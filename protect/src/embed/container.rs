@@ -58,14 +58,16 @@ pub(crate) fn new_defender(image: &str, needs_memory: bool) -> Value {
         ],
     });
     if needs_memory {
-        container["memoryReservation"] = json!(DEFENDER_MEMORY_RESERVATION);
+        container["memory"] = json!(DEFENDER_MEMORY_MIB);
     }
     container
 }
 
-/// Memory (MiB) reserved for the installer when the task has no task-level memory (EC2 launch
-/// type), because ECS then requires a container-level value.
-pub(crate) const DEFENDER_MEMORY_RESERVATION: u64 = 64;
+/// Memory limit (MiB) of the installer when the task has no task-level memory (EC2 launch
+/// type), because ECS then requires a container-level value. A hard limit rather than a
+/// reservation: the installer only copies one binary and exits, and EC2 task definitions
+/// registered with `requiresCompatibilities: ["EC2"]` need `memory` on every container.
+pub(crate) const DEFENDER_MEMORY_MIB: u64 = 64;
 
 /// Brings an existing installer container up to date: image, essential, entryPoint, mount.
 /// Anything else the user added to it (e.g. logConfiguration) is kept.

@@ -2,3 +2,4 @@
 mod deploy_moto;
 mod deploy_wiremock;
 mod package;
+mod transform_moto;
