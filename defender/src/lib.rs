@@ -4,6 +4,7 @@
 //! - [`supervisor`]: start the app under its filter, the event loop, PID-1 duties.
 //! - [`backend`]: the interception mechanisms (seccomp user notification; ptrace fallback) and
 //!   the exec checks they share.
+//! - [`console`]: the console client (policy polling, audit shipping with a disk spool).
 //! - [`copies`]: denied programs under another name (copies, hard links, memfds).
 //! - [`judge`]: the [`judge::ExecJudge`] trait deciding whether a program may run.
 //! - [`exec_target`]: reading an exec's path and argv, resolving the program's names.
@@ -19,6 +20,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod console;
 pub mod copies;
 pub mod exec_target;
 pub mod install;

@@ -1,0 +1,207 @@
+//! The DynamoDB store against moto server: the same conformance suite as SQLite, the TTL
+//! attributes, and the console's main flows on top of it.
+
+mod common;
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use axum::http::{Method, StatusCode};
+use chrono::Utc;
+use common::{batch, call, call_raw, console_on, example, record};
+use integration_tests::moto::MotoServer;
+use lambda_console::store::conformance;
+use lambda_console::store::dynamo::{DynamoStore, TTL_ATTRIBUTE};
+use lambda_console::AppState;
+use serde_json::json;
+
+async fn client(moto: &MotoServer) -> aws_sdk_dynamodb::Client {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto.endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
+async fn fresh_store(moto: &MotoServer, table: &str) -> (DynamoStore, aws_sdk_dynamodb::Client) {
+    let client = client(moto).await;
+    DynamoStore::create_table(&client, table)
+        .await
+        .expect("create table");
+    (DynamoStore::new(client.clone(), table), client)
+}
+
+#[tokio::test]
+async fn dynamodb_passes_the_store_suite() {
+    let moto = MotoServer::start(&[]).expect("moto server");
+    let (store, client) = fresh_store(&moto, "console-suite").await;
+    conformance::run(&store).await.expect("conformance");
+
+    // The table expires items by TTL on `expires_at`.
+    let ttl = client
+        .describe_time_to_live()
+        .table_name("console-suite")
+        .send()
+        .await
+        .expect("describe ttl");
+    let desc = ttl.time_to_live_description().expect("ttl description");
+    assert_eq!(desc.attribute_name(), Some(TTL_ATTRIBUTE));
+}
+
+#[tokio::test]
+async fn audits_and_batch_markers_carry_the_ttl() {
+    let moto = MotoServer::start(&[]).expect("moto server");
+    let (store, _) = fresh_store(&moto, "console-ttl").await;
+    let state = AppState::new(Arc::new(store.clone()), common::test_settings());
+    let c = console_on(state).await;
+    let now = Utc::now();
+    let r = call(
+        &c.app,
+        Method::POST,
+        "/api/v1/defender/audits",
+        Some(&c.defender),
+        Some(batch(
+            "ttl-1",
+            vec![record("dns", &now.to_rfc3339(), "web", "app")],
+        )),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let marker = store
+        .raw_item("BATCH#ttl-1", "BATCH")
+        .await
+        .expect("get")
+        .expect("marker");
+    let ttl: i64 = marker[TTL_ATTRIBUTE]
+        .as_n()
+        .expect("n")
+        .parse()
+        .expect("int");
+    let want = (now + chrono::Duration::days(30)).timestamp();
+    assert!((ttl - want).abs() < 60, "ttl {ttl} vs {want}");
+    let pk = format!("AUDIT#runtime#{}", now.format("%Y-%m-%d"));
+    let sk = lambda_console::store::audit_sort_key(
+        chrono::DateTime::parse_from_rfc3339(&now.to_rfc3339())
+            .expect("t")
+            .timestamp_millis(),
+        "ttl-1",
+        0,
+    );
+    let item = store
+        .raw_item(&pk, &sk)
+        .await
+        .expect("get")
+        .expect("audit item");
+    assert_eq!(item[TTL_ATTRIBUTE].as_n().expect("n"), &ttl.to_string());
+    assert_eq!(item["kind"].as_s().expect("s"), "dns");
+}
+
+#[tokio::test]
+async fn the_console_runs_on_dynamodb() {
+    let moto = MotoServer::start(&[]).expect("moto server");
+    let (store, _) = fresh_store(&moto, "console-api").await;
+    let c = console_on(AppState::new(Arc::new(store), common::test_settings())).await;
+
+    let r = call_raw(
+        &c.app,
+        Method::PUT,
+        "/api/v1/policies/runtime/app-embedded",
+        Some(&c.admin),
+        example("policy.json"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["revision"].clone()),
+        (StatusCode::OK, json!(1)),
+        "{}",
+        r.text
+    );
+    let r = call_raw(
+        &c.app,
+        Method::PUT,
+        "/api/v1/policies/runtime/app-embedded",
+        Some(&c.admin),
+        example("policy.json"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.body["revision"], 2);
+    let uri =
+        "/api/v1/defender/policy?task=t&container=twistlock-fargate-task&image=i&version=0.1.0";
+    let r = call(&c.app, Method::GET, uri, Some(&c.defender), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["runtime"]["rules"][0]["name"], "sample");
+    let etag = r.headers["etag"].to_str().expect("etag").to_string();
+    let r = call_raw(
+        &c.app,
+        Method::GET,
+        uri,
+        Some(&c.defender),
+        String::new(),
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+
+    let now = Utc::now();
+    let records: Vec<_> = (0..30)
+        .map(|i| {
+            record(
+                "process",
+                &(now - chrono::Duration::seconds(i)).to_rfc3339(),
+                "web",
+                "app",
+            )
+        })
+        .collect();
+    let r = call(
+        &c.app,
+        Method::POST,
+        "/api/v1/defender/audits",
+        Some(&c.defender),
+        Some(batch("dyn-1", records.clone())),
+    )
+    .await;
+    assert_eq!(r.body["accepted"], 30, "{}", r.text);
+    let r = call(
+        &c.app,
+        Method::POST,
+        "/api/v1/defender/audits",
+        Some(&c.defender),
+        Some(batch("dyn-1", records)),
+    )
+    .await;
+    assert_eq!(r.body["duplicate"], true);
+    let mut cursor = String::new();
+    let mut total = 0;
+    for _ in 0..10 {
+        let r = call(
+            &c.app,
+            Method::GET,
+            &format!("/api/v1/audits/runtime/app-embedded?limit=7{cursor}"),
+            Some(&c.auditor),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        total += r.body["audits"].as_array().map_or(0, Vec::len);
+        match r.body["next_cursor"].as_str() {
+            Some(n) => cursor = format!("&cursor={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(total, 30);
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/defenders",
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    let d = &r.body["defenders"];
+    assert_eq!(d.as_array().map(Vec::len), Some(2), "{}", r.text);
+}
