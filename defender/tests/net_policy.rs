@@ -513,3 +513,37 @@ fn a_nameserver_that_is_down_fails_the_lookup_without_wedging_the_stub() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(live.asked(), ["google.com"]);
 }
+
+#[test]
+fn emulated_calls_never_lend_the_app_the_defenders_privileges() {
+    let s = Scratch::new("privileges");
+    let sink = Counter::udp("127.0.0.1:0");
+    let p = probe().display();
+    let nobody =
+        "setpriv --reuid 65534 --regid 65534 --clear-groups --inh-caps=-all --bounding-set=-all";
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let high = free.local_addr().unwrap().port();
+    drop(free);
+    // The defender runs as root: a low port bind or an SO_MARK done with its credentials would
+    // succeed where the unprivileged app itself fails.
+    let script = format!(
+        "{nobody} {p} bind 127.0.0.1 81; {nobody} {p} sendmsg-mark 127.0.0.1 {}; {nobody} {p} bind 127.0.0.1 {high}",
+        sink.addr.port()
+    );
+    let o = run(
+        policy(
+            NET_OFF,
+            r#"{"effect":"prevent","denied_listening_ports":[4444]}"#,
+        ),
+        &s,
+        &script,
+    );
+    assert_eq!(
+        o.output.lines().collect::<Vec<_>>(),
+        ["bind err EACCES", "err EPERM", "listen ok 0"],
+        "{}",
+        o.output
+    );
+    assert!(sink.seen().is_empty());
+    assert!(o.events.is_empty(), "{:?}", o.events);
+}

@@ -199,6 +199,20 @@ int main(int argc, char **argv) {
         pfd.events = POLLIN;
         poll(&pfd, 1, 3000);
         dns_answer(s, 1);
+    } else if (!strcmp(mode, "sendmsg-mark")) { /* UDP sendmsg with an SO_MARK control message */
+        int s = sock_for(host, SOCK_DGRAM);
+        struct iovec iov = {"marked", 6};
+        union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } ctl;
+        memset(&ctl, 0, sizeof ctl);
+        struct msghdr m = {.msg_name = &ss, .msg_namelen = len, .msg_iov = &iov, .msg_iovlen = 1,
+                           .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SO_MARK;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        int mark = 42;
+        memcpy(CMSG_DATA(c), &mark, sizeof mark);
+        result(sendmsg(s, &m, 0));
     } else if (!strcmp(mode, "bind")) {        /* bind then listen */
         int s = sock_for(host, SOCK_STREAM);
         int one = 1;
