@@ -25,6 +25,7 @@ pub struct Kind {
     pub ty: i32,
 }
 
+/// The answer that fails the app's call with the kernel's errno.
 pub fn errno(e: Errno) -> Reply {
     Reply::Errno(e.0)
 }
@@ -41,6 +42,7 @@ pub fn copy_in(pid: i32, addr: u64, len: usize) -> Result<Vec<u8>, Reply> {
     }
 }
 
+/// Copies a `sockaddr` of `len` bytes (`EINVAL` beyond `sockaddr_storage`, as the kernel).
 pub fn copy_addr(pid: i32, addr: u64, len: u64) -> Result<Vec<u8>, Reply> {
     if len > MAX_ADDR_LEN as u64 {
         return Err(Reply::Errno(libc::EINVAL));
