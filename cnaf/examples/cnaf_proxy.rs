@@ -1,6 +1,6 @@
 //! Run the CNAF proxy alone, for manual tests and the performance benchmark.
 //!
-//! `cargo run -p cnaf --example cnaf_proxy -- LISTEN UPSTREAM [prevent|alert|disable]`
+//! `cargo run -p cnaf --example cnaf_proxy -- LISTEN UPSTREAM [prevent|alert|disable] [THREADS]`
 //! e.g. `-- 127.0.0.1:8080 127.0.0.1:8081 prevent`. Audits are printed as JSON lines on
 //! stdout; Ctrl-C stops it gracefully.
 
@@ -22,8 +22,8 @@ impl AuditSink for Stdout {
     }
 }
 
-fn parse(args: &[String]) -> Result<(SocketAddr, SocketAddr, CnafEffect), String> {
-    let usage = "usage: cnaf_proxy LISTEN UPSTREAM [prevent|alert|disable]";
+fn parse(args: &[String]) -> Result<(SocketAddr, SocketAddr, CnafEffect, Option<usize>), String> {
+    let usage = "usage: cnaf_proxy LISTEN UPSTREAM [prevent|alert|disable] [THREADS]";
     let listen = args
         .first()
         .ok_or(usage)?
@@ -44,13 +44,20 @@ fn parse(args: &[String]) -> Result<(SocketAddr, SocketAddr, CnafEffect), String
             ))
         }
     };
-    Ok((listen, upstream, effect))
+    let threads = match args.get(3) {
+        None => None,
+        Some(t) => Some(
+            t.parse()
+                .map_err(|e| format!("THREADS {t:?}: {e} (expected a number)"))?,
+        ),
+    };
+    Ok((listen, upstream, effect, threads))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (listen, upstream, effect) = match parse(&args) {
+    let (listen, upstream, effect, threads) = match parse(&args) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("cnaf_proxy: {e}");
@@ -60,6 +67,9 @@ async fn main() -> ExitCode {
     let policy = PolicyHandle::new(ProxyPolicy::uniform("example", effect));
     let mut cfg = ProxyConfig::new(listen, upstream, policy);
     cfg.audit = Arc::new(Stdout);
+    if let Some(t) = threads {
+        cfg.threads = t;
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -133,6 +133,7 @@ impl Default for Limits {
 }
 
 /// Everything [`serve`] needs.
+#[derive(Clone)]
 pub struct ProxyConfig {
     /// Address to listen on (the task's external CNAF port).
     pub listen: SocketAddr,
@@ -146,6 +147,9 @@ pub struct ProxyConfig {
     pub context: AuditContext,
     /// Resource bounds.
     pub limits: Limits,
+    /// Proxy threads, each an event loop of its own accepting on the same socket (default:
+    /// the CPUs available to the task, at most 4).
+    pub threads: usize,
 }
 
 impl ProxyConfig {
@@ -158,6 +162,7 @@ impl ProxyConfig {
             audit: Arc::new(DiscardAudits),
             context: AuditContext::default(),
             limits: Limits::default(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
 }
@@ -266,10 +271,10 @@ impl Proxy {
 
 /// Bind `config.listen` and serve until `shutdown` completes.
 ///
-/// The proxy runs on a thread of its own with a single-threaded tokio runtime: request load
-/// cannot starve the caller's runtime (the defender's supervisor), and one event loop without
-/// cross-thread wake-ups is the cheapest way to proxy on Fargate's 0.25–2 vCPU tasks. Binding
-/// happens before this returns its first `Pending`, so a busy port fails fast.
+/// The proxy runs on threads of its own ([`ProxyConfig::threads`]), each a single-threaded
+/// tokio runtime: request load cannot starve the caller's runtime (the defender's supervisor),
+/// and event loops without cross-thread wake-ups are the cheapest way to proxy on Fargate's
+/// 0.25–4 vCPU tasks. Binding happens before the first `await`, so a busy port fails fast.
 pub async fn serve(
     config: ProxyConfig,
     shutdown: impl Future<Output = ()> + Send,
@@ -280,33 +285,51 @@ pub async fn serve(
     std_listener
         .set_nonblocking(true)
         .map_err(|source| ProxyError::Bind { addr, source })?;
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("cnaf-proxy".into())
-        .spawn(move || {
-            let result = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(ProxyError::Thread)
-                .and_then(|rt| {
-                    rt.block_on(async move {
-                        let listener = TcpListener::from_std(std_listener)
-                            .map_err(|source| ProxyError::Bind { addr, source })?;
-                        let stopped = async move {
-                            let _ = stop_rx.wait_for(|stop| *stop).await;
-                        };
-                        Proxy { listener, config }.run(stopped).await
-                    })
-                });
-            let _ = done_tx.send(result);
-        })
-        .map_err(ProxyError::Thread)?;
-    tokio::pin!(done_rx);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let threads = config.threads.max(1);
+    for n in 0..threads {
+        // every thread accepts on the same socket; the kernel spreads the connections
+        let listener = std_listener.try_clone().map_err(ProxyError::Thread)?;
+        let config = config.clone();
+        let mut stop_rx = stop_rx.clone();
+        let done_tx = done_tx.clone();
+        std::thread::Builder::new()
+            .name(format!("cnaf-proxy-{n}"))
+            .spawn(move || {
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(ProxyError::Thread)
+                    .and_then(|rt| {
+                        rt.block_on(async move {
+                            let listener = TcpListener::from_std(listener)
+                                .map_err(|source| ProxyError::Bind { addr, source })?;
+                            let stopped = async move {
+                                let _ = stop_rx.wait_for(|stop| *stop).await;
+                            };
+                            Proxy { listener, config }.run(stopped).await
+                        })
+                    });
+                let _ = done_tx.send(result);
+            })
+            .map_err(ProxyError::Thread)?;
+    }
+    drop(done_tx);
+    drop(std_listener);
+    let mut first = None;
     tokio::select! {
-        result = &mut done_rx => return result.unwrap_or(Err(ProxyError::ThreadLost)),
+        r = done_rx.recv() => first = Some(r.unwrap_or(Err(ProxyError::ThreadLost))),
         () = shutdown => {}
     }
     let _ = stop_tx.send(true);
-    done_rx.await.unwrap_or(Err(ProxyError::ThreadLost))
+    let mut results = Vec::with_capacity(threads);
+    results.extend(first);
+    while let Some(r) = done_rx.recv().await {
+        results.push(r);
+    }
+    if results.len() < threads {
+        return Err(ProxyError::ThreadLost);
+    }
+    results.into_iter().collect()
 }
