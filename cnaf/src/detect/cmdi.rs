@@ -200,6 +200,7 @@ const STRONG: &[&str] = &[
     "c89",
     "c99",
     "gcc",
+    "tee",
 ];
 
 /// Of [`STRONG`], the words that are also common English: they need a shell-style argument.
@@ -302,6 +303,8 @@ fn fork_bomb(b: &[u8]) -> bool {
 /// (`/???/b??h`, `/bin/ca? /et*/passwd`).
 fn glob_path(v: &str) -> bool {
     const TARGETS: &[&str] = &[
+        "/usr/bin/bash",
+        "/usr/bin/sh",
         "/bin/bash",
         "/bin/sh",
         "/bin/dash",
@@ -320,11 +323,11 @@ fn glob_path(v: &str) -> bool {
         "/usr/bin/python3",
         "/usr/bin/perl",
     ];
-    if !v.contains(['?', '*']) {
+    if !v.contains(['?', '*', '[']) {
         return false;
     }
     v.split(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&' | '`' | '=' | '+'))
-        .filter(|w| w.starts_with('/') && w.contains(['?', '*']) && w.len() <= 32)
+        .filter(|w| w.starts_with('/') && w.contains(['?', '*', '[']) && w.len() <= 40)
         .any(|w| {
             TARGETS
                 .iter()
@@ -335,6 +338,29 @@ fn glob_path(v: &str) -> bool {
 fn glob_match(p: &[u8], s: &[u8]) -> bool {
     match (p.first(), s.first()) {
         (None, None) => true,
+        (Some(b'['), Some(c)) => {
+            // `[abc]`, `[a-z]`, `[!abc]`
+            let Some(close) = p.iter().position(|&x| x == b']') else {
+                return false;
+            };
+            let class = &p[1..close];
+            let (negate, class) = match class.first() {
+                Some(b'!' | b'^') => (true, &class[1..]),
+                _ => (false, class),
+            };
+            let mut hit = false;
+            let mut k = 0;
+            while k < class.len() {
+                if k + 2 < class.len() && class[k + 1] == b'-' {
+                    hit |= (class[k]..=class[k + 2]).contains(c);
+                    k += 3;
+                } else {
+                    hit |= class[k] == *c;
+                    k += 1;
+                }
+            }
+            hit != negate && *c != b'/' && glob_match(&p[close + 1..], &s[1..])
+        }
         (Some(b'*'), _) => {
             glob_match(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && glob_match(p, &s[1..]))
         }
@@ -480,6 +506,8 @@ static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "/bin/sh -c",
         "/bin/bash -c",
         "$shell -c",
+        "$((",
+        "$[",
         "${shell} -c",
         "$bash -c",
     ])
@@ -642,6 +670,10 @@ mod tests {
             ":(){ :|:& };:",
             "f(){ f|f& };f",
             "/???/b??h",
+            "/etc/[!abc]asswd",
+            "/usr/[a-z]in/bash",
+            "$((3482*7301))",
+            ">(tee log)",
             "www.google.com;/bin/ca? /et*/passwd",
             ";iwr http://example.com/path/file.ps1",
             "$SHELL -c \"echo hi\"",

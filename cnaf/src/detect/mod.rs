@@ -141,6 +141,10 @@ impl<'p> Inspector<'p> {
             self.record(Attack::AttackTools, location(), raw);
         }
         let decoded = normalize(raw, kind == ValueKind::FormEncoded);
+        if kind == ValueKind::FormEncoded && raw.contains('+') && raw.contains(['[', '(', '`']) {
+            // a literal `+` the client did not encode (`(![]+[])`) is still code to a lax parser
+            self.scan_decoded(location, &normalize(raw, false));
+        }
         self.scan_decoded(location, &decoded);
         if decoded.contains('+') && !decoded.contains(' ') {
             // `+` left as-is by a JSON or path decoder may still be a space to a backend

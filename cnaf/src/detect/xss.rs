@@ -61,6 +61,9 @@ static DOM: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "document.getelementby",
         "document.body.",
         "url(javascript",
+        "document)[",
+        ".call`",
+        ".apply`",
         "@import'",
         "@import\"",
         "@import url(",
@@ -449,6 +452,8 @@ fn js_sink(b: &[u8]) -> bool {
                     || starts_with_ci(b, k + 1, b"apply(")
                     || starts_with_ci(b, k + 1, b"bind(")
             }
+            // `${alert}` in a template literal
+            Some(b'}') if s >= 2 && &b[s - 2..s] == b"${" => true,
             Some(b')' | b']' | b',' | b'}') => {
                 s > 0 && matches!(b[s - 1], b'(' | b'[' | b'=' | b',')
             }

@@ -115,6 +115,9 @@ pub(crate) static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "{{namespace",
         "{php}",
         "[php]",
+        "[/php]",
+        "[\\php]",
+        "{/php}",
         "{{constructor",
         // server-side includes
         "<!--#exec",
@@ -317,10 +320,23 @@ fn calls(b: &[u8]) -> bool {
 /// `<? echo 1; ?>`, `<?=$x?>`: a PHP open tag (not `<?xml`).
 fn php_short_tag(b: &[u8]) -> bool {
     memchr::memmem::find_iter(b, b"<?").any(|p| {
-        matches!(
-            b.get(p + 2),
+        let rest = &b[p + 2..];
+        if !matches!(
+            rest.first(),
             Some(b' ' | b'\t' | b'\n' | b'\r' | b'=' | b'$')
-        ) && b[p + 2..].iter().any(|c| *c == b';' || *c == b'(')
+        ) {
+            return false;
+        }
+        // `<? php echo`, `<?\tphp`, `<?  echo x`: a statement keyword after the blanks
+        let word_start = rest
+            .iter()
+            .position(|c| !c.is_ascii_whitespace())
+            .unwrap_or(rest.len());
+        let word = &rest[word_start..rest.len().min(word_start + 6)];
+        let keyword = [&b"php"[..], b"echo", b"print", b"eval", b"system", b"$"]
+            .iter()
+            .any(|k| word.len() >= k.len() && word[..k.len()].eq_ignore_ascii_case(k));
+        keyword || rest.iter().any(|c| *c == b';' || *c == b'(')
     })
 }
 
