@@ -572,7 +572,22 @@ fn nosql_operator(b: &[u8]) -> bool {
         b"$expr",
         b"$function",
         b"$accumulator",
+        b"$not",
+        b"$nor",
+        b"$elemmatch",
+        b"$text",
+        b"$size",
+        b"$all",
+        b"$mod",
+        b"$type",
+        b"$jsonschema",
+        b"$where",
     ];
+    // a JSON key (or form field) that is exactly an operator: `{"$ne": 1}`, `user[$gt]=`
+    let t = std::str::from_utf8(b).unwrap_or("").trim().as_bytes();
+    if t.first() == Some(&b'$') && OPS.iter().any(|op| t.eq_ignore_ascii_case(op)) {
+        return true;
+    }
     for p in memchr::memchr_iter(b'$', b) {
         for op in OPS {
             if b.len() >= p + op.len() && b[p..p + op.len()].eq_ignore_ascii_case(op) {

@@ -77,7 +77,9 @@ pub fn detect(value: &str) -> bool {
     }
     let mut toks = Vec::with_capacity(32);
     let mut sig = Vec::with_capacity(32);
-    if value.bytes().any(|c| matches!(c, b'=' | b'<' | b'>')) && constant_tautology(value) {
+    if value.bytes().any(|c| matches!(c, b'=' | b'<' | b'>'))
+        && (constant_tautology(value) || value.split(',').any(constant_tautology))
+    {
         return true;
     }
     if lone_call(value) {

@@ -36,6 +36,7 @@ fn classic_injections() {
         "'||true",
         "x' or array[id] is not null--",
         "procedure analyse (",
+        "'admin', '1'='1'",
         "IFNULL(",
         "substring(password,1,1)",
         "version()",
