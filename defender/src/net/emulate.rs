@@ -12,7 +12,7 @@ use crate::sys::net::{self as sysnet, End, Errno};
 use crate::sys::notify::{Notification, Reply};
 
 use super::decide::{self, Verdict};
-use super::listen::{bind, listen};
+use super::listen::{bind, has_capability, listen};
 use super::msg::{self, MsgHdr};
 use super::sockaddr::{self, Dest};
 use super::socket::{copy_addr, copy_in, errno, take_socket, Kind, Sock};
@@ -24,6 +24,9 @@ const MAX_DATAGRAM: usize = 65_536;
 /// Largest stream payload copied for one emulated send (TCP fast open); the app sees a short
 /// write beyond it, as stream sockets allow.
 const MAX_STREAM_CHUNK: usize = 256 * 1024;
+/// `CAP_NET_ADMIN` and `CAP_NET_RAW`.
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_NET_RAW: u32 = 13;
 /// Largest ancillary data copied.
 const MAX_CONTROL: usize = 8192;
 
@@ -331,6 +334,12 @@ fn sendto(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Repl
     send_one(sock, name, data, Vec::new(), flags)
 }
 
+/// Whether the app holds `CAP_NET_ADMIN` or `CAP_NET_RAW` (effective).
+fn app_has_net_admin(pid: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    has_capability(&status, CAP_NET_ADMIN) || has_capability(&status, CAP_NET_RAW)
+}
+
 /// One message of a `sendmsg`/`sendmmsg`, copied: raw address, payload, ancillary data.
 struct Copied {
     raw: Vec<u8>,
@@ -367,7 +376,9 @@ fn copy_message(pid: i32, kind: Kind, hdr: &MsgHdr) -> Result<Copied, Reply> {
     } else {
         copy_in(pid, hdr.control, hdr.controllen as usize)?
     };
-    msg::check_control(&control).map_err(Reply::Errno)?;
+    if msg::needs_privilege(&control) && !app_has_net_admin(pid) {
+        return Err(Reply::Errno(libc::EPERM));
+    }
     Ok(Copied { raw, data, control })
 }
 

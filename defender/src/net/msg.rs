@@ -12,9 +12,9 @@ pub const IOVEC_LEN: usize = 16;
 /// `UIO_MAXIOV`: the most iovecs (and `sendmmsg` messages) the kernel takes.
 pub const UIO_MAXIOV: usize = 1024;
 
-/// `SO_TIMESTAMPING_OLD` and `SCM_TXTIME`: the only socket-level control messages an emulated
-/// send passes on; others (`SO_MARK`, `SO_PRIORITY`) would be checked against the defender's
-/// capabilities, not the app's.
+/// `SO_TIMESTAMPING_OLD` and `SCM_TXTIME`: the socket-level control messages any app may pass;
+/// others (`SO_MARK`, `SO_PRIORITY`) are checked by the kernel against the sender's capabilities,
+/// which for an emulated send would be the defender's.
 const SAFE_SOCKET_CMSGS: [i32; 2] = [37, 61];
 
 fn u64_at(b: &[u8], off: usize) -> u64 {
@@ -64,9 +64,9 @@ pub fn parse_iovecs(b: &[u8]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// Whether the ancillary data may be passed on by the defender: `Err(EPERM)` for socket-level
-/// messages that the kernel would check against the sender's capabilities.
-pub fn check_control(control: &[u8]) -> Result<(), i32> {
+/// Whether the ancillary data holds socket-level messages that need `CAP_NET_ADMIN` or
+/// `CAP_NET_RAW` (the defender then checks that the app itself has one).
+pub fn needs_privilege(control: &[u8]) -> bool {
     const HDR: usize = 16;
     let mut off = 0;
     while off + HDR <= control.len() {
@@ -74,14 +74,14 @@ pub fn check_control(control: &[u8]) -> Result<(), i32> {
         let level = u32_at(control, off + 8) as i32;
         let ty = u32_at(control, off + 12) as i32;
         if level == libc::SOL_SOCKET && !SAFE_SOCKET_CMSGS.contains(&ty) {
-            return Err(libc::EPERM);
+            return true;
         }
         if len < HDR {
             break;
         }
         off += len.div_ceil(8) * 8;
     }
-    Ok(())
+    false
 }
 
 #[cfg(test)]
@@ -135,13 +135,13 @@ mod tests {
     }
 
     #[test]
-    fn socket_level_control_messages_are_refused_except_timestamps() {
+    fn socket_level_control_messages_need_privilege_except_timestamps() {
         let mut ok = cmsg(libc::IPPROTO_IP, libc::IP_TTL, &[64, 0, 0, 0]);
         ok.extend(cmsg(libc::SOL_SOCKET, 37, &[0; 4]));
-        assert_eq!(check_control(&ok), Ok(()));
+        assert!(!needs_privilege(&ok));
         let mut bad = cmsg(libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT, &[1, 0, 0, 0]);
         bad.extend(cmsg(libc::SOL_SOCKET, libc::SO_MARK, &[1, 0, 0, 0]));
-        assert_eq!(check_control(&bad), Err(libc::EPERM));
-        assert_eq!(check_control(&[]), Ok(()));
+        assert!(needs_privilege(&bad));
+        assert!(!needs_privilege(&[]));
     }
 }
