@@ -491,3 +491,52 @@ async fn serve_runs_on_its_own_thread_and_stops_on_shutdown() {
         "stopped listening"
     );
 }
+
+#[tokio::test]
+async fn app_that_closes_each_connection_is_reconnected_transparently() {
+    // an app without keep-alive: every answer ends its connection
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(false)
+                    .serve_connection(TokioIo::new(s), hyper::service::service_fn(echo))
+                    .await;
+            });
+        }
+    });
+    let mut cfg = ProxyConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        app,
+        PolicyHandle::new(ProxyPolicy::uniform("web", CnafEffect::Prevent)),
+    );
+    cfg.limits.connect_timeout = Duration::from_secs(2);
+    let proxy = Proxy::bind(cfg).await.unwrap();
+    let addr = proxy.local_addr().unwrap();
+    tokio::spawn(proxy.run(std::future::pending()));
+    let mut c = connect(addr).await;
+    for i in 0..5 {
+        let (status, _, body) = send(
+            &mut c,
+            "POST",
+            "/n",
+            &[("content-type", "text/plain")],
+            format!("req {i}").into_bytes(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "request {i}");
+        assert_eq!(body, format!("req {i}").as_bytes());
+        // give the app's close time to land before the next request reuses the connection
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // and back to back, racing the app's close
+    for i in 0..20 {
+        let (status, _, _) = send(&mut c, "GET", "/fast", &[], Vec::new()).await;
+        assert_eq!(status, StatusCode::OK, "back-to-back request {i}");
+    }
+}
