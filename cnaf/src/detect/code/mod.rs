@@ -83,8 +83,20 @@ pub(crate) static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "ognl.ognlcontext",
         // Perl
         "@{[",
-        // Node / JS runtime
+        // Node / JS runtime, prototype pollution
         "_$$nd_func$$_",
+        "__js_function",
+        "__proto__",
+        "constructor.prototype",
+        "constructor[prototype]",
+        "module.exports",
+        "process[",
+        "require[",
+        "console[",
+        "new function(",
+        "new function (",
+        "process.spawn(",
+        "for(;;)",
         "process.binding(",
         "process.env",
         "console.log(",
@@ -236,6 +248,8 @@ pub fn detect(value: &str) -> bool {
         || variable_call(b)
         || parenthesised_callee(b)
         || js_statement(b)
+        || endless_loop(b)
+        || perl_interpolation(b)
     {
         return true;
     }
@@ -449,6 +463,24 @@ fn js_statement(b: &[u8]) -> bool {
                 name_len > 0 && after.first() == Some(&b'=') && after.get(1) != Some(&b'=')
             }
         })
+    })
+}
+
+/// `while(true)`, `while(!0);`: a JavaScript loop statement (server-side JS denial of service).
+fn endless_loop(b: &[u8]) -> bool {
+    memchr::memmem::find_iter(b, b"while(").any(|p| {
+        (p == 0 || !b[p - 1].is_ascii_alphanumeric())
+            && b[p + 6..].iter().take(24).any(|&c| c == b')')
+    })
+}
+
+/// `@{[ system "id" ]}`: Perl code interpolated into a string.
+fn perl_interpolation(b: &[u8]) -> bool {
+    memchr::memmem::find_iter(b, b"@{").any(|p| {
+        b[p + 2..]
+            .iter()
+            .find(|c| !c.is_ascii_whitespace())
+            .is_some_and(|&c| c == b'[')
     })
 }
 
