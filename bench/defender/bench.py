@@ -11,6 +11,7 @@ Builds `defender` and `defender-probe` in release mode first (CARGO_TARGET_DIR o
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,10 +39,15 @@ POLICY = {
 
 
 def run_ns(cmd, cpu):
+    """Runs one workload; returns (wall ns reported by the workload, CPU seconds of the whole
+    process tree: the workload and, when defended, the defender)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(["taskset", "-c", str(cpu)] + cmd, capture_output=True, text=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     for line in out.stdout.splitlines():
         if line.startswith("bench "):
-            return int(line.rsplit("ns=", 1)[1])
+            return int(line.rsplit("ns=", 1)[1]), cpu_s
     raise RuntimeError(f"no result from {cmd}: {out.stdout} {out.stderr}")
 
 
@@ -66,20 +72,26 @@ def main():
         json.dump(POLICY, f)
     backends = args.backends.split(",")
     print(f"pinned to CPU {args.cpu}; {args.pairs} alternating pairs per backend; ratio = bare / defended")
-    print(f"{'workload':<10} {'n':>7} {'bare ms':>9} " + " ".join(f"{b + ' ratio':>13}" for b in backends))
+    print("wall: elapsed time of the workload; cpu: CPU time of the whole tree (workload + defender),")
+    print("which other jobs on a shared machine do not inflate")
+    print(f"{'workload':<10} {'n':>7} {'bare ms':>9} "
+          + " ".join(f"{b + ' wall':>12} {b + ' cpu':>11}" for b in backends))
     for name, n in WORKLOADS:
         n = max(1, int(n * args.scale))
         bare_cmd = [probe, "bench", name, str(n)]
         ratios = {b: [] for b in backends}
+        cpu_ratios = {b: [] for b in backends}
         bares = []
         for _ in range(args.pairs):
             for b in backends:
                 guarded = [defender, "run", "--backend", b, "--policy-file", policy, "--"] + bare_cmd
-                bare = run_ns(bare_cmd, args.cpu)
-                dfd = run_ns(guarded, args.cpu)
+                bare, bare_cpu = run_ns(bare_cmd, args.cpu)
+                dfd, dfd_cpu = run_ns(guarded, args.cpu)
                 bares.append(bare)
                 ratios[b].append(bare / dfd)
-        cols = " ".join(f"{statistics.median(ratios[b]):>13.2f}" for b in backends)
+                cpu_ratios[b].append(bare_cpu / dfd_cpu if dfd_cpu > 0 else 1.0)
+        cols = " ".join(
+            f"{statistics.median(ratios[b]):>12.2f} {statistics.median(cpu_ratios[b]):>11.2f}" for b in backends)
         print(f"{name:<10} {n:>7} {statistics.median(bares) / 1e6:>9.1f} {cols}", flush=True)
 
     # Idle RSS of the defender process while the app sleeps.
