@@ -216,4 +216,78 @@ mod tests {
         let v = inspect(&get("/?id=1%20or%201=1"), b"", &p);
         assert_eq!(v.action(), Action::Allow);
     }
+    #[test]
+    fn realistic_benign_values_pass() {
+        let values = [
+            "O'Brien",
+            "P@ssw0rd!",
+            "abc'123\"xyz",
+            "hunter2;",
+            "x--y",
+            "#1 fan",
+            "pa$$word",
+            "100% sure & ready",
+            "<p>Hello <strong>world</strong></p><a href=\"https://example.com\">link</a><img src=\"/img/cat.png\" alt=\"cat\">",
+            "select all shoes from nike",
+            "drop shipping",
+            "union jack flag",
+            "c++ tutorial",
+            "C# vs Java",
+            "AT&T",
+            "fish & chips",
+            "12 O'Connell St., Apt #4",
+            "john.o'reilly+test@example.co.uk",
+            "https://example.com/path?x=1&y=2#frag",
+            "http://localhost:3000/callback",
+            "2024-01-01T10:00:00Z",
+            "+1 (555) 123-4567",
+            "(a+b)*c",
+            "report_2024.pdf",
+            "I'd like to order 2 items; please deliver by Monday - thanks!",
+            "Let's meet @ 5pm; bring snacks & drinks",
+            "C:\\Users\\me\\Documents\\file.txt",
+            "Please select your seat from the map",
+            "Where do I find the order history? It's not in my account.",
+            "What's 2 + 2 = 4?",
+            "The file is at /home/me/notes.txt",
+            "Use the -v flag for verbose output",
+            "Tom's \"special\" recipe (v2)",
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "SGVsbG8gd29ybGQsIHRoaXMgaXMgYSB0ZXN0IQ==",
+            "color: red; font-size: 12px",
+            "We're 50% off -- today only!",
+            "Is it true that 1 = 1?",
+            "email@example.com; other@example.com",
+            "ls -- a list of things",
+        ];
+        let all = policy::all(CnafEffect::Prevent);
+        for v in values {
+            for parts in [
+                get(&format!(
+                    "/search?q={}",
+                    v.replace('%', "%25")
+                        .replace('&', "%26")
+                        .replace('#', "%23")
+                        .replace('+', "%2B")
+                        .replace(' ', "+")
+                )),
+                RequestParts::new("POST", "/api")
+                    .header("Host", "a")
+                    .header("Content-Type", "application/json"),
+            ] {
+                let body = if parts.method == "POST" {
+                    serde_json::json!({ "text": v }).to_string()
+                } else {
+                    String::new()
+                };
+                let verdict = inspect(&parts, body.as_bytes(), &all);
+                assert_eq!(
+                    verdict.action(),
+                    Action::Allow,
+                    "{v:?} via {}: {verdict:?}",
+                    parts.method
+                );
+            }
+        }
+    }
 }

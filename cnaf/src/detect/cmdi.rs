@@ -620,7 +620,11 @@ fn shell_arg(a: &str, loose: bool) -> bool {
     };
     match first {
         b'/' | b'~' | b'$' | b'>' | b'<' | b'|' | b'&' | b';' | b'`' | b'\\' => true,
-        b'-' => b.len() > 1 && (b[1].is_ascii_alphabetic() || b[1] == b'-'),
+        b'-' => {
+            b.len() > 1
+                && (b[1].is_ascii_alphabetic()
+                    || (b[1] == b'-' && b.get(2).is_some_and(u8::is_ascii_alphabetic)))
+        }
         b'.' => b.get(1) == Some(&b'/') || b.get(1) == Some(&b'.'),
         _ => {
             a.contains("://")

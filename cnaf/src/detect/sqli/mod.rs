@@ -355,10 +355,45 @@ fn select_shape(s: &[Tok], i: usize) -> bool {
         // `select * from` with the table cut off
         None => items == 1 && at(s, i + 1) == Some(Tok::Arith),
         Some(Tok::LParen | Tok::Var | Tok::QuotedIdent | Tok::SysObject) => true,
-        Some(Tok::Word | Tok::Kw(Kw::Database)) => !matches!(
-            at(s, j + 2),
-            Some(Tok::Word | Tok::Num | Tok::Str { closed: true, .. } | Tok::Kw(Kw::Database))
-        ),
+        Some(Tok::Word | Tok::Kw(Kw::Database)) => {
+            let after = at(s, j + 2);
+            if matches!(
+                after,
+                Some(Tok::Word | Tok::Num | Tok::Str { closed: true, .. } | Tok::Kw(Kw::Database))
+            ) {
+                return false;
+            }
+            // `select all shoes from nike` is a search, `select a,b from t`, `select name from
+            // users where ...` are SQL: plain words need SQL punctuation in the list or a clause
+            // after the table
+            let punctuated = s[i + 1..j].iter().any(|t| {
+                matches!(
+                    t,
+                    Tok::Comma
+                        | Tok::Arith
+                        | Tok::Func(_)
+                        | Tok::Call
+                        | Tok::Num
+                        | Tok::Str { .. }
+                        | Tok::Var
+                        | Tok::Dot
+                        | Tok::LParen
+                        | Tok::QuotedIdent
+                )
+            });
+            punctuated
+                || matches!(
+                    after,
+                    Some(
+                        Tok::Kw(
+                            Kw::Where | Kw::Limit | Kw::Order | Kw::Group | Kw::Having | Kw::Join
+                        ) | Tok::Union
+                            | Tok::Semi
+                            | Tok::RParen
+                            | Tok::Dot
+                    )
+                )
+        }
         _ => false,
     }
 }

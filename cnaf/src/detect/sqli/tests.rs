@@ -56,6 +56,8 @@ fn english_with_keywords_passes() {
         "DEAR FINN,--I think it would do; copy should reach us second post",
         "1) a-b=c",
         "Please select a file from your computer",
+        "select all shoes from nike",
+        "select shoes from nike",
         "select one option from the list below",
         "exec noun",
         "Tom's and Jerry's",
