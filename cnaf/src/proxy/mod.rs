@@ -220,6 +220,7 @@ impl Proxy {
         http.timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
             .max_buf_size(limits.max_header_bytes.max(8192))
+            .max_header_size(limits.max_header_bytes)
             .max_headers(limits.max_headers)
             .keep_alive(true);
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
