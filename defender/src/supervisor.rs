@@ -243,15 +243,22 @@ fn run_loop(
                 .map_err(SuperviseError::Loop)?
                 == Action::Block;
         }
+        let mut child_news = false;
         if revents[0] != 0 {
             while let Some(sig) = signals.read().map_err(SuperviseError::Loop)? {
-                if sig != libc::SIGCHLD && app_status.is_none() {
+                if sig == libc::SIGCHLD {
+                    child_news = true;
+                } else if app_status.is_none() {
                     let _ = process::kill(app, sig);
                 }
             }
         }
-        // Reap and handle tracee stops even without SIGCHLD pending (signals coalesce).
-        while let Some((pid, status)) = process::wait_any().map_err(SuperviseError::Loop)? {
+        // SIGCHLD (exits and tracee stops alike) coalesces: after consuming it, collect every
+        // pending status; a change after the last wait raises a new SIGCHLD.
+        while child_news {
+            let Some((pid, status)) = process::wait_any().map_err(SuperviseError::Loop)? else {
+                break;
+            };
             let (mine, action) = backend
                 .on_wait(pid, status, &ctx)
                 .map_err(SuperviseError::Loop)?;
