@@ -255,19 +255,18 @@ fn run_loop(
         }
         // SIGCHLD (exits and tracee stops alike) coalesces: after consuming it, collect every
         // pending status; a change after the last wait raises a new SIGCHLD.
-        while child_news {
-            let Some((pid, status)) = process::wait_any().map_err(SuperviseError::Loop)? else {
-                break;
-            };
-            let (mine, action) = backend
-                .on_wait(pid, status, &ctx)
-                .map_err(SuperviseError::Loop)?;
-            block |= action == Action::Block;
-            if !mine && pid == app {
-                match status {
-                    WaitStatus::Exited(code) => app_status = Some(code),
-                    WaitStatus::Signaled(sig) => app_status = Some(128 + sig),
-                    _ => {}
+        if child_news {
+            while let Some((pid, status)) = process::wait_any().map_err(SuperviseError::Loop)? {
+                let (mine, action) = backend
+                    .on_wait(pid, status, &ctx)
+                    .map_err(SuperviseError::Loop)?;
+                block |= action == Action::Block;
+                if !mine && pid == app {
+                    match status {
+                        WaitStatus::Exited(code) => app_status = Some(code),
+                        WaitStatus::Signaled(sig) => app_status = Some(128 + sig),
+                        _ => {}
+                    }
                 }
             }
         }
