@@ -270,6 +270,13 @@ fn strong_function(f: &str) -> bool {
             | "randomblob"
             | "sqlite_version"
             | "make_set"
+            | "lo_get"
+            | "lo_export"
+            | "lo_from_bytes"
+            | "pg_ls_dir"
+            | "pg_read_binary_file"
+            | "dblink"
+            | "dblink_exec"
     )
 }
 

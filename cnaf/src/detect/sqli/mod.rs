@@ -78,7 +78,11 @@ pub fn detect(value: &str) -> bool {
     let mut toks = Vec::with_capacity(32);
     let mut sig = Vec::with_capacity(32);
     if value.bytes().any(|c| matches!(c, b'=' | b'<' | b'>'))
-        && (constant_tautology(value) || value.split(',').any(constant_tautology))
+        && (constant_tautology(value)
+            || value
+                .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
+                .any(constant_tautology)
+            || value.split(',').any(constant_tautology))
     {
         return true;
     }
@@ -130,6 +134,17 @@ fn generic(s: &[Tok]) -> bool {
         Tok::Kw(Kw::Having) => comparison(s, i + 1).is_some(),
         Tok::Kw(Kw::Order | Kw::Group) => order_by_number(s, i),
         Tok::Kw(Kw::Into) => at(s, i + 1) == Some(Tok::Kw(Kw::Outfile)),
+        // `FROM `db`.`t``, `FROM `t` LIMIT`: MySQL-quoted tables
+        Tok::Kw(Kw::From) => {
+            at(s, i + 1) == Some(Tok::QuotedIdent)
+                && matches!(
+                    at(s, i + 2),
+                    Some(
+                        Tok::Dot
+                            | Tok::Kw(Kw::Where | Kw::Limit | Kw::Order | Kw::Group | Kw::Join)
+                    )
+                )
+        }
         Tok::Kw(Kw::Case) => case_when(s, i),
         Tok::Kw(Kw::Values) => {
             at(s, i + 1) == Some(Tok::LParen)
@@ -604,6 +619,14 @@ fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
         next,
         Tok::Logic | Tok::Cmp | Tok::CmpWord | Tok::Arith | Tok::Not | Tok::Semi
     ) && toks.last() == Some(&Tok::Comment)
+    {
+        return true;
+    }
+    // `test' or 1=`, `'or 12356789<`: a comparison cut off by the value's end
+    if next == Tok::Logic
+        && matches!(at(s, k + 1), Some(Tok::Num | Tok::Str { .. }))
+        && matches!(at(s, k + 2), Some(Tok::Cmp))
+        && at(s, k + 3).is_none()
     {
         return true;
     }
