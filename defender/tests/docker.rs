@@ -62,6 +62,11 @@ impl Image {
             r#"{"revision":1,"rules":[{"name":"sample","processes":{"effect":"prevent","denied":["mkdir"]}}]}"#,
         )
         .expect("policy");
+        std::fs::write(
+            root.join("block.json"),
+            r#"{"revision":1,"rules":[{"name":"stop","processes":{"effect":"block","denied":["mkdir"]}}]}"#,
+        )
+        .expect("block policy");
         std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY rootfs /\n")
             .expect("Dockerfile");
         let tag = format!("defender-test:{}", std::process::id());
@@ -80,6 +85,16 @@ impl Image {
     }
 
     fn run(&self, caps: &[&str], backend: &str, script: &str) -> (Option<i32>, String, String) {
+        self.run_with(caps, backend, "/policy.json", script)
+    }
+
+    fn run_with(
+        &self,
+        caps: &[&str],
+        backend: &str,
+        policy: &str,
+        script: &str,
+    ) -> (Option<i32>, String, String) {
         let out = Command::new("docker")
             .args(["run", "--rm", "--cap-drop", "ALL"])
             .args(caps)
@@ -90,7 +105,7 @@ impl Image {
                 "--backend",
                 backend,
                 "--policy-file",
-                "/policy.json",
+                policy,
                 "--",
             ])
             .args(["/bin/sh", "-c", script])
@@ -163,6 +178,22 @@ fn both_backends_enforce_in_a_fargate_like_container_forward_docker_stop_and_ref
         );
         let (code, _, _) = image.run(&with_ptrace, backend, "exit 5");
         assert_eq!(code, Some(5), "{backend}");
+    }
+    // block as PID 1: every process of the container is killed, the container exits non-zero.
+    for backend in ["notify", "ptrace"] {
+        let started = std::time::Instant::now();
+        let script = "sleep 30 & mkdir /tmp/x; sleep 30; echo after";
+        let (code, stdout, stderr) = image.run_with(&with_ptrace, backend, "/block.json", script);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{backend}"
+        );
+        assert_eq!(code, Some(137), "{backend}: {stderr}");
+        assert_eq!(stdout, "", "{backend}");
+        assert!(
+            stderr.contains("a block rule was violated"),
+            "{backend}: {stderr}"
+        );
     }
     // `docker stop` sends SIGTERM to PID 1 from outside the container: forwarded, 128+15.
     for backend in ["notify", "ptrace"] {
