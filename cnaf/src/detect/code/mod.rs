@@ -469,8 +469,26 @@ fn js_statement(b: &[u8]) -> bool {
 /// `while(true)`, `while(!0);`: a JavaScript loop statement (server-side JS denial of service).
 fn endless_loop(b: &[u8]) -> bool {
     memchr::memmem::find_iter(b, b"while(").any(|p| {
-        (p == 0 || !b[p - 1].is_ascii_alphanumeric())
-            && b[p + 6..].iter().take(24).any(|&c| c == b')')
+        if p > 0 && b[p - 1].is_ascii_alphanumeric() {
+            return false;
+        }
+        let Some(close) = b[p + 6..].iter().take(24).position(|&c| c == b')') else {
+            return false;
+        };
+        // a loop whose condition is literally false never runs
+        let cond = &b[p + 6..p + 6 + close];
+        const NEVER: &[&[u8]] = &[
+            b"false",
+            b"0",
+            b"!true",
+            b"!1",
+            b"null",
+            b"undefined",
+            b"nan",
+            b"\"\"",
+            b"''",
+        ];
+        !NEVER.iter().any(|n| cond.eq_ignore_ascii_case(n))
     })
 }
 

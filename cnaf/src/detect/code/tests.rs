@@ -60,6 +60,7 @@ fn benign() {
         "java lang courses",
         "It costs $5 (plus tax)",
         "while (you wait) we work",
+        "while(!true);",
         "email me @ {home}",
         "$ref",
         "$schema",
