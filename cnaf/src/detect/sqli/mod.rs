@@ -4,13 +4,19 @@
 //! stacked statement, a tautology, a time-delay or extraction function...), rather than matching
 //! words. English that happens to contain SQL keywords does not have those shapes.
 
+mod breakout;
+mod functions;
 mod lexer;
+mod probes;
 
 use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
 
 use super::literals;
+use breakout::breakout;
+use lexer::{tokenize, Kw, Stmt, Tok};
+use probes::{constant_tautology, lone_call};
 
 /// Words that start the shapes possible without SQL punctuation.
 pub(crate) static KEYWORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
@@ -54,8 +60,6 @@ pub(crate) static KEYWORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "v$",
     ])
 });
-
-use lexer::{tokenize, Kw, Stmt, Tok};
 
 /// Whether `value` (already decoded) is a SQL injection.
 pub fn detect(value: &str) -> bool {
@@ -163,69 +167,6 @@ fn generic(s: &[Tok]) -> bool {
         }
         _ => false,
     })
-}
-
-/// The whole value is one SQL function call, or its opening (`IFNULL(`, `substring(x,1,1)`,
-/// `version()`): a probe, not data.
-fn lone_call(value: &str) -> bool {
-    let v = value.trim();
-    let Some(open) = v.find('(') else {
-        return false;
-    };
-    let name = v[..open].trim_end();
-    if name.is_empty()
-        || name.len() > 32
-        || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
-        || !lexer::is_function(name)
-    {
-        return false;
-    }
-    let rest = &v[open..];
-    let close = rest.rfind(')');
-    match close {
-        None => true,
-        Some(c) => rest[c + 1..]
-            .trim_matches(|ch: char| ch == ';' || ch.is_whitespace())
-            .is_empty(),
-    }
-}
-
-/// The whole value is a tautology of constants: `1=1`, `'a'='a'`, `11!=1`, `1 is not 2`,
-/// `42<=>42` (equal operands compared equal, different ones compared unequal).
-fn constant_tautology(value: &str) -> bool {
-    let v = value.trim().to_ascii_lowercase();
-    const OPS: [(&str, bool); 9] = [
-        ("<=>", true),
-        ("!=", false),
-        ("<>", false),
-        (" is not ", false),
-        (" not like ", false),
-        ("==", true),
-        ("=", true),
-        (" is ", true),
-        (" like ", true),
-    ];
-    for (op, equal) in OPS {
-        if let Some((a, b)) = v.split_once(op) {
-            let lit = |x: &str| {
-                let x = x.trim();
-                let unq = x
-                    .strip_prefix('\'')
-                    .and_then(|y| y.strip_suffix('\''))
-                    .or_else(|| x.strip_prefix('"').and_then(|y| y.strip_suffix('"')));
-                match unq {
-                    Some(q) => Some(q.to_string()),
-                    None => (!x.is_empty() && x.bytes().all(|c| c.is_ascii_digit() || c == b'.'))
-                        .then(|| x.to_string()),
-                }
-            };
-            return match (lit(a), lit(b)) {
-                (Some(x), Some(y)) => (x == y) == equal,
-                _ => false,
-            };
-        }
-    }
-    false
 }
 
 /// `ALTER TABLE `t` ...`, `CREATE TABLE t (`, `DROP TABLE t;`: DDL, told from English ("drop
@@ -586,104 +527,6 @@ fn order_by_number(s: &[Tok], i: usize) -> bool {
             None | Some(Tok::Semi | Tok::Comma | Tok::Str { .. } | Tok::Logic)
         )
         && i > 0
-}
-
-/// Rules for a value read as starting inside a string (`toks[0]` is that string): what comes
-/// right after the closing quote decides.
-fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
-    if !matches!(
-        toks.first(),
-        Some(Tok::Str {
-            ctx: true,
-            closed: true
-        })
-    ) {
-        return false;
-    }
-    // `admin'--`, `x'#`, `x'/*`
-    if toks.get(1) == Some(&Tok::Comment) {
-        return true;
-    }
-    let mut k = 1;
-    let mut parens = 0;
-    while at(s, k) == Some(Tok::RParen) {
-        k += 1;
-        parens += 1;
-    }
-    let Some(next) = at(s, k) else {
-        return false;
-    };
-    // `x'/email--`, `id'is not-id--`, `'sounds like rowid--`: an operator right after the
-    // quote and a comment swallowing the rest
-    if matches!(
-        next,
-        Tok::Logic | Tok::Cmp | Tok::CmpWord | Tok::Arith | Tok::Not | Tok::Semi
-    ) && toks.last() == Some(&Tok::Comment)
-    {
-        return true;
-    }
-    // `test' or 1=`, `'or 12356789<`: a comparison cut off by the value's end
-    if next == Tok::Logic
-        && matches!(at(s, k + 1), Some(Tok::Num | Tok::Str { .. }))
-        && matches!(at(s, k + 2), Some(Tok::Cmp))
-        && at(s, k + 3).is_none()
-    {
-        return true;
-    }
-    // `'||true`, `' or 1`: logic and a bare literal closing the value
-    if next == Tok::Logic
-        && matches!(at(s, k + 1), Some(Tok::Num | Tok::Kw(Kw::Other | Kw::Null)))
-        && at(s, k + 2).is_none()
-    {
-        return true;
-    }
-    match next {
-        Tok::Logic => {
-            let mut j = k + 1;
-            while matches!(at(s, j), Some(Tok::Not | Tok::LParen)) {
-                j += 1;
-            }
-            match at(s, j) {
-                Some(Tok::Str { .. }) => true,
-                Some(Tok::Func(1 | 2) | Tok::Select) => true,
-                Some(_) => {
-                    tautology(s, k + 1)
-                        || operand(s, j).is_some_and(|e| {
-                            at(s, e).is_none()
-                                && toks.last() == Some(&Tok::Comment)
-                                && !matches!(at(s, j), Some(Tok::Word))
-                        })
-                        || operand(s, j).is_some_and(|e| matches!(at(s, e), Some(Tok::Semi)))
-                }
-                None => false,
-            }
-        }
-        Tok::Union => true,
-        Tok::Semi => {
-            matches!(
-                at(s, k + 1),
-                None | Some(Tok::Stmt(_) | Tok::Select | Tok::Kw(Kw::Set))
-            ) || toks.get(2) == Some(&Tok::Comment)
-        }
-        Tok::Arith => {
-            matches!(
-                at(s, k + 1),
-                Some(Tok::Func(1 | 2) | Tok::Select | Tok::Var)
-            ) || (at(s, k + 1) == Some(Tok::LParen) && at(s, k + 2) == Some(Tok::Select))
-        }
-        Tok::Cmp | Tok::CmpWord => {
-            matches!(
-                at(s, k + 1),
-                Some(Tok::Str { .. } | Tok::Func(1 | 2) | Tok::Select)
-            ) || (at(s, k + 1) == Some(Tok::Num) && comparison(s, k + 2).is_some())
-        }
-        Tok::Kw(Kw::Order | Kw::Group) => at(s, k + 1) == Some(Tok::Kw(Kw::By)),
-        Tok::Kw(Kw::Having | Kw::Where) => comparison(s, k + 1).is_some(),
-        Tok::Kw(Kw::Limit | Kw::Procedure) => matches!(at(s, k + 1), Some(Tok::Num | Tok::Word)),
-        Tok::Kw(Kw::Into) => matches!(at(s, k + 1), Some(Tok::Kw(Kw::Outfile))),
-        Tok::Stmt(st) => stmt_follows(s, k, st),
-        _ => parens > 0 && matches!(next, Tok::Comma) && at(s, k + 1) == Some(Tok::Select),
-    }
 }
 
 #[cfg(test)]

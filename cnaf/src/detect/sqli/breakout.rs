@@ -1,0 +1,102 @@
+//! Rules for a value read as starting inside a quoted string: what follows the closing quote.
+
+use super::lexer::{Kw, Tok};
+use super::{at, comparison, operand, stmt_follows, tautology};
+
+/// Rules for a value read as starting inside a string (`toks[0]` is that string): what comes
+/// right after the closing quote decides.
+pub(super) fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
+    if !matches!(
+        toks.first(),
+        Some(Tok::Str {
+            ctx: true,
+            closed: true
+        })
+    ) {
+        return false;
+    }
+    // `admin'--`, `x'#`, `x'/*`
+    if toks.get(1) == Some(&Tok::Comment) {
+        return true;
+    }
+    let mut k = 1;
+    let mut parens = 0;
+    while at(s, k) == Some(Tok::RParen) {
+        k += 1;
+        parens += 1;
+    }
+    let Some(next) = at(s, k) else {
+        return false;
+    };
+    // `x'/email--`, `id'is not-id--`, `'sounds like rowid--`: an operator right after the
+    // quote and a comment swallowing the rest
+    if matches!(
+        next,
+        Tok::Logic | Tok::Cmp | Tok::CmpWord | Tok::Arith | Tok::Not | Tok::Semi
+    ) && toks.last() == Some(&Tok::Comment)
+    {
+        return true;
+    }
+    // `test' or 1=`, `'or 12356789<`: a comparison cut off by the value's end
+    if next == Tok::Logic
+        && matches!(at(s, k + 1), Some(Tok::Num | Tok::Str { .. }))
+        && matches!(at(s, k + 2), Some(Tok::Cmp))
+        && at(s, k + 3).is_none()
+    {
+        return true;
+    }
+    // `'||true`, `' or 1`: logic and a bare literal closing the value
+    if next == Tok::Logic
+        && matches!(at(s, k + 1), Some(Tok::Num | Tok::Kw(Kw::Other | Kw::Null)))
+        && at(s, k + 2).is_none()
+    {
+        return true;
+    }
+    match next {
+        Tok::Logic => {
+            let mut j = k + 1;
+            while matches!(at(s, j), Some(Tok::Not | Tok::LParen)) {
+                j += 1;
+            }
+            match at(s, j) {
+                Some(Tok::Str { .. }) => true,
+                Some(Tok::Func(1 | 2) | Tok::Select) => true,
+                Some(_) => {
+                    tautology(s, k + 1)
+                        || operand(s, j).is_some_and(|e| {
+                            at(s, e).is_none()
+                                && toks.last() == Some(&Tok::Comment)
+                                && !matches!(at(s, j), Some(Tok::Word))
+                        })
+                        || operand(s, j).is_some_and(|e| matches!(at(s, e), Some(Tok::Semi)))
+                }
+                None => false,
+            }
+        }
+        Tok::Union => true,
+        Tok::Semi => {
+            matches!(
+                at(s, k + 1),
+                None | Some(Tok::Stmt(_) | Tok::Select | Tok::Kw(Kw::Set))
+            ) || toks.get(2) == Some(&Tok::Comment)
+        }
+        Tok::Arith => {
+            matches!(
+                at(s, k + 1),
+                Some(Tok::Func(1 | 2) | Tok::Select | Tok::Var)
+            ) || (at(s, k + 1) == Some(Tok::LParen) && at(s, k + 2) == Some(Tok::Select))
+        }
+        Tok::Cmp | Tok::CmpWord => {
+            matches!(
+                at(s, k + 1),
+                Some(Tok::Str { .. } | Tok::Func(1 | 2) | Tok::Select)
+            ) || (at(s, k + 1) == Some(Tok::Num) && comparison(s, k + 2).is_some())
+        }
+        Tok::Kw(Kw::Order | Kw::Group) => at(s, k + 1) == Some(Tok::Kw(Kw::By)),
+        Tok::Kw(Kw::Having | Kw::Where) => comparison(s, k + 1).is_some(),
+        Tok::Kw(Kw::Limit | Kw::Procedure) => matches!(at(s, k + 1), Some(Tok::Num | Tok::Word)),
+        Tok::Kw(Kw::Into) => matches!(at(s, k + 1), Some(Tok::Kw(Kw::Outfile))),
+        Tok::Stmt(st) => stmt_follows(s, k, st),
+        _ => parens > 0 && matches!(next, Tok::Comma) && at(s, k + 1) == Some(Tok::Select),
+    }
+}

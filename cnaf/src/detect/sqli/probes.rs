@@ -1,0 +1,66 @@
+//! Whole-value probes: a lone SQL function call, a tautology of constants.
+
+use super::lexer;
+
+/// The whole value is one SQL function call, or its opening (`IFNULL(`, `substring(x,1,1)`,
+/// `version()`): a probe, not data.
+pub(super) fn lone_call(value: &str) -> bool {
+    let v = value.trim();
+    let Some(open) = v.find('(') else {
+        return false;
+    };
+    let name = v[..open].trim_end();
+    if name.is_empty()
+        || name.len() > 32
+        || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        || !lexer::is_function(name)
+    {
+        return false;
+    }
+    let rest = &v[open..];
+    let close = rest.rfind(')');
+    match close {
+        None => true,
+        Some(c) => rest[c + 1..]
+            .trim_matches(|ch: char| ch == ';' || ch.is_whitespace())
+            .is_empty(),
+    }
+}
+
+/// The whole value is a tautology of constants: `1=1`, `'a'='a'`, `11!=1`, `1 is not 2`,
+/// `42<=>42` (equal operands compared equal, different ones compared unequal).
+pub(super) fn constant_tautology(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    const OPS: [(&str, bool); 9] = [
+        ("<=>", true),
+        ("!=", false),
+        ("<>", false),
+        (" is not ", false),
+        (" not like ", false),
+        ("==", true),
+        ("=", true),
+        (" is ", true),
+        (" like ", true),
+    ];
+    for (op, equal) in OPS {
+        if let Some((a, b)) = v.split_once(op) {
+            let lit = |x: &str| {
+                let x = x.trim();
+                let unq = x
+                    .strip_prefix('\'')
+                    .and_then(|y| y.strip_suffix('\''))
+                    .or_else(|| x.strip_prefix('"').and_then(|y| y.strip_suffix('"')));
+                match unq {
+                    Some(q) => Some(q.to_string()),
+                    None => (!x.is_empty() && x.bytes().all(|c| c.is_ascii_digit() || c == b'.'))
+                        .then(|| x.to_string()),
+                }
+            };
+            return match (lit(a), lit(b)) {
+                (Some(x), Some(y)) => (x == y) == equal,
+                _ => false,
+            };
+        }
+    }
+    false
+}
