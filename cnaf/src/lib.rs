@@ -290,4 +290,25 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn real_browser_and_load_balancer_headers_pass() {
+        let parts = RequestParts::new("GET", "/app/dashboard?tab=reports&from=2024-01-01&to=2024-01-31")
+            .header("Host", "shop.example.com")
+            .header("X-Forwarded-For", "203.0.113.7, 10.0.1.23")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Port", "443")
+            .header("X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+            .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+            .header("sec-ch-ua", "\"Chromium\";v=\"124\", \"Google Chrome\";v=\"124\", \"Not-A.Brand\";v=\"99\"")
+            .header("User-Agent", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36")
+            .header("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8")
+            .header("Referer", "https://shop.example.com/app/login?next=%2Fapp%2Fdashboard")
+            .header("Cookie", "AWSALB=8NCx3Hhx1dtJ3uXgNn0yS2Ykk+Yvu9D0lX7bTQr2v6E=; cart=%7B%22items%22%3A%5B1%2C2%5D%7D; _ga=GA1.2.1234567890.1700000000; lang=en-GB")
+            .header("If-None-Match", "W/\"5e-abc\"")
+            .header("X-Requested-With", "XMLHttpRequest")
+            .header("X-CSRF-Token", "c2VjcmV0LXRva2VuLXZhbHVlLTEyMzQ1Njc4OTA=");
+        let v = inspect(&parts, b"", &policy::all(CnafEffect::Prevent));
+        assert_eq!(v.action(), Action::Allow, "{v:?}");
+    }
 }
