@@ -100,7 +100,7 @@ impl Stopped {
 
     fn pending_signal(&self) -> i32 {
         match self.kind {
-            StopKind::Signal(s) => s,
+            StopKind::Signal(s) if s != libc::SIGTRAP | 0x80 => s,
             _ => 0,
         }
     }
@@ -114,6 +114,23 @@ impl Stopped {
     pub fn listen(self) -> Result<Seized, SysError> {
         ptrace::listen(self.pid)?;
         Ok(Seized { tid: self.pid })
+    }
+
+    /// Resumes the tracee until its next syscall entry or exit (`PTRACE_SYSCALL`),
+    /// re-injecting a pending signal.
+    pub fn resume_syscall(self) -> Result<Seized, SysError> {
+        ptrace::syscall_resume(self.pid, self.pending_signal())?;
+        Ok(Seized { tid: self.pid })
+    }
+
+    /// The return value of the syscall the tracee is leaving (at a syscall-exit stop).
+    pub fn syscall_return(&self) -> Result<i64, SysError> {
+        ptrace::syscall_return(self.pid)
+    }
+
+    /// Whether this is a syscall entry/exit stop (`PTRACE_O_TRACESYSGOOD`).
+    pub fn is_syscall_stop(&self) -> bool {
+        self.kind == StopKind::Signal(libc::SIGTRAP | 0x80)
     }
 
     /// Resumes the tracee (still traced), re-injecting a pending signal.

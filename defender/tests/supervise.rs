@@ -305,6 +305,29 @@ macro_rules! backend_suite {
             }
 
             #[test]
+            fn swapping_the_loaders_program_after_the_check_does_not_help() {
+                // `ld.so ./prog` while another process keeps flipping `prog` between true and
+                // mkdir: the loader is followed until it has opened its program, so mkdir never
+                // runs, whichever way the race goes.
+                let s = Scratch::new(concat!($backend, "-ldswap"));
+                let loader = ["/lib64/ld-linux-x86-64.so.2", "/lib/ld-musl-x86_64.so.1"]
+                    .into_iter()
+                    .find(|p| std::path::Path::new(p).exists())
+                    .expect("a dynamic loader");
+                let (t, m) = (canonical(&first_in_path("true")), canonical(&first_in_path("mkdir")));
+                let script = format!(
+                    "ln -sf {t} prog
+                     (while :; do ln -sf {m} p2; mv -T p2 prog; ln -sf {t} p3; mv -T p3 prog; done) &
+                     i=0; while [ $i -lt 120 ]; do {loader} ./prog made 2>/dev/null; i=$((i+1)); done
+                     kill $!; {loader} {t}; echo ok=$?"
+                );
+                let deny = process_policy("prevent", &[], &["mkdir"]);
+                let r = run(B, &s, &deny, &["/bin/sh", "-c", &script]);
+                assert_eq!(r.stdout, "ok=0\n", "{}", r.stderr);
+                assert!(!s.path("made").exists(), "mkdir ran through the loader");
+            }
+
+            #[test]
             fn foreign_abis_are_killed() {
                 let s = Scratch::new(concat!($backend, "-abi"));
                 let none = process_policy("alert", &[], &["x"]);

@@ -9,8 +9,11 @@
 //! instruction (kill it if a denied program got through a race, a symlink, a descriptor, a `#!`
 //! line or the dynamic loader).
 
+pub mod loader;
 pub mod notify;
 pub mod ptrace;
+
+use loader::LoaderWatch;
 
 use crate::audit::ProcessEvent;
 use crate::exec_target::{self, ExecCall};
@@ -168,6 +171,9 @@ pub fn precheck(tid: i32, call: &ExecCall, judge: &dyn ExecJudge) -> Precheck {
 /// The decision at `PTRACE_EVENT_EXEC`.
 pub enum Postcheck {
     Allow,
+    /// The dynamic loader run directly, its program allowed: follow it until it has opened
+    /// the program (see [`loader`]).
+    WatchLoader(LoaderWatch),
     Alert(ProcessEvent),
     /// Kill the new image (it must not run a single instruction).
     Kill(ProcessEvent),
@@ -197,9 +203,11 @@ pub fn postcheck(pid: i32, inflight: &ExecInFlight, judge: &dyn ExecJudge) -> Po
         names.via.push(inflight.literal.clone());
     }
     let mut worst: Option<(Finding, String)> = judge.judge(&names).map(|f| (f, exe.clone()));
+    let mut loader_target: Option<String> = None;
     if exec_target::is_dynamic_loader(&exe) {
         // `ld.so /path/prog`: the loader maps the program itself; judge that program too.
         if let Some(prog) = exec_target::loader_program(&argv) {
+            loader_target = Some(prog.to_string());
             let call = ExecCall {
                 path: Some(prog.to_string()),
                 dirfd: None,
@@ -214,7 +222,8 @@ pub fn postcheck(pid: i32, inflight: &ExecInFlight, judge: &dyn ExecJudge) -> Po
                     Err(_) => names.program.push(target.literal.clone()),
                 }
                 names.via.push(target.literal.clone());
-                if let Some(f) = judge.judge(&names) {
+                let copy = || judge.judge_copy(&target.fs_path).map(|(f, _)| f);
+                if let Some(f) = judge.judge(&names).or_else(copy) {
                     if worst
                         .as_ref()
                         .is_none_or(|(w, _)| severity(f.effect) > severity(w.effect))
@@ -233,7 +242,10 @@ pub fn postcheck(pid: i32, inflight: &ExecInFlight, judge: &dyn ExecJudge) -> Po
             .map(|(f, _original)| (f, exe.clone()));
     }
     let Some((finding, process)) = worst else {
-        return Postcheck::Allow;
+        return match loader_target {
+            Some(program) => Postcheck::WatchLoader(LoaderWatch::new(program, inflight.clone())),
+            None => Postcheck::Allow,
+        };
     };
     let process = if process == exe && (applet.is_some() || names_alias(&exe, &inflight.literal)) {
         inflight.literal.clone()

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use super::loader::{self, Followed, LoaderWatch};
 use super::{postcheck, precheck, Action, Backend, Context, ExecInFlight, Postcheck, Precheck};
 use crate::exec_target::ExecCall;
 use crate::sys::bpf::{self, Rule};
@@ -75,6 +76,8 @@ pub struct NotifyBackend {
     listener: Option<Listener>,
     /// Threads let through to exec, by tid, waiting for their exec (or interrupt) stop.
     inflight: HashMap<i32, (Seized, ExecInFlight)>,
+    /// Dynamic loaders run directly, followed until they open their program.
+    loaders: HashMap<i32, LoaderWatch>,
     delegate: Option<Box<dyn NotifyDelegate>>,
     /// Received notifications wait only for fatal signals: the exec thread can be interrupted
     /// *before* the answer, so a failed exec stops before running a single instruction.
@@ -91,6 +94,7 @@ impl NotifyBackend {
         NotifyBackend {
             listener: Some(listener),
             inflight: HashMap::new(),
+            loaders: HashMap::new(),
             delegate,
             interrupt_first: killable_wait,
         }
@@ -193,6 +197,12 @@ impl NotifyBackend {
         };
         match postcheck(stopped.pid(), &inflight, ctx.judge) {
             Postcheck::Allow => detach_quietly(stopped).map(|()| Action::Nothing),
+            Postcheck::WatchLoader(watch) => {
+                let pid = stopped.pid();
+                loader::start(stopped, SEIZE_OPTIONS)?;
+                self.loaders.insert(pid, watch);
+                Ok(Action::Nothing)
+            }
             Postcheck::Alert(event) => {
                 (ctx.audit)(event);
                 detach_quietly(stopped).map(|()| Action::Nothing)
@@ -244,8 +254,30 @@ impl Backend for NotifyBackend {
     ) -> Result<(bool, Action), SysError> {
         let Some(stopped) = Stopped::from_wait(pid, status) else {
             self.inflight.remove(&pid);
+            self.loaders.remove(&pid);
             return Ok((false, Action::Nothing));
         };
+        if let Some(watch) = self.loaders.get_mut(&pid) {
+            return match loader::on_stop(watch, stopped, ctx.judge)? {
+                Followed::Resumed => Ok((true, Action::Nothing)),
+                Followed::Finished(stopped) => {
+                    self.loaders.remove(&pid);
+                    detach_quietly(stopped).map(|()| (true, Action::Nothing))
+                }
+                Followed::Killed { event, block } => {
+                    self.loaders.remove(&pid);
+                    (ctx.audit)(event);
+                    Ok((
+                        true,
+                        if block {
+                            Action::Block
+                        } else {
+                            Action::Nothing
+                        },
+                    ))
+                }
+            };
+        }
         if stopped.kind() == StopKind::Event(libc::PTRACE_EVENT_EXEC) {
             return self.on_exec_stop(stopped, ctx).map(|a| (true, a));
         }

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use super::loader::{self, Followed, LoaderWatch};
 use super::{postcheck, precheck, Action, Backend, Context, ExecInFlight, Postcheck, Precheck};
 use crate::exec_target::ExecCall;
 use crate::sys::bpf::{self, Rule};
@@ -72,6 +73,8 @@ pub fn filter(extra: &[Rule]) -> Vec<libc::sock_filter> {
 /// The ptrace backend's state: execs judged at their seccomp stop, awaiting their exec stop.
 pub struct PtraceBackend {
     inflight: HashMap<i32, ExecInFlight>,
+    /// Dynamic loaders run directly, followed until they open their program.
+    loaders: HashMap<i32, LoaderWatch>,
     /// Judges the other traced syscalls (the network guard): `Some(errno)` skips the call.
     others: Option<TracePrecheck>,
 }
@@ -86,6 +89,7 @@ impl PtraceBackend {
         Seized::seize(app, TRACE_OPTIONS)?;
         Ok(PtraceBackend {
             inflight: HashMap::new(),
+            loaders: HashMap::new(),
             others,
         })
     }
@@ -144,6 +148,12 @@ impl PtraceBackend {
         });
         match postcheck(stopped.pid(), &inflight, ctx.judge) {
             Postcheck::Allow => resume(stopped).map(|()| Action::Nothing),
+            Postcheck::WatchLoader(watch) => {
+                let pid = stopped.pid();
+                loader::start(stopped, TRACE_OPTIONS)?;
+                self.loaders.insert(pid, watch);
+                Ok(Action::Nothing)
+            }
             Postcheck::Alert(event) => {
                 (ctx.audit)(event);
                 resume(stopped).map(|()| Action::Nothing)
@@ -187,8 +197,30 @@ impl Backend for PtraceBackend {
     ) -> Result<(bool, Action), SysError> {
         let Some(stopped) = Stopped::from_wait(pid, status) else {
             self.inflight.remove(&pid);
+            self.loaders.remove(&pid);
             return Ok((false, Action::Nothing));
         };
+        if let Some(watch) = self.loaders.get_mut(&pid) {
+            return match loader::on_stop(watch, stopped, ctx.judge)? {
+                Followed::Resumed => Ok((true, Action::Nothing)),
+                Followed::Finished(stopped) => {
+                    self.loaders.remove(&pid);
+                    resume(stopped).map(|()| (true, Action::Nothing))
+                }
+                Followed::Killed { event, block } => {
+                    self.loaders.remove(&pid);
+                    (ctx.audit)(event);
+                    Ok((
+                        true,
+                        if block {
+                            Action::Block
+                        } else {
+                            Action::Nothing
+                        },
+                    ))
+                }
+            };
+        }
         let action = match stopped.kind() {
             StopKind::Event(libc::PTRACE_EVENT_SECCOMP) => self.on_seccomp_stop(stopped, ctx)?,
             StopKind::Event(libc::PTRACE_EVENT_EXEC) => self.on_exec_stop(stopped, ctx)?,

@@ -88,3 +88,21 @@ pub(crate) fn listen(tid: i32) -> Result<(), SysError> {
     let r = unsafe { libc::ptrace(libc::PTRACE_LISTEN, tid, 0usize, 0usize) };
     check(r, "ptrace(PTRACE_LISTEN)", tid).map(drop)
 }
+
+/// `PTRACE_SYSCALL`: resume until the next syscall entry or exit, delivering `sig`. The tracee
+/// must be stopped.
+pub(crate) fn syscall_resume(tid: i32, sig: i32) -> Result<(), SysError> {
+    // SAFETY: no memory arguments.
+    let r = unsafe { libc::ptrace(libc::PTRACE_SYSCALL, tid, 0usize, sig as usize) };
+    check(r, "ptrace(PTRACE_SYSCALL)", tid).map(drop)
+}
+
+/// The return value of the syscall a tracee is leaving (at a syscall-exit stop).
+pub(crate) fn syscall_return(tid: i32) -> Result<i64, SysError> {
+    // SAFETY: plain data, filled by the kernel.
+    let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+    // SAFETY: the kernel writes one user_regs_struct into `regs`.
+    let r = unsafe { libc::ptrace(libc::PTRACE_GETREGS, tid, 0usize, &raw mut regs) };
+    check(r, "ptrace(PTRACE_GETREGS)", tid)?;
+    Ok(regs.rax as i64)
+}
