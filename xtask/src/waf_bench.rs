@@ -201,7 +201,7 @@ fn report(cases: &[Case], show: usize) {
         quantile(&benign_times, 0.99)
     );
     if cfg!(debug_assertions) {
-        println!("(debug build: `cargo run --release -p xtask -- waf-bench` gives representative timings)"
+        println!("(debug build: `cargo run --release -p xtask -- waf-bench` gives representative timings)");
     }
     for c in misses.iter().take(show) {
         println!("MISS [{}] {}", c.class, short(&c.label));
