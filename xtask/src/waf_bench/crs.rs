@@ -57,6 +57,11 @@ pub(super) const CRS_NO_MATCH_ATTACKS: &[(i64, i64, &str)] = &[
     (933100, 25, "<?php as a parameter name"),
     (933100, 81, "system('id') in a PHP-like tag"),
     (933131, 1, "$_SERVER['test']"),
+    (
+        933131,
+        2,
+        "$_COOKIE as a parameter name (933130 catches it)",
+    ),
     (934110, 7, "SSRF to the cloud metadata address"),
     (934110, 8, "SSRF to the cloud metadata host"),
     (934170, 2, "data:// stream wrapper"),

@@ -134,6 +134,14 @@ pub(super) fn calls(b: &[u8]) -> bool {
         // `system($_GET[..])`, `eval("...")`, `exec('id')`, `@eval(`: a string, variable or
         // nested call as the argument, and no space before `(`
         let arg = b.get(k + 1).copied();
+        if !spaced
+            && k == e
+            && arg == Some(b')')
+            && !matches!(name.as_str(), "md5" | "include" | "require")
+        {
+            // `system()`, `phpinfo()`: a call probe with no argument
+            return true;
+        }
         if commented || (!spaced && (k > e || matches!(arg, Some(b'"' | b'\'' | b'$' | b'`')))) {
             // `exec\t(`, `exec/**/(`: no prose puts tabs or comments before a parenthesis
             return true;
@@ -211,7 +219,28 @@ pub(super) fn parenthesised_callee(b: &[u8]) -> bool {
             }
             break;
         }
-        b.get(k) == Some(&b'(') && matches!(b.get(k + 1), Some(b'\'' | b'"'))
+        if b.get(k) != Some(&b'(') {
+            return false;
+        }
+        // `(system)('uname')`, or `(system)(ls)`: the argument a string or a shell command
+        matches!(b.get(k + 1), Some(b'\'' | b'"')) || {
+            let arg: String = b[k + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'/'))
+                .map(|&c| char::from(c).to_ascii_lowercase())
+                .collect();
+            !arg.is_empty() && crate::detect::cmdi::is_command_word(&arg) && {
+                // the callee must be a PHP function or a variable: `(system)`, `($f)`
+                let open = b[..p].iter().rposition(|&c| c == b'(');
+                open.is_some_and(|o| {
+                    let callee = &b[o + 1..p];
+                    callee.first() == Some(&b'$')
+                        || CALLS
+                            .find(callee)
+                            .is_some_and(|m| m.start() == 0 && m.end() == callee.len())
+                })
+            }
+        }
     })
 }
 
