@@ -198,14 +198,18 @@ fn cookies(header: &str, insp: &mut Inspector<'_>) {
 
 fn walk_body(content_type: &str, body: &[u8], insp: &mut Inspector<'_>) {
     let ct = content_type.to_ascii_lowercase();
-    let text = String::from_utf8_lossy(body);
-    let trimmed = text.trim_start();
     if ct.starts_with("multipart/") {
         if let Some(b) = boundary(content_type) {
             multipart(body, &b, insp);
             return;
         }
     }
+    if binary(&ct, body) {
+        strings(body, insp, &|| Location::Body);
+        return;
+    }
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim_start();
     if ct.contains("json")
         || (ct.is_empty() || ct.starts_with("text/plain")) && trimmed.starts_with(['{', '['])
     {
@@ -234,6 +238,68 @@ fn walk_body(content_type: &str, body: &[u8], insp: &mut Inspector<'_>) {
         return;
     }
     insp.scan(&|| Location::Body, &text, ValueKind::Plain);
+}
+
+/// Media types whose bytes are not text.
+const BINARY_TYPES: &[&str] = &[
+    "image/",
+    "audio/",
+    "video/",
+    "font/",
+    "application/octet-stream",
+    "application/zip",
+    "application/gzip",
+    "application/x-gzip",
+    "application/pdf",
+    "application/x-protobuf",
+    "application/protobuf",
+    "application/grpc",
+    "application/x-tar",
+    "application/x-7z",
+    "application/vnd.",
+];
+
+/// Whether a body (or multipart part) is binary: declared so, or carrying NUL bytes or mostly
+/// non-UTF-8 in its first KiB. Binary data is inspected by its printable strings only.
+fn binary(ct: &str, bytes: &[u8]) -> bool {
+    if BINARY_TYPES.iter().any(|t| ct.starts_with(t)) && !ct.contains("json") && !ct.contains("xml")
+    {
+        return true;
+    }
+    let head = &bytes[..bytes.len().min(1024)];
+    if head.contains(&0) {
+        return true;
+    }
+    let text = String::from_utf8_lossy(head);
+    let bad = text.chars().filter(|&c| c == '\u{FFFD}').count();
+    bad * 20 > text.chars().count().max(1)
+}
+
+/// Runs of at least 16 printable ASCII characters in binary data, each inspected
+/// as a value (protobuf, gRPC and serialized formats carry text this way).
+fn strings(bytes: &[u8], insp: &mut Inspector<'_>, loc: &dyn Fn() -> Location) {
+    const MIN_STRING: usize = 16;
+    const MAX_STRINGS: usize = 4096;
+    let mut start = None;
+    let mut found = 0;
+    for (i, &b) in bytes.iter().chain(std::iter::once(&0u8)).enumerate() {
+        if (0x20..0x7f).contains(&b) || b == b'\t' {
+            start.get_or_insert(i);
+            continue;
+        }
+        if let Some(s) = start.take() {
+            if i - s >= MIN_STRING {
+                // printable ASCII: always valid UTF-8
+                if let Ok(run) = std::str::from_utf8(&bytes[s..i]) {
+                    insp.scan(loc, run, ValueKind::Plain);
+                }
+                found += 1;
+                if found >= MAX_STRINGS || insp.done() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 fn boundary(ct: &str) -> Option<String> {
@@ -383,11 +449,24 @@ fn multipart(body: &[u8], boundary: &str, insp: &mut Inspector<'_>) {
                 }
             }
         }
-        insp.scan(
-            &|| Location::Multipart(name.clone()),
-            &String::from_utf8_lossy(content),
-            ValueKind::Plain,
-        );
+        let part_type = head
+            .lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.trim()
+                    .eq_ignore_ascii_case("content-type")
+                    .then(|| v.trim().to_ascii_lowercase())
+            })
+            .unwrap_or_default();
+        if binary(&part_type, content) {
+            strings(content, insp, &|| Location::Multipart(name.clone()));
+        } else {
+            insp.scan(
+                &|| Location::Multipart(name.clone()),
+                &String::from_utf8_lossy(content),
+                ValueKind::Plain,
+            );
+        }
     }
 }
 

@@ -311,4 +311,40 @@ mod tests {
         let v = inspect(&parts, b"", &policy::all(CnafEffect::Prevent));
         assert_eq!(v.action(), Action::Allow, "{v:?}");
     }
+
+    #[test]
+    fn binary_bodies_are_inspected_by_their_strings_only() {
+        // deterministic pseudo-random bytes, like an uploaded image or archive
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let noise: Vec<u8> = (0..300_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        let all = policy::all(CnafEffect::Prevent);
+        let upload = RequestParts::new("POST", "/upload")
+            .header("Host", "a")
+            .header("Content-Type", "application/octet-stream");
+        let v = inspect(&upload, &noise, &all);
+        assert_eq!(v.action(), Action::Allow, "{v:?}");
+        let undeclared = RequestParts::new("POST", "/upload").header("Host", "a");
+        assert_eq!(inspect(&undeclared, &noise, &all).action(), Action::Allow);
+        let mut mp = b"--XyZ\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"cat.png\"\r\nContent-Type: image/png\r\n\r\n".to_vec();
+        mp.extend_from_slice(&noise[..50_000]);
+        mp.extend_from_slice(b"\r\n--XyZ--\r\n");
+        let form = RequestParts::new("POST", "/upload")
+            .header("Host", "a")
+            .header("Content-Type", "multipart/form-data; boundary=XyZ");
+        assert_eq!(inspect(&form, &mp, &all).action(), Action::Allow);
+        // text carried inside binary framing is still seen
+        let mut grpc = vec![0u8, 0, 0, 0, 40, 0x0a, 38];
+        grpc.extend_from_slice(b"1' union select password from users--");
+        let call = RequestParts::new("POST", "/pkg.Svc/Get")
+            .header("Host", "a")
+            .header("Content-Type", "application/grpc");
+        assert!(inspect(&call, &grpc, &all).has(Attack::Sqli));
+    }
 }
