@@ -352,9 +352,19 @@ async fn app_down_gives_502_then_recovers_when_it_returns() {
 #[tokio::test]
 async fn alert_mode_forwards_and_audits_and_policy_swaps_live() {
     let mut h = start(ProxyPolicy::uniform("watch", CnafEffect::Alert), true).await;
-    let (status, _, _) = once(h.proxy, "GET", "/?id=1%20or%201%3D1", &[], b"").await;
+    // from a private-network hop (a load balancer), the audit names the client it forwards for
+    let (status, _, _) = once(
+        h.proxy,
+        "GET",
+        "/?id=1%20or%201%3D1",
+        &[("x-forwarded-for", "192.0.2.1, 198.51.100.4")],
+        b"",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let a = h.audits.recv().await.unwrap();
+    assert_eq!(a.source_ip.as_deref(), Some("198.51.100.4"));
+    assert!(a.message.contains("from 198.51.100.4;"), "{}", a.message);
     assert_eq!(serde_json::to_value(&a).unwrap()["effect"], "alert");
     assert_eq!(a.location.as_deref(), Some("query parameter id"));
     assert!(

@@ -1,7 +1,7 @@
 //! One request: inspect, then block, or forward and stream the answer back.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -79,6 +79,28 @@ fn page(status: StatusCode, title: &str, text: &str, id: &str, close: bool) -> R
     r
 }
 
+/// The client an audit names: the peer, unless the peer is a private-network hop (the task's
+/// load balancer) that said in `X-Forwarded-For` whom it forwards for — then the address that
+/// hop appended (the last entry; earlier ones are the client's own claims).
+fn client_ip(peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let peer = peer.to_canonical();
+    let private = match peer {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    };
+    if !private {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .last()
+        .and_then(|last| last.trim().parse::<IpAddr>().ok())
+        .map_or(peer, |ip| ip.to_canonical())
+}
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1) plus those named in `Connection`.
 fn strip_hop_by_hop(h: &mut HeaderMap) {
     let named: Vec<HeaderName> = h
@@ -154,7 +176,7 @@ pub(crate) async fn handle(
         let info = RequestInfo {
             method: parts.method.as_str(),
             path: parts.uri.path(),
-            source_ip: peer.ip().to_canonical().to_string(),
+            source_ip: client_ip(peer.ip(), &parts.headers).to_string(),
             request_id: &id,
             rule: &policy.rule,
         };
