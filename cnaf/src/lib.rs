@@ -5,13 +5,14 @@
 //! - [`model`]: [`RequestParts`], [`Attack`] classes, [`Location`]s, [`Finding`]s, [`Verdict`].
 //! - [`policy`]: the per-protection effect map ([`Protections`], [`CnafEffect`]).
 //! - `decode`: URL (single, double, `%u`, overlong UTF-8), HTML entities, JS/unicode escapes,
-//!   base64-looking values, full-width folding.
+//!   UTF-7, base64-looking values, full-width and enclosed-character folding.
 //! - `extract`: every inspected location (path, query, cookies, headers, form, JSON keys and
-//!   values, multipart, XML).
+//!   values, multipart, XML; binary bodies by their printable strings).
 //! - `detect`: one module per attack class; SQL injection by tokenizing and judging token shapes
 //!   (in the spirit of libinjection), XSS by HTML/attribute/JS context.
 //! - [`proxy`]: the reverse proxy (hyper 1.x): inspect up to `body_limit`, stream the rest,
-//!   403 block page with a request id, audits through an [`proxy::AuditSink`].
+//!   403 block page with a request id, audits through an [`proxy::AuditSink`];
+//!   [`proxy::serve`] runs it on threads of its own.
 
 mod decode;
 pub mod detect;
