@@ -165,6 +165,16 @@ fn neither_entry_point_nor_command() {
 }
 
 #[test]
+fn missing_image() {
+    let doc = task(json!([app("a"), {"name": "b", "entryPoint": ["/b"], "image": ""}]));
+    assert_eq!(
+        err(&doc, &options()),
+        "containerDefinitions[1].image: container \"b\" has no image; set \"image\" (the \
+         defender reports it as DEFENDER_IMAGE and ECS needs it to start the container)"
+    );
+}
+
+#[test]
 fn command_without_entry_point() {
     let doc = task(json!([{"name": "api", "image": "i", "command": ["node", "s.js"]}]));
     assert_eq!(

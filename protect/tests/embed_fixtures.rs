@@ -525,3 +525,20 @@ fn defender_entry_for_existing_depends_on_gets_success() {
     assert_eq!(app["mountPoints"], json!([defender_mount()]));
     assert_eq!(td["volumes"], json!([{"name": "defender", "host": {}}]));
 }
+
+#[test]
+fn needless_no_image_entrypoint_warns_once_per_unwrapped_container() {
+    let mut o = options();
+    o.no_image_entrypoint = vec!["twistlock-fargate-task".into()];
+    let once = embed(&fixture("seed-sample.json"), &o).unwrap();
+    assert_eq!(
+        once.warnings,
+        [
+            "containerDefinitions[0]: container \"twistlock-fargate-task\" has an entryPoint, so \
+          --no-image-entrypoint twistlock-fargate-task changes nothing"
+        ]
+    );
+    // Once wrapped, the flag is what made it wrappable: no warning on re-embedding.
+    let twice = embed(&once.task_definition, &o).unwrap();
+    assert_eq!(twice.warnings, Vec::<String>::new());
+}

@@ -91,16 +91,29 @@ pub(crate) fn wrap_app(
 ) -> Result<Vec<String>, TransformError> {
     let mut warnings = Vec::new();
     let image = opt_str(container, "image", path)?
-        .unwrap_or_default()
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| TransformError::MissingImage {
+            path: join(path, "image"),
+            container: name.to_string(),
+        })?
         .to_string();
+    let confirmed = ctx.settings.no_image_entrypoint.iter().any(|n| n == name);
     if !is_wrapped(container) {
         let entry_point = opt_string_array(container, "entryPoint", path)?;
         let command = opt_string_array(container, "command", path)?;
         let mut wrapped: Vec<String> = WRAPPER_PREFIX.iter().map(|s| s.to_string()).collect();
         match (entry_point, command) {
-            (Some(original), _) => wrapped.extend(original),
+            (Some(original), _) => {
+                if confirmed {
+                    warnings.push(format!(
+                        "{path}: container \"{name}\" has an entryPoint, so \
+                         --no-image-entrypoint {name} changes nothing"
+                    ));
+                }
+                wrapped.extend(original);
+            }
             (None, Some(_)) => {
-                if !ctx.settings.no_image_entrypoint.iter().any(|n| n == name) {
+                if !confirmed {
                     return Err(TransformError::CommandWithoutEntryPoint {
                         path: path.to_string(),
                         container: name.to_string(),

@@ -81,6 +81,13 @@ pub enum TransformError {
     )]
     ForeignDefenderVolume { path: String },
 
+    /// A container without an image.
+    #[error(
+        "{path}: container \"{container}\" has no image; set \"image\" (the defender reports it \
+         as DEFENDER_IMAGE and ECS needs it to start the container)"
+    )]
+    MissingImage { path: String, container: String },
+
     /// A container with neither `entryPoint` nor `command`.
     #[error(
         "{path}: container \"{container}\" has neither entryPoint nor command; the transform \
