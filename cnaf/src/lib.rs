@@ -42,6 +42,50 @@ pub fn inspect(parts: &RequestParts, body: &[u8], protections: &Protections) -> 
     }
 }
 
+/// What the proxy decides for a whole request: [`inspect`] on the head and the first
+/// `body_limit` bytes, then the rest of a text body chunk by chunk, as the proxy inspects it
+/// while streaming it to the app. For tools and benchmarks that hold the whole body.
+pub fn inspect_whole(
+    parts: &RequestParts,
+    body: &[u8],
+    protections: &Protections,
+    body_limit: usize,
+) -> Verdict {
+    let mut verdict = inspect(parts, &body[..body.len().min(body_limit)], protections);
+    if body.len() > body_limit {
+        let ct = parts.first_header("content-type").unwrap_or("");
+        if let Some(tail) = proxy::tail::Tail::new(*protections, ct, &body[..body_limit]) {
+            for chunk in body[body_limit..].chunks(16 * 1024) {
+                if tail.check(chunk) {
+                    break;
+                }
+            }
+            for f in tail.outcome().0 {
+                if !verdict.has(f.attack) {
+                    verdict.findings.push(f);
+                }
+            }
+        }
+    }
+    verdict
+}
+
+/// Inspect a piece of a body that streams past `body_limit` (the proxy calls this chunk by
+/// chunk): the text is read as a whole and, for form bodies, field by field.
+pub(crate) fn inspect_fragment(text: &str, form: bool, protections: &Protections) -> Vec<Finding> {
+    let mut insp = detect::Inspector::new(protections);
+    let loc = || Location::Body;
+    if form {
+        for piece in text.split('&') {
+            let value = piece.split_once('=').map_or(piece, |(_, v)| v);
+            insp.scan(&loc, value, detect::ValueKind::FormEncoded);
+        }
+    } else {
+        insp.scan(&loc, text, detect::ValueKind::Plain);
+    }
+    insp.into_findings()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -550,3 +550,31 @@ async fn app_that_closes_each_connection_is_reconnected_transparently() {
         assert_eq!(status, StatusCode::OK, "back-to-back request {i}");
     }
 }
+
+#[tokio::test]
+async fn attacks_past_the_body_limit_are_stopped_while_streaming() {
+    let mut policy = ProxyPolicy::uniform("web", CnafEffect::Prevent);
+    policy.body_limit = 1024;
+    let mut h = start(policy, true).await;
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    // padding past the limit, then the attack
+    let mut body = format!("pad={}", "A".repeat(200_000)).into_bytes();
+    body.extend_from_slice(b"&q=%3Cscript%3Ealert(1)%3C%2Fscript%3E");
+    let (status, headers, _) = once(h.proxy, "POST", "/comment", &form, &body).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let a = h.audits.recv().await.unwrap();
+    assert_eq!(a.attack.as_deref(), Some("xss"));
+    assert_eq!(
+        a.request_id.as_deref(),
+        headers["x-request-id"].to_str().ok()
+    );
+    // the same size of harmless text goes through untouched
+    let mut text = String::from("comment=");
+    while text.len() < 200_000 {
+        text.push_str("It%27s+a+lovely+day+in+the+park%3B+we+walked+for+hours+%26+talked.+");
+    }
+    let (status, _, echoed) = once(h.proxy, "POST", "/comment", &form, text.as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(echoed, text.as_bytes());
+    assert!(h.audits.try_recv().is_err());
+}

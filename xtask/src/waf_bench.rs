@@ -18,7 +18,7 @@ mod crs;
 mod gotestwaf;
 
 use anyhow::{bail, Context, Result};
-use cnaf::{inspect, policy, Action, CnafEffect, RequestParts};
+use cnaf::{inspect_whole, policy, Action, CnafEffect, RequestParts};
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// One labelled request.
@@ -93,11 +93,7 @@ fn report(cases: &[Case], show: usize) {
     let mut benign_times: Vec<u128> = Vec::new();
     for c in cases {
         let t0 = Instant::now();
-        let v = inspect(
-            &c.parts,
-            &c.body[..c.body.len().min(policy::DEFAULT_BODY_LIMIT)],
-            &protections,
-        );
+        let v = inspect_whole(&c.parts, &c.body, &protections, policy::DEFAULT_BODY_LIMIT);
         let dt = t0.elapsed().as_nanos();
         times.push(dt);
         if !c.attack && c.body.len() < 16 * 1024 {

@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 
 use super::audit::{record_for, AuditContext, AuditSink, RequestInfo};
 use super::body::{read_prefix, Forwarded};
+use super::tail::Tail;
 use super::upstream::Upstream;
 use super::{PolicyHandle, ProxyConfig};
 use crate::model::{Action, RequestParts};
@@ -172,33 +173,70 @@ pub(crate) async fn handle(
         crate::inspect(&RequestParts::from(&parts), inspected, &policy.protections)
     };
     let action = verdict.action();
-    if action != Action::Allow {
-        let info = RequestInfo {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            source_ip: client_ip(peer.ip(), &parts.headers).to_string(),
-            request_id: &id,
-            rule: &policy.rule,
-        };
-        for f in &verdict.findings {
-            let record = record_for(&state.context, &info, f);
-            tracing::warn!(request_id = %id, attack = f.attack.key(), "cnaf: {}", record.message);
-            state.audit.record(record);
-        }
-    }
+    let method = parts.method.as_str().to_string();
+    let path = parts.uri.path().to_string();
+    let info = RequestInfo {
+        method: &method,
+        path: &path,
+        source_ip: client_ip(peer.ip(), &parts.headers).to_string(),
+        request_id: &id,
+        rule: &policy.rule,
+    };
+    audit(&state, &info, &verdict.findings);
     if action == Action::Block {
         // An unread body would have to be drained to keep the connection: close it instead.
-        let close = prefix.rest.is_some();
-        return Ok(page(
-            StatusCode::FORBIDDEN,
-            "Request blocked",
-            "This request was blocked by the web application firewall. If you believe this is \
-             a mistake, contact the site's administrators and quote the request ID.",
-            &id,
-            close,
-        ));
+        return Ok(blocked(&id, prefix.rest.is_some()));
     }
-    forward(&state, &upstream, &mut parts, prefix, peer, &id).await
+    // the part of the body past `body_limit` is inspected while it streams to the app
+    let tail = prefix
+        .rest
+        .as_ref()
+        .and_then(|_| {
+            let ct = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            Tail::new(policy.protections, ct, &prefix.bytes)
+        })
+        .map(Arc::new);
+    let response = forward(
+        &state,
+        &upstream,
+        &mut parts,
+        prefix,
+        tail.clone(),
+        peer,
+        &id,
+    )
+    .await;
+    if let Some(tail) = tail {
+        let (findings, stopped) = tail.outcome();
+        audit(&state, &info, &findings);
+        if stopped {
+            return Ok(blocked(&id, true));
+        }
+    }
+    response
+}
+
+fn audit(state: &State, info: &RequestInfo<'_>, findings: &[crate::Finding]) {
+    for f in findings {
+        let record = record_for(&state.context, info, f);
+        tracing::warn!(request_id = %info.request_id, attack = f.attack.key(), "cnaf: {}", record.message);
+        state.audit.record(record);
+    }
+}
+
+fn blocked(id: &str, close: bool) -> Response<ProxyBody> {
+    page(
+        StatusCode::FORBIDDEN,
+        "Request blocked",
+        "This request was blocked by the web application firewall. If you believe this is a \
+         mistake, contact the site's administrators and quote the request ID.",
+        id,
+        close,
+    )
 }
 
 async fn forward(
@@ -206,6 +244,7 @@ async fn forward(
     upstream: &Upstream,
     parts: &mut http::request::Parts,
     prefix: super::body::Prefix,
+    tail: Option<Arc<Tail>>,
     peer: SocketAddr,
     id: &str,
 ) -> Result<Response<ProxyBody>, Infallible> {
@@ -250,7 +289,7 @@ async fn forward(
             headers.insert(header::HOST, v);
         }
     }
-    let mut up = Request::new(Forwarded::new(prefix));
+    let mut up = Request::new(Forwarded::new(prefix, tail));
     *up.method_mut() = parts.method.clone();
     *up.uri_mut() = uri;
     *up.headers_mut() = headers;

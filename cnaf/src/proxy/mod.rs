@@ -20,6 +20,7 @@
 mod audit;
 mod body;
 mod handler;
+pub(crate) mod tail;
 mod upstream;
 
 use std::future::Future;
