@@ -83,7 +83,7 @@ pub struct DeployFlags {
     pub poll_interval: Duration,
 
     /// When the wait fails, put the service back on the revision it ran before.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_wait")]
     pub rollback: bool,
 
     /// Summary format on stdout.

@@ -105,6 +105,7 @@ impl SpinnerProgress {
             bar.set_style(style);
         }
         bar.enable_steady_tick(Duration::from_millis(120));
+        bar.set_message("deploying");
         SpinnerProgress { bar }
     }
 }

@@ -15,7 +15,7 @@ use deploy_protected::deploy::{
 use integration_tests::moto::MotoServer;
 use serde_json::Value;
 
-use super::deploy_wiremock::{options, sdk_config, SAMPLE};
+use super::deploy_mock::{options, sdk_config, SAMPLE};
 
 const FAMILY: &str = "twistlock-fargate-task";
 
@@ -202,8 +202,8 @@ async fn deploy_to_moto_then_again_without_duplicates() {
         .network_configuration()
         .and_then(|n| n.awsvpc_configuration())
         .expect("awsvpc");
-    assert_eq!(vpc_conf.subnets(), [subnet_id.clone()]);
-    assert_eq!(vpc_conf.security_groups(), [group_id.clone()]);
+    assert_eq!(vpc_conf.subnets(), [subnet_id.as_str()]);
+    assert_eq!(vpc_conf.security_groups(), [group_id.as_str()]);
     let group_rules = || async {
         let groups = ec2
             .describe_security_groups()

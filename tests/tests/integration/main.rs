@@ -1,4 +1,5 @@
 //! Cross-crate integration tests, one module per area.
+mod deploy_mock;
 mod deploy_moto;
 mod deploy_wiremock;
 mod package;
