@@ -100,6 +100,80 @@ async fn shutdown() {
     }
 }
 
+/// Where the first admin's password comes from on Lambda.
+#[derive(Clone, Debug, Default)]
+pub struct AdminSource {
+    pub username: String,
+    /// `CONSOLE_ADMIN_PASSWORD`.
+    pub password: Option<String>,
+    /// `CONSOLE_ADMIN_PASSWORD_SECRET_ARN`: a Secrets Manager secret whose string is the
+    /// password (read only when the store has no user yet).
+    pub secret_arn: Option<String>,
+}
+
+impl AdminSource {
+    /// Reads `CONSOLE_ADMIN_USER` (default `admin`), `CONSOLE_ADMIN_PASSWORD` and
+    /// `CONSOLE_ADMIN_PASSWORD_SECRET_ARN`.
+    pub fn from_env() -> AdminSource {
+        let (username, password) = admin_from_env();
+        AdminSource {
+            username,
+            password,
+            secret_arn: std::env::var("CONSOLE_ADMIN_PASSWORD_SECRET_ARN")
+                .ok()
+                .filter(|s| !s.is_empty()),
+        }
+    }
+}
+
+/// The console state on DynamoDB table `table`, with the first admin created from `admin` when
+/// the table has no user.
+pub async fn lambda_state(
+    config: &aws_config::SdkConfig,
+    table: &str,
+    admin: AdminSource,
+    settings: Settings,
+) -> anyhow::Result<AppState> {
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table);
+    let state = AppState::new(Arc::new(store), settings);
+    if state
+        .store()
+        .has_users()
+        .await
+        .context("reading the console table")?
+    {
+        return Ok(state);
+    }
+    let password = match (admin.password, admin.secret_arn) {
+        (Some(p), _) => Some(p),
+        (None, Some(arn)) => {
+            let out = aws_sdk_secretsmanager::Client::new(config)
+                .get_secret_value()
+                .secret_id(&arn)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "CONSOLE_ADMIN_PASSWORD_SECRET_ARN: cannot read the secret: {}",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                    )
+                })?;
+            Some(out.secret_string().map(str::to_string).context(
+                "CONSOLE_ADMIN_PASSWORD_SECRET_ARN: the secret has no string value; store the \
+                 password as SecretString",
+            )?)
+        }
+        (None, None) => None,
+    };
+    if ensure_admin(&state, &admin.username, password, false).await? == Bootstrap::NoPassword {
+        tracing::warn!(
+            "the console has no users: set CONSOLE_ADMIN_PASSWORD or \
+             CONSOLE_ADMIN_PASSWORD_SECRET_ARN to create the first admin"
+        );
+    }
+    Ok(state)
+}
+
 /// Runs under the Lambda runtime (`AWS_LAMBDA_RUNTIME_API` set), storing in the DynamoDB
 /// table `CONSOLE_TABLE`.
 pub async fn run_lambda(settings: Settings) -> anyhow::Result<()> {
@@ -108,15 +182,7 @@ pub async fn run_lambda(settings: Settings) -> anyhow::Result<()> {
         .filter(|s| !s.is_empty())
         .context("CONSOLE_TABLE: not set; name the console's DynamoDB table")?;
     let config = aws_config::load_from_env().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
-    let state = AppState::new(Arc::new(store), settings);
-    let (user, password) = admin_from_env();
-    if ensure_admin(&state, &user, password, false).await? == Bootstrap::NoPassword {
-        tracing::warn!(
-            "the console has no users: set CONSOLE_ADMIN_USER and CONSOLE_ADMIN_PASSWORD to \
-             create the first admin"
-        );
-    }
+    let state = lambda_state(&config, &table, AdminSource::from_env(), settings).await?;
     lambda_http::run(crate::app(state))
         .await
         .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))

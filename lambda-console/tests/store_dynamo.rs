@@ -205,3 +205,72 @@ async fn the_console_runs_on_dynamodb() {
     let d = &r.body["defenders"];
     assert_eq!(d.as_array().map(Vec::len), Some(2), "{}", r.text);
 }
+
+#[tokio::test]
+async fn lambda_bootstrap_reads_the_admin_password_from_secrets_manager() {
+    let moto = MotoServer::start(&[]).expect("moto server");
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto.endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    DynamoStore::create_table(&ddb, "console-boot")
+        .await
+        .expect("table");
+    let secret = aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name("console-admin")
+        .secret_string("from-the-secret-123")
+        .send()
+        .await
+        .expect("secret");
+    let admin = lambda_console::server::AdminSource {
+        username: "root-admin".into(),
+        password: None,
+        secret_arn: secret.arn().map(str::to_string),
+    };
+    let state = lambda_console::server::lambda_state(
+        &config,
+        "console-boot",
+        admin.clone(),
+        common::test_settings(),
+    )
+    .await
+    .expect("state");
+    let app = lambda_console::app(state);
+    let token = common::login(&app, "root-admin", "from-the-secret-123").await;
+    let r = call(&app, Method::GET, "/api/v1/defenders", Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // A second cold start finds the user and does not need the secret.
+    let mut gone = admin;
+    gone.secret_arn = Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:missing".into());
+    lambda_console::server::lambda_state(
+        &config,
+        "console-boot",
+        gone.clone(),
+        common::test_settings(),
+    )
+    .await
+    .expect("existing users: the secret is not read");
+    // On an empty table a missing secret is a clear error.
+    DynamoStore::create_table(&ddb, "console-empty")
+        .await
+        .expect("table");
+    let e = lambda_console::server::lambda_state(
+        &config,
+        "console-empty",
+        gone,
+        common::test_settings(),
+    )
+    .await
+    .err()
+    .expect("missing secret");
+    assert!(
+        e.to_string()
+            .starts_with("CONSOLE_ADMIN_PASSWORD_SECRET_ARN: cannot read the secret"),
+        "{e}"
+    );
+}
