@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("waf-bench") => waf_bench::run(&args[1..]),
         Some("package") => package::run(&args[1..]),
+        Some("demo-web") => demo_web(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -38,4 +39,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask demo-web ADDR NAME`: the demo's web app (run under the defender by the demo).
+fn demo_web(args: &[String]) -> anyhow::Result<()> {
+    let (Some(addr), Some(name)) = (args.first(), args.get(1)) else {
+        anyhow::bail!("usage: xtask demo-web ADDR NAME");
+    };
+    let addr = addr
+        .parse()
+        .map_err(|e| anyhow::anyhow!("demo-web: bad address {addr:?}: {e}"))?;
+    demo::web::serve(addr, name)
 }
