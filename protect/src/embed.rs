@@ -200,10 +200,18 @@ pub fn embed(input: &Value, options: &EmbedOptions) -> Result<EmbedOutput, Trans
             let path = format!("{containers_path}[{i}]");
             container::update_defender(c, &path, settings.defender_image)?;
         }
-        _ => list.insert(
-            0,
-            container::new_defender(settings.defender_image, needs_memory),
-        ),
+        _ => {
+            // The installer logs where the first app container does, when that is CloudWatch
+            // (awslogs needs no other container; a FireLens route would make it wait for the
+            // log router).
+            let logs = apps
+                .iter()
+                .filter_map(|&i| list.get(i)?.get("logConfiguration"))
+                .find(|l| l.get("logDriver").and_then(Value::as_str) == Some("awslogs"))
+                .cloned();
+            let installer = container::new_defender(settings.defender_image, needs_memory, logs);
+            list.insert(0, installer);
+        }
     }
 
     Ok(EmbedOutput {

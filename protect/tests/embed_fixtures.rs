@@ -227,6 +227,10 @@ fn describe_output_becomes_register_input() {
 
     let worker = container(td, "worker");
     let orig = &inner["containerDefinitions"][0];
+    // The installer logs to CloudWatch like the first app container.
+    let mut expected_installer = installer(IMAGE);
+    expected_installer["logConfiguration"] = orig["logConfiguration"].clone();
+    assert_eq!(container(td, "defender"), &expected_installer);
     assert_eq!(
         worker["entryPoint"],
         json!(["/var/lib/defender/defender", "run", "--", "python", "-m"])

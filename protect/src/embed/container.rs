@@ -46,8 +46,8 @@ pub(crate) fn is_defender_installer(container: &Map<String, Value>) -> bool {
     }
 }
 
-/// A new `defender` installer container.
-pub(crate) fn new_defender(image: &str, needs_memory: bool) -> Value {
+/// A new `defender` installer container, logging with `logs` when given.
+pub(crate) fn new_defender(image: &str, needs_memory: bool, logs: Option<Value>) -> Value {
     let mut container = json!({
         "name": DEFENDER_CONTAINER,
         "image": image,
@@ -59,6 +59,9 @@ pub(crate) fn new_defender(image: &str, needs_memory: bool) -> Value {
     });
     if needs_memory {
         container["memory"] = json!(DEFENDER_MEMORY_MIB);
+    }
+    if let Some(logs) = logs {
+        container["logConfiguration"] = logs;
     }
     container
 }
