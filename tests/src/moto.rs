@@ -75,7 +75,9 @@ impl MotoServer {
                 return Ok(MotoServer { child, addr });
             }
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(MotoStartError(format!("moto server exited early: {status}")));
+                return Err(MotoStartError(format!(
+                    "moto server exited early: {status}"
+                )));
             }
             if Instant::now() > deadline {
                 let _ = child.kill();

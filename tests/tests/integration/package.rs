@@ -24,7 +24,10 @@ fn package_builds_a_static_lambda_bootstrap_and_defender() {
         .args(["xtask", "package", "--debug"])
         .status()
         .expect("cargo xtask package starts");
-    assert!(status.success(), "cargo xtask package --debug failed: {status}");
+    assert!(
+        status.success(),
+        "cargo xtask package --debug failed: {status}"
+    );
 
     let mut archive =
         zip::ZipArchive::new(std::fs::File::open(&zip_path).expect("the zip exists")).unwrap();
