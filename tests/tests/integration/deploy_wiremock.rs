@@ -2,11 +2,8 @@
 //! every ECS and EC2 call the deploy mode makes, its failure modes and retries. The real SDK
 //! signs, retries and parses; the real transform runs.
 
-use std::time::Duration;
-
 use deploy_protected::deploy::{
-    AwsVpc, DeployError, DeploySettings, FinalState, Outcome, Registration, ServiceAction,
-    WaitFailure, WaitSettings,
+    AwsVpc, DeploySettings, FinalState, Outcome, Registration, ServiceAction,
 };
 use serde_json::{json, Value};
 use wiremock::matchers::{body_partial_json, body_string_contains};
@@ -488,93 +485,6 @@ async fn update_with_duplicate_rule_and_reused_revision() {
     );
 }
 
-#[tokio::test]
-async fn a_service_that_never_stabilises_times_out_and_rolls_back() {
-    let server = MockServer::start().await;
-    ecs("DescribeTaskDefinition")
-        .respond_with(json_ok(described(&seed(), 1)))
-        .mount(&server)
-        .await;
-    let unable = "(service twistlock-fargate-task) was unable to place a task because no \
-                  container instance met all of its requirements.";
-    ecs("DescribeServices")
-        .respond_with(json_ok(json!({"services": [service(
-            &td_arn(1), 1, 1, &[&td_arn(1)], json!([]))], "failures": []})))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    ecs("DescribeServices")
-        .respond_with(json_ok(json!({"services": [service(
-            &td_arn(2), 0, 1, &[&td_arn(2), &td_arn(1)], json!([
-                {"id": "e2", "createdAt": now() + 1.0, "message": unable},
-                {"id": "e1", "createdAt": now() - 3600.0,
-                 "message": "(service x) was unable to do an old thing."}
-            ]))], "failures": []})))
-        .mount(&server)
-        .await;
-    mount_network(&server).await;
-    ecs("RegisterTaskDefinition")
-        .respond_with(json_ok(json!({"taskDefinition": {
-            "taskDefinitionArn": td_arn(2), "revision": 2}})))
-        .expect(1)
-        .mount(&server)
-        .await;
-    ec2("AuthorizeSecurityGroupIngress")
-        .respond_with(xml_ok(authorize_xml()))
-        .mount(&server)
-        .await;
-    ecs("UpdateService")
-        .and(body_partial_json(json!({"taskDefinition": td_arn(2)})))
-        .respond_with(json_ok(json!({"service": service(
-            &td_arn(2), 0, 1, &[&td_arn(2), &td_arn(1)], json!([]))})))
-        .expect(1)
-        .mount(&server)
-        .await;
-    ecs("UpdateService")
-        .and(body_partial_json(json!({"taskDefinition": td_arn(1)})))
-        .respond_with(json_ok(json!({"service": service(
-            &td_arn(1), 0, 1, &[&td_arn(1), &td_arn(2)], json!([]))})))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let mut s = settings();
-    s.network = None;
-    s.rollback = true;
-    s.wait = Some(WaitSettings {
-        timeout: Duration::from_millis(300),
-        poll_interval: Duration::from_millis(30),
-    });
-    let (result, progress) = run(&server, &s).await;
-    let err = result.expect_err("never steady");
-    let DeployError::NotSteady { reason, summary } = &err else {
-        panic!("{err:?}");
-    };
-    assert_eq!(
-        *reason,
-        WaitFailure::Timeout {
-            service: "twistlock-fargate-task".into(),
-            timeout: Duration::from_millis(300),
-            status: "running 0/1, pending 1, 2 deployments, rollout IN_PROGRESS".into(),
-            rolled_back_to: Some(td_arn(1)),
-        }
-    );
-    assert_eq!(summary.final_state, FinalState::TimedOut);
-    assert_eq!(summary.rolled_back_to, Some(td_arn(1)));
-    assert_eq!(summary.events, vec![unable.to_string()]);
-    assert_eq!(err.exit_code(), 1);
-    assert_eq!(progress.matches("service event:").count(), 1, "{progress}");
-    assert!(progress.contains(&format!(
-        "rolled service twistlock-fargate-task back to {}",
-        td_arn(1)
-    )));
-    // Polled several times, every few tens of milliseconds.
-    let polls = actions_called(&server.received_requests().await.expect("recording"))
-        .iter()
-        .filter(|a| *a == "ecs:DescribeServices")
-        .count();
-    assert!((4..=15).contains(&polls), "{polls} polls");
-}
-
 #[test]
 fn the_iam_policy_lists_exactly_the_actions_the_cli_needs() {
     let mut policy = policy_actions();
@@ -586,4 +496,77 @@ fn the_iam_policy_lists_exactly_the_actions_the_cli_needs() {
         .collect();
     needed.sort();
     assert_eq!(policy, needed);
+}
+
+#[tokio::test]
+async fn an_older_revision_protected_equal_to_the_latest_reuses_the_latest() {
+    // --revision 1; the latest (2) already is protect(1): reuse 2, register nothing.
+    let server = MockServer::start().await;
+    let source = described(&seed(), 1);
+    let protected = protect::embed::embed(&source, &options())
+        .expect("transform")
+        .task_definition;
+    ecs("DescribeTaskDefinition")
+        .and(body_partial_json(
+            json!({"taskDefinition": "twistlock-fargate-task:1"}),
+        ))
+        .respond_with(json_ok(source))
+        .expect(1)
+        .mount(&server)
+        .await;
+    ecs("DescribeTaskDefinition")
+        .and(body_partial_json(
+            json!({"taskDefinition": "twistlock-fargate-task"}),
+        ))
+        .respond_with(json_ok(described(&protected, 2)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    ecs("DescribeTaskDefinition")
+        .and(body_partial_json(
+            json!({"taskDefinition": "twistlock-fargate-task:7"}),
+        ))
+        .respond_with(ecs_error(
+            400,
+            "ClientException",
+            "Unable to describe task definition.",
+        ))
+        .mount(&server)
+        .await;
+    ecs("DescribeServices")
+        .respond_with(json_ok(json!({"services": [service(
+            &td_arn(2), 1, 1, &[&td_arn(2)], json!([]))], "failures": []})))
+        .mount(&server)
+        .await;
+    ec2("AuthorizeSecurityGroupIngress")
+        .respond_with(xml_ok(authorize_xml()))
+        .mount(&server)
+        .await;
+    forbid(
+        &server,
+        &["RegisterTaskDefinition", "CreateService", "UpdateService"],
+        &[],
+    )
+    .await;
+    let mut s = settings();
+    s.network = None;
+    s.revision = Some(1);
+    let (result, _) = run(&server, &s).await;
+    let Ok(Outcome::Deployed(summary)) = result else {
+        panic!("{result:?}");
+    };
+    assert_eq!(summary.task_definition, Registration::Reused);
+    assert_eq!(summary.task_definition_arn, td_arn(2));
+    assert_eq!(summary.service, ServiceAction::Unchanged);
+    assert_eq!(summary.final_state, FinalState::Steady);
+
+    s.revision = Some(7);
+    let (result, _) = run(&server, &s).await;
+    let err = result.expect_err("unknown revision");
+    assert_eq!(
+        err.to_string(),
+        "task definition `twistlock-fargate-task:7` does not exist in region us-east-1: check \
+         --revision (omit it to use the latest ACTIVE revision)"
+    );
+    assert_eq!(err.exit_code(), 2);
 }
