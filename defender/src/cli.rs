@@ -3,16 +3,23 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand, ValueEnum};
+use cnaf::proxy::{PolicyHandle, ProxyPolicy};
 use defender::audit::{AuditSink, Auditor, JsonLinesFile, Workload};
 use defender::backend::notify::NotifyDelegate;
 use defender::backend::BackendKind;
+use defender::console::ConsoleConfig;
 use defender::judge::PolicyJudge;
 use defender::supervisor::{self, Launch};
+use protect::api::DefenderIdentity;
 use protect::policy::{RuntimePolicy, Scope};
+
+use crate::cnaf_run::{self, Endpoints};
+use crate::console_run::{self, ConsoleArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,6 +36,8 @@ struct Cli {
 enum Command {
     /// Run PROGRAM under supervision and enforce the runtime policy on every program it starts.
     Run(RunArgs),
+    /// Run the CNAF web application firewall alone, in front of an app started elsewhere.
+    Cnaf(CnafArgs),
     /// Copy this defender binary into DIR (mode 0755), for the sidecar.
     Install {
         /// Destination directory (created if missing).
@@ -47,6 +56,32 @@ struct RunArgs {
     /// Interception mechanism; default: probe and pick the best available.
     #[arg(long, value_enum)]
     backend: Option<BackendArg>,
+    #[command(flatten)]
+    scope: ScopeArgs,
+    #[command(flatten)]
+    console: ConsoleArgs,
+    /// Start the CNAF proxy on this address (IP:PORT or PORT) in front of the app.
+    #[arg(long = "cnaf-listen", env = "DEFENDER_CNAF_LISTEN")]
+    cnaf_listen: Option<String>,
+    /// The app's address CNAF forwards clean requests to (IP:PORT or PORT on 127.0.0.1).
+    #[arg(long = "cnaf-upstream", env = "DEFENDER_CNAF_UPSTREAM")]
+    cnaf_upstream: Option<String>,
+    /// CNAF policy file (JSON); its rule for the task family applies (default: the console's).
+    #[arg(long = "cnaf-policy-file")]
+    cnaf_policy_file: Option<PathBuf>,
+    /// The app: program and arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "PROGRAM"
+    )]
+    program: Vec<String>,
+}
+
+/// The workload the defender protects (policy scope, audit fields).
+#[derive(clap::Args, Debug, Clone)]
+struct ScopeArgs {
     /// ECS task family of this workload.
     #[arg(long = "task", env = "DEFENDER_TASK_FAMILY", default_value = "")]
     task_family: String,
@@ -60,14 +95,50 @@ struct RunArgs {
     /// Image of this workload.
     #[arg(long = "image", env = "DEFENDER_IMAGE", default_value = "")]
     image: String,
-    /// The app: program and arguments.
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        required = true,
-        value_name = "PROGRAM"
-    )]
-    program: Vec<String>,
+}
+
+impl ScopeArgs {
+    fn workload(&self) -> Workload {
+        Workload {
+            scope: Scope {
+                task: self.task_family.clone(),
+                container: self.container.clone(),
+                image: self.image.clone(),
+            },
+            task_arn: String::new(),
+        }
+    }
+
+    fn identity(&self) -> DefenderIdentity {
+        DefenderIdentity {
+            task: self.task_family.clone(),
+            container: self.container.clone(),
+            image: self.image.clone(),
+            instance: None,
+            version: String::new(),
+        }
+    }
+}
+
+/// `defender cnaf`: the proxy alone.
+#[derive(clap::Args, Debug)]
+struct CnafArgs {
+    /// CNAF policy file (JSON); its rule for the task family applies (default: the console's).
+    #[arg(long)]
+    policy_file: Option<PathBuf>,
+    /// Append every audit as one JSON line to this file.
+    #[arg(long)]
+    audit_log: Option<PathBuf>,
+    /// Address to listen on (IP:PORT or PORT).
+    #[arg(long, env = "DEFENDER_CNAF_LISTEN")]
+    listen: Option<String>,
+    /// The app's address (IP:PORT, or PORT on 127.0.0.1).
+    #[arg(long, env = "DEFENDER_CNAF_UPSTREAM")]
+    upstream: Option<String>,
+    #[command(flatten)]
+    scope: ScopeArgs,
+    #[command(flatten)]
+    console: ConsoleArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -95,28 +166,27 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { USAGE } else { 0 });
         }
     };
-    match cli.command {
+    let result = match cli.command {
         Command::Install { dir } => match defender::install::install_self(&dir) {
             Ok(path) => {
                 eprintln!("defender: installed {}", path.display());
-                ExitCode::SUCCESS
+                Ok(0)
             }
-            Err(e) => {
-                eprintln!("defender: {e:#}");
-                ExitCode::from(1)
-            }
+            Err(e) => Err(RunFailure::Runtime(e.into())),
         },
-        Command::Run(args) => match run(args, signals) {
-            Ok(code) => ExitCode::from(code),
-            Err(RunFailure::Usage(e)) => {
-                eprintln!("defender: {e:#}");
-                ExitCode::from(USAGE)
-            }
-            Err(RunFailure::Runtime(e)) => {
-                eprintln!("defender: {e:#}");
-                ExitCode::from(1)
-            }
-        },
+        Command::Run(args) => run(args, signals),
+        Command::Cnaf(args) => cnaf_alone(args, &signals),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(RunFailure::Usage(e)) => {
+            eprintln!("defender: {e:#}");
+            ExitCode::from(USAGE)
+        }
+        Err(RunFailure::Runtime(e)) => {
+            eprintln!("defender: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -125,12 +195,68 @@ enum RunFailure {
     Runtime(anyhow::Error),
 }
 
+/// Opens `--audit-log` as a sink.
+fn audit_log_sink(path: Option<&PathBuf>) -> anyhow::Result<Vec<Arc<dyn AuditSink>>> {
+    let mut sinks: Vec<Arc<dyn AuditSink>> = Vec::new();
+    if let Some(path) = path {
+        let file = JsonLinesFile::open(path).with_context(|| {
+            format!(
+                "--audit-log {}: cannot open it for appending",
+                path.display()
+            )
+        })?;
+        sinks.push(Arc::new(file));
+    }
+    Ok(sinks)
+}
+
+/// The CNAF part of a run: where to listen, and the rule (from a file, or pass-through until
+/// the console's arrives).
+struct CnafSettings {
+    at: Endpoints,
+    handle: PolicyHandle,
+    /// The rule comes from `--cnaf-policy-file` (the console's `cnaf` part is then ignored).
+    from_file: bool,
+}
+
+impl CnafSettings {
+    fn from_parts(
+        listen: Option<&str>,
+        upstream: Option<&str>,
+        file: Option<&PathBuf>,
+        family: &str,
+    ) -> anyhow::Result<Option<CnafSettings>> {
+        let Some(at) = Endpoints::from_settings(listen, upstream)? else {
+            if file.is_some() {
+                anyhow::bail!(
+                    "--cnaf-policy-file needs DEFENDER_CNAF_LISTEN (--cnaf-listen): the address \
+                     the CNAF proxy listens on"
+                );
+            }
+            return Ok(None);
+        };
+        let policy = match file {
+            Some(path) => cnaf_run::load_policy_file(path, family)?,
+            None => ProxyPolicy::pass_through(),
+        };
+        Ok(Some(CnafSettings {
+            at,
+            handle: PolicyHandle::new(policy),
+            from_file: file.is_some(),
+        }))
+    }
+}
+
 /// Validated settings for `defender run`.
 struct RunSettings {
     policy: RuntimePolicy,
+    /// The runtime policy comes from `--policy-file` (the console's runtime part is ignored).
+    policy_from_file: bool,
     workload: Workload,
     sinks: Vec<Arc<dyn AuditSink>>,
     launch: Launch,
+    console: Option<(ConsoleConfig, ConsoleArgs)>,
+    cnaf: Option<CnafSettings>,
 }
 
 impl RunSettings {
@@ -148,21 +274,22 @@ impl RunSettings {
                 rules: Vec::new(),
             },
         };
-        let mut sinks: Vec<Arc<dyn AuditSink>> = Vec::new();
-        if let Some(path) = &args.audit_log {
-            let file = JsonLinesFile::open(path).with_context(|| {
-                format!(
-                    "--audit-log {}: cannot open it for appending",
-                    path.display()
-                )
-            })?;
-            sinks.push(Arc::new(file));
-        }
+        let sinks = audit_log_sink(args.audit_log.as_ref())?;
         let backend = match args.backend {
             Some(BackendArg::Notify) => BackendKind::Notify,
             Some(BackendArg::Ptrace) => BackendKind::Ptrace,
             None => defender::backend::probe(),
         };
+        let console = args
+            .console
+            .config(args.scope.identity())?
+            .map(|c| (c, args.console.clone()));
+        let cnaf = CnafSettings::from_parts(
+            args.cnaf_listen.as_deref(),
+            args.cnaf_upstream.as_deref(),
+            args.cnaf_policy_file.as_ref(),
+            &args.scope.task_family,
+        )?;
         let mut program = args.program.into_iter();
         let Some(first) = program.next() else {
             anyhow::bail!("PROGRAM: missing; usage: defender run [OPTIONS] -- PROGRAM [ARGS...]");
@@ -170,27 +297,66 @@ impl RunSettings {
         supervisor::find_program(&first)?;
         Ok(RunSettings {
             policy,
-            workload: Workload {
-                scope: Scope {
-                    task: args.task_family,
-                    container: args.container,
-                    image: args.image,
-                },
-                task_arn: String::new(),
-            },
+            policy_from_file: args.policy_file.is_some(),
+            workload: args.scope.workload(),
             sinks,
             launch: Launch {
                 program: first,
                 args: program.collect(),
                 backend,
             },
+            console,
+            cnaf,
         })
     }
 }
 
 fn run(args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u8, RunFailure> {
     let explicit_backend = args.backend.is_some();
-    let settings = RunSettings::from_args(args).map_err(RunFailure::Usage)?;
+    let mut settings = RunSettings::from_args(args).map_err(RunFailure::Usage)?;
+    let policy = Arc::new(ArcSwap::from_pointee(settings.policy.clone()));
+    let scope = settings.workload.scope.clone();
+
+    // The console first: its shipper is an audit sink, and the startup mode needs its policy.
+    let console = match settings.console.take() {
+        Some((config, args)) => {
+            let targets = console_run::Targets {
+                runtime: (!settings.policy_from_file).then(|| Arc::clone(&policy)),
+                cnaf: settings
+                    .cnaf
+                    .as_ref()
+                    .filter(|c| !c.from_file)
+                    .map(|c| (c.handle.clone(), scope.task.clone())),
+            };
+            let connected = console_run::connect(config, targets)
+                .map_err(|e| RunFailure::Usage(anyhow::anyhow!("console: {e}")))?;
+            settings.sinks.push(Arc::new(connected.shipper()));
+            Some((connected, args))
+        }
+        None => None,
+    };
+    let auditor = Auditor::new(settings.workload.clone(), settings.sinks);
+    if let Some((connected, args)) = &console {
+        let decides = (!settings.policy_from_file).then_some(&scope);
+        connected
+            .await_startup(
+                decides,
+                args.startup.into(),
+                Duration::from_secs(args.startup_timeout),
+            )
+            .map_err(|e| RunFailure::Runtime(e.into()))?;
+    }
+
+    // CNAF before the app, so the app's port is guarded from its first request. Signals are
+    // blocked already: the proxy threads inherit the mask.
+    let proxy = match &settings.cnaf {
+        Some(c) => Some(
+            cnaf_run::start(c.at, c.handle.clone(), auditor.clone(), &settings.workload)
+                .map_err(|e| RunFailure::Runtime(anyhow::anyhow!("CNAF: {e}")))?,
+        ),
+        None => None,
+    };
+
     let how = if explicit_backend {
         "forced by --backend"
     } else {
@@ -200,12 +366,7 @@ fn run(args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u8, R
         "defender: supervising with the {} backend ({how})",
         settings.launch.backend.name()
     );
-    let policy = Arc::new(ArcSwap::from_pointee(settings.policy));
-    let scope = settings.workload.scope.clone();
     let judge = Arc::new(PolicyJudge::new(Arc::clone(&policy), scope.clone()));
-    let auditor = Auditor::new(settings.workload, settings.sinks);
-    // Later: when DEFENDER_CNAF_LISTEN is set, start the CNAF proxy here (after signals are
-    // blocked, so its threads inherit the mask) and stop it after supervision returns.
     let mut hooks = supervisor::Hooks::new().map_err(|e| RunFailure::Runtime(e.into()))?;
     // Network policy: on the notification listener (notify backend), or judged at seccomp
     // stops (ptrace backend).
@@ -223,7 +384,101 @@ fn run(args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u8, R
         let guard = defender::net::NetGuard::start_traced(policy, scope, sink);
         hooks.trace_precheck = Some(Box::new(move |tid, nr, args| guard.precheck(tid, nr, args)));
     }
-    let status = supervisor::supervise(&settings.launch, signals, judge, auditor, hooks)
-        .map_err(|e| RunFailure::Runtime(e.into()))?;
+    let status = supervisor::supervise(&settings.launch, signals, judge, auditor, hooks);
+    if let Some(p) = proxy {
+        if let Err(e) = p.stop() {
+            eprintln!("defender: CNAF: {e}");
+        }
+    }
+    if let Some((connected, _)) = console {
+        connected.shutdown();
+    }
+    let status = status.map_err(|e| RunFailure::Runtime(e.into()))?;
     Ok(u8::try_from(status).unwrap_or(1))
+}
+
+/// `defender cnaf`: the proxy alone until SIGTERM/SIGINT.
+fn cnaf_alone(
+    args: CnafArgs,
+    signals: &defender::sys::process::SignalFd,
+) -> Result<u8, RunFailure> {
+    let family = args.scope.task_family.clone();
+    let (cnaf, sinks, console) = (|| {
+        let cnaf = CnafSettings::from_parts(
+            Some(args.listen.as_deref().unwrap_or("")),
+            args.upstream.as_deref(),
+            args.policy_file.as_ref(),
+            &family,
+        )?
+        .context(
+            "DEFENDER_CNAF_LISTEN (--listen): not set; the address CNAF listens on, e.g. \
+             0.0.0.0:8080",
+        )?;
+        let sinks = audit_log_sink(args.audit_log.as_ref())?;
+        let console = args.console.config(args.scope.identity())?;
+        anyhow::Ok((cnaf, sinks, console))
+    })()
+    .map_err(RunFailure::Usage)?;
+    let mut sinks = sinks;
+    let console = match console {
+        Some(config) => {
+            let targets = console_run::Targets {
+                runtime: None,
+                cnaf: (!cnaf.from_file).then(|| (cnaf.handle.clone(), family.clone())),
+            };
+            let connected = console_run::connect(config, targets)
+                .map_err(|e| RunFailure::Usage(anyhow::anyhow!("console: {e}")))?;
+            sinks.push(Arc::new(connected.shipper()));
+            connected
+                .await_startup(
+                    None,
+                    args.console.startup.into(),
+                    Duration::from_secs(args.console.startup_timeout),
+                )
+                .map_err(|e| RunFailure::Runtime(e.into()))?;
+            Some(connected)
+        }
+        None => None,
+    };
+    let workload = args.scope.workload();
+    eprintln!(
+        "defender: cnaf: {}",
+        cnaf_run::describe_source(args.policy_file.as_ref(), console.is_some())
+    );
+    let auditor = Auditor::new(workload.clone(), sinks);
+    let proxy = cnaf_run::start(cnaf.at, cnaf.handle.clone(), auditor, &workload)
+        .map_err(|e| RunFailure::Runtime(anyhow::anyhow!("CNAF: {e}")))?;
+    let outcome = loop {
+        if proxy.finished() {
+            break Err(RunFailure::Runtime(anyhow::anyhow!(
+                "CNAF: the proxy stopped unexpectedly"
+            )));
+        }
+        let ready = defender::sys::process::poll_readable(&[signals.raw()], 250)
+            .map_err(|e| RunFailure::Runtime(e.into()));
+        match ready {
+            Err(e) => break Err(e),
+            Ok(r) if r.first().copied().unwrap_or(0) == 0 => continue,
+            Ok(_) => {}
+        }
+        match signals.read() {
+            Ok(Some(sig)) if sig == libc::SIGTERM || sig == libc::SIGINT => {
+                eprintln!("defender: cnaf: signal {sig}: stopping");
+                break Ok(0);
+            }
+            Ok(_) => {}
+            Err(e) => break Err(RunFailure::Runtime(e.into())),
+        }
+    };
+    let stopped = proxy.stop();
+    if let Some(c) = console {
+        c.shutdown();
+    }
+    match (outcome, stopped) {
+        (Ok(code), Ok(())) => Ok(code),
+        (Ok(_), Err(e)) | (Err(RunFailure::Runtime(_)), Err(e)) => {
+            Err(RunFailure::Runtime(anyhow::anyhow!("CNAF: {e}")))
+        }
+        (Err(e), _) => Err(e),
+    }
 }

@@ -1,9 +1,12 @@
 //! `defender`: the thin binary around the `defender` library.
 //!
 //! - `defender run [--policy-file F] [--audit-log F] [--backend notify|ptrace] -- PROGRAM ARGS...`
+//! - `defender cnaf [--policy-file F] [--audit-log F] [--listen ADDR --upstream ADDR]`
 //! - `defender install DIR`
 
 mod cli;
+mod cnaf_run;
+mod console_run;
 
 use std::process::ExitCode;
 
