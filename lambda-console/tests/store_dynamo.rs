@@ -15,14 +15,17 @@ use lambda_console::store::dynamo::{DynamoStore, TTL_ATTRIBUTE};
 use lambda_console::AppState;
 use serde_json::json;
 
-async fn client(moto: &MotoServer) -> aws_sdk_dynamodb::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+async fn sdk_config(moto: &MotoServer) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(moto.endpoint())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
         .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&config)
+        .await
+}
+
+async fn client(moto: &MotoServer) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config(moto).await)
 }
 
 async fn fresh_store(moto: &MotoServer, table: &str) -> (DynamoStore, aws_sdk_dynamodb::Client) {
@@ -209,12 +212,7 @@ async fn the_console_runs_on_dynamodb() {
 #[tokio::test]
 async fn lambda_bootstrap_reads_the_admin_password_from_secrets_manager() {
     let moto = MotoServer::start(&[]).expect("moto server");
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
+    let config = sdk_config(&moto).await;
     let ddb = aws_sdk_dynamodb::Client::new(&config);
     DynamoStore::create_table(&ddb, "console-boot")
         .await

@@ -23,11 +23,12 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, TimeZone, Utc};
-use protect::api::{DefenderInfo, Role};
+use protect::api::DefenderInfo;
 
 use super::{
-    defender_key, sort_key_time, AuditQuery, BatchOutcome, DefenderContact, NewBatch, PolicyKind,
-    Store, StoreError, StoredAudit, StoredPolicy, TokenRecord, TokenSubject, UserRecord,
+    defender_key, ms_to_time, role, sort_key_time, AuditQuery, BatchOutcome, DefenderContact,
+    NewBatch, PolicyKind, Store, StoreError, StoredAudit, StoredPolicy, TokenRecord, TokenSubject,
+    UserRecord,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -95,14 +96,26 @@ fn opt_n(item: &Item, key: &str) -> Result<Option<i64>, StoreError> {
     }
 }
 
-fn ms_to_time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .ok_or_else(|| StoreError::Corrupt(format!("bad timestamp {ms}")))
-}
-
-fn role(s: &str) -> Result<Role, StoreError> {
-    Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown role {s:?}")))
+/// `Ok(true)` if a conditional PutItem wrote, `Ok(false)` if its condition failed.
+fn put_if(
+    res: Result<
+        aws_sdk_dynamodb::operation::put_item::PutItemOutput,
+        SdkError<
+            aws_sdk_dynamodb::operation::put_item::PutItemError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        >,
+    >,
+) -> Result<bool, StoreError> {
+    match res {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(err("PutItem")(e)),
+    }
 }
 
 fn day_bucket(category: &str, ms: i64) -> String {
@@ -265,16 +278,7 @@ impl Store for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(err("PutItem")(e)),
-        }
+        put_if(res)
     }
 
     async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -377,16 +381,7 @@ impl Store for DynamoStore {
             req.condition_expression("revision = :expected")
                 .expression_attribute_values(":expected", n(expected))
         };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(err("PutItem")(e)),
-        }
+        put_if(req.send().await)
     }
 
     async fn insert_audits(&self, batch: NewBatch) -> Result<BatchOutcome, StoreError> {
@@ -427,16 +422,11 @@ impl Store for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(BatchOutcome::Stored(batch.audits.len())),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(BatchOutcome::Duplicate)
-            }
-            Err(e) => Err(err("PutItem")(e)),
-        }
+        Ok(if put_if(res)? {
+            BatchOutcome::Stored(batch.audits.len())
+        } else {
+            BatchOutcome::Duplicate
+        })
     }
 
     async fn query_audits(&self, q: AuditQuery) -> Result<Vec<StoredAudit>, StoreError> {

@@ -176,6 +176,18 @@ pub struct DefenderContact {
     pub dropped: u64,
 }
 
+/// A stored epoch-milliseconds time.
+pub(crate) fn ms_to_time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    chrono::TimeZone::timestamp_millis_opt(&Utc, ms)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("bad timestamp {ms}")))
+}
+
+/// A stored role name.
+pub(crate) fn role(s: &str) -> Result<Role, StoreError> {
+    Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown role {s:?}")))
+}
+
 /// The key a defender is listed under.
 pub fn defender_key(d: &DefenderIdentity) -> String {
     format!(

@@ -4,13 +4,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
-use protect::api::{DefenderInfo, Role};
+use chrono::{DateTime, Utc};
+use protect::api::DefenderInfo;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    defender_key, AuditQuery, BatchOutcome, DefenderContact, NewBatch, PolicyKind, Store,
-    StoreError, StoredAudit, StoredPolicy, TokenRecord, TokenSubject, UserRecord,
+    defender_key, ms_to_time, role, AuditQuery, BatchOutcome, DefenderContact, NewBatch,
+    PolicyKind, Store, StoreError, StoredAudit, StoredPolicy, TokenRecord, TokenSubject,
+    UserRecord,
 };
 
 const SCHEMA: &str = "
@@ -84,16 +85,6 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
-}
-
-fn ms_to_time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .ok_or_else(|| StoreError::Corrupt(format!("bad timestamp {ms}")))
-}
-
-fn role(s: &str) -> Result<Role, StoreError> {
-    Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown role {s:?}")))
 }
 
 fn to_u64(v: i64) -> u64 {
