@@ -3,5 +3,6 @@ mod deploy_mock;
 mod deploy_moto;
 mod deploy_wait;
 mod deploy_wiremock;
+mod iam;
 mod package;
 mod transform_moto;
