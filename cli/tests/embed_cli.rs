@@ -266,3 +266,30 @@ fn help_exits_0_on_stdout() {
         assert!(help.contains(flag), "{flag} missing from help");
     }
 }
+
+#[test]
+fn describe_output_on_stdin_errors_name_the_nested_path() {
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("describe-worker.json")).unwrap())
+            .unwrap();
+    doc["taskDefinition"]["containerDefinitions"][1]["linuxParameters"] =
+        serde_json::json!({"capabilities": {"drop": ["SYS_PTRACE"]}});
+    let out = run(&embed_args(&[]), Some(doc.to_string().as_bytes()));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "deploy-protected: error: embedding stdin: \
+         taskDefinition.containerDefinitions[1].linuxParameters.capabilities.drop: container \
+         \"xray-daemon\" drops SYS_PTRACE, which the defender needs to supervise the app; remove \
+         SYS_PTRACE from linuxParameters.capabilities.drop or exclude the container with \
+         --exclude-container xray-daemon\n"
+    );
+    let out = run(
+        &embed_args(&["--exclude-container", "xray-daemon"]),
+        Some(doc.to_string().as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["tags"], doc["tags"]);
+    assert!(printed.get("taskDefinitionArn").is_none());
+}
