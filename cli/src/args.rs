@@ -38,6 +38,10 @@ pub enum Command {
     /// Print the protected task definition (RegisterTaskDefinition JSON) for a task definition
     /// read from --file or stdin; warnings go to stderr.
     Embed(EmbedArgs),
+    /// Run a (protected) task definition on the local Docker Engine the way Fargate would:
+    /// dependsOn order, one shared network namespace, task volumes, `--cap-drop ALL` plus
+    /// the task's capabilities, logs prefixed with the container name; Ctrl-C stops it.
+    Local(crate::local::LocalArgs),
 }
 
 /// `deploy-protected embed`.

@@ -4,6 +4,7 @@
 //!   subcommand and [`args::EmbedFlags`], the transform flags shared with the deploy mode.
 //! - [`embed_cmd`]: `deploy-protected embed`: read a task definition, run
 //!   [`protect::embed::embed`], print the protected definition.
+//! - [`local`]: `deploy-protected local`: run a task definition on the local Docker Engine.
 //! - [`Failure`]: a failed command and its exit code (2 bad usage or input, 1 runtime failure).
 //!
 //! `main.rs` only calls [`main`].
@@ -11,6 +12,7 @@
 pub mod args;
 pub mod deploy;
 pub mod embed_cmd;
+pub mod local;
 
 use args::{Cli, Command};
 use clap::{CommandFactory, Parser};
@@ -47,6 +49,13 @@ impl Failure {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Some(Command::Local(args)) => match local::run(&args) {
+            Ok(0) => Ok(()),
+            // The essential container's exit code becomes ours.
+            Ok(code) => std::process::exit(i32::from(code)),
+            Err(e) if e.exit_code() == 2 => Err(Failure::BadInput(e.into())),
+            Err(e) => Err(Failure::Runtime(e.into())),
+        },
         Some(Command::Embed(args)) => embed_cmd::run(
             &args,
             &mut std::io::stdin().lock(),

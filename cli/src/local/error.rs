@@ -1,0 +1,93 @@
+//! [`LocalError`]: why a local run could not start or went wrong.
+
+/// A failed local run.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// The task definition is not valid JSON, or a field is wrong.
+    #[error("task definition: {}", at(path, message))]
+    TaskJson {
+        /// JSON path of the bad field (empty for the document).
+        path: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The task definition file could not be read.
+    #[error("--file {path}: {source}")]
+    ReadFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A secret has no local value.
+    #[error(
+        "container {container}: secret {name} (valueFrom {value_from:?}) has no value locally \
+         (there is no Secrets Manager here); pass --secret {name}=VALUE or set {name} in the \
+         environment"
+    )]
+    MissingSecret {
+        /// Container.
+        container: String,
+        /// Variable name.
+        name: String,
+        /// The ARN in the task definition.
+        value_from: String,
+    },
+    /// A `--secret` flag is not NAME=VALUE.
+    #[error("--secret {0:?}: expected NAME=VALUE")]
+    SecretFlag(String),
+    /// The docker command is missing or the engine does not answer.
+    #[error(
+        "the Docker Engine is not available ({0}); install Docker and start it (`docker version` \
+         must show a Server), or set DOCKER_HOST"
+    )]
+    DockerUnavailable(String),
+    /// A docker command failed.
+    #[error("docker {command}: {message}")]
+    Docker {
+        /// The subcommand and its main argument.
+        command: String,
+        /// docker's stderr or the spawn error.
+        message: String,
+    },
+    /// The local pause image could not be built.
+    #[error("building the network holder image {image}: {message}")]
+    PauseImage {
+        /// The tag.
+        image: String,
+        /// Why.
+        message: String,
+    },
+    /// A dependency can never be met (e.g. SUCCESS on a container that failed).
+    #[error("container {container} cannot start: {reason}")]
+    DependencyFailed {
+        /// The waiting container.
+        container: String,
+        /// Which dependency failed and how.
+        reason: String,
+    },
+    /// Installing the Ctrl-C / SIGTERM handler failed.
+    #[error("installing the signal handler: {0}")]
+    Signals(std::io::Error),
+}
+
+fn at(path: &str, message: &str) -> String {
+    if path.is_empty() {
+        message.to_string()
+    } else {
+        format!("{path}: {message}")
+    }
+}
+
+impl LocalError {
+    /// 2 for bad input (the task definition, flags), 1 for runtime failures.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            LocalError::TaskJson { .. }
+            | LocalError::ReadFile { .. }
+            | LocalError::MissingSecret { .. }
+            | LocalError::SecretFlag(_) => 2,
+            _ => 1,
+        }
+    }
+}
