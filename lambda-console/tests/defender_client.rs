@@ -342,3 +342,50 @@ async fn spooled_audits_survive_a_defender_restart_and_drops_are_reported() {
     );
     tokio::task::block_in_place(|| client.shutdown(Duration::from_secs(1)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_the_console_refuses_is_dropped_and_counted_not_retried_forever() {
+    let c = console().await;
+    let (_served, addr) = serve(c.app.clone(), "127.0.0.1:0".parse().expect("addr"));
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = config(addr, &c.defender, dir.path());
+    let client = tokio::task::spawn_blocking(move || Console::start(cfg, |_| {}).expect("start"))
+        .await
+        .expect("join");
+    let shipper = client.shipper();
+    // A clock a day ahead: the console refuses the batch (400 records[0].time).
+    let mut bad = violation(0);
+    bad.time = Utc::now() + chrono::Duration::days(1);
+    shipper.send(bad);
+    wait_until(
+        "the refused batch to be counted",
+        Duration::from_secs(5),
+        || {
+            let s = shipper.clone();
+            async move { s.stats().dropped.load(std::sync::atomic::Ordering::Relaxed) == 1 }
+        },
+    )
+    .await;
+    // Later records still flow, and the drop is reported with them.
+    shipper.send(violation(1));
+    wait_until("the next audit", Duration::from_secs(5), || async {
+        audit_count(&c).await == 1
+    })
+    .await;
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/defenders",
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["defenders"][0]["audits_dropped"], 1, "{}", r.text);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("spool"))
+            .expect("spool")
+            .count(),
+        0
+    );
+    tokio::task::block_in_place(|| client.shutdown(Duration::from_secs(1)));
+}
