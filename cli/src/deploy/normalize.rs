@@ -3,26 +3,15 @@
 //! `hostPort` = `containerPort`), so two definitions are the same revision when their
 //! normalized forms are equal.
 
+use protect::embed::READ_ONLY_FIELDS;
 use serde_json::{Map, Value};
-
-/// Fields of a described task definition that RegisterTaskDefinition does not accept.
-pub const READ_ONLY_FIELDS: &[&str] = &[
-    "taskDefinitionArn",
-    "revision",
-    "status",
-    "requiresAttributes",
-    "compatibilities",
-    "registeredAt",
-    "registeredBy",
-    "deregisteredAt",
-];
 
 /// The RegisterTaskDefinition input equivalent to a described `taskDefinition` object.
 pub fn register_input(described: &Value) -> Value {
     let mut out = described.clone();
     if let Some(map) = out.as_object_mut() {
         for field in READ_ONLY_FIELDS {
-            map.remove(*field);
+            map.remove(field);
         }
     }
     out

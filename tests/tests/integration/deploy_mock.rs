@@ -314,3 +314,19 @@ pub(crate) fn policy_actions() -> Vec<String> {
         })
         .collect()
 }
+
+/// DescribeTaskDefinition answers with the seed's sample as revision 1.
+pub(crate) async fn mount_sample(server: &MockServer) {
+    ecs("DescribeTaskDefinition")
+        .respond_with(json_ok(described(&seed(), 1)))
+        .mount(server)
+        .await;
+}
+
+/// DescribeServices answers that the service does not exist.
+pub(crate) async fn mount_no_service(server: &MockServer) {
+    ecs("DescribeServices")
+        .respond_with(json_ok(json!({"services": [], "failures": []})))
+        .mount(server)
+        .await;
+}

@@ -13,10 +13,7 @@ use super::deploy_mock::*;
 #[tokio::test]
 async fn a_service_that_never_stabilises_times_out_and_rolls_back() {
     let server = MockServer::start().await;
-    ecs("DescribeTaskDefinition")
-        .respond_with(json_ok(described(&seed(), 1)))
-        .mount(&server)
-        .await;
+    mount_sample(&server).await;
     let unable = "(service twistlock-fargate-task) was unable to place a task because no \
                   container instance met all of its requirements.";
     ecs("DescribeServices")
@@ -100,10 +97,7 @@ async fn a_service_that_never_stabilises_times_out_and_rolls_back() {
 #[tokio::test]
 async fn a_failed_deployment_ends_the_wait_and_rolls_back() {
     let server = MockServer::start().await;
-    ecs("DescribeTaskDefinition")
-        .respond_with(json_ok(described(&seed(), 1)))
-        .mount(&server)
-        .await;
+    mount_sample(&server).await;
     ecs("DescribeServices")
         .respond_with(json_ok(json!({"services": [service(
             &td_arn(1), 1, 1, &[&td_arn(1)], json!([]))], "failures": []})))

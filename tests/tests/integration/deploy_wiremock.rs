@@ -128,10 +128,7 @@ async fn throttling_is_retried_by_the_sdk() {
         .expect(1)
         .mount(&server)
         .await;
-    ecs("DescribeServices")
-        .respond_with(json_ok(json!({"services": [], "failures": []})))
-        .mount(&server)
-        .await;
+    mount_no_service(&server).await;
     mount_network(&server).await;
     forbid(
         &server,
@@ -164,10 +161,7 @@ async fn throttling_is_retried_by_the_sdk() {
 #[tokio::test]
 async fn server_errors_are_retried_then_reported_with_the_action() {
     let server = MockServer::start().await;
-    ecs("DescribeTaskDefinition")
-        .respond_with(json_ok(described(&seed(), 1)))
-        .mount(&server)
-        .await;
+    mount_sample(&server).await;
     ecs("DescribeServices")
         .respond_with(ecs_error(
             500,
@@ -206,10 +200,7 @@ async fn a_transient_5xx_then_success_deploys() {
         .expect(1)
         .mount(&server)
         .await;
-    ecs("DescribeServices")
-        .respond_with(json_ok(json!({"services": [], "failures": []})))
-        .mount(&server)
-        .await;
+    mount_no_service(&server).await;
     mount_network(&server).await;
     let (result, _) = run(
         &server,
@@ -225,14 +216,8 @@ async fn a_transient_5xx_then_success_deploys() {
 #[tokio::test]
 async fn access_denied_names_the_iam_action_and_stops() {
     let server = MockServer::start().await;
-    ecs("DescribeTaskDefinition")
-        .respond_with(json_ok(described(&seed(), 1)))
-        .mount(&server)
-        .await;
-    ecs("DescribeServices")
-        .respond_with(json_ok(json!({"services": [], "failures": []})))
-        .mount(&server)
-        .await;
+    mount_sample(&server).await;
+    mount_no_service(&server).await;
     mount_network(&server).await;
     ecs("RegisterTaskDefinition")
         .respond_with(ecs_error(
@@ -265,14 +250,8 @@ async fn access_denied_names_the_iam_action_and_stops() {
 #[tokio::test]
 async fn ec2_unauthorized_operation_names_the_ec2_action() {
     let server = MockServer::start().await;
-    ecs("DescribeTaskDefinition")
-        .respond_with(json_ok(described(&seed(), 1)))
-        .mount(&server)
-        .await;
-    ecs("DescribeServices")
-        .respond_with(json_ok(json!({"services": [], "failures": []})))
-        .mount(&server)
-        .await;
+    mount_sample(&server).await;
+    mount_no_service(&server).await;
     ec2("DescribeSubnets")
         .respond_with(ec2_error(
             "UnauthorizedOperation",
@@ -338,10 +317,7 @@ async fn unknown_family_is_named_and_nothing_else_is_called() {
 #[tokio::test]
 async fn missing_cluster_is_reported_with_region() {
     let server = MockServer::start().await;
-    ecs("DescribeTaskDefinition")
-        .respond_with(json_ok(described(&seed(), 1)))
-        .mount(&server)
-        .await;
+    mount_sample(&server).await;
     ecs("DescribeServices")
         .respond_with(ecs_error(
             400,
@@ -370,14 +346,8 @@ async fn missing_cluster_is_reported_with_region() {
 #[tokio::test]
 async fn subnets_and_security_groups_in_different_vpcs_stop_before_any_change() {
     let server = MockServer::start().await;
-    ecs("DescribeTaskDefinition")
-        .respond_with(json_ok(described(&seed(), 1)))
-        .mount(&server)
-        .await;
-    ecs("DescribeServices")
-        .respond_with(json_ok(json!({"services": [], "failures": []})))
-        .mount(&server)
-        .await;
+    mount_sample(&server).await;
+    mount_no_service(&server).await;
     ec2("DescribeSubnets")
         .respond_with(xml_ok(subnets_xml(&[("subnet-1", "vpc-1")])))
         .mount(&server)
@@ -403,14 +373,8 @@ async fn subnets_and_security_groups_in_different_vpcs_stop_before_any_change() 
 
     // An unknown subnet id is named too.
     let server = MockServer::start().await;
-    ecs("DescribeTaskDefinition")
-        .respond_with(json_ok(described(&seed(), 1)))
-        .mount(&server)
-        .await;
-    ecs("DescribeServices")
-        .respond_with(json_ok(json!({"services": [], "failures": []})))
-        .mount(&server)
-        .await;
+    mount_sample(&server).await;
+    mount_no_service(&server).await;
     ec2("DescribeSubnets")
         .respond_with(ec2_error(
             "InvalidSubnetID.NotFound",
