@@ -163,11 +163,14 @@ pub struct Connected {
     console: Console,
     applier: Arc<Applier>,
     url: String,
+    /// Some policy comes from the console (else it only receives audits).
+    feeds: bool,
 }
 
 /// Starts polling and shipping. New policies go to `targets` as soon as they arrive.
 pub fn connect(config: ConsoleConfig, targets: Targets) -> Result<Connected, ConsoleError> {
     let url = config.url.clone();
+    let feeds = targets.runtime.is_some() || targets.cnaf.is_some();
     let applier = Arc::new(Applier {
         fetched: Mutex::new(false),
         targets,
@@ -178,6 +181,7 @@ pub fn connect(config: ConsoleConfig, targets: Targets) -> Result<Connected, Con
         console,
         applier,
         url,
+        feeds,
     })
 }
 
@@ -196,6 +200,10 @@ impl Connected {
         fallback: Startup,
         timeout: Duration,
     ) -> Result<(), StartupTimeout> {
+        if !self.feeds {
+            // local policy files only: nothing to wait for
+            return Ok(());
+        }
         let mode_of = |b: &PolicyBundle| match scope {
             Some(s) => b.runtime.rule_for(s).map(|r| r.startup).unwrap_or_default(),
             None => Startup::Availability,

@@ -156,7 +156,13 @@ fn a_ten_second_console_outage_while_the_app_violates_loses_no_audit() {
     assert!(during > 20, "the app did not keep violating: {during}");
     console.restart();
     let api = Api::login(&console);
-    std::thread::sleep(Duration::from_secs(1));
+    // while the app keeps running, the backlog of the outage arrives (retry backoff ≤ 30 s)
+    let backlog = read_audits(&log).len();
+    wait_until(
+        "the outage's backlog in the console",
+        Duration::from_secs(45),
+        || count(&api) >= backlog,
+    );
     std::fs::write(work.join("stop"), "").unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
@@ -173,12 +179,15 @@ fn a_ten_second_console_outage_while_the_app_violates_loses_no_audit() {
     assert_eq!(made, dirs, "the audit log misses violations");
     // what the exit flush could not send stays spooled: ship it with a short run
     let mut last;
+    let mut reruns = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         last = count(&api);
         if last >= made || Instant::now() > deadline {
+            eprintln!("{made} audits ({during} during the outage); {reruns} extra start(s) to drain the spool");
             break;
         }
+        reruns += 1;
         let _ = defender(&console, &token, &s.path("state"))
             .args(["--", "/bin/true"])
             .stdout(Stdio::null())
@@ -273,4 +282,49 @@ fn security_startup_waits_for_the_policy_and_fails_when_it_never_comes() {
     );
     assert!(marker.exists());
     assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[test]
+fn a_policy_file_wins_over_the_console_which_still_gets_the_audits() {
+    let s = Scratch::new("file-wins");
+    let console = ConsoleProc::start(&s.path("console"));
+    let api = Api::login(&console);
+    // the console would allow mkdir (alert); the local file prevents it
+    api.put_runtime_policy(&mkdir_policy(1, "alert", "availability"));
+    std::fs::write(
+        s.path("policy.json"),
+        mkdir_policy(9, "prevent", "security").to_string(),
+    )
+    .unwrap();
+    let token = api.defender_token();
+    let work = s.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let out = defender(&console, &token, &s.path("state"))
+        .arg("--policy-file")
+        .arg(s.path("policy.json"))
+        .args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "sleep 2.5; mkdir test || echo refused",
+        ])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // still refused after two polls of the console's alert policy
+    assert!(stdout.contains("refused"), "{stdout}");
+    assert!(!work.join("test").exists());
+    let runtime = api.audits(false);
+    assert!(
+        runtime
+            .iter()
+            .any(|a| is_seed_mkdir(a["message"].as_str().unwrap_or("")) && a["effect"] == "prevent"),
+        "{runtime:?}"
+    );
 }
