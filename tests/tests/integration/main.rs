@@ -3,6 +3,7 @@ mod deploy_mock;
 mod deploy_moto;
 mod deploy_wait;
 mod deploy_wiremock;
+mod local_docker;
 mod iam;
 mod package;
 mod transform_moto;
