@@ -12,7 +12,7 @@ pub enum LocalError {
         message: String,
     },
     /// The task definition file could not be read.
-    #[error("--file {path}: {source}")]
+    #[error("--file {path}: cannot read it")]
     ReadFile {
         /// The file.
         path: String,
