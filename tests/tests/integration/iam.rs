@@ -24,7 +24,10 @@ fn actions(doc: &Value) -> BTreeSet<String> {
             Value::String(a) => {
                 out.insert(a.clone());
             }
-            Value::Array(list) => out.extend(list.iter().map(|a| a.as_str().unwrap().to_string())),
+            Value::Array(list) => out.extend(
+                list.iter()
+                    .map(|a| a.as_str().expect("action is a string").to_string()),
+            ),
             other => panic!("bad Action {other}"),
         }
     }
@@ -51,7 +54,7 @@ fn snake(pascal: &str) -> String {
 fn called(dir: &str, candidates: &[&str]) -> BTreeSet<String> {
     let mut text = String::new();
     for entry in walk(&root().join(dir)) {
-        text.push_str(&std::fs::read_to_string(entry).unwrap());
+        text.push_str(&std::fs::read_to_string(entry).expect("readable source file"));
     }
     candidates
         .iter()
@@ -62,8 +65,8 @@ fn called(dir: &str, candidates: &[&str]) -> BTreeSet<String> {
 
 fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
+    for e in std::fs::read_dir(dir).expect("readable source directory") {
+        let p = e.expect("directory entry").path();
         if p.is_dir() {
             out.extend(walk(&p));
         } else if p.extension().is_some_and(|x| x == "rs") {

@@ -1,9 +1,10 @@
 //! Cross-crate integration tests, one module per area.
+mod demo;
 mod deploy_mock;
 mod deploy_moto;
 mod deploy_wait;
 mod deploy_wiremock;
-mod local_docker;
 mod iam;
+mod local_docker;
 mod package;
 mod transform_moto;
