@@ -31,9 +31,6 @@ pub fn run(args: &[String]) -> Result<()> {
             .context("--inner needs the demo directory")?;
         return scenario::run(&dir);
     }
-    // The same build as `cargo xtask test` makes (same feature resolution), so nothing is
-    // compiled twice.
-    sh(cargo().args(["build", "--quiet", "--workspace", "--bins"]))?;
     let dir = root()
         .join("target")
         .join("demo")
@@ -45,7 +42,14 @@ pub fn run(args: &[String]) -> Result<()> {
     let resolv = dir.join("resolv.conf");
     std::fs::write(&resolv, format!("nameserver {}\n", scenario::NAMESERVER))
         .context("writing the demo's resolv.conf")?;
-    let me = std::env::current_exe().context("finding the xtask executable")?;
+    // Keep a copy of this executable for the inner half: the build below may replace
+    // target/debug/xtask while this process runs.
+    let me = dir.join("xtask");
+    // (/proc/self/exe still reads the running image even after the file was replaced.)
+    std::fs::copy("/proc/self/exe", &me).context("copying the xtask executable for the demo")?;
+    // The same build as `cargo xtask test` makes (same feature resolution), so nothing is
+    // compiled twice.
+    sh(cargo().args(["build", "--quiet", "--workspace", "--bins"]))?;
 
     eprintln!("demo: entering a private network namespace (nothing leaves this machine)");
     let script = r#"set -e
