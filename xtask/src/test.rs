@@ -5,6 +5,7 @@
 //! 3. Builds every binary (integration tests run the real binaries).
 //! 4. Runs the whole workspace test suite with `MOTO_SERVER` pointing at the venv's
 //!    `moto_server`, so tests that need it start their own instance on a free loopback port.
+//!    `--no-fail-fast`: one failing test binary does not hide the results of the others.
 
 use crate::util::{cargo, root, run as sh};
 use anyhow::{Context, Result};
@@ -23,7 +24,7 @@ pub fn run(extra: &[String]) -> Result<()> {
     .context("cfn-lint rejected infra/template.yaml")?;
     sh(cargo().args(["build", "--workspace", "--bins"]))?;
     let mut test = cargo();
-    test.args(["test", "--workspace"]).args(extra);
+    test.args(["test", "--workspace", "--no-fail-fast"]).args(extra);
     test.env("MOTO_SERVER", &moto);
     sh(&mut test)
 }
