@@ -191,6 +191,83 @@ macro_rules! backend_suite {
             }
 
             #[test]
+            fn raw_vfork_children_are_judged_and_the_parent_resumes() {
+                // The raw vfork syscall: the child runs on the parent's memory and stack while
+                // the parent is suspended until the child execs or exits.
+                let s = Scratch::new(concat!($backend, "-vfork"));
+                let mkdir = first_in_path("mkdir");
+                let probe = canonical(PROBE);
+                let pid_of = |stdout: &str| -> u64 {
+                    let line = stdout.lines().last().unwrap_or_default();
+                    line.strip_prefix("vfork: pid=")
+                        .and_then(|r| r.split(' ').next())
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or_else(|| panic!("no pid in {stdout:?}"))
+                };
+                // prevent: the exec fails, the child reports and _exits with the errno, the
+                // parent resumes; the audit names the vfork child and the probe as parent.
+                let denied = s.s("denied");
+                let r = run(B, &s, &process_policy("prevent", &[], &["mkdir"]), &[PROBE, "vfork", &mkdir, &denied]);
+                let pid = pid_of(&r.stdout);
+                assert_eq!(
+                    r.stdout,
+                    format!("{}vfork: pid={pid} exit {}\n", defender::sys::probe::VFORK_CHILD_REPORT, libc::EACCES),
+                    "{}", r.stderr
+                );
+                assert_eq!(r.code, Some(0));
+                assert!(!s.path("denied").exists());
+                assert_eq!(r.audits.len(), 1, "{:?}", r.messages());
+                let a = &r.audits[0];
+                assert_eq!((a["effect"].as_str(), a["pid"].as_u64()), (Some("prevent"), Some(pid)));
+                assert_eq!(a["process"], mkdir);
+                assert_eq!(a["parent"], probe);
+                assert_eq!(a["command"], format!("{mkdir} {denied}"));
+                // alert: the vfork child's exec goes through, and is audited the same way.
+                let allowed = s.s("allowed");
+                let r = run(B, &s, &process_policy("alert", &[], &["mkdir"]), &[PROBE, "vfork", &mkdir, &allowed]);
+                let pid = pid_of(&r.stdout);
+                assert_eq!(r.stdout, format!("vfork: pid={pid} exit 0\n"), "{}", r.stderr);
+                assert!(s.path("allowed").is_dir());
+                assert_eq!(r.audits.len(), 1, "{:?}", r.messages());
+                assert_eq!((r.audits[0]["effect"].as_str(), r.audits[0]["pid"].as_u64()), (Some("alert"), Some(pid)));
+                assert_eq!(r.audits[0]["parent"], probe);
+                // An allowed program, many times over: each vfork child execs and exits 0.
+                let script = format!("for i in 1 2 3 4 5 6 7 8; do {PROBE} vfork /bin/true; done");
+                let r = run(B, &s, &process_policy("prevent", &[], &["mkdir"]), &["/bin/sh", "-c", &script]);
+                assert_eq!(r.stdout.lines().count(), 8, "{}", r.stdout);
+                assert!(r.stdout.lines().all(|l| l.starts_with("vfork: pid=") && l.ends_with(" exit 0")), "{} {}", r.stdout, r.stderr);
+                assert!(r.audits.is_empty(), "{:?}", r.messages());
+            }
+
+            #[test]
+            fn denied_execs_fail_with_eacces_and_denied_connects_with_eperm() {
+                // The contract: a prevented exec fails like a non-executable file (EACCES, "Permission
+                // denied"); a prevented network call fails with EPERM.
+                let s = Scratch::new(concat!($backend, "-errno"));
+                let denied = std::net::TcpListener::bind("127.0.0.95:0").expect("listen");
+                let allowed = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+                let policy = serde_json::json!({"revision": 1, "rules": [{"name": "errno-rule",
+                    "processes": {"effect": "prevent", "denied": ["mkdir"]},
+                    "network": {"effect": "prevent", "denied_outbound": ["127.0.0.95"]}}]}).to_string();
+                let script = format!(
+                    "{PROBE} spawn mkdir {d}; {PROBE} connect {bad}; {PROBE} connect {good}; mkdir {d}",
+                    d = s.s("d"),
+                    bad = denied.local_addr().expect("addr"),
+                    good = allowed.local_addr().expect("addr"),
+                );
+                let r = run(B, &s, &policy, &["/bin/sh", "-c", &script]);
+                assert_eq!(
+                    r.stdout,
+                    format!("spawn: errno {}\nconnect: errno {}\nconnect: ok\n", libc::EACCES, libc::EPERM),
+                    "{}", r.stderr
+                );
+                assert!(r.stderr.contains("mkdir: Permission denied"), "{}", r.stderr);
+                assert!(!s.path("d").exists());
+                let kinds: Vec<&str> = r.audits.iter().filter_map(|a| a["kind"].as_str()).collect();
+                assert_eq!(kinds, ["process", "network", "process"], "{:?}", r.messages());
+            }
+
+            #[test]
             fn descriptor_based_execs_are_judged_by_the_file() {
                 let s = Scratch::new(concat!($backend, "-fds"));
                 let deny = process_policy("prevent", &[], &["mkdir"]);

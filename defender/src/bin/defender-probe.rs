@@ -26,6 +26,8 @@ fn main() -> ExitCode {
         "proc-fd" => proc_fd(rest),
         "memfd" => memfd(rest),
         "exec-fail" => exec_fail(rest),
+        "vfork" => vfork(rest),
+        "connect" => connect(rest),
         "int80" => Ok(format!("int80: returned {}", probe::int80_getpid())),
         "x32" => Ok(format!("x32: returned {}", probe::x32_getpid())),
         "escape" => Ok(probe::escape_attempts()
@@ -51,7 +53,8 @@ fn main() -> ExitCode {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: defender-probe spawn|threads N|race DIR|execveat-fd|execveat-dir DIR|proc-fd|memfd PROGRAM ARGS...\n\
+        "usage: defender-probe spawn|threads N|race DIR|execveat-fd|execveat-dir DIR|proc-fd|memfd|vfork PROGRAM ARGS...\n\
+         \x20      defender-probe connect IP:PORT\n\
          \x20      defender-probe int80|x32|escape\n\
          \x20      defender-probe bench fork-exec|fork|threads|files|malloc|connect N"
     );
@@ -194,6 +197,33 @@ fn exec_fail(args: &[String]) -> Result<String, String> {
         .map(|v| v.trim().to_string())
         .unwrap_or_default();
     Ok(format!("exec-fail: {} tracer={tracer}", errno_of(&e)))
+}
+
+/// The raw `vfork` system call, then `execve(PROGRAM, ARGS)` in the child (whose exec failure
+/// the child reports itself); prints the child's pid and how it ended once the parent resumes.
+fn vfork(args: &[String]) -> Result<String, String> {
+    let (prog, _) = args.split_first().ok_or("vfork: PROGRAM missing")?;
+    let path = CString::new(prog.as_str()).map_err(|_| "NUL in PROGRAM")?;
+    let pid = probe::vfork_exec(&path, &cstrings(args)?).map_err(|e| e.to_string())?;
+    let status = match defender::sys::process::wait_for(pid).map_err(|e| e.to_string())? {
+        defender::sys::process::WaitStatus::Exited(c) => format!("exit {c}"),
+        defender::sys::process::WaitStatus::Signaled(s) => format!("signal {s}"),
+        other => format!("{other:?}"),
+    };
+    Ok(format!("vfork: pid={pid} {status}"))
+}
+
+/// A TCP connect to `IP:PORT`: prints `ok` or the errno the app saw.
+fn connect(args: &[String]) -> Result<String, String> {
+    let addr: std::net::SocketAddr = args
+        .first()
+        .ok_or("connect: IP:PORT missing")?
+        .parse()
+        .map_err(|e| format!("connect: IP:PORT: {e}"))?;
+    Ok(match std::net::TcpStream::connect(addr) {
+        Ok(_) => "connect: ok".into(),
+        Err(e) => format!("connect: errno {}", e.raw_os_error().unwrap_or(0)),
+    })
 }
 
 fn memfd(args: &[String]) -> Result<String, String> {

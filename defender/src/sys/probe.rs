@@ -178,6 +178,80 @@ pub fn racing_execve(a: &[u8; 32], b: &[u8; 32], argv: &[CString]) -> SysError {
     last
 }
 
+/// What the child of [`vfork_exec`] writes on stdout when its exec failed (before `_exit`ing
+/// with the exec's errno as its status).
+pub const VFORK_CHILD_REPORT: &str = "vfork child: exec failed\n";
+
+/// The raw `vfork` system call, then `execve(path, argv, environ)` in the child; a child whose
+/// exec fails writes [`VFORK_CHILD_REPORT`] to stdout and `_exit`s with the errno. Returns the
+/// child's pid in the parent, which the kernel resumes once the child has exec'd or exited.
+///
+/// The child borrows the parent's memory and stack until then, so everything it does is in one
+/// assembly block: it runs no compiler-generated code, touches no memory (not even the stack)
+/// and only makes system calls. `libc::vfork` is deprecated for exactly that reason (the
+/// compiler does not know the call returns twice).
+#[cfg(target_arch = "x86_64")]
+pub fn vfork_exec(path: &CString, argv: &[CString]) -> Result<i32, SysError> {
+    let env = environ();
+    let (a, e) = (ptrs(argv), ptrs(&env));
+    let report = VFORK_CHILD_REPORT.as_bytes();
+    let ret: i64;
+    // SAFETY: the strings and pointer arrays are NUL/NULL-terminated and outlive the block. The
+    // parent's side is one `syscall` instruction (clobbers rax, rcx, r11, declared). The child
+    // runs only the instructions of this block and leaves through `exit_group`, so it never
+    // returns into (or writes to) the frames it shares with the suspended parent; the registers
+    // it changes are its own (the kernel restores the parent's). The write only reads `report`.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, {path}",
+            "mov rsi, {argv}",
+            "mov rdx, {envp}",
+            "mov eax, {execve}",
+            "syscall",
+            "neg rax",
+            "mov {path}, rax",
+            "mov eax, {write}",
+            "mov edi, 1",
+            "mov rsi, {msg}",
+            "mov rdx, {len}",
+            "syscall",
+            "mov rdi, {path}",
+            "mov eax, {exit}",
+            "syscall",
+            "2:",
+            path = inout(reg) path.as_ptr() => _,
+            argv = in(reg) a.as_ptr(),
+            envp = in(reg) e.as_ptr(),
+            msg = in(reg) report.as_ptr(),
+            len = in(reg) report.len(),
+            execve = const libc::SYS_execve,
+            write = const libc::SYS_write,
+            exit = const libc::SYS_exit_group,
+            inlateout("rax") libc::SYS_vfork => ret,
+            out("rdi") _,
+            out("rsi") _,
+            out("rdx") _,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    if ret < 0 {
+        let errno = i32::try_from(-ret).unwrap_or(libc::EINVAL);
+        return Err(SysError::Failed {
+            op: "vfork",
+            error: std::io::Error::from_raw_os_error(errno),
+        });
+    }
+    i32::try_from(ret).map_err(|_| SysError::Failed {
+        op: "vfork",
+        error: std::io::Error::from_raw_os_error(libc::EOVERFLOW),
+    })
+}
+
 /// Raw `fork` + `_exit(0)` in the child + wait: the benchmark's fork-only workload.
 pub fn fork_and_reap() -> Result<(), SysError> {
     // SAFETY: the child only calls _exit.
