@@ -77,7 +77,12 @@ impl From<&http::request::Parts> for RequestParts {
                 .uri
                 .path_and_query()
                 .map_or_else(|| p.uri.to_string(), |pq| pq.as_str().to_string()),
-            version: format!("{:?}", p.version),
+            version: match p.version {
+                http::Version::HTTP_10 => "HTTP/1.0".to_string(),
+                http::Version::HTTP_11 => "HTTP/1.1".to_string(),
+                http::Version::HTTP_2 => "HTTP/2.0".to_string(),
+                other => format!("{other:?}"),
+            },
             headers: p
                 .headers
                 .iter()

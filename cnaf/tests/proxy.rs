@@ -40,6 +40,8 @@ async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Er
         if chunked { "yes" } else { "no" }.parse().unwrap(),
     );
     h.insert("x-echo-target", parts.uri.to_string().parse().unwrap());
+    let names: Vec<&str> = parts.headers.keys().map(|n| n.as_str()).collect();
+    h.insert("x-echo-names", names.join(",").parse().unwrap());
     Ok(r)
 }
 
@@ -53,7 +55,9 @@ fn spawn_app(listener: TcpListener) -> oneshot::Sender<()> {
                 acc = listener.accept() => {
                     let Ok((s, _)) = acc else { continue };
                     tokio::spawn(async move {
+                        // more header fields than the proxy accepts, so its limit is the one seen
                         let _ = hyper::server::conn::http1::Builder::new()
+                            .max_headers(200)
                             .serve_connection(TokioIo::new(s), hyper::service::service_fn(echo))
                             .await;
                     });
@@ -577,4 +581,56 @@ async fn attacks_past_the_body_limit_are_stopped_while_streaming() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(echoed, text.as_bytes());
     assert!(h.audits.try_recv().is_err());
+}
+
+/// One raw HTTP/1.1 exchange on a fresh connection (`Connection: close` is the caller's).
+async fn raw_exchange(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(request.as_bytes()).await;
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp).await;
+    String::from_utf8_lossy(&resp).into_owned()
+}
+
+#[tokio::test]
+async fn header_count_limit_is_one_hundred_fields() {
+    let h = start(ProxyPolicy::uniform("web", CnafEffect::Prevent), true).await;
+    let request = |fields: usize| {
+        // Host and Connection plus numbered fields
+        let extra: String = (0..fields - 2)
+            .map(|i| format!("X-Field-{i}: v{i}\r\n"))
+            .collect();
+        format!("GET /limits HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n{extra}\r\n")
+    };
+    let at_limit = raw_exchange(h.proxy, &request(100)).await;
+    assert!(at_limit.starts_with("HTTP/1.1 200"), "{at_limit}");
+    let over = raw_exchange(h.proxy, &request(101)).await;
+    assert!(over.starts_with("HTTP/1.1 431"), "{over}");
+}
+
+#[tokio::test]
+async fn absolute_form_is_forwarded_in_origin_form_without_hop_by_hop_headers() {
+    let h = start(ProxyPolicy::uniform("web", CnafEffect::Prevent), true).await;
+    let resp = raw_exchange(
+        h.proxy,
+        "GET http://shop.example/items/7?sort=asc HTTP/1.1\r\nHost: shop.example\r\n\
+         Connection: close, x-hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let lower = resp.to_ascii_lowercase();
+    assert!(
+        lower.contains("x-echo-target: /items/7?sort=asc\r\n"),
+        "{resp}"
+    );
+    assert!(lower.contains("x-echo-xff: 127.0.0.1\r\n"), "{resp}");
+    let names = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("x-echo-names: "))
+        .unwrap();
+    let names: Vec<&str> = names.split(',').collect();
+    assert!(names.contains(&"x-request-id"), "{names:?}");
+    for hop in ["connection", "x-hop", "keep-alive"] {
+        assert!(!names.contains(&hop), "{hop} reached the app: {names:?}");
+    }
 }

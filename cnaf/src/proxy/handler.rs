@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -45,23 +45,51 @@ impl State {
 }
 
 /// A request id: 16 hex digits, unique per process and unlikely to repeat across restarts.
-fn request_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut z = t ^ (u64::from(std::process::id()) << 32) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    // splitmix64 finaliser
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    format!("{:016x}", z ^ (z >> 31))
+pub(crate) struct RequestId([u8; 16]);
+
+impl RequestId {
+    pub(crate) fn new() -> RequestId {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        // the process id is read once (getpid is a system call per request otherwise)
+        static PID_BITS: LazyLock<u64> = LazyLock::new(|| u64::from(std::process::id()) << 32);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let mut z = t ^ *PID_BITS ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // splitmix64 finaliser
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 16];
+        for (i, d) in out.iter_mut().enumerate() {
+            *d = HEX[((z >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        RequestId(out)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // lower-case hex digits only
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    fn header(&self) -> Option<HeaderValue> {
+        HeaderValue::from_bytes(&self.0).ok()
+    }
 }
 
-fn page(status: StatusCode, title: &str, text: &str, id: &str, close: bool) -> Response<ProxyBody> {
+fn page(
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    id: &RequestId,
+    close: bool,
+) -> Response<ProxyBody> {
     let html = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-         <body><h1>{title}</h1><p>{text}</p><p>Request ID: <code>{id}</code></p></body></html>\n"
+         <body><h1>{title}</h1><p>{text}</p><p>Request ID: <code>{}</code></p></body></html>\n",
+        id.as_str()
     );
     let mut r = Response::new(Either::Left(Full::new(Bytes::from(html))));
     *r.status_mut() = status;
@@ -71,13 +99,39 @@ fn page(status: StatusCode, title: &str, text: &str, id: &str, close: bool) -> R
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(id) {
-        h.insert(HeaderName::from_static("x-request-id"), v);
+    if let Some(v) = id.header() {
+        h.insert(X_REQUEST_ID.clone(), v);
     }
     if close {
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     r
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// One client connection: the peer and its own connection to the app.
+pub(crate) struct Client {
+    pub(crate) state: Arc<State>,
+    pub(crate) upstream: Upstream,
+    pub(crate) peer: SocketAddr,
+    /// The peer's address as the `X-Forwarded-For` entry CNAF appends (built once).
+    peer_entry: String,
+}
+
+impl Client {
+    pub(crate) fn new(state: Arc<State>, peer: SocketAddr) -> Client {
+        Client {
+            upstream: Upstream::new(state.upstream, state.connect_timeout),
+            state,
+            peer,
+            peer_entry: peer.ip().to_canonical().to_string(),
+        }
+    }
 }
 
 /// The client an audit names: the peer, unless the peer is a private-network hop (the task's
@@ -93,7 +147,7 @@ fn client_ip(peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         return peer;
     }
     headers
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -125,25 +179,62 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     ] {
         h.remove(n);
     }
-    h.remove("keep-alive");
-    h.remove("proxy-connection");
+    h.remove(&KEEP_ALIVE);
+    h.remove(&PROXY_CONNECTION);
 }
 
-pub(crate) async fn handle(
-    req: Request<Incoming>,
-    state: Arc<State>,
-    upstream: Arc<Upstream>,
-    peer: SocketAddr,
-) -> Result<Response<ProxyBody>, Infallible> {
-    let policy = state.policy.get();
-    let id = request_id();
-    let head_len = req.uri().to_string().len()
+/// The request fields an audit carries, gathered only when there is something to audit.
+struct Audited {
+    method: String,
+    path: String,
+    source_ip: String,
+}
+
+impl Audited {
+    fn of(parts: &http::request::Parts, peer: IpAddr) -> Audited {
+        Audited {
+            method: parts.method.as_str().to_string(),
+            path: parts.uri.path().to_string(),
+            source_ip: client_ip(peer, &parts.headers).to_string(),
+        }
+    }
+
+    fn info<'a>(&'a self, id: &'a RequestId, rule: &'a str) -> RequestInfo<'a> {
+        RequestInfo {
+            method: &self.method,
+            path: &self.path,
+            source_ip: self.source_ip.clone(),
+            request_id: id.as_str(),
+            rule,
+        }
+    }
+}
+
+/// Length of the request head as the size limit counts it: the target as sent plus every
+/// header line.
+fn head_len(req: &Request<Incoming>) -> usize {
+    let uri = req.uri();
+    let target = match uri.path_and_query() {
+        Some(pq) if uri.scheme().is_none() && uri.authority().is_none() => pq.as_str().len(),
+        _ => uri.to_string().len(),
+    };
+    target
         + req
             .headers()
             .iter()
             .map(|(n, v)| n.as_str().len() + v.len() + 4)
-            .sum::<usize>();
-    if head_len > state.max_header_bytes {
+            .sum::<usize>()
+}
+
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    client: Arc<Client>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let state = &client.state;
+    let peer = client.peer;
+    let policy = state.policy.get();
+    let id = RequestId::new();
+    if head_len(&req) > state.max_header_bytes {
         return Ok(page(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "Request header fields too large",
@@ -156,7 +247,10 @@ pub(crate) async fn handle(
     let prefix = match read_prefix(body, policy.body_limit).await {
         Ok(p) => p,
         Err(e) => {
-            tracing::debug!("cnaf: request {id} from {peer}: body read failed: {e}");
+            tracing::debug!(
+                "cnaf: request {} from {peer}: body read failed: {e}",
+                id.as_str()
+            );
             return Ok(page(
                 StatusCode::BAD_REQUEST,
                 "Bad request",
@@ -172,18 +266,12 @@ pub(crate) async fn handle(
     } else {
         crate::inspect(&RequestParts::from(&parts), inspected, &policy.protections)
     };
-    let action = verdict.action();
-    let method = parts.method.as_str().to_string();
-    let path = parts.uri.path().to_string();
-    let info = RequestInfo {
-        method: &method,
-        path: &path,
-        source_ip: client_ip(peer.ip(), &parts.headers).to_string(),
-        request_id: &id,
-        rule: &policy.rule,
-    };
-    audit(&state, &info, &verdict.findings);
-    if action == Action::Block {
+    let mut audited = None;
+    if !verdict.findings.is_empty() {
+        let a = audited.insert(Audited::of(&parts, peer.ip()));
+        audit(state, &a.info(&id, &policy.rule), &verdict.findings);
+    }
+    if verdict.action() == Action::Block {
         // An unread body would have to be drained to keep the connection: close it instead.
         return Ok(blocked(&id, prefix.rest.is_some()));
     }
@@ -200,19 +288,13 @@ pub(crate) async fn handle(
             Tail::new(policy.protections, ct, &prefix.bytes)
         })
         .map(Arc::new);
-    let response = forward(
-        &state,
-        &upstream,
-        &mut parts,
-        prefix,
-        tail.clone(),
-        peer,
-        &id,
-    )
-    .await;
-    if let Some(tail) = tail {
+    if tail.is_some() && audited.is_none() {
+        audited = Some(Audited::of(&parts, peer.ip()));
+    }
+    let response = forward(&client, &mut parts, prefix, tail.clone(), &id).await;
+    if let (Some(tail), Some(audited)) = (tail, audited) {
         let (findings, stopped) = tail.outcome();
-        audit(&state, &info, &findings);
+        audit(state, &audited.info(&id, &policy.rule), &findings);
         if stopped {
             return Ok(blocked(&id, true));
         }
@@ -228,7 +310,7 @@ fn audit(state: &State, info: &RequestInfo<'_>, findings: &[crate::Finding]) {
     }
 }
 
-fn blocked(id: &str, close: bool) -> Response<ProxyBody> {
+fn blocked(id: &RequestId, close: bool) -> Response<ProxyBody> {
     page(
         StatusCode::FORBIDDEN,
         "Request blocked",
@@ -240,24 +322,31 @@ fn blocked(id: &str, close: bool) -> Response<ProxyBody> {
 }
 
 async fn forward(
-    state: &State,
-    upstream: &Upstream,
+    client: &Client,
     parts: &mut http::request::Parts,
     prefix: super::body::Prefix,
     tail: Option<Arc<Tail>>,
-    peer: SocketAddr,
-    id: &str,
+    id: &RequestId,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let state = &client.state;
     // origin form (`/path?query`), as a client talking to the app directly would send
-    let Ok(uri) = Uri::try_from(pq) else {
-        return Ok(page(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "Invalid request target.",
-            id,
-            true,
-        ));
+    let uri = if parts.uri.scheme().is_none()
+        && parts.uri.authority().is_none()
+        && parts.uri.path_and_query().is_some()
+    {
+        std::mem::take(&mut parts.uri)
+    } else {
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let Ok(uri) = Uri::try_from(pq) else {
+            return Ok(page(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "Invalid request target.",
+                id,
+                true,
+            ));
+        };
+        uri
     };
     let mut headers = std::mem::take(&mut parts.headers);
     let chunked = headers.contains_key(header::TRANSFER_ENCODING);
@@ -267,22 +356,20 @@ async fn forward(
         headers.remove(header::CONTENT_LENGTH);
     }
     headers.remove(header::EXPECT);
-    let client_ip = peer.ip().to_canonical().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {client_ip}"),
-        _ => client_ip,
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => {
+            HeaderValue::from_str(&format!("{prev}, {}", client.peer_entry)).ok()
+        }
+        _ => HeaderValue::from_str(&client.peer_entry).ok(),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+    if let Some(v) = xff {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
     }
-    if !headers.contains_key("x-forwarded-proto") {
-        headers.insert(
-            HeaderName::from_static("x-forwarded-proto"),
-            HeaderValue::from_static("http"),
-        );
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
     }
-    if let Ok(v) = HeaderValue::from_str(id) {
-        headers.insert(HeaderName::from_static("x-request-id"), v);
+    if let Some(v) = id.header() {
+        headers.insert(X_REQUEST_ID.clone(), v);
     }
     if !headers.contains_key(header::HOST) {
         if let Ok(v) = HeaderValue::from_str(&state.upstream.to_string()) {
@@ -290,10 +377,10 @@ async fn forward(
         }
     }
     let mut up = Request::new(Forwarded::new(prefix, tail));
-    *up.method_mut() = parts.method.clone();
+    *up.method_mut() = std::mem::take(&mut parts.method);
     *up.uri_mut() = uri;
     *up.headers_mut() = headers;
-    match upstream.send(up).await {
+    match client.upstream.send(up).await {
         Ok(resp) => {
             let (mut rparts, rbody) = resp.into_parts();
             strip_hop_by_hop(&mut rparts.headers);
@@ -301,7 +388,8 @@ async fn forward(
         }
         Err(e) => {
             tracing::warn!(
-                "cnaf: request {id}: upstream {} failed: {e}",
+                "cnaf: request {}: upstream {} failed: {e}",
+                id.as_str(),
                 state.upstream
             );
             Ok(page(

@@ -106,6 +106,9 @@ impl PolicyHandle {
     }
 }
 
+/// The header count hyper parses without allocating (its default limit).
+const HYPER_INLINE_HEADERS: usize = 100;
+
 /// Resource bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -125,7 +128,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_header_bytes: 64 * 1024,
-            max_headers: 128,
+            max_headers: HYPER_INLINE_HEADERS,
             header_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
@@ -222,8 +225,12 @@ impl Proxy {
             .header_read_timeout(limits.header_timeout)
             .max_buf_size(limits.max_header_bytes.max(8192))
             .max_header_size(limits.max_header_bytes)
-            .max_headers(limits.max_headers)
             .keep_alive(true);
+        if limits.max_headers != HYPER_INLINE_HEADERS {
+            // hyper parses up to 100 fields in place; another limit costs two heap buffers
+            // (and their initialisation) per request
+            http.max_headers(limits.max_headers);
+        }
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
         tracing::info!(
@@ -245,10 +252,9 @@ impl Proxy {
                         }
                     };
                     let _ = stream.set_nodelay(true);
-                    let state = state.clone();
-                    let app = Arc::new(upstream::Upstream::new(state.upstream, state.connect_timeout));
+                    let client = Arc::new(handler::Client::new(state.clone(), peer));
                     let svc = hyper::service::service_fn(move |req| {
-                        handler::handle(req, state.clone(), app.clone(), peer)
+                        handler::handle(req, client.clone())
                     });
                     let conn = http.serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);
