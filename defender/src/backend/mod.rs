@@ -4,20 +4,22 @@
 //! - [`ptrace`]: ptrace with a `SECCOMP_RET_TRACE` filter (fallback for kernels without user
 //!   notification or `pidfd_getfd`).
 //!
-//! Both judge an exec twice: before it runs, on the path the caller named (deny early with
-//! EACCES), and at `PTRACE_EVENT_EXEC`, on `/proc/PID/exe` of the new image before its first
-//! instruction (kill it if a denied program got through a race, a symlink, a descriptor, a `#!`
-//! line or the dynamic loader).
+//! - [`exec`]: judging one exec, shared by both. Each exec is judged twice: before it runs, on
+//!   the path the caller named (deny early with EACCES), and at `PTRACE_EVENT_EXEC`, on
+//!   `/proc/PID/exe` of the new image before its first instruction (kill it if a denied program
+//!   got through a race, a symlink, a descriptor, a `#!` line or the dynamic loader).
+//! - [`loader`]: following a directly-run dynamic loader until it has opened its program.
 
+pub mod exec;
 pub mod loader;
 pub mod notify;
 pub mod ptrace;
 
-use loader::LoaderWatch;
+pub use exec::{ExecInFlight, DENIED_EXEC_ERRNO};
 
 use crate::audit::ProcessEvent;
-use crate::exec_target::{self, ExecCall};
-use crate::judge::{severity, Effect, ExecJudge, ExecNames, Finding};
+use crate::judge::ExecJudge;
+use crate::sys::bpf::{self, Rule};
 use crate::sys::process::WaitStatus;
 use crate::sys::SysError;
 
@@ -46,10 +48,6 @@ pub fn probe() -> BackendKind {
         BackendKind::Ptrace
     }
 }
-
-/// The errno a prevented exec fails with: EACCES, what the kernel itself returns for a program
-/// that may not be executed (shells print "Permission denied").
-pub const DENIED_EXEC_ERRNO: i32 = libc::EACCES;
 
 /// What the supervisor must do after a backend handled an event.
 #[derive(Debug, PartialEq, Eq)]
@@ -81,194 +79,45 @@ pub trait Backend {
     ) -> Result<(bool, Action), SysError>;
 }
 
-/// An exec let through, waiting for its `PTRACE_EVENT_EXEC` (or its failure).
-#[derive(Clone, Debug)]
-pub struct ExecInFlight {
-    /// The path as called (absolute).
-    pub literal: String,
-    pub command: String,
-    /// The caller's executable before the exec.
-    pub parent: String,
-}
+/// Syscalls the app may never use (they would let it escape or tamper with supervision).
+pub const DENIED_SYSCALLS: &[i64] = &[
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_pidfd_getfd,
+    libc::SYS_userfaultfd,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+];
 
-/// The decision before the exec runs.
-pub enum Precheck {
-    /// Fail the exec with this errno; audit the event if there is one.
-    Deny {
-        errno: i32,
-        event: Option<ProcessEvent>,
-        action: Action,
-    },
-    /// Let it run under ptrace and check the new image.
-    Trace(ExecInFlight),
-}
-
-/// Judges an exec call of thread `tid` before it runs.
-pub fn precheck(tid: i32, call: &ExecCall, judge: &dyn ExecJudge) -> Precheck {
-    let parent = exec_target::exe_of(tid).unwrap_or_default();
-    let Some(target) = exec_target::resolve(tid, call) else {
-        let errno = if call.path.is_none() {
-            libc::EFAULT
-        } else {
-            libc::ENOENT
-        };
-        return Precheck::Deny {
-            errno,
-            event: None,
-            action: Action::Nothing,
-        };
-    };
-    let mut names = ExecNames::default();
-    match exec_target::canonical(&target.fs_path) {
-        // Nothing to run there: answer as the kernel would, without auditing each PATH probe.
-        Err(e) if e == libc::ENOENT || e == libc::ENOTDIR => {
-            return Precheck::Deny {
-                errno: e,
-                event: None,
-                action: Action::Nothing,
-            };
-        }
-        Err(_) => names.via.push(target.literal.clone()),
-        Ok(canon) => {
-            names.program = match exec_target::multicall_applet(&canon, &call.leading_args) {
-                Some(applet) => exec_target::applet_names(&applet),
-                None => exec_target::names_of(&canon),
-            };
-            if !names.program.contains(&target.literal) {
-                names.via.push(target.literal.clone());
-            }
-        }
-    }
-    let inflight = ExecInFlight {
-        literal: target.literal,
-        command: call.command.clone(),
-        parent,
-    };
-    match judge.judge(&names) {
-        Some(f) if severity(f.effect) >= severity(Effect::Prevent) => {
-            let action = if f.effect == Effect::Block {
-                Action::Block
-            } else {
-                Action::Nothing
-            };
-            let event = ProcessEvent {
-                finding: f,
-                pid: exec_target::tgid_of(tid).unwrap_or(tid),
-                process: inflight.literal,
-                parent: inflight.parent,
-                command: inflight.command,
-            };
-            Precheck::Deny {
-                errno: DENIED_EXEC_ERRNO,
-                event: Some(event),
-                action,
-            }
-        }
-        _ => Precheck::Trace(inflight),
-    }
-}
-
-/// The decision at `PTRACE_EVENT_EXEC`.
-pub enum Postcheck {
-    Allow,
-    /// The dynamic loader run directly, its program allowed: follow it until it has opened
-    /// the program (see [`loader`]).
-    WatchLoader(LoaderWatch),
-    Alert(ProcessEvent),
-    /// Kill the new image (it must not run a single instruction).
-    Kill(ProcessEvent),
-    Block(ProcessEvent),
-}
-
-/// Judges the image process `pid` has just exec'd (stopped before its first instruction).
-pub fn postcheck(pid: i32, inflight: &ExecInFlight, judge: &dyn ExecJudge) -> Postcheck {
-    let exe = exec_target::exe_of(pid).unwrap_or_default();
-    // The new image's argv is on its own stack now, out of reach of the old threads. Only
-    // multi-call binaries and the dynamic loader need it.
-    let argv = if exec_target::is_multicall(&exe) || exec_target::is_dynamic_loader(&exe) {
-        exec_target::cmdline_of(pid)
-    } else {
-        Vec::new()
-    };
-    let applet = exec_target::multicall_applet(&exe, &argv);
-    let program = match &applet {
-        Some(applet) => exec_target::applet_names(applet),
-        None => exec_target::names_of(&exe),
-    };
-    let mut names = ExecNames {
-        program,
-        via: Vec::new(),
-    };
-    if !names.program.contains(&inflight.literal) {
-        names.via.push(inflight.literal.clone());
-    }
-    let mut worst: Option<(Finding, String)> = judge.judge(&names).map(|f| (f, exe.clone()));
-    let mut loader_target: Option<String> = None;
-    if exec_target::is_dynamic_loader(&exe) {
-        // `ld.so /path/prog`: the loader maps the program itself; judge that program too.
-        if let Some(prog) = exec_target::loader_program(&argv) {
-            loader_target = Some(prog.to_string());
-            let call = ExecCall {
-                path: Some(prog.to_string()),
-                dirfd: None,
-                empty_path: false,
-                command: String::new(),
-                leading_args: Vec::new(),
-            };
-            if let Some(target) = exec_target::resolve(pid, &call) {
-                let mut names = ExecNames::default();
-                match exec_target::canonical(&target.fs_path) {
-                    Ok(canon) => names.program = exec_target::names_of(&canon),
-                    Err(_) => names.program.push(target.literal.clone()),
-                }
-                names.via.push(target.literal.clone());
-                let copy = || judge.judge_copy(&target.fs_path).map(|(f, _)| f);
-                if let Some(f) = judge.judge(&names).or_else(copy) {
-                    if worst
-                        .as_ref()
-                        .is_none_or(|(w, _)| severity(f.effect) > severity(w.effect))
-                    {
-                        worst = Some((f, target.literal));
-                    }
-                }
-            }
-        }
-    }
-    if worst.is_none() {
-        // Not denied by name: is it a denied program's copy, hard link or memfd?
-        let image = std::path::PathBuf::from(format!("/proc/{pid}/exe"));
-        worst = judge
-            .judge_copy(&image)
-            .map(|(f, _original)| (f, exe.clone()));
-    }
-    let Some((finding, process)) = worst else {
-        return match loader_target {
-            Some(program) => Postcheck::WatchLoader(LoaderWatch::new(program, inflight.clone())),
-            None => Postcheck::Allow,
-        };
-    };
-    let process = if process == exe && (applet.is_some() || names_alias(&exe, &inflight.literal)) {
-        inflight.literal.clone()
-    } else {
-        process
-    };
-    let event = ProcessEvent {
-        finding,
-        pid,
-        process,
-        parent: inflight.parent.clone(),
-        command: inflight.command.clone(),
-    };
-    match event.finding.effect {
-        Effect::Disable => Postcheck::Allow,
-        Effect::Alert => Postcheck::Alert(event),
-        Effect::Prevent => Postcheck::Kill(event),
-        Effect::Block => Postcheck::Block(event),
-    }
-}
-
-/// Whether `literal` is one of the system names of `exe` (then the audit shows the name the
-/// caller used, e.g. `/bin/mkdir` rather than `/usr/bin/mkdir`).
-fn names_alias(exe: &str, literal: &str) -> bool {
-    exec_target::names_of(exe).iter().any(|n| n == literal)
+/// The app's filter, both backends: execs go to the defender with `exec` (notify or trace),
+/// then the backend's own `rules`, a second seccomp listener refused, the `extra` rules (the
+/// network guard's), and the escape hatches denied with EPERM; everything else is allowed.
+/// (Foreign ABIs are killed by the program builder.)
+pub fn app_filter(exec: bpf::Action, rules: &[Rule], extra: &[Rule]) -> Vec<libc::sock_filter> {
+    let eperm = bpf::Action::Errno(libc::EPERM as u16);
+    let mut all = vec![
+        Rule::Syscall {
+            nr: libc::SYS_execve as u32,
+            action: exec,
+        },
+        Rule::Syscall {
+            nr: libc::SYS_execveat as u32,
+            action: exec,
+        },
+    ];
+    all.extend_from_slice(rules);
+    all.push(Rule::SyscallArgMask {
+        nr: libc::SYS_seccomp as u32,
+        arg: 1,
+        mask: libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32,
+        action: eperm,
+    });
+    all.extend_from_slice(extra);
+    all.extend(DENIED_SYSCALLS.iter().map(|&nr| Rule::Syscall {
+        nr: nr as u32,
+        action: eperm,
+    }));
+    bpf::program(&all, bpf::Action::Allow)
 }

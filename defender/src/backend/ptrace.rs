@@ -9,13 +9,10 @@
 //! is refused with ENOSYS (its flags are out of BPF's reach; libc falls back to `clone`), and
 //! `clone` with `CLONE_UNTRACED` with EPERM, so no task escapes the tracer.
 
-use std::collections::HashMap;
-
-use super::loader::{self, Followed, LoaderWatch};
-use super::{postcheck, precheck, Action, Backend, Context, ExecInFlight, Postcheck, Precheck};
-use crate::exec_target::ExecCall;
+use super::exec::{self, ExecInFlight, ExecWatch, Handled, Precheck, Release};
+use super::{Action, Backend, Context};
 use crate::sys::bpf::{self, Rule};
-use crate::sys::process::{self, WaitStatus};
+use crate::sys::process::WaitStatus;
 use crate::sys::SysError;
 use crate::tracee::{Seized, StopKind, Stopped};
 
@@ -29,18 +26,10 @@ pub const TRACE_OPTIONS: i32 = libc::PTRACE_O_TRACESECCOMP
 
 const CLONE_UNTRACED: u32 = 0x0080_0000;
 
-/// The app's filter for this backend: the notify filter's shape with execs traced.
+/// The app's filter for this backend: the notify filter's shape with execs traced, `clone3`
+/// refused with ENOSYS and `clone(CLONE_UNTRACED)` with EPERM.
 pub fn filter(extra: &[Rule]) -> Vec<libc::sock_filter> {
-    let eperm = bpf::Action::Errno(libc::EPERM as u16);
-    let mut rules = vec![
-        Rule::Syscall {
-            nr: libc::SYS_execve as u32,
-            action: bpf::Action::Trace(0),
-        },
-        Rule::Syscall {
-            nr: libc::SYS_execveat as u32,
-            action: bpf::Action::Trace(0),
-        },
+    let own = [
         Rule::Syscall {
             nr: libc::SYS_clone3 as u32,
             action: bpf::Action::Errno(libc::ENOSYS as u16),
@@ -49,32 +38,16 @@ pub fn filter(extra: &[Rule]) -> Vec<libc::sock_filter> {
             nr: libc::SYS_clone as u32,
             arg: 0,
             mask: CLONE_UNTRACED,
-            action: eperm,
-        },
-        Rule::SyscallArgMask {
-            nr: libc::SYS_seccomp as u32,
-            arg: 1,
-            mask: libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32,
-            action: eperm,
+            action: bpf::Action::Errno(libc::EPERM as u16),
         },
     ];
-    rules.extend_from_slice(extra);
-    rules.extend(
-        super::notify::DENIED_SYSCALLS
-            .iter()
-            .map(|&nr| Rule::Syscall {
-                nr: nr as u32,
-                action: eperm,
-            }),
-    );
-    bpf::program(&rules, bpf::Action::Allow)
+    super::app_filter(bpf::Action::Trace(0), &own, extra)
 }
 
 /// The ptrace backend's state: execs judged at their seccomp stop, awaiting their exec stop.
 pub struct PtraceBackend {
-    inflight: HashMap<i32, ExecInFlight>,
-    /// Dynamic loaders run directly, followed until they open their program.
-    loaders: HashMap<i32, LoaderWatch>,
+    /// Execs judged at their seccomp stop, awaiting their exec stop, and loaders followed.
+    watch: ExecWatch<()>,
     /// Judges the other traced syscalls (the network guard): `Some(errno)` skips the call.
     others: Option<TracePrecheck>,
 }
@@ -88,8 +61,7 @@ impl PtraceBackend {
     pub fn attach(app: i32, others: Option<TracePrecheck>) -> Result<PtraceBackend, SysError> {
         Seized::seize(app, TRACE_OPTIONS)?;
         Ok(PtraceBackend {
-            inflight: HashMap::new(),
-            loaders: HashMap::new(),
+            watch: ExecWatch::new(TRACE_OPTIONS, Release::Resume),
             others,
         })
     }
@@ -108,8 +80,7 @@ impl PtraceBackend {
             resume(stopped)?;
             return Ok(Action::Nothing);
         }
-        let call = ExecCall::read(stopped.pid(), nr, regs.args);
-        match precheck(stopped.pid(), &call, ctx.judge) {
+        match exec::judge_call(stopped.pid(), nr, regs.args, ctx.judge) {
             Precheck::Deny {
                 errno,
                 event,
@@ -117,56 +88,12 @@ impl PtraceBackend {
             } => {
                 stopped.fail_syscall(errno)?;
                 resume(stopped)?;
-                if let Some(event) = event {
-                    (ctx.audit)(event);
-                }
-                Ok(action)
+                Ok(Precheck::report_denial(event, action, ctx))
             }
             Precheck::Trace(inflight) => {
-                self.inflight.insert(stopped.pid(), inflight);
+                self.watch.expect(stopped.pid(), (), inflight);
                 resume(stopped)?;
                 Ok(Action::Nothing)
-            }
-        }
-    }
-
-    fn on_exec_stop(&mut self, stopped: Stopped, ctx: &Context<'_>) -> Result<Action, SysError> {
-        let former = stopped
-            .event_msg()
-            .map(|m| m as i32)
-            .unwrap_or(stopped.pid());
-        let inflight = self.inflight.remove(&former);
-        if former != stopped.pid() {
-            self.inflight.remove(&stopped.pid());
-        }
-        // An exec that bypassed the seccomp stop cannot happen (the filter traces every exec);
-        // judge it anyway with what the new image says about itself.
-        let inflight = inflight.unwrap_or_else(|| ExecInFlight {
-            literal: crate::exec_target::exe_of(stopped.pid()).unwrap_or_default(),
-            command: crate::exec_target::cmdline_of(stopped.pid()).join(" "),
-            parent: String::new(),
-        });
-        match postcheck(stopped.pid(), &inflight, ctx.judge) {
-            Postcheck::Allow => resume(stopped).map(|()| Action::Nothing),
-            Postcheck::WatchLoader(watch) => {
-                let pid = stopped.pid();
-                loader::start(stopped, TRACE_OPTIONS)?;
-                self.loaders.insert(pid, watch);
-                Ok(Action::Nothing)
-            }
-            Postcheck::Alert(event) => {
-                (ctx.audit)(event);
-                resume(stopped).map(|()| Action::Nothing)
-            }
-            Postcheck::Kill(event) => {
-                let _ = process::kill(stopped.pid(), libc::SIGKILL);
-                (ctx.audit)(event);
-                Ok(Action::Nothing)
-            }
-            Postcheck::Block(event) => {
-                let _ = process::kill(stopped.pid(), libc::SIGKILL);
-                (ctx.audit)(event);
-                Ok(Action::Block)
             }
         }
     }
@@ -174,10 +101,17 @@ impl PtraceBackend {
 
 /// Resumes a stopped tracee; a tracee that vanished meanwhile is not an error.
 fn resume(stopped: Stopped) -> Result<(), SysError> {
-    match stopped.resume() {
-        Ok(_) | Err(SysError::Vanished { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
+    Release::Resume.apply(stopped)
+}
+
+/// An exec that bypassed the seccomp stop cannot happen (the filter traces every exec); it is
+/// judged anyway with what the new image says about itself.
+fn unexpected_exec(stopped: &Stopped) -> Option<ExecInFlight> {
+    Some(ExecInFlight {
+        literal: crate::exec_target::exe_of(stopped.pid()).unwrap_or_default(),
+        command: crate::exec_target::cmdline_of(stopped.pid()).join(" "),
+        parent: String::new(),
+    })
 }
 
 impl Backend for PtraceBackend {
@@ -196,34 +130,15 @@ impl Backend for PtraceBackend {
         ctx: &Context<'_>,
     ) -> Result<(bool, Action), SysError> {
         let Some(stopped) = Stopped::from_wait(pid, status) else {
-            self.inflight.remove(&pid);
-            self.loaders.remove(&pid);
+            self.watch.forget(pid);
             return Ok((false, Action::Nothing));
         };
-        if let Some(watch) = self.loaders.get_mut(&pid) {
-            return match loader::on_stop(watch, stopped, ctx.judge)? {
-                Followed::Resumed => Ok((true, Action::Nothing)),
-                Followed::Finished(stopped) => {
-                    self.loaders.remove(&pid);
-                    resume(stopped).map(|()| (true, Action::Nothing))
-                }
-                Followed::Killed { event, block } => {
-                    self.loaders.remove(&pid);
-                    (ctx.audit)(event);
-                    Ok((
-                        true,
-                        if block {
-                            Action::Block
-                        } else {
-                            Action::Nothing
-                        },
-                    ))
-                }
-            };
-        }
+        let stopped = match self.watch.on_stop(stopped, ctx, unexpected_exec)? {
+            Handled::Done(action) => return Ok((true, action)),
+            Handled::Other(stopped) => stopped,
+        };
         let action = match stopped.kind() {
             StopKind::Event(libc::PTRACE_EVENT_SECCOMP) => self.on_seccomp_stop(stopped, ctx)?,
-            StopKind::Event(libc::PTRACE_EVENT_EXEC) => self.on_exec_stop(stopped, ctx)?,
             // fork/vfork/clone: the new task is attached and reports its own first stop.
             StopKind::Event(_) => resume(stopped).map(|()| Action::Nothing)?,
             StopKind::Interrupted => {
