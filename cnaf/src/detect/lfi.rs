@@ -103,6 +103,9 @@ pub fn detect(value: &str) -> bool {
         return false;
     }
     let b = value.as_bytes();
+    if b.contains(&b':') && slashless_url_to_ip(b) {
+        return true;
+    }
     let tricky = b.contains(&b'\\')
         || memchr::memmem::find(b, b"..").is_some()
         || memchr::memmem::find(b, b"//").is_some()
@@ -271,6 +274,91 @@ fn remote_by_ip(n: &[u8]) -> bool {
     false
 }
 
+/// `http:2852039166`, `http:/0xA9FEA9FE`, `http:[::ffff:a9fe:a9fe]`: a URL of a special scheme
+/// written without `//`. URL parsers that follow WHATWG read the authority anyway, so these name
+/// an IP address (or a metadata host) while filters looking for `://` see none.
+fn slashless_url_to_ip(b: &[u8]) -> bool {
+    const SCHEMES: [&[u8]; 7] = [
+        b"http:", b"https:", b"ftp:", b"ws:", b"wss:", b"gopher:", b"dict:",
+    ];
+    let t = b.trim_ascii_start();
+    let Some(scheme) = SCHEMES
+        .iter()
+        .find(|s| t.len() > s.len() && t[..s.len()].eq_ignore_ascii_case(s))
+    else {
+        return false;
+    };
+    let mut rest = &t[scheme.len()..];
+    if rest.starts_with(b"//") || rest.starts_with(b"\\\\") {
+        return false; // an ordinary URL, judged elsewhere
+    }
+    if matches!(rest.first(), Some(b'/' | b'\\')) {
+        rest = &rest[1..];
+    }
+    let end = rest
+        .iter()
+        .position(|&c| matches!(c, b'/' | b'?' | b'#' | b' ' | b'\\'))
+        .unwrap_or(rest.len());
+    let h = &rest[..end];
+    let h = h.rsplit(|&c| c == b'@').next().unwrap_or(h);
+    !h.is_empty()
+        && (h.first() == Some(&b'[')
+            || internal_ipv4(h).unwrap_or(false)
+            || metadata_host(&h.to_ascii_lowercase()))
+}
+
+/// Whether `h` (`host[:port]`), read the way `inet_aton` reads it — one to four parts, each
+/// decimal, `0x` hex or `0`-led octal, the last part filling the remaining bytes — is an internal
+/// IPv4 address: this host (0.0.0.0, 127/8), private (10/8, 172.16/12, 192.168/16), link-local with
+/// the cloud metadata service (169.254/16) or carrier-grade NAT (100.64/10). `None` when `h` is
+/// not numeric.
+fn internal_ipv4(h: &[u8]) -> Option<bool> {
+    let host = match h.iter().position(|&c| c == b':') {
+        Some(c) => &h[..c],
+        None => h,
+    };
+    let text = std::str::from_utf8(host).ok()?;
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut nums = Vec::with_capacity(4);
+    for p in &parts {
+        let lower = p.to_ascii_lowercase();
+        let n = if let Some(x) = lower.strip_prefix("0x") {
+            u64::from_str_radix(x, 16).ok()?
+        } else if lower.len() > 1 && lower.starts_with('0') {
+            u64::from_str_radix(&lower[1..], 8).ok()?
+        } else {
+            lower.parse::<u64>().ok()?
+        };
+        nums.push(n);
+    }
+    let last = nums.len() - 1;
+    let mut ip: u64 = 0;
+    for (k, n) in nums.iter().enumerate() {
+        if k < last {
+            if *n > 255 {
+                return None;
+            }
+            ip |= n << (24 - 8 * k);
+        } else {
+            let room = 32 - 8 * k as u32;
+            if *n >= 1u64 << room {
+                return None;
+            }
+            ip |= n;
+        }
+    }
+    let [a, b, ..] = (ip as u32).to_be_bytes();
+    Some(
+        matches!(
+            (a, b),
+            (127 | 10, _) | (172, 16..=31) | (192, 168) | (169, 254) | (100, 64..=127)
+        ) || ip == 0,
+    )
+}
+
 /// A host written as an IP address in any notation a resolver accepts: dotted quad, bare
 /// decimal (`2852039166`), hex (`0xA9FEA9FE`, `0xa9.0xfe.0xa9.0xfe`), octal (`0177.0.0.1`),
 /// short forms (`169.254.43518`), IPv6 (`[::ffff:a9fe:a9fe]`).
@@ -400,6 +488,32 @@ mod tests {
             "version 1.2.3.4",
             "https://example.com:8443/x",
             "see https://www.example.com/a?b=c for details",
+        ] {
+            assert!(!detect(b), "false positive: {b}");
+        }
+    }
+
+    #[test]
+    fn slashless_urls_to_internal_addresses() {
+        for a in [
+            "http:2852039166",
+            "http:0xA9FEA9FE",
+            "http:/2852039166",
+            "http:0251.0376.0251.0376",
+            "http:[::ffff:a9fe:a9fe]",
+            "https:127.1",
+            "http:10.0.0.5:8080/admin",
+            "http:169.254.170.2/v2/credentials",
+        ] {
+            assert!(detect(a), "missed {a}");
+        }
+        for b in [
+            "http:8.8.8.8",
+            "http:0xABCDEF",
+            "https:example.com",
+            "http:123456789",
+            "ratio 127:1",
+            "time http:later",
         ] {
             assert!(!detect(b), "false positive: {b}");
         }

@@ -157,9 +157,86 @@ fn mail_command(line: &[u8]) -> bool {
     }
     // IMAP: `a001 LOGIN ...`, `V100 CAPABILITY`
     let tag = line.iter().take(12).position(|&c| c == b' ');
-    tag.is_some_and(|t| {
-        t > 0 && line[..t].iter().all(u8::is_ascii_alphanumeric) && verb_at(&line[t + 1..])
-    })
+    if tag.is_some_and(|t| {
+        t > 0
+            && line[..t].iter().all(u8::is_ascii_alphanumeric)
+            && (verb_at(&line[t + 1..]) || imap_command(&line[t + 1..]))
+    }) {
+        return true;
+    }
+    pop3_command(line)
+}
+
+/// The rest of a tagged IMAP line: a verb and arguments in IMAP syntax (a sequence set `2:4`, a
+/// flag list `(\Seen)`, `+FLAGS`, a literal `{310}`, a quoted mailbox, an upper-case atom such as
+/// `PLAIN` or `INBOX`). A line of prose that starts with a word like "list" or "copy" has none.
+fn imap_command(rest: &[u8]) -> bool {
+    const VERBS: &[&str] = &[
+        "append",
+        "status",
+        "uid",
+        "copy",
+        "move",
+        "list",
+        "lsub",
+        "store",
+        "search",
+        "create",
+        "delete",
+        "rename",
+        "subscribe",
+        "expunge",
+        "authenticate",
+        "idle",
+        "namespace",
+    ];
+    let line_end = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
+    let line = &rest[..line_end];
+    let verb_end = line.iter().position(|&c| c == b' ').unwrap_or(line.len());
+    let verb = String::from_utf8_lossy(&line[..verb_end]).to_ascii_lowercase();
+    if !VERBS.contains(&verb.as_str()) {
+        return false;
+    }
+    let args = &line[verb_end..];
+    let text = String::from_utf8_lossy(args);
+    let seqset = text.split([' ', ',']).any(|w| {
+        w.split_once(':').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && !b.is_empty()
+                && b.bytes().all(|c| c.is_ascii_digit() || c == b'*')
+        })
+    });
+    let literal = text.contains('{') && text.contains('}');
+    let flags = text.contains("(\\") || text.contains("+FLAGS") || text.contains("-FLAGS");
+    let quoted = text.matches('"').count() >= 2;
+    let atom = text.split([' ', '(', ')']).any(|w| {
+        w.len() >= 4
+            && w.bytes().all(|c| c.is_ascii_uppercase() || c == b'-')
+            && w.bytes().any(|c| c.is_ascii_uppercase())
+    });
+    seqset || literal || flags || quoted || atom
+}
+
+/// `LIST 3`, `TOP 1 2`, `RETR 1`: a POP3 command that takes message numbers, alone on its line
+/// with numeric arguments only.
+fn pop3_command(line: &[u8]) -> bool {
+    let line_end = memchr::memchr2(b'\r', b'\n', line).unwrap_or(line.len());
+    let text = String::from_utf8_lossy(&line[..line_end]).to_ascii_lowercase();
+    let mut words = text.split(' ');
+    let verb = words.next().unwrap_or("");
+    let args: Vec<&str> = words.collect();
+    let numeric = !args.is_empty()
+        && args.len() <= 2
+        && args
+            .iter()
+            .all(|a| !a.is_empty() && a.len() <= 6 && a.bytes().all(|c| c.is_ascii_digit()));
+    numeric
+        && match verb {
+            "list" | "retr" | "dele" | "uidl" => args.len() == 1,
+            "top" => args.len() == 2,
+            _ => false,
+        }
 }
 
 /// Header fields worth injecting.
@@ -179,6 +256,32 @@ const HEADERS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mail_protocol_lines() {
+        for a in [
+            "\r\nA003 APPEND saved-messages (\\Seen) {310}",
+            "\r\na001 authenticate PLAIN\r\n",
+            "\r\na001 STATUS INBOX (MESSAGES)",
+            "\r\na001 uid store 231:233\r\n",
+            "\r\nA1 list \"INBOX/\" \"*\"",
+            "\r\nd store 2 +FLAGS (\\Deleted)",
+            "\r\nA282 SEARCH FLAGGED SINCE 1-Feb-1994",
+            "\r\nlist 3",
+            "\r\nTOP 1 2",
+        ] {
+            assert!(injected_crlf(a), "missed {a:?}");
+        }
+        for b in [
+            "Shopping:\r\nlist of things to buy",
+            "Notes\r\n1 copy of the book",
+            "Top 10 movies\r\ntop picks for you",
+            "line one\r\nlist 3 items",
+            "a\r\nA1 search for a house",
+        ] {
+            assert!(!injected_crlf(b), "flagged {b:?}");
+        }
+    }
 
     #[test]
     fn framing() {

@@ -18,6 +18,11 @@ pub(super) const CRS_NO_MATCH_ATTACKS: &[(i64, i64, &str)] = &[
     (920640, 4, "select(sleep(10)) in a JSON value"),
     (920640, 5, "select(sleep(10)) in a JSON body"),
     (921120, 3, "CRLF + Location: header injection"),
+    (
+        920181,
+        1,
+        "Content-Length with Transfer-Encoding (RFC 9112 §6.3: a request-smuggling sign; no-match only because Apache drops Content-Length before CRS sees it)",
+    ),
     (932207, 4, ";ls -al in Referer"),
     (932207, 3, "globbed /bin/ca? /et*/passwd in Referer"),
     (932230, 1, "system('...;wget ...;curl ...')"),
@@ -64,6 +69,11 @@ pub(super) const CRS_NO_MATCH_ATTACKS: &[(i64, i64, &str)] = &[
     ),
     (934110, 7, "SSRF to the cloud metadata address"),
     (934110, 8, "SSRF to the cloud metadata host"),
+    (
+        934120,
+        52,
+        "SSRF to link-local 169.254.0.169 (`0xA9.0xFE.0xA9`, inet_aton notation)",
+    ),
     (934170, 2, "data:// stream wrapper"),
     (941100, 5, "<script> in Referer"),
     (941110, 10, "<script>alert(1) with mangled brackets"),
@@ -197,6 +207,17 @@ fn crs_request(input: &Yaml) -> Option<(RequestParts, Vec<u8>)> {
             .into_bytes(),
         _ => Vec::new(),
     };
+    let mut body = body;
+    if parts.first_header("transfer-encoding").is_none() {
+        if let Some(cl) = parts
+            .first_header("content-length")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+        {
+            // HTTP/1.1 framing (RFC 9112 §6.3): the body is `Content-Length` bytes; what follows
+            // is the next request on the connection, not this one's body
+            body.truncate(cl);
+        }
+    }
     let has_ct = parts.first_header("content-type").is_some();
     let has_cl = parts.first_header("content-length").is_some();
     if !body.is_empty() && !has_cl && parts.first_header("transfer-encoding").is_none() {

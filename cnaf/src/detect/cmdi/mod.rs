@@ -13,7 +13,7 @@ use super::literals;
 
 mod shell;
 
-use shell::{fork_bomb, glob_path, shell_expand, windows_batch};
+use shell::{brace_command, fork_bomb, glob_path, shell_expand, sqlite_dot_command, windows_batch};
 
 /// Commands an attacker runs and prose rarely contains after a separator.
 const STRONG: &[&str] = &[
@@ -205,6 +205,7 @@ const STRONG: &[&str] = &[
     "c99",
     "gcc",
     "tee",
+    "cd",
 ];
 
 /// Of [`STRONG`], the words that are also common English: they need a shell-style argument.
@@ -213,7 +214,7 @@ const WEAK: &[&str] = &[
     "dir", "copy", "move", "start", "kill", "who", "last", "date", "time", "w", "net", "reg",
     "ping", "export", "eval", "exec", "del", "ren", "rename", "timeout", "service", "git", "apt",
     "tar", "zip", "cp", "mv", "ln", "touch", "dd", "printf", "nl", "od", "tr", "wc", "strings",
-    "grep", "w", "halt", "node", "mount", "perf",
+    "grep", "w", "halt", "node", "mount", "perf", "cd",
 ];
 
 /// Command name → whether it is also an English word (needs a shell-style argument).
@@ -230,7 +231,12 @@ fn is_cmd(word: &str) -> Option<bool> {
 
 /// Whether `value` (already decoded) is an OS command injection.
 pub fn detect(value: &str) -> bool {
-    if detect_plain(value) || fork_bomb(value.as_bytes()) || glob_path(value) {
+    if detect_plain(value)
+        || fork_bomb(value.as_bytes())
+        || glob_path(value)
+        || (value.contains('{') && brace_command(value))
+        || (value.contains(";") && sqlite_dot_command(value))
+    {
         return true;
     }
     // what the shell makes of `c$@at`, `c${KK}url`, `/bi[n]/bash`, `c''at`
@@ -298,6 +304,24 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
     while i < l.len() && matches!(l[i], b' ' | b'\t' | b'{' | b'(' | b'!') {
         i += 1;
     }
+    if l.get(i) == Some(&b'$') && !at_value_start(l, i) {
+        // `;$u wget x`: an unset variable in command position expands to nothing and the next
+        // word runs
+        let mut j = i + 1;
+        while j < l.len() && (l[j].is_ascii_alphanumeric() || l[j] == b'_') {
+            j += 1;
+        }
+        if j > i + 1 && matches!(l.get(j), Some(b' ' | b'\t')) {
+            let mut k = j;
+            while k < l.len() && matches!(l[k], b' ' | b'\t') {
+                k += 1;
+            }
+            let (w, _) = shell_word(l, k);
+            if is_cmd(&w) == Some(false) {
+                return true;
+            }
+        }
+    }
     let (word, end) = shell_word(l, i);
     if word.is_empty() || l.get(end) == Some(&b'=') {
         // `&id=123`: a URL parameter, not a command
@@ -351,6 +375,12 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
         return true;
     }
     arg.is_some_and(|a| shell_arg(&a, true))
+}
+
+fn at_value_start(l: &[u8], i: usize) -> bool {
+    l[..i]
+        .iter()
+        .all(|c| matches!(c, b' ' | b'\t' | b'{' | b'(' | b'!'))
 }
 
 /// Constructs only a command line has.

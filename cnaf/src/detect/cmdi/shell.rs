@@ -4,7 +4,7 @@
 /// Remove what a shell removes before running a word: empty or unset expansions (`$@`, `$*`,
 /// `${X}`), single-character classes (`[n]`) and empty quotes.
 pub(super) fn shell_expand(v: &str) -> String {
-    if !v.contains(['$', '[', '\'', '"']) {
+    if !v.contains(['$', '[', '\'', '"', '`']) {
         return v.to_string();
     }
     let b = v.as_bytes();
@@ -12,7 +12,11 @@ pub(super) fn shell_expand(v: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'$' if matches!(b.get(i + 1), Some(b'@' | b'*')) => i += 2,
+            // `$@`, `$*`, `$!` and the positional parameters are empty in a fresh `sh -c`
+            b'$' if matches!(b.get(i + 1), Some(b'@' | b'*' | b'!' | b'1'..=b'9')) => i += 2,
+            // an empty command substitution (`` `` ``, `$()`) expands to nothing
+            b'`' if b.get(i + 1) == Some(&b'`') => i += 2,
+            b'$' if b.get(i + 1) == Some(&b'(') && b.get(i + 2) == Some(&b')') => i += 3,
             b'$' if b.get(i + 1) == Some(&b'{') => match b[i..].iter().position(|&c| c == b'}') {
                 Some(close)
                     if b[i + 2..i + close]
@@ -140,7 +144,7 @@ pub(super) fn glob_match(p: &[u8], s: &[u8]) -> bool {
 /// Windows batch control flow: `FOR /F %i IN (...) DO ...`, `IF [/I] [NOT] EXIST ...`,
 /// `IF %var% EQU 2 ...`, `IF "%a%"=="b" (...)`.
 pub(super) fn windows_batch(l: &str) -> bool {
-    if !l.contains("if ") && !l.contains("for ") {
+    if !l.contains("if ") && !l.contains("if/") && !l.contains("for ") {
         return false;
     }
     let words: Vec<&str> = l
@@ -153,6 +157,10 @@ pub(super) fn windows_batch(l: &str) -> bool {
             "for" => {
                 let mut k = 0;
                 while rest.get(k).is_some_and(|f| f.starts_with('/')) {
+                    k += 1;
+                }
+                if k > 0 && !rest.get(k).is_some_and(|v| v.starts_with('%')) {
+                    // `FOR /R C:\dir %G`, `FOR /F "tokens=1" %i`: the switch's own argument
                     k += 1;
                 }
                 let var = rest.get(k).is_some_and(|v| v.starts_with('%'));
@@ -182,9 +190,155 @@ pub(super) fn windows_batch(l: &str) -> bool {
                     }
                     _ => {}
                 }
+                if (i == 0 || words[i - 1] == "@") && batch_if_compare(rest) {
+                    return true;
+                }
             }
+            "if/i" if i == 0 && batch_if_compare(&words[1..words.len().min(12)]) => return true,
             _ => {}
         }
     }
     false
+}
+
+/// After a value-leading `IF [/I] [NOT]`: `a==b cmd`, `"x" == "y" cmd`, `2 GEQ 15 cmd` — the batch
+/// interpreter's comparison followed by the command it runs. Other languages' `if` differs:
+/// `if (a == b)` (C family), `if a == b:` (Python), `if a == b then` (Lua, Ruby, shell `]; then`),
+/// `if a == b {` (Go, Rust, Perl) are not read as batch.
+fn batch_if_compare(rest: &[&str]) -> bool {
+    let mut w: Vec<String> = Vec::with_capacity(rest.len());
+    // re-join quoted operands split at blanks: `"A A"`
+    let mut open: Option<String> = None;
+    for x in rest {
+        match open.take() {
+            Some(mut o) => {
+                o.push(' ');
+                o.push_str(x);
+                if x.ends_with('"') {
+                    w.push(o);
+                } else {
+                    open = Some(o);
+                }
+            }
+            None if x.starts_with('"') && (x.len() == 1 || !x.ends_with('"')) => {
+                open = Some((*x).to_string())
+            }
+            None => w.push((*x).to_string()),
+        }
+    }
+    let mut k = 0;
+    while matches!(w.get(k).map(String::as_str), Some("/i" | "not")) {
+        k += 1;
+    }
+    if w.get(k)
+        .is_some_and(|x| x.starts_with('(') && !x.contains("=="))
+        && k == 0
+    {
+        return false;
+    }
+    const OPS: [&str; 6] = ["equ", "neq", "lss", "leq", "gtr", "geq"];
+    let is_op = |x: &str| x.bytes().all(|c| c == b'=') && x.len() >= 2 || OPS.contains(&x);
+    let attached = |x: &str| {
+        x.find("==")
+            .is_some_and(|p| p > 0 && !x[p..].trim_start_matches('=').is_empty())
+    };
+    let right_end = match (w.get(k), w.get(k + 1), w.get(k + 2)) {
+        (Some(a), _, _) if attached(a) => k + 1,
+        (Some(_), Some(op), Some(_)) if is_op(op) => k + 3,
+        (Some(a), Some(b), _) if a.ends_with("==") || (b.starts_with("==") && b.len() > 2) => k + 2,
+        _ => return false,
+    };
+    let right = &w[right_end - 1];
+    if right.ends_with(':') || right.ends_with('{') {
+        return false;
+    }
+    match w.get(right_end) {
+        Some(cmd) => {
+            !matches!(cmd.as_str(), "then" | "{" | ":" | "]" | "];" | "and" | "or")
+                && !cmd.starts_with(']')
+                && cmd
+                    .trim_start_matches('@')
+                    .bytes()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic())
+        }
+        None => false,
+    }
+}
+
+/// `{,ifconfig}`, `{id,}`, `{,cd,/etc,}`, `{,/?s?/?i?/c?t,/e??/p??s??,}`: a bash brace expansion
+/// with an empty first or last element (a form only bash reads, not JSON or templates) whose
+/// first word is a command or a wildcard path — bash expands it into a command line.
+pub(super) fn brace_command(v: &str) -> bool {
+    let b = v.as_bytes();
+    memchr::memchr_iter(b'{', b).any(|p| {
+        let Some(len) = b[p + 1..].iter().take(128).position(|&c| c == b'}') else {
+            return false;
+        };
+        let inner = &v[p + 1..p + 1 + len];
+        // the group stands as a shell word of its own
+        let word_edge = |c: Option<&u8>| {
+            matches!(
+                c,
+                None | Some(b' ' | b'\t' | b'\n' | b';' | b'|' | b'&' | b'`' | b'(' | b')' | b'=')
+            )
+        };
+        if !word_edge(p.checked_sub(1).map(|k| &b[k])) || !word_edge(b.get(p + len + 2)) {
+            return false;
+        }
+        if !inner.contains(',') || inner.contains([' ', '\t', '{', '"', ':']) {
+            return false;
+        }
+        let leading = inner.starts_with(',');
+        let trailing = inner.ends_with(',');
+        if !leading && !trailing {
+            return false;
+        }
+        let first = inner.split(',').find(|e| !e.is_empty()).unwrap_or("");
+        let unquoted = first
+            .trim_start_matches('$')
+            .trim_matches(|c| c == '\'' || c == '"');
+        super::is_command_word(&unquoted.to_ascii_lowercase())
+            || (leading && unquoted.starts_with('/') && unquoted.contains('?'))
+    })
+}
+
+/// `;.shell nc ...`, `1;.system id`, `;\n.databases`: a sqlite3 shell dot-command at the start of
+/// a statement. The sqlite3 command-line tool runs `.shell`/`.system` as OS commands and accepts
+/// unambiguous prefixes (`.sh`).
+pub(super) fn sqlite_dot_command(v: &str) -> bool {
+    const CMDS: &[&str] = &[
+        "shell",
+        "system",
+        "databases",
+        "tables",
+        "dump",
+        "schema",
+        "read",
+        "import",
+        "output",
+        "once",
+        "load",
+    ];
+    let b = v.as_bytes();
+    memchr::memchr_iter(b';', b).any(|p| {
+        let mut i = p + 1;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if b.get(i) != Some(&b'.') {
+            return false;
+        }
+        i += 1;
+        while i < b.len() && matches!(b[i], b' ' | b'"' | b'\'' | b'\\') {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let word = v[start..i].to_ascii_lowercase();
+        let ends = matches!(b.get(i), None | Some(b' ' | b'\t' | b'\n' | b'\r' | b';'));
+        word.len() >= 2 && ends && CMDS.iter().any(|c| c.starts_with(word.as_str()))
+    })
 }

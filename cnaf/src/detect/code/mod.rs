@@ -15,7 +15,9 @@ mod php;
 
 pub use java::java_gadget_in_base64;
 use java::java_name;
-use php::{calls, parenthesised_callee, php_short_tag, variable_call};
+use php::{
+    assembled_callee, calls, parenthesised_callee, php_short_tag, serialized_object, variable_call,
+};
 
 /// Markers that are code in one of the languages above wherever they appear.
 pub(crate) static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
@@ -174,6 +176,9 @@ pub fn detect(value: &str) -> bool {
         || template_expression(b)
         || nosql_operator(b)
         || variable_call(b)
+        || serialized_object(b)
+        || assembled_callee(b)
+        || template_block(b)
         || parenthesised_callee(b)
         || js_statement(b)
         || endless_loop(b)
@@ -182,6 +187,50 @@ pub fn detect(value: &str) -> bool {
         return true;
     }
     mongo_shell(b)
+}
+
+/// `{% if True %}49{% endif %}`, `<% if x %>..<% end %>`: a template control block — an opening
+/// tag with a control keyword and the tag that ends it. Only template source has both; prose
+/// with a stray `{%` has no end tag.
+fn template_block(b: &[u8]) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "if", "for", "set", "macro", "block", "with", "unless", "while",
+    ];
+    for (open, close) in [(&b"{%"[..], &b"%}"[..]), (b"<%", b"%>")] {
+        for p in memchr::memmem::find_iter(b, open) {
+            let mut i = p + 2;
+            while i < b.len() && matches!(b[i], b' ' | b'=' | b'-' | b'\t') {
+                i += 1;
+            }
+            let start = i;
+            while i < b.len() && b[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            let kw = String::from_utf8_lossy(&b[start..i]).to_ascii_lowercase();
+            if !KEYWORDS.contains(&kw.as_str()) || memchr::memmem::find(&b[i..], close).is_none() {
+                continue;
+            }
+            // the end tag: `{% endif %}`, `{%- endfor -%}`, `<% end %>`
+            let ends = [format!("end{kw}"), "end".to_string()];
+            let rest = b[i..].to_ascii_lowercase();
+            let has_end = memchr::memmem::find_iter(&rest, open).any(|q| {
+                let mut j = q + 2;
+                while j < rest.len() && matches!(rest[j], b' ' | b'-' | b'\t') {
+                    j += 1;
+                }
+                let mut e = j;
+                while e < rest.len() && rest[e].is_ascii_alphabetic() {
+                    e += 1;
+                }
+                let w = &rest[j..e];
+                ends.iter().any(|x| w == x.as_bytes())
+            });
+            if has_end {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// `{{7*7}}`, `${7*7}`, `#{16*8787}`, `%{...}`, `<%= 7*7 %>`: an evaluated expression that

@@ -65,6 +65,31 @@ pub(super) static CALLS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "execute",
         "runtime.exec",
         "processbuilder",
+        // reconnaissance of the PHP process and its host, and network clients: no request value
+        // calls these (distinctive `_` names)
+        "posix_getpwuid",
+        "posix_getpwnam",
+        "posix_getuid",
+        "posix_geteuid",
+        "posix_getgid",
+        "posix_getegid",
+        "posix_uname",
+        "posix_kill",
+        "posix_setuid",
+        "posix_mkfifo",
+        "get_defined_functions",
+        "get_defined_vars",
+        "get_defined_constants",
+        "get_current_user",
+        "getmypid",
+        "curl_init",
+        "curl_multi_exec",
+        "zlib_decode",
+        "assert_options",
+        "apache_setenv",
+        "stream_get_contents",
+        "proc_nice",
+        "proc_terminate",
     ])
 });
 
@@ -170,31 +195,175 @@ pub(super) fn calls(b: &[u8]) -> bool {
     false
 }
 
-/// `$f(1)`, `$$g(2)`, `@$__['o'](3)`: a PHP call through a variable.
+/// `$f(1)`, `$$g(2)`, `@$__['o'](3)`, `${'a'}(4)`, `$a[0]{'b'} /*x*/ (5)`: a PHP call through a
+/// variable. PHP lets blanks and comments stand between the callee and `(`, and the callee may be
+/// indexed (`[...]`, `{...}`) any number of times or be a `${...}` expression.
 pub(super) fn variable_call(b: &[u8]) -> bool {
     memchr::memchr_iter(b'$', b).any(|p| {
         let mut i = p + 1;
         while b.get(i) == Some(&b'$') {
             i += 1;
         }
-        let start = i;
-        if !b
-            .get(i)
-            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
-        {
-            return false;
+        // blanks after `$` are legal before `{`
+        let mut braced = false;
+        let mut j = i;
+        while j < b.len() && matches!(b[j], b' ' | b'\t') {
+            j += 1;
         }
-        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') && i - start < 64 {
-            i += 1;
+        if b.get(j) == Some(&b'{') {
+            // `${'name'}`, `${$a}`: a variable named by an expression
+            match balanced(b, j) {
+                Some(e) if e > j + 2 => {
+                    i = e;
+                    braced = true;
+                }
+                _ => return false,
+            }
+        } else {
+            let start = i;
+            if !b
+                .get(i)
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+            {
+                return false;
+            }
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') && i - start < 64 {
+                i += 1;
+            }
         }
-        if b.get(i) == Some(&b'[') {
-            // `$a[...]` with an index (`$a[]` is an append, not a callable)
-            match b[i..].iter().take(40).position(|&c| c == b']') {
-                Some(close) if close > 1 => i += close + 1,
+        let mut indexed = false;
+        let mut gap = false;
+        let mut commented = false;
+        for _ in 0..8 {
+            let (k, c) = skip_blanks_and_comments(b, i);
+            gap |= k > i;
+            commented |= c;
+            match b.get(k) {
+                Some(b'[' | b'{') => match balanced(b, k) {
+                    // `$a[...]` with an index (`$a[]` is an append, not a callable)
+                    Some(e) if e > k + 2 => {
+                        i = e;
+                        indexed = true;
+                    }
+                    _ => return false,
+                },
+                Some(b'(') => {
+                    if !gap || commented || indexed {
+                        return true;
+                    }
+                    if braced {
+                        // `${name} (x)`: a template placeholder followed by prose
+                        return false;
+                    }
+                    // `$fn (1)`: only blanks between; prose like "$PATH (see below)" has words in
+                    // the parentheses, a call here takes one plain argument and ends the value
+                    let Some(e) = balanced(b, k) else {
+                        return false;
+                    };
+                    let arg = &b[k + 1..e - 1];
+                    return !arg.contains(&b' ') && b[e..].iter().all(|c| matches!(c, b';' | b' '));
+                }
                 _ => return false,
             }
         }
-        b.get(i) == Some(&b'(')
+        false
+    })
+}
+
+/// Index after the bracket matching the one at `open` (`(`, `[` or `{`), within 128 bytes.
+fn balanced(b: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (k, &c) in b.iter().enumerate().skip(open).take(128) {
+        match c {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(k + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Skip blanks and PHP comments (`/* */`, `//` and `#` to the end of the line) from `i`; returns
+/// the next index and whether a comment was skipped.
+fn skip_blanks_and_comments(b: &[u8], mut i: usize) -> (usize, bool) {
+    let mut commented = false;
+    loop {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+            i += 1;
+        }
+        if b.get(i) == Some(&b'/') && b.get(i + 1) == Some(&b'*') {
+            match memchr::memmem::find(&b[i + 2..], b"*/") {
+                Some(q) => {
+                    i += q + 4;
+                    commented = true;
+                    continue;
+                }
+                None => return (i, commented),
+            }
+        }
+        if b.get(i) == Some(&b'#') || (b.get(i) == Some(&b'/') && b.get(i + 1) == Some(&b'/')) {
+            match memchr::memchr(b'\n', &b[i..]) {
+                Some(q) => {
+                    i += q + 1;
+                    commented = true;
+                    continue;
+                }
+                None => return (i, commented),
+            }
+        }
+        return (i, commented);
+    }
+}
+
+/// `O:8:"stdClass":1:{...}`, `C:3:"Foo":0:{}`: a PHP serialized object. Handing one to
+/// `unserialize()` instantiates an attacker-chosen class (object injection); serialized arrays and
+/// scalars (`a:2:{...}`, `s:3:"abc";`) carry no class and pass.
+pub(super) fn serialized_object(b: &[u8]) -> bool {
+    memchr::memchr_iter(b':', b).any(|p| {
+        if p == 0 || !matches!(b[p - 1], b'O' | b'C') {
+            return false;
+        }
+        if p >= 2 && (b[p - 2].is_ascii_alphanumeric() || b[p - 2] == b'_') {
+            return false;
+        }
+        // `O:<len>:"<Class>":<count>:{`
+        let digits = |mut i: usize| {
+            let s = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            (i > s && i - s <= 4).then_some(i)
+        };
+        let Some(i) = digits(p + 1) else {
+            return false;
+        };
+        let Ok(len) = std::str::from_utf8(&b[p + 1..i])
+            .unwrap_or("")
+            .parse::<usize>()
+        else {
+            return false;
+        };
+        if b.get(i) != Some(&b':') || b.get(i + 1) != Some(&b'"') {
+            return false;
+        }
+        let name_start = i + 2;
+        let name_end = name_start + len;
+        if len == 0 || name_end + 2 > b.len() || b[name_end] != b'"' || b[name_end + 1] != b':' {
+            return false;
+        }
+        let name = &b[name_start..name_end];
+        let class_name = (name[0].is_ascii_alphabetic() || matches!(name[0], b'_' | b'\\'))
+            && name
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'\\'));
+        class_name
+            && digits(name_end + 2)
+                .is_some_and(|k| b.get(k) == Some(&b':') && b.get(k + 1) == Some(&b'{'))
     })
 }
 
@@ -265,4 +434,81 @@ pub(super) fn php_short_tag(b: &[u8]) -> bool {
             .any(|k| word.len() >= k.len() && word[..k.len()].eq_ignore_ascii_case(k));
         keyword || rest.iter().any(|c| *c == b';' || *c == b'(')
     })
+}
+
+/// `[system][0](ls);`, `("sys"."t"."em")('uname');`, `(['system'])[0]('id');`: a PHP callee
+/// assembled from string pieces or taken out of an array literal, then called. Read the value
+/// the way PHP evaluates the callee (pieces concatenated, the one-element array indexed) and ask
+/// the call rules again.
+pub(super) fn assembled_callee(b: &[u8]) -> bool {
+    let concat = [&b"\".\""[..], b"'.'", b"\" .", b"' .", b". \"", b". '"]
+        .iter()
+        .any(|m| memchr::memmem::find(b, m).is_some());
+    let indexed = [&b"]["[..], b")[", b"] ["]
+        .iter()
+        .any(|m| memchr::memmem::find(b, m).is_some());
+    if !(concat || indexed) || b.len() > 512 {
+        return false;
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = memchr::memmem::find(&b[i + 2..], b"*/").map_or(b.len(), |p| i + 2 + p + 2);
+            }
+            // `[0]`, `{ 0 }`: the index of a one-element array
+            b'[' | b'{' => {
+                let close = if b[i] == b'[' { b']' } else { b'}' };
+                let inner_end = b[i + 1..].iter().position(|&c| c == close);
+                match inner_end {
+                    Some(e)
+                        if e > 0
+                            && b[i + 1..i + 1 + e]
+                                .iter()
+                                .all(|c| c.is_ascii_digit() || c.is_ascii_whitespace()) =>
+                    {
+                        i += e + 2;
+                    }
+                    _ => i += 1,
+                }
+            }
+            b']' | b'}' | b'"' | b'\'' | b'.' => i += 1,
+            c if c.is_ascii_whitespace() => i += 1,
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    // `(string)` casts are no-ops on a string
+    let folded: Vec<u8> = {
+        let lower = out.to_ascii_lowercase();
+        let mut v = Vec::with_capacity(lower.len());
+        let mut k = 0;
+        while k < lower.len() {
+            if lower[k..].starts_with(b"(string)") {
+                k += 8;
+            } else {
+                v.push(lower[k]);
+                k += 1;
+            }
+        }
+        v
+    };
+    let with_quotes = requote_args(&folded);
+    calls(&with_quotes) || parenthesised_callee(&with_quotes)
+}
+
+/// After quotes were dropped, `system(ls);` reads as a call with a command word; put a quote back
+/// in front of a plain argument so `(system)(uname)` also reads as a call with a string.
+fn requote_args(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len() + 2);
+    for (k, &c) in v.iter().enumerate() {
+        out.push(c);
+        if c == b'(' && k > 0 && v[k - 1] == b')' {
+            out.push(b'\'');
+        }
+    }
+    out
 }

@@ -82,3 +82,104 @@ fn benign() {
         assert!(!detect(b), "false positive: {b}");
     }
 }
+
+#[test]
+fn php_serialized_objects() {
+    for a in [
+        "O:8:\"stdClass\":0:{}",
+        "x=O:4:\"User\":1:{s:5:\"admin\";b:1;}",
+        "C:11:\"ArrayObject\":21:{x:i:0;a:0:{};m:a:0:{}}",
+        "O:18:\"App\\Models\\Payload\":0:{}",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    // arrays and scalars carry no class; look-alike texts lack the exact shape
+    for b in [
+        "a:2:{i:0;s:1:\"a\";i:1;s:1:\"b\";}",
+        "s:5:\"hello\";",
+        "O:8 \"stdClass\" 0 {}",
+        "Ratio O:3:\"abcdef\":1:{",
+        "BIO:8:\"notes\":1:{x}",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn php_variable_calls() {
+    for a in [
+        "$a/*c*/()",
+        "$a //x\n()",
+        "$OOO0000O0 (16)",
+        "${'a'}(11)",
+        "$ {$a}(1)",
+        "$x[0]['d'] /*lol*/ (17)",
+        "$__[$_[1]](7)",
+        "$OOO000000{0}(15)",
+        "$____[_]{_}[@_](25)",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "costs $5 (five dollars)",
+        "set $PATH (see the docs for details)",
+        "Hello ${name} (admin)",
+        "$(document).ready(fn)",
+        "$.ajax(url)",
+        "array $a[] (append)",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn php_assembled_callees() {
+    for a in [
+        "[system][0](ls);",
+        "[ system ] [ 0 ] ( ls );",
+        "(\"sys\".\"t\".\"em\")('uname');",
+        "( string ) \"sys\".\"t\".\"em\" ('uname');",
+        "(['system'])[0]('uname');",
+        "(\"sy\".\"stem\")(ls);",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "see [1][2] (the system docs)",
+        "\"Smith\".\"Jones\" (2019)",
+        "items[0][1] (first row)",
+        "the \"sys\".\"tem\" admin",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn php_recon_functions() {
+    for a in ["posix_getpwuid(0)", "get_defined_vars()[0]", "curl_init()"] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in ["posix_getpwuid is a PHP function", "curl init failed"] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn template_blocks() {
+    for a in [
+        "{% if True %}49{% endif %}",
+        "{%- for x in y -%}{{ x }}{%- endfor -%}",
+        "<% if true %>49<% end %>",
+        "<%= if True %>49<% endif %>",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "100% sure {% not a tag",
+        "{% if x %} without an end",
+        "50% <% off %> today",
+        "{% raw %}text{% endraw %}",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}

@@ -1,7 +1,7 @@
 //! Rules for a value read as starting inside a quoted string: what follows the closing quote.
 
 use super::lexer::{Kw, Tok};
-use super::{at, comparison, operand, stmt_follows, tautology};
+use super::{alias_from, at, comparison, operand, stmt_follows, tautology};
 
 /// Rules for a value read as starting inside a string (`toks[0]` is that string): what comes
 /// right after the closing quote decides.
@@ -93,6 +93,8 @@ pub(super) fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
             ) || (at(s, k + 1) == Some(Tok::Num) && comparison(s, k + 2).is_some())
         }
         Tok::Kw(Kw::Order | Kw::Group) => at(s, k + 1) == Some(Tok::Kw(Kw::By)),
+        // `` ` AS `id` FROM ``: the quoted value was a column, and a select list goes on
+        Tok::Kw(Kw::As) => alias_from(s, k),
         Tok::Kw(Kw::Having | Kw::Where) => comparison(s, k + 1).is_some(),
         Tok::Kw(Kw::Limit | Kw::Procedure) => matches!(at(s, k + 1), Some(Tok::Num | Tok::Word)),
         Tok::Kw(Kw::Into) => matches!(at(s, k + 1), Some(Tok::Kw(Kw::Outfile))),

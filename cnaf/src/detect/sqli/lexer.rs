@@ -31,6 +31,8 @@ pub enum Kw {
     End,
     Null,
     Outfile,
+    /// `IMMEDIATE` (Oracle `EXECUTE IMMEDIATE`: run a string as a statement).
+    Immediate,
     Offset,
     Join,
     Other,
@@ -185,6 +187,9 @@ fn classify(word: &str, next_is_paren: bool) -> Tok {
         "and" | "or" | "xor" => Tok::Logic,
         "not" => Tok::Not,
         "like" | "rlike" | "regexp" | "is" | "in" | "between" | "sounds" | "glob" => Tok::CmpWord,
+        // postfix operators (`x COLLATE nocase`, `x NOTNULL`): a column expression continues
+        "collate" | "notnull" | "isnull" if !next_is_paren => Tok::CmpWord,
+        "immediate" => Tok::Kw(Kw::Immediate),
         "div" | "mod" => Tok::Arith,
         "from" => Tok::Kw(Kw::From),
         "where" => Tok::Kw(Kw::Where),
@@ -219,8 +224,8 @@ fn classify(word: &str, next_is_paren: bool) -> Tok {
         "outfile" | "dumpfile" => Tok::Kw(Kw::Outfile),
         "offset" => Tok::Kw(Kw::Offset),
         "join" => Tok::Kw(Kw::Join),
-        "asc" | "desc" | "on" | "using" | "collate" | "escape" | "binary" | "ascii" | "char"
-        | "varchar" | "nvarchar" | "int" | "integer" | "cast" | "convert" | "true" | "false"
+        "asc" | "desc" | "on" | "using" | "escape" | "binary" | "ascii" | "char" | "varchar"
+        | "nvarchar" | "int" | "integer" | "cast" | "convert" | "true" | "false"
             if !next_is_paren =>
         {
             Tok::Kw(Kw::Other)
@@ -232,6 +237,36 @@ fn classify(word: &str, next_is_paren: bool) -> Tok {
         return Tok::Call;
     }
     t
+}
+
+/// Whether a collation name starts at `i`: a quoted name (`"C"`, `` `utf8mb4_bin` ``,
+/// `U&"..."`), SQLite's `BINARY`/`NOCASE`/`RTRIM`, or a MySQL `charset_...` name.
+fn collation_at(b: &[u8], i: usize) -> bool {
+    match b.get(i) {
+        Some(b'"' | b'`' | b'\'') => return true,
+        Some(b'u' | b'U') if b.get(i + 1) == Some(&b'&') => return true,
+        _ => {}
+    }
+    let end = b[i.min(b.len())..]
+        .iter()
+        .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+        .map_or(b.len(), |p| i + p);
+    let word = std::str::from_utf8(&b[i.min(b.len())..end])
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    const CHARSETS: &[&str] = &[
+        "utf8", "utf8mb3", "utf8mb4", "utf16", "utf16le", "utf32", "latin1", "latin2", "ascii",
+        "ucs2", "binary", "cp1250", "cp1251", "cp1256", "cp1257", "gbk", "gb2312", "big5", "sjis",
+        "euckr", "koi8r",
+    ];
+    matches!(word.as_str(), "binary" | "nocase" | "rtrim")
+        || word
+            .split_once('_')
+            .is_some_and(|(cs, rest)| !rest.is_empty() && CHARSETS.contains(&cs))
+}
+
+fn two_is(b: &[u8], i: usize, next: u8) -> bool {
+    b.get(i + 1) == Some(&next)
 }
 
 fn is_word_start(b: u8) -> bool {
@@ -301,6 +336,11 @@ pub fn tokenize(s: &str, ctx_quote: Option<u8>, out: &mut Vec<Tok>) {
             out.push(Tok::Num);
             continue;
         }
+        if c == b'@' && two_is(b, i, b'>') {
+            out.push(Tok::Cmp);
+            i += 2;
+            continue;
+        }
         if c == b'@' {
             let mut j = i + 1;
             if b.get(j) == Some(&b'@') {
@@ -332,11 +372,39 @@ pub fn tokenize(s: &str, ctx_quote: Option<u8>, out: &mut Vec<Tok>) {
                     }
                 }
             }
-            out.push(classify(word, b.get(k) == Some(&b'(')));
+            let mut t = classify(word, b.get(k) == Some(&b'('));
+            if t == Tok::CmpWord && word.eq_ignore_ascii_case("collate") && !collation_at(b, k) {
+                // `COLLATE` takes a collation; "collate foo" is not SQL any engine runs
+                t = Tok::Kw(Kw::Other);
+            }
+            out.push(t);
             i = j;
             continue;
         }
         let two = b.get(i + 1).copied();
+        // JSON operators (MySQL/PostgreSQL): `->`, `->>` extract; `?`, `?|`, `?&`, `@>`, `<@`
+        // test keys and containment (`?` only before a string, else it is prose punctuation)
+        let json_op = match (c, two) {
+            (b'-', Some(b'>')) => {
+                Some((Tok::Arith, if b.get(i + 2) == Some(&b'>') { 3 } else { 2 }))
+            }
+            (b'?', Some(b'|' | b'&')) | (b'@', Some(b'>')) | (b'<', Some(b'@')) => {
+                Some((Tok::Cmp, 2))
+            }
+            (b'?', _) => {
+                let mut k = i + 1;
+                while k < b.len() && b[k] == b' ' {
+                    k += 1;
+                }
+                (k > i + 1 && matches!(b.get(k), Some(b'\'' | b'"'))).then_some((Tok::Cmp, 1))
+            }
+            _ => None,
+        };
+        if let Some((tok, len)) = json_op {
+            out.push(tok);
+            i += len;
+            continue;
+        }
         let (tok, len) = match (c, two) {
             (b'&', Some(b'&')) | (b'|', Some(b'|')) => (Tok::Logic, 2),
             (b'<', Some(b'=')) if b.get(i + 2) == Some(&b'>') => (Tok::Cmp, 3),

@@ -98,16 +98,82 @@ pub fn detect(value: &str) -> bool {
     if generic(&sig) {
         return true;
     }
-    for q in [b'\'', b'"'] {
+    for q in [b'\'', b'"', b'`'] {
         if value.as_bytes().contains(&q) {
             tokenize(value, Some(q), &mut toks);
             strip_comments(&toks, &mut sig);
-            if breakout(&toks, &sig) || generic(&sig[1..]) {
+            if breakout(&toks, &sig) || (q != b'`' && generic(&sig[1..])) {
+                return true;
+            }
+        }
+    }
+    if value.contains("/*") && comment_as_blank(value) {
+        return true;
+    }
+    // `\'or'1`: an application that escapes quotes itself turns `\'` into `\\'`, whose
+    // backslash is escaped and whose quote closes the string, so read the value once more with
+    // such backslashes dropped
+    if value.contains(['\\']) {
+        let unescaped = value
+            .replace("\\'", "'")
+            .replace("\\\"", "\"")
+            .replace("\\`", "`");
+        if unescaped.len() != value.len() && detect_breakout_only(&unescaped, &mut toks, &mut sig) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The quoted break-out contexts alone.
+fn detect_breakout_only(value: &str, toks: &mut Vec<Tok>, sig: &mut Vec<Tok>) -> bool {
+    for q in [b'\'', b'"', b'`'] {
+        if value.as_bytes().contains(&q) {
+            tokenize(value, Some(q), toks);
+            strip_comments(toks, sig);
+            if breakout(toks, sig) {
                 return true;
             }
         }
     }
     false
+}
+
+/// `SELECT/**/password/**/FROM`, `DROP/*x*/t`: an inline comment standing for a blank next to a
+/// SQL keyword, with no blank around it — how filters that look for `select ` are evaded. Prose
+/// and code comments have blanks or punctuation around them.
+fn comment_as_blank(value: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "select", "union", "from", "where", "insert", "update", "delete", "drop", "exec", "and",
+        "or", "having", "into", "values", "table", "order", "group", "limit", "sleep",
+    ];
+    let b = value.as_bytes();
+    let word_before = |end: usize| {
+        let mut s = end;
+        while s > 0 && (b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_') {
+            s -= 1;
+        }
+        &value[s..end]
+    };
+    let word_after = |start: usize| {
+        let mut e = start;
+        while e < b.len() && (b[e].is_ascii_alphanumeric() || b[e] == b'_') {
+            e += 1;
+        }
+        &value[start..e]
+    };
+    let keyword = |w: &str| KEYWORDS.iter().any(|k| w.eq_ignore_ascii_case(k));
+    memchr::memmem::find_iter(b, b"/*").any(|p| {
+        if b.get(p + 2) == Some(&b'!') {
+            return false;
+        }
+        let Some(len) = memchr::memmem::find(&b[p + 2..], b"*/") else {
+            return false;
+        };
+        let before = word_before(p);
+        let after = word_after(p + 2 + len + 2);
+        !before.is_empty() && !after.is_empty() && (keyword(before) || keyword(after))
+    })
 }
 
 fn strip_comments(toks: &[Tok], sig: &mut Vec<Tok>) {
@@ -159,6 +225,19 @@ fn generic(s: &[Tok]) -> bool {
         Tok::Stmt(Stmt::Exec) => {
             matches!(at(s, i + 1), Some(Tok::SysObject | Tok::Func(2)))
                 || (at(s, i + 1) == Some(Tok::LParen) && at(s, i + 2) == Some(Tok::Var))
+                // `EXECUTE IMMEDIATE 'stmt'`: dynamic SQL
+                || (at(s, i + 1) == Some(Tok::Kw(Kw::Immediate))
+                    && matches!(at(s, i + 2), Some(Tok::Str { .. } | Tok::Var)))
+        }
+        // `DECLARE @x varchar(9)`, `;DECLARE @b`: a T-SQL variable declaration (a statement start,
+        // then a type or nothing)
+        Tok::Stmt(Stmt::Declare) => {
+            (i == 0 || at(s, i - 1) == Some(Tok::Semi))
+                && at(s, i + 1) == Some(Tok::Var)
+                && matches!(
+                    at(s, i + 2),
+                    None | Some(Tok::Kw(Kw::Other | Kw::As | Kw::Table) | Tok::Func(_) | Tok::Call)
+                )
         }
         Tok::Stmt(Stmt::Create | Stmt::Alter | Stmt::Drop | Stmt::Truncate) => ddl(s, i),
         Tok::Kw(Kw::As) => alias_from(s, i),
@@ -194,7 +273,7 @@ fn alias_from(s: &[Tok], i: usize) -> bool {
         )
         && matches!(
             at(s, i + 1),
-            Some(Tok::Word | Tok::QuotedIdent | Tok::Str { .. })
+            Some(Tok::Word | Tok::QuotedIdent | Tok::Str { .. } | Tok::Kw(Kw::Database))
         )
         && at(s, i + 2) == Some(Tok::Kw(Kw::From))
 }

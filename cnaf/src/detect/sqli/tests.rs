@@ -88,3 +88,120 @@ fn english_with_keywords_passes() {
         assert!(!detect(b), "false positive: {b}");
     }
 }
+
+#[test]
+fn postfix_operators_after_breakout() {
+    for a in [
+        "user'collate nocase--",
+        "user'collate`utf8mb4_general_ci`--",
+        "user'collate \"C\"--",
+        "user'collate utf8mb4_general_ci--",
+        "' notnull --",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "user'collate foo--",
+        "we collate notes -- weekly",
+        "the reader's notnull check",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn declarations_and_dynamic_sql() {
+    for a in [
+        "declare @b",
+        "DECLARE/**/@x",
+        "EXECUTE IMMEDIATE \"",
+        "execute immediate 'drop table x'",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "I declare @everyone the winner",
+        "declare @john the winner",
+        "execute immediately",
+        "declare independence",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn comments_as_blanks() {
+    for a in [
+        "SELECT/*avoid-spaces*/password/**/FROM/**/Members",
+        "DROP/*comment*/sampletable",
+        "1/**/union/**/select/**/1",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "color: red; /* select a colour */ x",
+        "see /* the docs */ for more",
+        "a/*b*/c",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn json_operators() {
+    for a in [
+        "OR '{\"a\":2,\"c\":[4,5,{\"f\":7}]}' -> '$.c[2].f' = 7",
+        "OR '{\"a\":\"b\"}' ? 'a'",
+        "OR '[1,2]' ? '1'",
+        "OR '{\"name\":\"asd\"}' ?| array['a','name']",
+        "OR '{\"name\":\"asd\"}' ?& array['a','name']",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "cats or dogs ? maybe",
+        "a -> b -> c",
+        "is it red or 'blue' ?",
+        "x->y",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn backslash_before_quote_can_break_out() {
+    for a in [
+        "\\'or'1",
+        "\\\"or\"1",
+        "newline\n\\' and 1",
+        "admin@juice-sh.op\\' or json (id);",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "it\\'s fine",
+        "O\\'Reilly or someone",
+        "path C:\\'docs' or more",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn backtick_identifier_context() {
+    for a in [
+        "` AS `edit_user_id` from",
+        "` AS `documentType` FROM",
+        ") as User from",
+        "admin`;",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "use `ls` to list",
+        "run `make`; then test",
+        "the `as` keyword from Rust",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
