@@ -20,10 +20,14 @@ pub(super) fn java_name(b: &[u8]) -> bool {
 }
 
 /// Java gadget classes hidden in base64 at any byte alignment (the value is base64 of a
-/// longer serialized stream, so the class name rarely starts on a 3-byte boundary).
+/// longer serialized stream, so the class name rarely starts on a 3-byte boundary, and the
+/// base64 may sit inside a larger value such as `test=<base64>`). Each name is encoded once at
+/// each of the three alignments, keeping only the characters that depend on the name alone, and
+/// the value is searched for those fragments in one pass (standard and URL-safe alphabets).
 pub fn java_gadget_in_base64(value: &str) -> bool {
-    pub(super) static GADGETS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-        literals(&[
+    static FRAGMENTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        const NAMES: &[&str] = &[
+            "runtime",
             "processbuilder",
             "clonetransformer",
             "forclosure",
@@ -35,36 +39,80 @@ pub fn java_gadget_in_base64(value: &str) -> bool {
             "whileclosure",
             "chainedtransformer",
             "templatesimpl",
-        ])
+        ];
+        let mut fragments = Vec::new();
+        for name in NAMES {
+            // as written in requests (lower case) and as Java spells the class (`ProcessBuilder`)
+            let mut spellings = vec![name.to_string(), java_spelling(name)];
+            spellings.dedup();
+            for spelling in spellings {
+                for shift in 0..3 {
+                    let fragment = aligned_fragment(spelling.as_bytes(), shift);
+                    fragments.push(fragment.replace('+', "-").replace('/', "_"));
+                    fragments.push(fragment);
+                }
+            }
+        }
+        fragments.sort();
+        fragments.dedup();
+        #[allow(clippy::expect_used)]
+        AhoCorasick::new(&fragments).expect("base64 fragments always build")
     });
-    let t = value.trim().trim_end_matches('=');
-    if t.len() < 8
-        || !t
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_'))
-    {
-        return false;
+    value.len() >= 8 && FRAGMENTS.is_match(value)
+}
+
+/// `invokertransformer` → `InvokerTransformer`: the gadget's Java class name.
+fn java_spelling(name: &str) -> String {
+    const WORDS: &[&str] = &[
+        "runtime",
+        "process",
+        "builder",
+        "clone",
+        "transformer",
+        "for",
+        "closure",
+        "instantiate",
+        "factory",
+        "invoker",
+        "prototype",
+        "serialization",
+        "while",
+        "chained",
+        "templates",
+        "impl",
+    ];
+    let mut out = String::new();
+    let mut rest = name;
+    while !rest.is_empty() {
+        match WORDS.iter().find(|w| rest.starts_with(*w)) {
+            Some(w) => {
+                let mut c = w.chars();
+                if let Some(first) = c.next() {
+                    out.push(first.to_ascii_uppercase());
+                    out.push_str(c.as_str());
+                }
+                rest = &rest[w.len()..];
+            }
+            None => {
+                out.push_str(rest);
+                break;
+            }
+        }
     }
-    let std: String = t
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            c => c,
-        })
-        .collect();
-    (0..3).any(|shift| {
-        let mut s = "A".repeat(shift);
-        s.push_str(&std);
-        let keep = if s.len() % 4 == 1 {
-            s.len() - 1
-        } else {
-            s.len()
-        };
-        base64::Engine::decode(
-            &base64::engine::general_purpose::STANDARD_NO_PAD,
-            &s[..keep],
-        )
-        .is_ok_and(|bytes| GADGETS.is_match(&bytes))
-    })
+    out
+}
+
+/// The base64 characters of `name` placed `shift` bytes into a 3-byte group that depend on
+/// `name` only (the leading and trailing characters shared with neighbouring bytes dropped).
+fn aligned_fragment(name: &[u8], shift: usize) -> String {
+    let mut bytes = vec![0u8; shift];
+    bytes.extend_from_slice(name);
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, &bytes);
+    let lead = match shift {
+        0 => 0,
+        1 => 2,
+        _ => 3,
+    };
+    let tail = usize::from(bytes.len() % 3 != 0);
+    encoded[lead..encoded.len() - tail].to_string()
 }

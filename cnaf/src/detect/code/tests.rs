@@ -183,3 +183,28 @@ fn template_blocks() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn java_gadgets_in_base64_at_any_alignment() {
+    use super::java_gadget_in_base64 as b64;
+    for a in [
+        "cnVudGltZQ",
+        "HJ1bnRpbWU",
+        "BydW50aW1l",
+        "test=cHJvY2Vzc2J1aWxkZXI",
+        "UHJvY2Vzc0J1aWxkZXI=",
+        "aW52b2tlcnRyYW5zZm9ybWVy",
+        "rO0ABXNyADpvcmcuYXBhY2hlLmNvbW1vbnMuY29sbGVjdGlvbnMuZnVuY3RvcnMuSW52b2tlclRyYW5zZm9ybWVy",
+    ] {
+        assert!(b64(a), "missed {a:?}");
+    }
+    for b in [
+        "dGVzdA==",
+        "aGVsbG8gd29ybGQ=",
+        "a runtime error in the process builder",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0",
+        "cnVu",
+    ] {
+        assert!(!b64(b), "flagged {b:?}");
+    }
+}
