@@ -113,6 +113,6 @@ fn aligned_fragment(name: &[u8], shift: usize) -> String {
         1 => 2,
         _ => 3,
     };
-    let tail = usize::from(bytes.len() % 3 != 0);
+    let tail = usize::from(!bytes.len().is_multiple_of(3));
     encoded[lead..encoded.len() - tail].to_string()
 }
