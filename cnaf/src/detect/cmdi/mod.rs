@@ -13,7 +13,10 @@ use super::literals;
 
 mod shell;
 
-use shell::{brace_command, fork_bomb, glob_path, shell_expand, sqlite_dot_command, windows_batch};
+use shell::{
+    brace_command, fork_bomb, glob_path, param_expansion_trick, shell_expand, sqlite_dot_command,
+    windows_batch,
+};
 
 /// Commands an attacker runs and prose rarely contains after a separator.
 const STRONG: &[&str] = &[
@@ -224,6 +227,10 @@ static COMMANDS: LazyLock<HashMap<&'static str, bool>> =
 fn is_cmd(word: &str) -> Option<bool> {
     let w = word.rsplit(['/', '\\']).next().unwrap_or(word);
     let w = w.strip_suffix(".exe").unwrap_or(w);
+    if let Some(weak) = COMMANDS.get(w) {
+        // `c89`, `python3`: names that end in digits themselves
+        return Some(*weak);
+    }
     // `python3.10`, `php7.4`: the interpreter with its version
     let w = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
     COMMANDS.get(w).copied()
@@ -232,6 +239,7 @@ fn is_cmd(word: &str) -> Option<bool> {
 /// Whether `value` (already decoded) is an OS command injection.
 pub fn detect(value: &str) -> bool {
     if detect_plain(value)
+        || (value.contains("${") && param_expansion_trick(value))
         || fork_bomb(value.as_bytes())
         || glob_path(value)
         || (value.contains('{') && brace_command(value))
@@ -444,6 +452,7 @@ fn next_arg(l: &[u8], mut i: usize) -> Option<String> {
     if i >= l.len() || !matches!(l[i], b' ' | b'\t' | b'+' | b'<' | b'>' | b'|' | b';' | b'&') {
         return None;
     }
+    // an argument ends at any blank, a line end included (`code=time ifconfig\n`)
     if matches!(l[i], b'<' | b'>' | b'|' | b';' | b'&') {
         return Some(char::from(l[i]).to_string());
     }
@@ -451,7 +460,7 @@ fn next_arg(l: &[u8], mut i: usize) -> Option<String> {
         i += 1;
     }
     let start = i;
-    while i < l.len() && !matches!(l[i], b' ' | b'\t') && i - start < 128 {
+    while i < l.len() && !l[i].is_ascii_whitespace() && i - start < 128 {
         i += 1;
     }
     (i > start).then(|| String::from_utf8_lossy(&l[start..i]).into_owned())

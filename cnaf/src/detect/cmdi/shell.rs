@@ -93,6 +93,11 @@ pub(super) fn glob_path(v: &str) -> bool {
         "/etc/hosts",
         "/usr/bin/python3",
         "/usr/bin/perl",
+        "/bin/ls",
+        "/usr/bin/ls",
+        "/bin/ps",
+        "/bin/rm",
+        "/usr/bin/env",
     ];
     if !v.contains(['?', '*', '[']) {
         return false;
@@ -340,5 +345,30 @@ pub(super) fn sqlite_dot_command(v: &str) -> bool {
         let word = v[start..i].to_ascii_lowercase();
         let ends = matches!(b.get(i), None | Some(b' ' | b'\t' | b'\n' | b'\r' | b';'));
         word.len() >= 2 && ends && CMDS.iter().any(|c| c.starts_with(word.as_str()))
+    })
+}
+
+/// `${PATH:0:1}`, `${x#{}}`, `${HOME##*/}`: a bash parameter expansion that cuts a variable's
+/// value (substring or prefix removal; `%` is left out, templates use it as modulo) — how payloads conjure `/` or a command name out
+/// of the environment without writing it. Templates (`${name}`, `${a + b}`) have no such
+/// operator right after a bare name.
+pub(super) fn param_expansion_trick(v: &str) -> bool {
+    let b = v.as_bytes();
+    memchr::memmem::find_iter(b, b"${").any(|p| {
+        let mut i = p + 2;
+        let start = i;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        if i == start || b[start].is_ascii_digit() {
+            return false;
+        }
+        match (b.get(i), b.get(i + 1)) {
+            // `${PATH:0:1}`, `${PATH: -1}`, `${x:~0}`
+            (Some(b':'), Some(c)) => c.is_ascii_digit() || matches!(c, b' ' | b'~'),
+            // `${x#pat}`, `${x##pat}` closed by `}`
+            (Some(b'#'), _) => b[i..].iter().take(64).any(|&c| c == b'}'),
+            _ => false,
+        }
     })
 }

@@ -173,3 +173,34 @@ fn empty_expansions_and_unset_variables() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn command_names_and_arguments() {
+    for a in [
+        ";c89 -wrapper sh,-c,id .\n",
+        "time ifconfig\n",
+        "nohup ifconfig\n",
+        "/???/?s",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in ["c89 is a C compiler", "time flies\n", "the c grade"] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn parameter_expansion_tricks() {
+    for a in ["${x#{}}", "${PATH#{}/}", "cd ${PATH:0:1}etc", "${HOME:~0}"] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "${name}",
+        "${a % 2}",
+        "${total%2}",
+        "${1:2}",
+        "${user.name}",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}

@@ -16,7 +16,8 @@ mod php;
 pub use java::java_gadget_in_base64;
 use java::java_name;
 use php::{
-    assembled_callee, calls, parenthesised_callee, php_short_tag, serialized_object, variable_call,
+    assembled_callee, calls, obfuscated_call, parenthesised_callee, php_ini_assignment,
+    php_short_tag, serialized_object, variable_call, variable_variable,
 };
 
 /// Markers that are code in one of the languages above wherever they appear.
@@ -178,6 +179,9 @@ pub fn detect(value: &str) -> bool {
         || variable_call(b)
         || serialized_object(b)
         || assembled_callee(b)
+        || obfuscated_call(b)
+        || (b.contains(&b'$') && variable_variable(b))
+        || (b.contains(&b'=') && php_ini_assignment(value))
         || template_block(b)
         || parenthesised_callee(b)
         || js_statement(b)

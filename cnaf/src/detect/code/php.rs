@@ -512,3 +512,158 @@ fn requote_args(v: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// `checkdate/*x*/()`, `serialize#c\n()`, `pi\x0b()`, `FILE\r\n()`: a name separated from its
+/// argument list by a comment, a vertical tab, or line breaks before an empty `()` — separators
+/// only code (PHP, SQL, JS) allows there, used to slip calls past name-then-`(` filters. Prose
+/// puts a blank or nothing between a word and a parenthesis.
+pub(super) fn obfuscated_call(b: &[u8]) -> bool {
+    if !b.contains(&b'(') {
+        return false;
+    }
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut i = 0;
+    while i < b.len() {
+        if !(b[i].is_ascii_alphabetic() || b[i] == b'_') || (i > 0 && word(b[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && word(b[i]) {
+            i += 1;
+        }
+        if i - start < 2 {
+            continue;
+        }
+        let gap_start = i;
+        // a `#` line comment counts only glued to the name (`Item #3` is prose)
+        let glued_hash = b.get(i) == Some(&b'#');
+        let (k, commented) = skip_blanks_and_comments(b, i);
+        if b.get(k) != Some(&b'(') || k == gap_start {
+            continue;
+        }
+        let gap = &b[gap_start..k];
+        let hash_ok = !gap.contains(&b'#') || glued_hash;
+        let slash_comment = memchr::memmem::find(gap, b"/*").is_some()
+            || memchr::memmem::find(gap, b"//").is_some();
+        if commented && hash_ok && (slash_comment || glued_hash) {
+            return true;
+        }
+        if !commented && gap.contains(&0x0b) {
+            return true;
+        }
+        if !commented
+            && gap.iter().any(|c| matches!(c, b'\n' | b'\r'))
+            && b.get(k + 1) == Some(&b')')
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// `allow_url_include=1`, `memory_limit = 512M`, `opcache.jit=1235`, `extension=evil.so`: the whole
+/// value is one php.ini directive assignment — what `ini_set`-style parameter injection and
+/// `.user.ini`/`-d` smuggling send. Directives are recognised by PHP's extension prefixes
+/// (`opcache.`, `session.`...) or by the list of security-relevant core names.
+pub(super) fn php_ini_assignment(v: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "opcache.",
+        "session.",
+        "mbstring.",
+        "zend.",
+        "pcre.",
+        "mail.",
+        "phar.",
+        "assert.",
+        "xdebug.",
+        "apc.",
+        "mysqli.",
+        "pdo_mysql.",
+        "sqlite3.",
+        "curl.",
+        "openssl.",
+        "soap.",
+    ];
+    const NAMES: &[&str] = &[
+        "allow_url_include",
+        "allow_url_fopen",
+        "auto_prepend_file",
+        "auto_append_file",
+        "open_basedir",
+        "disable_functions",
+        "disable_classes",
+        "include_path",
+        "extension_dir",
+        "extension",
+        "zend_extension",
+        "engine",
+        "memory_limit",
+        "max_execution_time",
+        "error_log",
+        "display_errors",
+        "log_errors",
+        "upload_tmp_dir",
+        "sendmail_path",
+        "sendmail_from",
+        "unserialize_max_depth",
+        "unserialize_callback_func",
+        "short_open_tag",
+        "expose_php",
+        "register_globals",
+        "safe_mode",
+        "file_uploads",
+        "post_max_size",
+        "upload_max_filesize",
+        "user_ini.filename",
+        "doc_root",
+        "user_dir",
+        "cgi.force_redirect",
+        "enable_dl",
+    ];
+    let Some((name, value)) = v.split_once('=') else {
+        return false;
+    };
+    let name = name.trim().to_ascii_lowercase();
+    let value = value.trim();
+    if value.is_empty() || value.contains(['&', '=']) || name.is_empty() {
+        return false;
+    }
+    NAMES.contains(&name.as_str())
+        || PREFIXES.iter().any(|p| {
+            name.strip_prefix(p).is_some_and(|rest| {
+                !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_lowercase() || c == b'_')
+            })
+        })
+}
+
+/// `$ {'a'}`, `${'_VAR'.'IABLE'}`, `$ { CONSTANT }`: a PHP variable-variable — blanks between `$`
+/// and `{` (no template or shell syntax allows them) or a quoted string as the name.
+pub(super) fn variable_variable(b: &[u8]) -> bool {
+    memchr::memchr_iter(b'$', b).any(|p| {
+        let mut i = p + 1;
+        let blanks = i;
+        while i < b.len() && matches!(b[i], b' ' | b'\t') {
+            i += 1;
+        }
+        if b.get(i) != Some(&b'{') {
+            return false;
+        }
+        let Some(close) = b[i..].iter().take(128).position(|&c| c == b'}') else {
+            return false;
+        };
+        let inner = b[i + 1..i + close].trim_ascii();
+        if inner.is_empty() {
+            return false;
+        }
+        let spaced = i > blanks;
+        let quoted = matches!(inner.first(), Some(b'\'' | b'"'))
+            && matches!(inner.last(), Some(b'\'' | b'"'))
+            && inner.len() >= 2;
+        quoted
+            || (spaced
+                && inner
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$')))
+    })
+}

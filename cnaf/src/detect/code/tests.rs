@@ -208,3 +208,73 @@ fn java_gadgets_in_base64_at_any_alignment() {
         assert!(!b64(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn obfuscated_calls() {
+    for a in [
+        "checkdate/*x*/()",
+        "serialize#c\n()",
+        "touch/*a\r\nb*/()",
+        "pi\x0b()",
+        "range \t/*x*/()",
+        "FILE\r\n()",
+        "chroot //x\n(1)",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "Item #3\n(see notes)",
+        "Name\t(optional)",
+        "Total:\n(5 items)",
+        "hello (world)",
+        "note/*typo*/ fixed",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn php_ini_assignments() {
+    for a in [
+        "allow_url_include=1",
+        "memory_limit = 512M",
+        "extension_dir=/path/to/example",
+        "opcache.jit_max_polymorphic_calls=50",
+        "mbstring.regex_retry_limit=true",
+        "engine=off",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "search?engine=google",
+        "memory_limit",
+        "limit=10",
+        "session.id=abc&x=1",
+        "engine = ",
+        "precision=high",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn php_variable_variables() {
+    for a in [
+        "${'ff'}",
+        "$ {'fdf'}",
+        "$              {$a}",
+        "$ {'_VAR'.'IABLE_NAME'}",
+        "$     {   CONSTANT   }",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "${name}",
+        "Hello ${user.name}!",
+        "costs $ 5",
+        "$ {not closed",
+        "${}",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
