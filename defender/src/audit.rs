@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
+
 use protect::audit::{process_message, AuditKind, AuditRecord};
 use protect::policy::Scope;
 
@@ -30,6 +32,24 @@ pub struct ProcessEvent {
 pub struct Workload {
     pub scope: Scope,
     pub task_arn: String,
+}
+
+impl Workload {
+    /// Takes the task ARN from the ECS task metadata, and the family, container and image where
+    /// they are still empty (flags and `DEFENDER_*` win).
+    pub fn learn(&mut self, m: &crate::metadata::TaskMetadata) {
+        let fill = |field: &mut String, from: &str| {
+            if field.trim().is_empty() {
+                from.clone_into(field);
+            }
+        };
+        fill(&mut self.scope.task, &m.family);
+        fill(&mut self.scope.container, &m.container);
+        fill(&mut self.scope.image, &m.image);
+        if !m.task_arn.is_empty() {
+            m.task_arn.clone_into(&mut self.task_arn);
+        }
+    }
 }
 
 /// Receives every audit record. Must not block for long: it is called from the supervision
@@ -69,20 +89,35 @@ impl AuditSink for JsonLinesFile {
 /// Builds records and fans them out to the sinks; also logs each one on stderr.
 #[derive(Clone)]
 pub struct Auditor {
-    workload: Workload,
+    /// Shared by every clone: task metadata that arrives late reaches all of them.
+    workload: Arc<ArcSwap<Workload>>,
     sinks: Vec<Arc<dyn AuditSink>>,
 }
 
 impl Auditor {
     pub fn new(workload: Workload, sinks: Vec<Arc<dyn AuditSink>>) -> Auditor {
-        Auditor { workload, sinks }
+        Auditor {
+            workload: Arc::new(ArcSwap::from_pointee(workload)),
+            sinks,
+        }
+    }
+
+    /// Task metadata that arrived after start-up: the next records carry it (see
+    /// [`Workload::learn`]).
+    pub fn learn(&self, m: &crate::metadata::TaskMetadata) {
+        self.workload.rcu(|w| {
+            let mut w = Workload::clone(w);
+            w.learn(m);
+            w
+        });
     }
 
     /// Stamps the workload on `record`, logs it on stderr and hands it to every sink. Other
     /// parts of the defender (network policy, CNAF) report through here too.
     pub fn record(&self, record: AuditRecord) {
-        let mut record = record.with_scope(&self.workload.scope);
-        record.task_arn.clone_from(&self.workload.task_arn);
+        let workload = self.workload.load();
+        let mut record = record.with_scope(&workload.scope);
+        record.task_arn.clone_from(&workload.task_arn);
         eprintln!(
             "defender: {} ({}): {}",
             record.effect.as_str(),

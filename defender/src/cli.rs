@@ -14,6 +14,7 @@ use defender::backend::notify::NotifyDelegate;
 use defender::backend::BackendKind;
 use defender::console::ConsoleConfig;
 use defender::judge::PolicyJudge;
+use defender::metadata::{self, Lookup};
 use defender::supervisor::{self, Launch};
 use protect::api::DefenderIdentity;
 use protect::policy::{RuntimePolicy, Scope};
@@ -95,6 +96,9 @@ struct ScopeArgs {
     /// Image of this workload.
     #[arg(long = "image", env = "DEFENDER_IMAGE", default_value = "")]
     image: String,
+    /// From the ECS task metadata, when it answered at start-up.
+    #[arg(skip)]
+    task_arn: String,
 }
 
 impl ScopeArgs {
@@ -105,7 +109,7 @@ impl ScopeArgs {
                 container: self.container.clone(),
                 image: self.image.clone(),
             },
-            task_arn: String::new(),
+            task_arn: self.task_arn.clone(),
         }
     }
 
@@ -114,9 +118,36 @@ impl ScopeArgs {
             task: self.task_family.clone(),
             container: self.container.clone(),
             image: self.image.clone(),
-            instance: None,
+            instance: (!self.task_arn.is_empty()).then(|| self.task_arn.clone()),
             version: String::new(),
         }
+    }
+
+    /// Reads the ECS task metadata (when `ECS_CONTAINER_METADATA_URI_V4` is set) for at most
+    /// [`metadata::STARTUP_BUDGET`]: an answer fills the task ARN and the scope fields that
+    /// flags and `DEFENDER_*` left empty. Returns the lookup still running when it did not
+    /// answer in time (its late answer goes to the auditor, see [`learn_late`]).
+    fn learn_task_metadata(&mut self) -> Option<Lookup> {
+        let lookup = Lookup::from_env()?;
+        let Some(m) = lookup.wait(metadata::STARTUP_BUDGET) else {
+            return Some(lookup);
+        };
+        let mut workload = self.workload();
+        workload.learn(&m);
+        self.task_family = workload.scope.task;
+        self.container = workload.scope.container;
+        self.image = workload.scope.image;
+        self.task_arn = workload.task_arn;
+        eprintln!("defender: task {} (ECS task metadata)", self.task_arn);
+        None
+    }
+}
+
+/// Task metadata that did not answer within the start-up budget fills the audits when it does.
+fn learn_late(pending: Option<Lookup>, auditor: &Auditor) {
+    if let Some(lookup) = pending {
+        let auditor = auditor.clone();
+        lookup.then(move |m| auditor.learn(&m));
     }
 }
 
@@ -311,7 +342,8 @@ impl RunSettings {
     }
 }
 
-fn run(args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u8, RunFailure> {
+fn run(mut args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u8, RunFailure> {
+    let pending_metadata = args.scope.learn_task_metadata();
     let explicit_backend = args.backend.is_some();
     let mut settings = RunSettings::from_args(args).map_err(RunFailure::Usage)?;
     let policy = Arc::new(ArcSwap::from_pointee(settings.policy.clone()));
@@ -336,6 +368,7 @@ fn run(args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u8, R
         None => None,
     };
     let auditor = Auditor::new(settings.workload.clone(), settings.sinks);
+    learn_late(pending_metadata, &auditor);
     if let Some((connected, args)) = &console {
         let decides = (!settings.policy_from_file).then_some(&scope);
         connected
@@ -399,9 +432,10 @@ fn run(args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u8, R
 
 /// `defender cnaf`: the proxy alone until SIGTERM/SIGINT.
 fn cnaf_alone(
-    args: CnafArgs,
+    mut args: CnafArgs,
     signals: &defender::sys::process::SignalFd,
 ) -> Result<u8, RunFailure> {
+    let pending_metadata = args.scope.learn_task_metadata();
     let family = args.scope.task_family.clone();
     let (cnaf, sinks, console) = (|| {
         let cnaf = CnafSettings::from_parts(
@@ -446,6 +480,7 @@ fn cnaf_alone(
         cnaf_run::describe_source(args.policy_file.as_ref(), console.is_some())
     );
     let auditor = Auditor::new(workload.clone(), sinks);
+    learn_late(pending_metadata, &auditor);
     let proxy = cnaf_run::start(cnaf.at, cnaf.handle.clone(), auditor, &workload)
         .map_err(|e| RunFailure::Runtime(anyhow::anyhow!("CNAF: {e}")))?;
     let outcome = loop {

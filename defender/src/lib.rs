@@ -11,6 +11,7 @@
 //! - [`tracee`]: ptrace tracee states as types.
 //! - [`audit`]: audit records and sinks (`--audit-log`).
 //! - [`install`]: `defender install DIR`.
+//! - [`metadata`]: the ECS task metadata endpoint v4 (task ARN, family, container, image).
 //! - [`net`]: network policy (DNS names, outbound connections, listening ports).
 //! - [`sys`]: the only module with `unsafe`: system-call wrappers and the BPF builder.
 //!
@@ -25,6 +26,7 @@ pub mod copies;
 pub mod exec_target;
 pub mod install;
 pub mod judge;
+pub mod metadata;
 pub mod net;
 pub mod supervisor;
 pub mod sys;

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)] // test set-up: a failed step should fail the test loudly
 
 mod console_harness;
+mod metadata_endpoint;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -20,6 +21,9 @@ fn is_seed_mkdir(m: &str) -> bool {
 #[test]
 fn the_seeds_mkdir_audit_reaches_the_console_and_the_audit_log() {
     let s = Scratch::new("seed");
+    // On Fargate: the task metadata endpoint names the task, whose ARN every audit carries.
+    let metadata =
+        metadata_endpoint::MetadataEndpoint::start(metadata_endpoint::Behaviour::Documents);
     let console = ConsoleProc::start(&s.path("console"));
     let api = Api::login(&console);
     api.put_runtime_policy(&mkdir_policy(1, "prevent", "availability"));
@@ -30,6 +34,7 @@ fn the_seeds_mkdir_audit_reaches_the_console_and_the_audit_log() {
         .arg("--audit-log")
         .arg(s.path("audits.jsonl"))
         .args(["--", "/bin/sh", "-c", "mkdir test || echo refused"])
+        .env("ECS_CONTAINER_METADATA_URI_V4", metadata.uri())
         .current_dir(&work)
         .output()
         .unwrap();
@@ -53,6 +58,9 @@ fn the_seeds_mkdir_audit_reaches_the_console_and_the_audit_log() {
     assert_eq!(hit["container"], FAMILY);
     assert_eq!(hit["image"], IMAGE);
     assert_eq!(hit["command"], "mkdir test");
+    assert_eq!(hit["task_arn"], metadata_endpoint::TASK_ARN);
+    // DEFENDER_* (from the transform) win over the metadata's names.
+    assert_eq!(hit["task_family"], FAMILY);
     let local = read_audits(&s.path("audits.jsonl"));
     assert!(
         local
