@@ -266,6 +266,28 @@ fn remote_by_ip(n: &[u8]) -> bool {
         if starts && (ip_literal(h) || metadata_host(h) || h.contains(&b'\\')) {
             return true;
         }
+        // `http://a.com:80 &@127.1.2.3:22/`, `http://a.com#@10.0.0.1/`: an authority with blanks,
+        // `#` or `&` before a later `@` — URL parsers disagree on which host it names, so each
+        // `@host` candidate counts
+        let auth_end = host
+            .iter()
+            .take(256)
+            .position(|&c| c == b'/')
+            .unwrap_or(host.len().min(256));
+        let authority = &host[..auth_end];
+        if starts
+            && authority.iter().any(|c| matches!(c, b' ' | b'#' | b'&'))
+            && authority.split(|&c| c == b'@').skip(1).any(|cand| {
+                let end = cand
+                    .iter()
+                    .position(|&c| matches!(c, b' ' | b'#' | b'&' | b'?'))
+                    .unwrap_or(cand.len());
+                let c = &cand[..end];
+                !c.is_empty() && (ip_literal(c) || metadata_host(c))
+            })
+        {
+            return true;
+        }
         // `http://x/y?`: the classic trailer that discards the rest of an include path
         if s == 0 && n.ends_with(b"?") && !n.contains(&b' ') {
             return true;
@@ -514,6 +536,24 @@ mod tests {
             "http:123456789",
             "ratio 127:1",
             "time http:later",
+        ] {
+            assert!(!detect(b), "false positive: {b}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_url_authorities() {
+        for a in [
+            "http://google.com:80 &@127.88.23.245:22/#",
+            "http://google.com:80 &@google.com:80# @127.88.23.245:22/",
+            "http://a.com#@10.0.0.1/",
+        ] {
+            assert!(detect(a), "missed {a}");
+        }
+        for b in [
+            "http://user@example.com/x",
+            "http://example.com/#section @ 10.0.0.1",
+            "mailto: a&b@example.com",
         ] {
             assert!(!detect(b), "false positive: {b}");
         }

@@ -94,6 +94,42 @@ pub fn detect(value: &str) -> bool {
         || js_sink(b)
         || (b.contains(&b'!') && jsfuck(b))
         || (comment && split_property(b))
+        || (b.contains(&b'<') && tag_split_words(b))
+}
+
+/// `o<x>nfocus=alert<x>(1)`, `<scr<b>ipt>`: markup that splits a word. A sanitizer that strips
+/// tags joins the pieces into an attack, so read the value once more the way it will come out of
+/// such a sanitizer (tags standing inside a word removed).
+fn tag_split_words(b: &[u8]) -> bool {
+    let mut out = Vec::with_capacity(b.len());
+    let mut split = false;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'<' && i > 0 && b[i - 1].is_ascii_alphanumeric() {
+            // `<name>` or `</name>` with a short tag name, directly followed by a word character
+            // or `(`
+            let mut j = i + 1;
+            if b.get(j) == Some(&b'/') {
+                j += 1;
+            }
+            let name = j;
+            while j < b.len() && b[j].is_ascii_alphabetic() && j - name < 12 {
+                j += 1;
+            }
+            if j > name
+                && b.get(j) == Some(&b'>')
+                && b.get(j + 1)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'(')
+            {
+                split = true;
+                i = j + 1;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    split && std::str::from_utf8(&out).is_ok_and(detect)
 }
 
 /// JSFuck: code written with only `[]()!+` (`(![]+[])[+!+[]]`).
@@ -529,6 +565,25 @@ mod tests {
             "Prices (USD) [approx.] + tax!",
             "<style>p { color: red }</style>",
             "I love document.body text",
+        ] {
+            assert!(!detect(b), "false positive: {b}");
+        }
+    }
+
+    #[test]
+    fn tags_splitting_words() {
+        for a in [
+            "\"autof<x>ocus o<x>nfocus=alert<x>(1)//",
+            "<scr<b>ipt>alert(1)</script>",
+            "<img src=x o<i>nerror=alert(1)>",
+        ] {
+            assert!(detect(a), "missed {a}");
+        }
+        for b in [
+            "H<sub>2</sub>O is water",
+            "x<sup>2</sup>+y<sup>2</sup>",
+            "Click <b>here</b> now",
+            "a<br>b",
         ] {
             assert!(!detect(b), "false positive: {b}");
         }

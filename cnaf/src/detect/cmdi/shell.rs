@@ -45,8 +45,8 @@ pub(super) fn shell_expand(v: &str) -> String {
     out
 }
 
-/// `:(){ :|:& };:` and its renamings: a shell function that pipes itself into itself in the
-/// background.
+/// `:(){ :|:& };:`, `f(){ f & f; };f`: a shell function that starts two copies of itself at
+/// once (piped into itself or in the background) — a fork bomb.
 pub(super) fn fork_bomb(b: &[u8]) -> bool {
     memchr::memmem::find_iter(b, b"()").any(|p| {
         let mut n = p;
@@ -57,16 +57,23 @@ pub(super) fn fork_bomb(b: &[u8]) -> bool {
         if name.is_empty() || name.len() > 16 {
             return false;
         }
-        let body: Vec<u8> = b[p + 2..b.len().min(p + 64)]
+        // the body read without blanks, `()` and `;`: `{ f() | f(); }` is `{f|f}`
+        let mut body: Vec<u8> = b[p + 2..b.len().min(p + 64)]
             .iter()
             .copied()
-            .filter(|c| !c.is_ascii_whitespace())
+            .filter(|c| !c.is_ascii_whitespace() && *c != b';')
             .collect();
-        let mut call = name.to_vec();
-        call.push(b'|');
-        call.extend_from_slice(name);
-        call.push(b'&');
-        body.first() == Some(&b'{') && memchr::memmem::find(&body, &call).is_some()
+        while let Some(k) = memchr::memmem::find(&body, b"()") {
+            body.drain(k..k + 2);
+        }
+        // the function runs two copies of itself at once: piped into itself or backgrounded
+        let twice = |sep: u8| {
+            let mut call = name.to_vec();
+            call.push(sep);
+            call.extend_from_slice(name);
+            memchr::memmem::find(&body, &call).is_some()
+        };
+        body.first() == Some(&b'{') && (twice(b'|') || twice(b'&'))
     })
 }
 

@@ -204,3 +204,18 @@ fn parameter_expansion_tricks() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn fork_bombs() {
+    for a in [
+        ":(){ :|:& };:",
+        "f(){ f & f; };f",
+        "f(){ f() | f(); }; f",
+        "f(){ f() & f(); }; f",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in ["f(){ g & h; }", "css{ a | b }", "f(){ return f; }"] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}

@@ -170,7 +170,7 @@ fn classify(word: &str, next_is_paren: bool) -> Tok {
         | "xp_regread" | "xp_fileexist" | "xp_servicecontrol" | "sp_executesql" | "sp_oacreate"
         | "sp_makewebtask" | "sp_addlogin" | "sp_password" | "sp_configure" | "openrowset"
         | "opendatasource" | "utl_http" | "utl_inaddr" | "dbms_pipe" | "dbms_ldap"
-        | "dbms_xmlgen" | "load_file" => Tok::SysObject,
+        | "dbms_xmlgen" | "load_file" | "tempdb" | "msdb" | "pg_sleep" => Tok::SysObject,
         "select" => Tok::Select,
         "insert" => Tok::Stmt(Stmt::Insert),
         "update" => Tok::Stmt(Stmt::Update),
@@ -325,9 +325,15 @@ pub fn tokenize(s: &str, ctx_quote: Option<u8>, out: &mut Vec<Tok>) {
             continue;
         }
         if c == b'`' {
-            // MySQL quoted identifier
-            let end = memchr::memchr(b'`', &b[i + 1..]).map_or(b.len(), |p| i + 1 + p + 1);
-            out.push(Tok::QuotedIdent);
+            // MySQL quoted identifier (a quoted system catalog is still the catalog)
+            let close = memchr::memchr(b'`', &b[i + 1..]).map(|p| i + 1 + p);
+            let end = close.map_or(b.len(), |c| c + 1);
+            let inner = &s[i + 1..close.unwrap_or(b.len())];
+            out.push(if classify(inner, false) == Tok::SysObject {
+                Tok::SysObject
+            } else {
+                Tok::QuotedIdent
+            });
             i = end;
             continue;
         }

@@ -35,6 +35,8 @@ pub(crate) static KEYWORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "drop",
         "truncate",
         "information_schema",
+        "tempdb",
+        "msdb",
         "pg_",
         "sys",
         "msys",

@@ -205,3 +205,24 @@ fn backtick_identifier_context() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn system_objects() {
+    for a in [
+        "tempdb",
+        "msdb",
+        "select pg_sleep",
+        "from `information_schema`",
+        "from `information_schema`.tables",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "temp db",
+        "from `users`",
+        "`unclosed backtick é",
+        "sleep well",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
