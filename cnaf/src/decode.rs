@@ -400,6 +400,10 @@ pub fn base64_decoded(s: &str) -> Option<String> {
     if !(has_upper && has_lower) && !(has_digit_or_sym && (has_upper || has_lower)) {
         return None;
     }
+    // (each character maps to one below: a length base64 cannot have is known now)
+    if body.len() % 4 == 1 {
+        return None;
+    }
     // `+` may have become a space through form decoding; `-`/`_` are the URL-safe alphabet.
     let std: String = body
         .chars()
@@ -425,6 +429,58 @@ pub fn base64_decoded(s: &str) -> Option<String> {
         return None;
     }
     Some(text)
+}
+
+/// A `Content-Encoding` CNAF undoes before inspecting a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Coding {
+    /// `gzip` / `x-gzip` (RFC 1952), members concatenated or not.
+    Gzip,
+    /// `deflate`: zlib-wrapped (RFC 1950) as the standard says, or raw deflate (RFC 1951) as
+    /// some clients send it.
+    Deflate,
+}
+
+impl Coding {
+    /// The one coding a `Content-Encoding` value names (`identity` entries ignored); `None`
+    /// for none, an unknown coding, or codings applied on top of each other.
+    pub(crate) fn of(header: &str) -> Option<Coding> {
+        let mut found = None;
+        for c in header.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            let coding = if c.eq_ignore_ascii_case("gzip") || c.eq_ignore_ascii_case("x-gzip") {
+                Coding::Gzip
+            } else if c.eq_ignore_ascii_case("deflate") {
+                Coding::Deflate
+            } else if c.eq_ignore_ascii_case("identity") {
+                continue;
+            } else {
+                return None;
+            };
+            if found.replace(coding).is_some() {
+                return None;
+            }
+        }
+        found
+    }
+}
+
+/// Decompress `data` (which may be cut short, as a body prefix is) into at most `limit` bytes:
+/// output past `limit` is never produced, so a decompression bomb costs at most `limit` bytes
+/// of memory (plus the decoder's fixed 32 KiB window) and the time to produce them. A stream
+/// cut short or corrupt midway gives what decoded before that point; `None` when `data` does
+/// not start as that coding at all.
+pub(crate) fn decompress(coding: Coding, data: &[u8], limit: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    fn run(r: impl Read, limit: usize) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let result = r.take(limit as u64).read_to_end(&mut out);
+        (result.is_ok() || !out.is_empty()).then_some(out)
+    }
+    match coding {
+        Coding::Gzip => run(flate2::read::MultiGzDecoder::new(data), limit),
+        Coding::Deflate => run(flate2::read::ZlibDecoder::new(data), limit)
+            .or_else(|| run(flate2::read::DeflateDecoder::new(data), limit)),
+    }
 }
 
 #[cfg(test)]
@@ -483,5 +539,61 @@ mod tests {
         assert_eq!(base64_decoded("hello world"), None);
         assert_eq!(base64_decoded("12345678"), None);
         assert_eq!(base64_decoded("Zm9v"), None, "too short to be worth it");
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn content_codings() {
+        assert_eq!(Coding::of("gzip"), Some(Coding::Gzip));
+        assert_eq!(Coding::of("X-GZIP"), Some(Coding::Gzip));
+        assert_eq!(Coding::of(" deflate , identity"), Some(Coding::Deflate));
+        assert_eq!(Coding::of("identity"), None);
+        assert_eq!(Coding::of("br"), None);
+        assert_eq!(Coding::of("gzip, gzip"), None, "stacked codings");
+        assert_eq!(Coding::of("deflate, gzip"), None);
+    }
+
+    #[test]
+    fn decompression_is_bounded_and_keeps_a_truncated_stream() {
+        let text = b"name=alice&note=hello".repeat(1000);
+        let z = gzip(&text);
+        assert_eq!(decompress(Coding::Gzip, &z, 1 << 20).unwrap(), text);
+        // a bomb: 8 MiB of zeros in a few KiB, decoded only up to the limit
+        let bomb = gzip(&vec![0u8; 8 << 20]);
+        assert!(bomb.len() < 16 * 1024, "{}", bomb.len());
+        assert_eq!(decompress(Coding::Gzip, &bomb, 4096).unwrap().len(), 4096);
+        // cut short (a body prefix): what decoded so far
+        let part = decompress(Coding::Gzip, &z[..z.len() / 2], 1 << 20).unwrap();
+        assert!(
+            !part.is_empty() && text.starts_with(&part),
+            "{}",
+            part.len()
+        );
+        // not compressed at all
+        assert_eq!(
+            decompress(Coding::Gzip, b"plain text, not gzip", 1024),
+            None
+        );
+        assert_eq!(decompress(Coding::Deflate, b"plain text", 1024), None);
+    }
+
+    #[test]
+    fn deflate_zlib_wrapped_and_raw() {
+        use std::io::Write;
+        let text = b"cmd=;cat /etc/passwd";
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(text).unwrap();
+        let zlib = z.finish().unwrap();
+        let mut d = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        d.write_all(text).unwrap();
+        let raw = d.finish().unwrap();
+        assert_eq!(decompress(Coding::Deflate, &zlib, 1024).unwrap(), text);
+        assert_eq!(decompress(Coding::Deflate, &raw, 1024).unwrap(), text);
     }
 }

@@ -3,6 +3,8 @@
 //! (or evident) type: URL-encoded form, JSON (keys and values), multipart (names, filenames,
 //! contents), XML (text, attributes, DTD) or plain text.
 
+use std::fmt::Write as _;
+
 use crate::detect::{Inspector, ValueKind};
 use crate::model::{Attack, Location, RequestParts};
 
@@ -93,7 +95,9 @@ fn server_script(name: &str) -> bool {
 /// Deepest JSON/XML nesting walked.
 const MAX_DEPTH: usize = 64;
 
-pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) {
+/// Every location of the request into `insp`; a compressed body is decompressed into at most
+/// `body_limit` bytes first.
+pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>, body_limit: usize) {
     let path = parts.path();
     if insp.wants(Attack::Lfi) {
         let decoded = crate::decode::normalize(path, false);
@@ -125,12 +129,20 @@ pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) 
         if insp.done() {
             return;
         }
-        let loc = || Location::Header(name.to_ascii_lowercase());
-        let is = |h: &str| name.eq_ignore_ascii_case(h);
+        // names arrive lower-case from the proxy (HTTP/1 names are case-insensitive): compare
+        // them as such, folding only names that are not
+        let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(name.as_str())
+        };
+        let lower = lower.as_ref();
+        let loc = || Location::Header(lower.to_string());
+        let is = |h: &str| lower == h;
         if crate::detect::tools::scanner_header(name) {
             insp.record(Attack::AttackTools, loc(), name);
         }
-        if FILENAME_HEADERS.iter().any(|h| is(h)) && server_script(value) {
+        if FILENAME_HEADERS.contains(&lower) && server_script(value) {
             insp.record(Attack::CodeInjection, loc(), value);
         }
         if is("cookie") {
@@ -144,7 +156,7 @@ pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) 
                 .split_once("://")
                 .map_or(value.as_str(), |(_, r)| r.find('/').map_or("", |i| &r[i..]));
             insp.scan(&loc, rest, ValueKind::Plain);
-        } else if STRUCTURAL_HEADERS.iter().any(|h| is(h)) {
+        } else if STRUCTURAL_HEADERS.contains(&lower) {
             // still: Shellshock hides in any header
             if insp.wants(Attack::Shellshock) && crate::detect::tools::shellshock(value) {
                 insp.record(Attack::Shellshock, loc(), value);
@@ -154,7 +166,13 @@ pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>) 
         }
     }
     if !body.is_empty() && !insp.done() {
-        walk_body(parts.first_header("content-type").unwrap_or(""), body, insp);
+        let ct = parts.first_header("content-type").unwrap_or("");
+        let decoded = parts
+            .first_header("content-encoding")
+            .and_then(crate::decode::Coding::of)
+            .and_then(|coding| crate::decode::decompress(coding, body, body_limit));
+        // a body that is not in the coding it claims is inspected as sent
+        walk_body(ct, decoded.as_deref().unwrap_or(body), insp);
     }
 }
 
@@ -208,7 +226,7 @@ fn walk_body(content_type: &str, body: &[u8], insp: &mut Inspector<'_>) {
         strings(body, insp, &|| Location::Body);
         return;
     }
-    let text = String::from_utf8_lossy(body);
+    let text = utf8_lossy(body);
     let trimmed = text.trim_start();
     if ct.contains("json")
         || (ct.is_empty() || ct.starts_with("text/plain")) && trimmed.starts_with(['{', '['])
@@ -270,9 +288,18 @@ fn binary(ct: &str, bytes: &[u8]) -> bool {
     if head.contains(&0) {
         return true;
     }
-    let text = String::from_utf8_lossy(head);
+    let text = utf8_lossy(head);
     let bad = text.chars().filter(|&c| c == '\u{FFFD}').count();
     bad * 20 > text.chars().count().max(1)
+}
+
+/// [`String::from_utf8_lossy`], with valid UTF-8 (nearly every body) checked by the faster
+/// validator and borrowed.
+fn utf8_lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// Runs of at least 16 printable ASCII characters in binary data, each inspected
@@ -317,52 +344,66 @@ fn json(text: &str, insp: &mut Inspector<'_>) -> bool {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
         return false;
     };
-    let mut path = String::from("$");
-    json_value(&v, &mut path, 0, insp);
+    let mut walk = JsonWalk {
+        path: String::from("$"),
+        seen: std::collections::HashSet::new(),
+        insp,
+    };
+    walk.value(&v, 0);
     true
 }
 
-fn json_value(v: &serde_json::Value, path: &mut String, depth: usize, insp: &mut Inspector<'_>) {
-    if depth > MAX_DEPTH || insp.done() {
-        return;
+/// State of one JSON walk. `seen` holds the keys and values already inspected: arrays of
+/// objects repeat their keys (and often values), and inspecting the same string again cannot
+/// find anything new (detection is a function of the string; each class is reported once).
+struct JsonWalk<'v, 'i, 'p> {
+    path: String,
+    seen: std::collections::HashSet<&'v str>,
+    insp: &'i mut Inspector<'p>,
+}
+
+impl<'v> JsonWalk<'v, '_, '_> {
+    fn scan(&mut self, s: &'v str, key: bool) {
+        if !self.seen.insert(s) {
+            return;
+        }
+        let path = &self.path;
+        self.insp.scan(
+            &|| Location::Json {
+                path: path.clone(),
+                key,
+            },
+            s,
+            ValueKind::Plain,
+        );
     }
-    match v {
-        serde_json::Value::String(s) => {
-            insp.scan(
-                &|| Location::Json {
-                    path: path.clone(),
-                    key: false,
-                },
-                s,
-                ValueKind::Plain,
-            );
+
+    fn value(&mut self, v: &'v serde_json::Value, depth: usize) {
+        if depth > MAX_DEPTH || self.insp.done() {
+            return;
         }
-        serde_json::Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                json_value(item, path, depth + 1, insp);
-                path.truncate(len);
+        match v {
+            serde_json::Value::String(s) => self.scan(s, false),
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = self.path.len();
+                    let _ = write!(self.path, "[{i}]");
+                    self.value(item, depth + 1);
+                    self.path.truncate(len);
+                }
             }
-        }
-        serde_json::Value::Object(map) => {
-            for (k, item) in map {
-                let len = path.len();
-                path.push('.');
-                path.push_str(k);
-                insp.scan(
-                    &|| Location::Json {
-                        path: path.clone(),
-                        key: true,
-                    },
-                    k,
-                    ValueKind::Plain,
-                );
-                json_value(item, path, depth + 1, insp);
-                path.truncate(len);
+            serde_json::Value::Object(map) => {
+                for (k, item) in map {
+                    let len = self.path.len();
+                    self.path.push('.');
+                    self.path.push_str(k);
+                    self.scan(k, true);
+                    self.value(item, depth + 1);
+                    self.path.truncate(len);
+                }
             }
+            _ => {}
         }
-        _ => {}
     }
 }
 

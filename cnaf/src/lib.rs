@@ -5,7 +5,8 @@
 //! - [`model`]: [`RequestParts`], [`Attack`] classes, [`Location`]s, [`Finding`]s, [`Verdict`].
 //! - [`policy`]: the per-protection effect map ([`Protections`], [`CnafEffect`]).
 //! - `decode`: URL (single, double, `%u`, overlong UTF-8), HTML entities, JS/unicode escapes,
-//!   UTF-7, base64-looking values, full-width and enclosed-character folding.
+//!   UTF-7, base64-looking values, full-width and enclosed-character folding; gzip/deflate
+//!   request bodies, decompressed into at most `body_limit` bytes.
 //! - `extract`: every inspected location (path, query, cookies, headers, form, JSON keys and
 //!   values, multipart, XML; binary bodies by their printable strings).
 //! - `detect`: one module per attack class; SQL injection by tokenizing and judging token shapes
@@ -29,14 +30,29 @@ pub use policy::{CnafEffect, Protections};
 ///
 /// Returns every finding (at most one per attack class) with the effect `protections` assigns;
 /// disabled protections do not run. [`Verdict::action`] says whether to forward, alert or block.
+/// A `gzip`/`deflate` body is inspected decompressed, up to [`policy::DEFAULT_BODY_LIMIT`]
+/// decoded bytes ([`inspect_with_limit`] takes the policy's limit).
 pub fn inspect(parts: &RequestParts, body: &[u8], protections: &Protections) -> Verdict {
+    inspect_with_limit(parts, body, protections, policy::DEFAULT_BODY_LIMIT)
+}
+
+/// [`inspect`] under a policy's `body_limit`: a body sent with `Content-Encoding: gzip` or
+/// `deflate` is decompressed and its first `body_limit` decoded bytes are inspected (the
+/// decoder never produces more, so a decompression bomb costs at most that much memory); a
+/// stream cut short by the limit gives what decoded before the cut.
+pub fn inspect_with_limit(
+    parts: &RequestParts,
+    body: &[u8],
+    protections: &Protections,
+    body_limit: usize,
+) -> Verdict {
     let mut insp = detect::Inspector::new(protections);
     if insp.wants(Attack::Malformed) {
         if let Some((loc, why)) = detect::malformed::check_parts(parts, body.len()) {
             insp.record(Attack::Malformed, loc, &why);
         }
     }
-    extract::walk(parts, body, &mut insp);
+    extract::walk(parts, body, &mut insp, body_limit);
     Verdict {
         findings: insp.into_findings(),
     }
@@ -51,10 +67,16 @@ pub fn inspect_whole(
     protections: &Protections,
     body_limit: usize,
 ) -> Verdict {
-    let mut verdict = inspect(parts, &body[..body.len().min(body_limit)], protections);
+    let mut verdict = inspect_with_limit(
+        parts,
+        &body[..body.len().min(body_limit)],
+        protections,
+        body_limit,
+    );
     if body.len() > body_limit {
         let ct = parts.first_header("content-type").unwrap_or("");
-        if let Some(tail) = proxy::tail::Tail::new(*protections, ct, &body[..body_limit]) {
+        let ce = parts.first_header("content-encoding");
+        if let Some(tail) = proxy::tail::Tail::new(*protections, ct, ce, &body[..body_limit]) {
             for chunk in body[body_limit..].chunks(16 * 1024) {
                 if tail.check(chunk) {
                     break;
@@ -391,5 +413,91 @@ mod tests {
             .header("Host", "a")
             .header("Content-Type", "application/grpc");
         assert!(inspect(&call, &grpc, &all).has(Attack::Sqli));
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn post(ct: &str, ce: &str) -> RequestParts {
+        RequestParts::new("POST", "/api")
+            .header("Host", "a")
+            .header("Content-Type", ct)
+            .header("Content-Encoding", ce)
+    }
+
+    #[test]
+    fn compressed_bodies_are_inspected_decompressed() {
+        let all = policy::all(CnafEffect::Prevent);
+        let attack = br#"{"user":{"name":"x' OR '1'='1"}}"#;
+        let v = inspect(&post("application/json", "gzip"), &gzip(attack), &all);
+        assert_eq!(
+            v.primary().map(|f| (f.attack, f.location.to_string())),
+            Some((Attack::Sqli, "JSON value $.user.name".to_string())),
+            "{v:?}"
+        );
+        let clean = br#"{"items":[{"sku":"A-1","qty":2}],"note":"Tom & Jerry's party"}"#;
+        let v = inspect(&post("application/json", "gzip"), &gzip(clean), &all);
+        assert_eq!(v.action(), Action::Allow, "{v:?}");
+        // deflate as the standard says (zlib) and as some clients send it (raw)
+        let form = b"a=1&cmd=%3Bcat+%2Fetc%2Fpasswd";
+        for raw in [false, true] {
+            use std::io::Write;
+            let body = if raw {
+                let mut d = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
+                d.write_all(form).unwrap();
+                d.finish().unwrap()
+            } else {
+                let mut z = flate2::write::ZlibEncoder::new(Vec::new(), Default::default());
+                z.write_all(form).unwrap();
+                z.finish().unwrap()
+            };
+            let v = inspect(
+                &post("application/x-www-form-urlencoded", "deflate"),
+                &body,
+                &all,
+            );
+            assert_eq!(
+                v.primary().map(|f| f.location.to_string()),
+                Some("form field cmd".to_string()),
+                "raw deflate {raw}: {v:?}"
+            );
+        }
+        // a body that claims a coding it is not in is inspected as sent
+        let v = inspect(
+            &post("text/plain", "gzip"),
+            b"1' union select password from users--",
+            &all,
+        );
+        assert!(v.has(Attack::Sqli), "{v:?}");
+    }
+
+    #[test]
+    fn decompression_bomb_is_inspected_up_to_the_body_limit_only() {
+        let all = policy::all(CnafEffect::Prevent);
+        // 32 MiB of text in a ~32 KiB body: spaces, an attack at 1 KiB and one at 16 MiB
+        let mut text = vec![b' '; 32 << 20];
+        let early = b"<script>alert(1)</script>";
+        let late = b"1' union select password from users--";
+        text[1024..1024 + early.len()].copy_from_slice(early);
+        text[16 << 20..(16 << 20) + late.len()].copy_from_slice(late);
+        let bomb = gzip(&text);
+        assert!(bomb.len() < 256 * 1024, "{}", bomb.len());
+        let parts = post("text/plain", "gzip");
+        let t = std::time::Instant::now();
+        let v = inspect_with_limit(&parts, &bomb, &all, 64 * 1024);
+        assert!(v.has(Attack::Xss), "the decoded prefix is inspected: {v:?}");
+        assert!(
+            !v.has(Attack::Sqli),
+            "past body_limit decoded bytes nothing is decoded or inspected: {v:?}"
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }

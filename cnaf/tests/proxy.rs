@@ -634,3 +634,29 @@ async fn absolute_form_is_forwarded_in_origin_form_without_hop_by_hop_headers() 
         assert!(!names.contains(&hop), "{hop} reached the app: {names:?}");
     }
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_inspected_decompressed_and_forwarded_as_sent() {
+    let mut h = start(ProxyPolicy::uniform("web", CnafEffect::Prevent), true).await;
+    let mut c = connect(h.proxy).await;
+    let headers = [
+        ("content-type", "application/json"),
+        ("content-encoding", "gzip"),
+    ];
+    let clean = gzip(br#"{"order":{"note":"leave it at the door, it's fine"}}"#);
+    let (status, _, body) = send(&mut c, "POST", "/api/orders", &headers, clean.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, clean, "the app gets the compressed bytes as sent");
+    let attack = gzip(br#"{"order":{"note":"x' OR '1'='1"}}"#);
+    let (status, _, _) = send(&mut c, "POST", "/api/orders", &headers, attack).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let a = h.audits.recv().await.unwrap();
+    assert_eq!(a.location.as_deref(), Some("JSON value $.order.note"));
+}

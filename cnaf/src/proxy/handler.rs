@@ -264,7 +264,12 @@ pub(crate) async fn handle(
     let verdict = if policy.protections == crate::policy::all(crate::CnafEffect::Disable) {
         crate::Verdict::default()
     } else {
-        crate::inspect(&RequestParts::from(&parts), inspected, &policy.protections)
+        crate::inspect_with_limit(
+            &RequestParts::from(&parts),
+            inspected,
+            &policy.protections,
+            policy.body_limit,
+        )
     };
     let mut audited = None;
     if !verdict.findings.is_empty() {
@@ -285,7 +290,11 @@ pub(crate) async fn handle(
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            Tail::new(policy.protections, ct, &prefix.bytes)
+            let ce = parts
+                .headers
+                .get(header::CONTENT_ENCODING)
+                .map(|v| v.to_str().unwrap_or("unreadable"));
+            Tail::new(policy.protections, ct, ce, &prefix.bytes)
         })
         .map(Arc::new);
     if tail.is_some() && audited.is_none() {

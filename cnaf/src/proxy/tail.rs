@@ -24,8 +24,19 @@ struct State {
 }
 
 impl Tail {
-    /// A tail inspector for a text body, or `None` (binary body, or nothing enabled).
-    pub(crate) fn new(protections: Protections, content_type: &str, prefix: &[u8]) -> Option<Tail> {
+    /// A tail inspector for a text body, or `None` (binary or compressed body, or nothing
+    /// enabled). `content_encoding` is the request's `Content-Encoding`, if any: a compressed
+    /// stream cannot be read from its middle, so only its decompressed prefix is inspected.
+    pub(crate) fn new(
+        protections: Protections,
+        content_type: &str,
+        content_encoding: Option<&str>,
+        prefix: &[u8],
+    ) -> Option<Tail> {
+        let encoded = content_encoding.is_some_and(|ce| {
+            ce.split(',')
+                .any(|c| !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("identity"))
+        });
         let ct = content_type.to_ascii_lowercase();
         let binary = [
             "image/",
@@ -42,7 +53,7 @@ impl Tail {
         ]
         .iter()
         .any(|t| ct.starts_with(t));
-        if binary || protections == all(CnafEffect::Disable) {
+        if binary || encoded || protections == all(CnafEffect::Disable) {
             return None;
         }
         let carry = prefix[prefix.len().saturating_sub(OVERLAP)..].to_vec();
