@@ -38,14 +38,15 @@ impl ExecCall {
         } else {
             (args[0], args[1], AT_FDCWD, 0)
         };
+        let (path, argv) = read_path_and_argv(tid, path_ptr, argv_ptr);
         ExecCall {
-            path: read_c_string(tid, path_ptr, MAX_PATH),
+            path,
             dirfd: (dirfd != AT_FDCWD).then_some(dirfd),
             empty_path: flags & AT_EMPTY_PATH != 0,
             command: String::new(),
             leading_args: Vec::new(),
         }
-        .with_argv(read_argv(tid, argv_ptr))
+        .with_argv(argv)
     }
 
     fn with_argv(mut self, argv: Vec<String>) -> ExecCall {
@@ -67,22 +68,121 @@ pub fn read_c_string(pid: i32, addr: u64, max: usize) -> Option<String> {
     Some(String::from_utf8_lossy(&buf[..end]).into_owned())
 }
 
-fn read_argv(pid: i32, addr: u64) -> Vec<String> {
+/// The argv pointers in `raw` up to the terminating NULL: `(pointers, terminated)`.
+fn argv_pointers(raw: &[u8]) -> (Vec<u64>, bool) {
+    let mut ptrs = Vec::new();
+    for chunk in raw.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        match u64::from_ne_bytes(word) {
+            0 => return (ptrs, true),
+            p => ptrs.push(p),
+        }
+    }
+    (ptrs, false)
+}
+
+fn read_argv_pointers(pid: i32, addr: u64) -> Vec<u64> {
     if addr == 0 {
         return Vec::new();
     }
     let mut raw = vec![0u8; MAX_ARGS * 8];
     let n = read_memory(pid, addr, &mut raw).unwrap_or(0);
+    argv_pointers(&raw[..n - n % 8]).0
+}
+
+/// The bytes from `addr` to the end of its page, at most `max`: a read that cannot fault
+/// halfway when `addr` itself is mapped.
+fn to_page_end(addr: u64, max: usize) -> usize {
+    const PAGE: u64 = 4096;
+    ((PAGE - addr % PAGE) as usize).min(max)
+}
+
+/// The string in `chunk` if it is NUL-terminated there.
+fn c_string_in(chunk: &[u8]) -> Option<String> {
+    let end = chunk.iter().position(|&b| b == 0)?;
+    Some(String::from_utf8_lossy(&chunk[..end]).into_owned())
+}
+
+/// Most arguments whose text is read in the batched call; later ones are read one by one.
+const BATCHED_ARGS: usize = 64;
+/// Bytes of each argument read in the batched call (a longer one is read again on its own).
+const BATCHED_ARG_BYTES: usize = 256;
+
+/// Reads an exec's path and argv (bounded like [`read_c_string`] and [`MAX_ARGS`] /
+/// [`MAX_COMMAND`]) in two `process_vm_readv` calls for the usual exec: one for the path and
+/// the argv array, one for the first arguments' text. Whatever a batched read did not settle
+/// (a region not mapped, a string or array running past its page) is read again one by one,
+/// so the result is the same as reading everything separately.
+fn read_path_and_argv(pid: i32, path_ptr: u64, argv_ptr: u64) -> (Option<String>, Vec<String>) {
+    let path_len = if path_ptr == 0 {
+        0
+    } else {
+        to_page_end(path_ptr, MAX_PATH)
+    };
+    let argv_len = if argv_ptr == 0 {
+        0
+    } else {
+        to_page_end(argv_ptr, MAX_ARGS * 8) / 8 * 8
+    };
+    let mut buf = vec![0u8; path_len + argv_len];
+    let regions: Vec<(u64, usize)> = [(path_ptr, path_len), (argv_ptr, argv_len)]
+        .into_iter()
+        .filter(|&(_, len)| len > 0)
+        .collect();
+    let complete = crate::sys::notify::read_memory_regions(pid, &regions, &mut buf)
+        .is_ok_and(|n| n == buf.len());
+    let (path, pointers) = if complete {
+        let path = if path_ptr == 0 {
+            None
+        } else {
+            c_string_in(&buf[..path_len]).or_else(|| read_c_string(pid, path_ptr, MAX_PATH))
+        };
+        let (ptrs, terminated) = argv_pointers(&buf[path_len..]);
+        let ptrs = if terminated || argv_len == MAX_ARGS * 8 {
+            ptrs
+        } else {
+            read_argv_pointers(pid, argv_ptr)
+        };
+        (path, ptrs)
+    } else {
+        (
+            read_c_string(pid, path_ptr, MAX_PATH),
+            read_argv_pointers(pid, argv_ptr),
+        )
+    };
+    (path, read_args(pid, &pointers))
+}
+
+/// The argument strings at `pointers`, until [`MAX_COMMAND`] bytes of command line.
+fn read_args(pid: i32, pointers: &[u64]) -> Vec<String> {
+    let batch: Vec<(u64, usize)> = pointers
+        .iter()
+        .take(BATCHED_ARGS)
+        .map(|&p| (p, to_page_end(p, BATCHED_ARG_BYTES)))
+        .collect();
+    let mut buf = vec![0u8; batch.iter().map(|&(_, len)| len).sum()];
+    let complete = !batch.is_empty()
+        && crate::sys::notify::read_memory_regions(pid, &batch, &mut buf)
+            .is_ok_and(|n| n == buf.len());
     let mut parts: Vec<String> = Vec::new();
     let mut total = 0;
-    for chunk in raw[..n - n % 8].chunks_exact(8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let ptr = u64::from_ne_bytes(word);
-        if ptr == 0 || total >= MAX_COMMAND {
+    let mut offset = 0;
+    for (i, &ptr) in pointers.iter().enumerate() {
+        if total >= MAX_COMMAND {
             break;
         }
-        let arg = read_c_string(pid, ptr, MAX_PATH).unwrap_or_default();
+        let batched = match batch.get(i) {
+            Some(&(_, len)) if complete => {
+                let chunk = &buf[offset..offset + len];
+                offset += len;
+                c_string_in(chunk)
+            }
+            _ => None,
+        };
+        let arg = batched
+            .or_else(|| read_c_string(pid, ptr, MAX_PATH))
+            .unwrap_or_default();
         total += arg.len() + 1;
         parts.push(arg);
     }
@@ -369,6 +469,45 @@ mod tests {
         );
         assert_eq!(multicall_applet("/usr/bin/mkdir", &args(&["mkdir"])), None);
         assert_eq!(applet_names("sh")[1], "/bin/sh");
+    }
+
+    #[test]
+    fn batched_reads_give_what_separate_reads_give() {
+        // Real process_vm_readv calls on this process's own memory: short strings, one that
+        // runs across a page boundary, one longer than the batched chunk, more arguments than
+        // one batch, and an argv array without its terminator in the first page.
+        let mut page = vec![0u8; 3 * 4096];
+        let base = page.as_ptr() as u64;
+        let across = (4096 - base % 4096) as usize + 4096 - 3;
+        page[across..across + 10].copy_from_slice(b"across-pg\0");
+        let strings: Vec<std::ffi::CString> = std::iter::once("/usr/bin/env".to_string())
+            .chain(std::iter::once("x".repeat(300)))
+            .chain((0..80).map(|i| format!("arg{i}")))
+            .map(|a| std::ffi::CString::new(a).expect("no NUL"))
+            .collect();
+        let mut ptrs: Vec<u64> = strings.iter().map(|c| c.as_ptr() as u64).collect();
+        ptrs.insert(1, base + across as u64);
+        ptrs.push(0);
+        let expected: Vec<String> = ptrs[..ptrs.len() - 1]
+            .iter()
+            .map(|&p| read_c_string(std::process::id() as i32, p, MAX_PATH).expect("readable"))
+            .collect();
+        assert_eq!(expected[1], "across-pg");
+        assert_eq!(expected[2].len(), 300);
+        let pid = std::process::id() as i32;
+        let (path, argv) = read_path_and_argv(pid, base + across as u64, ptrs.as_ptr() as u64);
+        assert_eq!(path.as_deref(), Some("across-pg"));
+        assert_eq!(argv, expected);
+        // The argv array itself laid across a page boundary, its NULL on the second page.
+        let mut array = vec![0u8; 3 * 4096];
+        let abase = array.as_ptr() as u64;
+        let at = (4096 - abase % 4096) as usize + 4096 - 16;
+        for (i, p) in ptrs[..2].iter().chain(std::iter::once(&0)).enumerate() {
+            array[at + i * 8..at + i * 8 + 8].copy_from_slice(&p.to_ne_bytes());
+        }
+        let (_, argv) = read_path_and_argv(pid, 0, abase + at as u64);
+        assert_eq!(argv, expected[..2].to_vec());
+        assert_eq!(read_path_and_argv(pid, 0, 0), (None, Vec::new()));
     }
 
     #[test]

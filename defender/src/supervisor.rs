@@ -245,7 +245,7 @@ fn run_loop(
         }
         let mut child_news = false;
         if revents[0] != 0 {
-            while let Some(sig) = signals.read().map_err(SuperviseError::Loop)? {
+            for sig in signals.read_pending().map_err(SuperviseError::Loop)? {
                 if sig == libc::SIGCHLD {
                     child_news = true;
                 } else if app_status.is_none() {

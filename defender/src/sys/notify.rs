@@ -157,6 +157,52 @@ impl Listener {
     }
 }
 
+/// Reads several regions of process `pid`'s memory with one `process_vm_readv`, into
+/// consecutive parts of `buf`: `regions` are (address, length) pairs whose lengths sum to at
+/// most `buf.len()` (at most [`MAX_REGIONS`]). Returns the bytes copied, fewer than asked when a
+/// region is not (fully) mapped: the kernel stops there and reads none of the later regions.
+pub fn read_memory_regions(
+    pid: i32,
+    regions: &[(u64, usize)],
+    buf: &mut [u8],
+) -> Result<usize, SysError> {
+    let total: usize = regions.iter().map(|&(_, len)| len).sum();
+    if total > buf.len() || regions.len() > MAX_REGIONS {
+        return Err(SysError::Failed {
+            op: "process_vm_readv",
+            error: std::io::Error::from_raw_os_error(libc::EINVAL),
+        });
+    }
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: total,
+    };
+    let remote: Vec<libc::iovec> = regions
+        .iter()
+        .map(|&(addr, len)| libc::iovec {
+            iov_base: addr as usize as *mut libc::c_void,
+            iov_len: len,
+        })
+        .collect();
+    // SAFETY: `local` describes the first `total` bytes of our writable buffer (checked above);
+    // the remote iovecs are only dereferenced by the kernel inside the other process, with its
+    // own checks; both arrays outlive the call and their counts are their lengths.
+    let n = unsafe {
+        libc::process_vm_readv(
+            pid,
+            &local,
+            1,
+            remote.as_ptr(),
+            remote.len() as libc::c_ulong,
+            0,
+        )
+    };
+    check(n as libc::c_long, "process_vm_readv", pid).map(|n| n as usize)
+}
+
+/// Most remote regions [`read_memory_regions`] takes at once (the kernel's `UIO_MAXIOV`).
+pub const MAX_REGIONS: usize = 1024;
+
 /// Copies up to `buf.len()` bytes from `addr` in process `pid`; returns how many were read
 /// (fewer when the range crosses into unmapped memory).
 pub fn read_memory(pid: i32, addr: u64, buf: &mut [u8]) -> Result<usize, SysError> {
