@@ -240,6 +240,27 @@ macro_rules! backend_suite {
             }
 
             #[test]
+            fn an_exec_from_a_non_leader_thread_is_judged() {
+                // The exec stop then comes from the thread group's pid, not the thread's.
+                let s = Scratch::new(concat!($backend, "-thread-exec"));
+                let mkdir = first_in_path("mkdir");
+                let policy = process_policy("prevent", &[], &["mkdir"]);
+                let r = run(B, &s, &policy, &[PROBE, "thread-exec", &mkdir, &s.s("denied")]);
+                assert_eq!(r.stdout, format!("thread-exec: errno {}\n", libc::EACCES), "{}", r.stderr);
+                assert!(!s.path("denied").exists());
+                assert_eq!(r.audits.len(), 1, "{:?}", r.messages());
+                assert_eq!(r.audits[0]["parent"], canonical(PROBE));
+                let echo = first_in_path("echo");
+                let r = run(B, &s, &policy, &[PROBE, "thread-exec", &echo, "replaced"]);
+                assert_eq!((r.code, r.stdout.as_str()), (Some(0), "replaced\n"), "{}", r.stderr);
+                let r = run(B, &s, &process_policy("alert", &[], &["mkdir"]), &[PROBE, "thread-exec", &mkdir, &s.s("alerted")]);
+                assert_eq!(r.code, Some(0), "{} {}", r.stdout, r.stderr);
+                assert!(s.path("alerted").is_dir());
+                assert_eq!(r.audits.len(), 1, "{:?}", r.messages());
+                assert_eq!((r.audits[0]["effect"].as_str(), r.audits[0]["command"].as_str()), (Some("alert"), Some(format!("{mkdir} {}", s.s("alerted")).as_str())));
+            }
+
+            #[test]
             fn denied_execs_fail_with_eacces_and_denied_connects_with_eperm() {
                 // The contract: a prevented exec fails like a non-executable file (EACCES, "Permission
                 // denied"); a prevented network call fails with EPERM.

@@ -340,7 +340,15 @@ impl<T> ExecWatch<T> {
         unexpected: impl FnOnce(&Stopped) -> Option<ExecInFlight>,
     ) -> Result<Action, SysError> {
         let pid = stopped.pid();
-        let former = stopped.event_msg().map(|m| m as i32).unwrap_or(pid);
+        // Which thread exec'd: the stop's pid is the thread group's, the event message names
+        // the thread. Only threads with an exec in flight can stop here (the notify backend
+        // seizes just those; the ptrace backend records every exec at its seccomp stop), so
+        // when `pid` is the only one, it is that thread and the question costs no syscall.
+        let former = if self.inflight.len() == 1 && self.inflight.contains_key(&pid) {
+            pid
+        } else {
+            stopped.event_msg().map(|m| m as i32).unwrap_or(pid)
+        };
         let entry = self.inflight.remove(&former);
         if former != pid {
             // A non-leader exec'd: the old leader is gone, the thread took over its pid.

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         "memfd" => memfd(rest),
         "exec-fail" => exec_fail(rest),
         "vfork" => vfork(rest),
+        "thread-exec" => thread_exec(rest),
         "connect" => connect(rest),
         "int80" => Ok(format!("int80: returned {}", probe::int80_getpid())),
         "x32" => Ok(format!("x32: returned {}", probe::x32_getpid())),
@@ -53,7 +54,7 @@ fn main() -> ExitCode {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: defender-probe spawn|threads N|race DIR|execveat-fd|execveat-dir DIR|proc-fd|memfd|vfork PROGRAM ARGS...\n\
+        "usage: defender-probe spawn|threads N|race DIR|execveat-fd|execveat-dir DIR|proc-fd|memfd|vfork|thread-exec PROGRAM ARGS...\n\
          \x20      defender-probe connect IP:PORT\n\
          \x20      defender-probe int80|x32|escape\n\
          \x20      defender-probe bench fork-exec|fork|threads|files|malloc|connect N"
@@ -211,6 +212,18 @@ fn vfork(args: &[String]) -> Result<String, String> {
         other => format!("{other:?}"),
     };
     Ok(format!("vfork: pid={pid} {status}"))
+}
+
+/// `execve(PROGRAM, ARGS)` from a second thread (not the thread group leader), while the main
+/// thread waits: a successful exec replaces the whole process; a failed one prints the errno.
+fn thread_exec(args: &[String]) -> Result<String, String> {
+    let (prog, _) = args.split_first().ok_or("thread-exec: PROGRAM missing")?;
+    let path = CString::new(prog.as_str()).map_err(|_| "NUL in PROGRAM")?;
+    let argv = cstrings(args)?;
+    let e = std::thread::spawn(move || errno_of(&probe::execve(&path, &argv)))
+        .join()
+        .map_err(|_| "the exec thread panicked")?;
+    Ok(format!("thread-exec: {e}"))
 }
 
 /// A TCP connect to `IP:PORT`: prints `ok` or the errno the app saw.
