@@ -39,9 +39,13 @@ impl Docker {
         }
     }
 
+    /// A docker command in its own process group: the terminal's Ctrl-C reaches only
+    /// deploy-protected, which then stops the task in order (a `docker stop` or `inspect`
+    /// under way is not killed by the same keystroke).
     fn command(&self) -> Command {
+        use std::os::unix::process::CommandExt;
         let mut c = Command::new(&self.program);
-        c.stdin(Stdio::null());
+        c.stdin(Stdio::null()).process_group(0);
         c
     }
 
@@ -102,15 +106,13 @@ impl Docker {
         self.output_of(&mut cmd, &["create", name])
     }
 
-    /// `docker start --attach NAME` with piped output, in its own process group so the
-    /// terminal's Ctrl-C reaches only deploy-protected, which stops containers in order.
+    /// `docker start --attach NAME` with piped output (in its own process group, see
+    /// [`Docker::command`]).
     pub fn start_attached(&self, name: &str) -> Result<Child, LocalError> {
-        use std::os::unix::process::CommandExt;
         self.command()
             .args(["start", "--attach", name])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
             .spawn()
             .map_err(|e| LocalError::Docker {
                 command: format!("start {name}"),

@@ -69,6 +69,63 @@ pub enum LocalError {
     /// Installing the Ctrl-C / SIGTERM handler failed.
     #[error("installing the signal handler: {0}")]
     Signals(std::io::Error),
+    /// `--family F:N` together with `--revision`.
+    #[error("--family {0:?} already names a revision; drop --revision or the \":N\"")]
+    FamilyWithRevision(String),
+    /// `--family` without a region from the flags, the environment or the profile.
+    #[error("--family: no AWS region: pass --region, set AWS_REGION, or set one in the profile")]
+    NoRegion,
+    /// `--family` without credentials.
+    #[error(
+        "--family: no AWS credentials ({0}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+         pass --profile (or set AWS_PROFILE), or run `aws sso login`; without AWS, export the \
+         definition and use --file"
+    )]
+    NoCredentials(String),
+    /// DescribeTaskDefinition found no ACTIVE revision of the family.
+    #[error(
+        "task definition family `{family}` has no ACTIVE revision in region {region}: check \
+         --family and --region (`aws ecs list-task-definition-families --status ACTIVE \
+         --region {region}` lists the families)"
+    )]
+    UnknownFamily {
+        /// The family asked for.
+        family: String,
+        /// The region searched.
+        region: String,
+    },
+    /// DescribeTaskDefinition found no such revision.
+    #[error(
+        "task definition `{family}:{revision}` does not exist in region {region}: check \
+         --revision (`aws ecs list-task-definitions --family-prefix {family} --region {region}` \
+         lists the revisions; without --revision the latest ACTIVE one runs)"
+    )]
+    UnknownRevision {
+        /// The family asked for.
+        family: String,
+        /// The revision asked for.
+        revision: u32,
+        /// The region searched.
+        region: String,
+    },
+    /// Another AWS failure (access denied, throttled after retries, no answer).
+    #[error(transparent)]
+    Aws(#[from] crate::deploy::aws::AwsCallError),
+    /// The async runtime for the AWS call could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    /// `--require-protected` and the defender does not protect the task.
+    #[error(
+        "{task} is not protected by the defender ({reason}) and --require-protected is set: \
+         protect it with `deploy-protected embed` (or deploy a protected revision with \
+         `deploy-protected --family ...`) and run that"
+    )]
+    Unprotected {
+        /// `--file PATH` or `family:revision`.
+        task: String,
+        /// What is missing.
+        reason: String,
+    },
 }
 
 fn at(path: &str, message: &str) -> String {
@@ -86,7 +143,13 @@ impl LocalError {
             LocalError::TaskJson { .. }
             | LocalError::ReadFile { .. }
             | LocalError::MissingSecret { .. }
-            | LocalError::SecretFlag(_) => 2,
+            | LocalError::SecretFlag(_)
+            | LocalError::FamilyWithRevision(_)
+            | LocalError::NoRegion
+            | LocalError::NoCredentials(_)
+            | LocalError::UnknownFamily { .. }
+            | LocalError::UnknownRevision { .. }
+            | LocalError::Unprotected { .. } => 2,
             _ => 1,
         }
     }

@@ -60,8 +60,25 @@ enum Event {
     /// `docker start --attach` of container `index` returned (the container exited).
     Exited(usize),
     /// Ctrl-C or SIGTERM.
-    Stop(&'static str),
+    Stop(StopSignal),
 }
+
+/// A signal that stops the task, and the exit code it leads to (128 + its number, as a shell
+/// reports a command it killed).
+#[derive(Debug, Clone, Copy)]
+struct StopSignal {
+    name: &'static str,
+    exit_code: u8,
+}
+
+const SIGINT: StopSignal = StopSignal {
+    name: "SIGINT",
+    exit_code: 130,
+};
+const SIGTERM: StopSignal = StopSignal {
+    name: "SIGTERM",
+    exit_code: 143,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -146,6 +163,7 @@ impl Run<'_> {
         let order = self.task.start_order()?;
         let mut stopping = false;
         let mut stopped_by: Option<(usize, i32)> = None;
+        let mut signalled: Option<StopSignal> = None;
         let mut failure: Option<LocalError> = None;
         loop {
             if !stopping {
@@ -200,7 +218,11 @@ impl Run<'_> {
                     }
                 }
                 Ok(Event::Stop(signal)) => {
-                    self.log.note(&format!("{signal}: stopping the task"));
+                    self.log
+                        .note(&format!("{}: stopping the task", signal.name));
+                    if !stopping {
+                        signalled = Some(signal);
+                    }
                     stopping = true;
                     self.stop_all();
                 }
@@ -211,17 +233,11 @@ impl Run<'_> {
         if let Some(e) = failure {
             return Err(e);
         }
-        let code = stopped_by.map(|(_, c)| c).or_else(|| {
-            // Stopped by a signal: the first essential container's code.
-            self.task
-                .container_definitions
-                .iter()
-                .zip(&self.phases)
-                .find_map(|(c, p)| match p {
-                    Phase::Exited(code) if c.is_essential() => Some(*code),
-                    _ => None,
-                })
-        });
+        if let Some(signal) = signalled {
+            // Stopped by the user: like a shell, 128 + the signal's number.
+            return Ok(signal.exit_code);
+        }
+        let code = stopped_by.map(|(_, c)| c);
         Ok(code.and_then(|c| u8::try_from(c).ok()).unwrap_or(1))
     }
 
@@ -392,11 +408,11 @@ fn watch_signals(tx: Sender<Event>) -> Result<(), LocalError> {
             };
             let _ = ready_tx.send(Ok(()));
             loop {
-                let name = tokio::select! {
-                    _ = int.recv() => "SIGINT",
-                    _ = term.recv() => "SIGTERM",
+                let signal = tokio::select! {
+                    _ = int.recv() => SIGINT,
+                    _ = term.recv() => SIGTERM,
                 };
-                if tx.send(Event::Stop(name)).is_err() {
+                if tx.send(Event::Stop(signal)).is_err() {
                     break;
                 }
             }
