@@ -104,7 +104,12 @@ pub fn detect(value: &str) -> bool {
         if value.as_bytes().contains(&q) {
             tokenize(value, Some(q), &mut toks);
             strip_comments(&toks, &mut sig);
-            if breakout(&toks, &sig) || (q != b'`' && generic(&sig[1..])) {
+            let hit = if q == b'`' {
+                identifier_breakout(&sig)
+            } else {
+                breakout(&toks, &sig) || generic(&sig[1..])
+            };
+            if hit {
                 return true;
             }
         }
@@ -116,10 +121,7 @@ pub fn detect(value: &str) -> bool {
     // backslash is escaped and whose quote closes the string, so read the value once more with
     // such backslashes dropped
     if value.contains(['\\']) {
-        let unescaped = value
-            .replace("\\'", "'")
-            .replace("\\\"", "\"")
-            .replace("\\`", "`");
+        let unescaped = value.replace("\\'", "'").replace("\\\"", "\"");
         if unescaped.len() != value.len() && detect_breakout_only(&unescaped, &mut toks, &mut sig) {
             return true;
         }
@@ -127,9 +129,35 @@ pub fn detect(value: &str) -> bool {
     false
 }
 
+/// A value read as starting inside a back-quoted identifier (`` ORDER BY `<value>` ``, a column
+/// name taken from the request): only SQL that continues a column list or a statement counts —
+/// `` ` AS `x` FROM ``, `` ` UNION SELECT ``, `` `; DROP TABLE ``, `` ` ORDER BY `` — because back
+/// quotes also delimit code in Markdown (`` `--flag` ``), where a quote and a comment-like `--`
+/// are ordinary.
+fn identifier_breakout(s: &[Tok]) -> bool {
+    if !matches!(
+        s.first(),
+        Some(Tok::Str {
+            ctx: true,
+            closed: true
+        })
+    ) {
+        return false;
+    }
+    match at(s, 1) {
+        Some(Tok::Kw(Kw::As)) => alias_from(s, 1),
+        Some(Tok::Union) => union_select(s, 1),
+        Some(Tok::Semi) => stacked(s, 2),
+        Some(Tok::Kw(Kw::Order | Kw::Group)) => {
+            at(s, 2) == Some(Tok::Kw(Kw::By)) && matches!(at(s, 3), Some(Tok::Num | Tok::Word))
+        }
+        _ => false,
+    }
+}
+
 /// The quoted break-out contexts alone.
 fn detect_breakout_only(value: &str, toks: &mut Vec<Tok>, sig: &mut Vec<Tok>) -> bool {
-    for q in [b'\'', b'"', b'`'] {
+    for q in [b'\'', b'"'] {
         if value.as_bytes().contains(&q) {
             tokenize(value, Some(q), toks);
             strip_comments(toks, sig);

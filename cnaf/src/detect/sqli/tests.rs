@@ -193,7 +193,8 @@ fn backtick_identifier_context() {
         "` AS `edit_user_id` from",
         "` AS `documentType` FROM",
         ") as User from",
-        "admin`;",
+        "x`; drop table users",
+        "name` UNION SELECT password FROM users",
     ] {
         assert!(detect(a), "missed {a:?}");
     }
@@ -201,6 +202,9 @@ fn backtick_identifier_context() {
         "use `ls` to list",
         "run `make`; then test",
         "the `as` keyword from Rust",
+        "| `--file F`, `-f F` | the task definition |",
+        "`--output json` prints one object",
+        "admin`;",
     ] {
         assert!(!detect(b), "flagged {b:?}");
     }
