@@ -53,6 +53,7 @@ impl NotifyBackend {
         delegate: Option<Box<dyn NotifyDelegate>>,
         killable_wait: bool,
     ) -> NotifyBackend {
+        let _ = listener.set_sync_wake_up();
         NotifyBackend {
             listener: Some(listener),
             watch: ExecWatch::new(SEIZE_OPTIONS, Release::Detach),
