@@ -437,7 +437,37 @@ fn external_entity(n: &[u8]) -> bool {
             }
         }
     }
-    memchr::memmem::find(n, b"<xi:include").is_some()
+    memchr::memmem::find(n, b"<xi:include").is_some() || schema_inclusion(n)
+}
+
+/// `<xs:include schemaLocation="http://...">`, `<xsd:import namespace="http://...">`: an XML
+/// Schema in the request that pulls another schema in, which a validating parser fetches (an
+/// out-of-band XXE probe). Documents that merely point at their schema (`xsi:schemaLocation`
+/// on a root element, as Maven and SOAP files do) are left alone.
+fn schema_inclusion(n: &[u8]) -> bool {
+    [&b"<xs:"[..], b"<xsd:"].iter().any(|prefix| {
+        memchr::memmem::find_iter(n, prefix).any(|p| {
+            let rest = &n[p + prefix.len()..];
+            let tag = ["include", "import", "redefine", "override"]
+                .iter()
+                .any(|t| rest.starts_with(t.as_bytes()));
+            if !tag {
+                return false;
+            }
+            let end = memchr::memchr(b'>', rest).unwrap_or(rest.len());
+            let attrs = &rest[..end];
+            ["schemalocation=", "namespace="].iter().any(|a| {
+                memchr::memmem::find(attrs, a.as_bytes()).is_some_and(|q| {
+                    let v = &attrs[q + a.len()..];
+                    let v = v
+                        .strip_prefix(b"\"")
+                        .or_else(|| v.strip_prefix(b"'"))
+                        .unwrap_or(v);
+                    v.starts_with(b"http") || v.starts_with(b"ftp") || v.starts_with(b"file")
+                })
+            })
+        })
+    })
 }
 
 #[cfg(test)]
@@ -554,6 +584,23 @@ mod tests {
             "http://user@example.com/x",
             "http://example.com/#section @ 10.0.0.1",
             "mailto: a&b@example.com",
+        ] {
+            assert!(!detect(b), "false positive: {b}");
+        }
+    }
+
+    #[test]
+    fn schema_inclusions() {
+        for a in [
+            "<xs:schema xmlns:xs=\"http://www.w3.org/2001/XMLSchema\"><xs:include namespace=\"http://x.example.com/\"/></xs:schema>",
+            "<xsd:import schemaLocation='http://evil.example/a.xsd'/>",
+        ] {
+            assert!(detect(a), "missed {a}");
+        }
+        for b in [
+            "<project xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"http://maven.apache.org/POM/4.0.0 http://maven.apache.org/xsd/maven-4.0.0.xsd\"></project>",
+            "<xs:include schemaLocation=\"common.xsd\"/>",
+            "<xs:element name=\"import\"/>",
         ] {
             assert!(!detect(b), "false positive: {b}");
         }
