@@ -364,6 +364,15 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
             }
         }
     }
+    if at_start && word == "cd" {
+        // `cd` only matters before another command: `cd /;cd etc;cat passwd`, `cd /tmp && x`
+        // ("CD /DVD drive" has no second command)
+        let rest = &l[end..];
+        return rest
+            .iter()
+            .position(|c| matches!(c, b';' | b'&' | b'|' | b'\n'))
+            .is_some_and(|p| rest[p + 1..].iter().any(u8::is_ascii_alphabetic));
+    }
     if at_start {
         // a command at the very start of a value needs a shell-style argument (one of its
         // first few), whatever the command

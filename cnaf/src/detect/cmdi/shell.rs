@@ -310,7 +310,9 @@ pub(super) fn brace_command(v: &str) -> bool {
         let unquoted = first
             .trim_start_matches('$')
             .trim_matches(|c| c == '\'' || c == '"');
-        super::is_command_word(&unquoted.to_ascii_lowercase())
+        let word = unquoted.to_ascii_lowercase();
+        super::is_command_word(&word)
+            || matches!(word.as_str(), "source" | "exec" | "eval")
             || (leading && unquoted.starts_with('/') && unquoted.contains('?'))
     })
 }

@@ -181,10 +181,17 @@ fn command_names_and_arguments() {
         "time ifconfig\n",
         "nohup ifconfig\n",
         "/???/?s",
+        "cd /;cd etc;column passwd",
+        "x; cd /tmp",
     ] {
         assert!(detect(a), "missed {a:?}");
     }
-    for b in ["c89 is a C compiler", "time flies\n", "the c grade"] {
+    for b in [
+        "c89 is a C compiler",
+        "time flies\n",
+        "the c grade",
+        "CD /DVD combo drive",
+    ] {
         assert!(!detect(b), "flagged {b:?}");
     }
 }

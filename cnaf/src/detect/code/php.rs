@@ -562,10 +562,11 @@ pub(super) fn obfuscated_call(b: &[u8]) -> bool {
     false
 }
 
-/// `allow_url_include=1`, `memory_limit = 512M`, `opcache.jit=1235`, `extension=evil.so`: the whole
+/// `allow_url_include=1`, `memory_limit = 512M`, `opcache.jit=1235`, `zend_extension=x.so`: the whole
 /// value is one php.ini directive assignment — what `ini_set`-style parameter injection and
 /// `.user.ini`/`-d` smuggling send. Directives are recognised by PHP's extension prefixes
-/// (`opcache.`, `session.`...) or by the list of security-relevant core names.
+/// (`opcache.`, `session.`...) or by the list of security-relevant core names (generic words
+/// such as `engine` or `extension` left out: `extension=pdf` is an ordinary filter).
 pub(super) fn php_ini_assignment(v: &str) -> bool {
     const PREFIXES: &[&str] = &[
         "opcache.",
@@ -595,9 +596,7 @@ pub(super) fn php_ini_assignment(v: &str) -> bool {
         "disable_classes",
         "include_path",
         "extension_dir",
-        "extension",
         "zend_extension",
-        "engine",
         "memory_limit",
         "max_execution_time",
         "error_log",

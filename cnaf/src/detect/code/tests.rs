@@ -241,7 +241,7 @@ fn php_ini_assignments() {
         "extension_dir=/path/to/example",
         "opcache.jit_max_polymorphic_calls=50",
         "mbstring.regex_retry_limit=true",
-        "engine=off",
+        "zend_extension=/tmp/x.so",
     ] {
         assert!(detect(a), "missed {a:?}");
     }
@@ -252,6 +252,8 @@ fn php_ini_assignments() {
         "session.id=abc&x=1",
         "engine = ",
         "precision=high",
+        "extension=pdf",
+        "engine=v8",
     ] {
         assert!(!detect(b), "flagged {b:?}");
     }
