@@ -97,6 +97,8 @@ pub fn fetch(base: &str, timeout: Duration) -> Result<TaskMetadata, MetadataErro
         ..ResolverConfig::default()
     };
     let agent = ureq::AgentBuilder::new()
+        // ureq's own connect timeout (30 s) would win over the per-request deadline.
+        .timeout_connect(timeout)
         .redirects(0)
         .user_agent(concat!("defender/", env!("CARGO_PKG_VERSION")))
         .resolver(move |addr: &str| resolve(&resolver, addr))
@@ -334,6 +336,30 @@ mod tests {
     fn a_task_document_without_an_arn_is_refused() {
         let e = serde_json::from_str::<TaskDoc>(r#"{"Family":"web"}"#).expect_err("refused");
         assert!(e.to_string().contains("missing field `TaskARN`"), "{e}");
+    }
+
+    #[test]
+    fn an_endpoint_that_never_completes_the_connect_costs_the_budget_only() {
+        // A loopback listener whose accept queue is full drops further SYNs: connects hang.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let mut queued = Vec::new();
+        for _ in 0..4096 {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(s) => queued.push(s),
+                Err(_) => break,
+            }
+        }
+        let start = Instant::now();
+        let e = fetch(&format!("http://{addr}/v4/x"), Duration::from_millis(300))
+            .expect_err("no answer");
+        assert!(matches!(e, MetadataError::Transport { .. }), "{e}");
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}: {e}",
+            start.elapsed()
+        );
+        drop(queued);
     }
 
     #[test]
