@@ -52,16 +52,16 @@ pub struct LocalArgs {
     pub family: Option<String>,
 
     /// With --family: run this revision instead of the latest ACTIVE one.
-    #[arg(long, value_name = "N", requires = "family",
+    #[arg(long, value_name = "N", conflicts_with = "file",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub revision: Option<u32>,
 
     /// With --family: AWS region (default: the standard chain: AWS_REGION, the profile, ...).
-    #[arg(long, value_name = "REGION", requires = "family")]
+    #[arg(long, value_name = "REGION", conflicts_with = "file")]
     pub region: Option<String>,
 
     /// With --family: AWS profile from the shared config files.
-    #[arg(long, value_name = "PROFILE", requires = "family")]
+    #[arg(long, value_name = "PROFILE", conflicts_with = "file")]
     pub profile: Option<String>,
 
     /// A secret's value (repeatable): there is no Secrets Manager locally, so each

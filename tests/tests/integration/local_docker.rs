@@ -10,6 +10,10 @@
 //!    and one shared localhost (the app reaches a listener of another container on
 //!    127.0.0.1).
 //! 3. A SUCCESS dependency that fails keeps the dependent from starting.
+//! 4. Ctrl-C: the binary, on a long-running two-container task with a volume, gets SIGINT
+//!    as a terminal sends it (to its process group) once its containers run; it stops the
+//!    task (the containers see SIGTERM and their last lines are streamed), removes every
+//!    container, the network holder and the volume, and exits 130.
 //!
 //! Without a Docker daemon the tests fail under CI (`CI` set) and otherwise say loudly that
 //! they did not run.
@@ -27,18 +31,35 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
-const DEFENDER_IMAGE: &str = "fargate-defender:test";
-const APP_IMAGE: &str = "deploy-protected-local-sample:test";
+pub(crate) const DEFENDER_IMAGE: &str = "fargate-defender:test";
+pub(crate) const APP_IMAGE: &str = "deploy-protected-local-sample:test";
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")
         .to_path_buf()
 }
 
+/// `target/<profile>/deploy-protected`, next to this test binary's `deps/` directory.
+pub(crate) fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .join("deploy-protected");
+    assert!(
+        bin.is_file(),
+        "{} is missing: these tests run the real binary; build it first with `cargo build \
+         --workspace --bins` (same CARGO_TARGET_DIR), as `cargo xtask test` does",
+        bin.display()
+    );
+    bin
+}
+
 /// The engine, or `None` (after a loud message) outside CI when no daemon answers.
-fn docker() -> Option<Docker> {
+pub(crate) fn docker() -> Option<Docker> {
     match Docker::connect() {
         Ok(d) => Some(d),
         Err(e) if std::env::var_os("CI").is_some() => {
@@ -54,7 +75,7 @@ fn docker() -> Option<Docker> {
 }
 
 /// Builds both images once per test process.
-fn images() {
+pub(crate) fn images() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -91,6 +112,7 @@ fn build_app_image() {
         ("/usr/bin/mkdir", "bin/mkdir"),
         ("/usr/bin/wget", "bin/wget"),
         ("/usr/bin/cat", "bin/cat"),
+        ("/usr/bin/sleep", "bin/sleep"),
     ] {
         copy_with_libraries(Path::new(host), &rootfs, inside);
     }
@@ -193,7 +215,7 @@ fn run(
     (result, out.text(), err.text())
 }
 
-fn position(text: &str, needle: &str) -> usize {
+pub(crate) fn position(text: &str, needle: &str) -> usize {
     text.find(needle)
         .unwrap_or_else(|| panic!("{needle:?} not in the run's output:\n{text}"))
 }
@@ -202,12 +224,33 @@ fn position(text: &str, needle: &str) -> usize {
 fn seed_task_protected_runs_locally_and_the_defender_prevents_mkdir() {
     let Some(docker) = docker() else { return };
     images();
+    let task = local_protected_seed();
+    // The secret has no value locally unless given.
+    let (result, _, _) = run(&docker, &task, &[]);
+    if std::env::var_os("DEFENDER_TOKEN").is_none() {
+        assert!(result
+            .unwrap_err()
+            .contains("pass --secret DEFENDER_TOKEN=VALUE"));
+    }
+
+    let (result, out, err) = run(&docker, &task, &["DEFENDER_TOKEN=local-test-token"]);
+    assert_eq!(
+        result,
+        Ok(5),
+        "the essential container's exit code\n{out}\n{err}"
+    );
+    assert_seed_prevented(&out, &err);
+}
+
+/// The seed's task definition protected by `protect::embed`, its app on the sample image
+/// built here, the defender told to enforce the seed policy baked into that image (no console
+/// here: the URL is a closed port and the audits are spooled).
+pub(crate) fn local_protected_seed() -> serde_json::Value {
     let seed: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("examples/fargate-task.json")).unwrap(),
     )
     .unwrap();
     let options = protect::embed::EmbedOptions {
-        // Nothing listens there: the defender enforces the policy file and spools audits.
         console_url: "http://127.0.0.1:9".into(),
         defender_image: DEFENDER_IMAGE.into(),
         token_secret_arn: Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:dt".into()),
@@ -223,7 +266,6 @@ fn seed_task_protected_runs_locally_and_the_defender_prevents_mkdir() {
         .find(|c| c["name"] == "twistlock-fargate-task")
         .unwrap();
     app["image"] = json!(APP_IMAGE);
-    // No console here: the seed's rule comes from the policy file baked into the image.
     let entry = app["entryPoint"].as_array_mut().unwrap();
     assert_eq!(
         entry[..2],
@@ -234,44 +276,34 @@ fn seed_task_protected_runs_locally_and_the_defender_prevents_mkdir() {
         app["linuxParameters"]["capabilities"]["add"],
         json!(["SYS_PTRACE"])
     );
+    task
+}
 
-    // The secret has no value locally unless given.
-    let (result, _, _) = run(&docker, &task, &[]);
-    if std::env::var_os("DEFENDER_TOKEN").is_none() {
-        assert!(result
-            .unwrap_err()
-            .contains("pass --secret DEFENDER_TOKEN=VALUE"));
-    }
-
-    let (result, out, err) = run(&docker, &task, &["DEFENDER_TOKEN=local-test-token"]);
-    assert_eq!(
-        result,
-        Ok(5),
-        "the essential container's exit code\n{out}\n{err}"
-    );
+/// The seed run's log lines that show the defender at work (stdout, stderr of the run).
+pub(crate) fn assert_seed_prevented(out: &str, err: &str) {
     // Sidecar first, its success, then the app.
     let installed = position(
-        &err,
+        err,
         "[defender] defender: installed /var/lib/defender/defender",
     );
-    let sidecar_done = position(&err, "[local] container defender exited with code 0");
-    let app_started = position(&err, "[local] started container twistlock-fargate-task");
+    let sidecar_done = position(err, "[local] container defender exited with code 0");
+    let app_started = position(err, "[local] started container twistlock-fargate-task");
     assert!(
         installed < sidecar_done && sidecar_done < app_started,
         "{err}"
     );
     position(
-        &err,
+        err,
         "[twistlock-fargate-task] defender: prevent (sample): /bin/mkdir launched from /bin/dash \
          and is explicitly blocked in the runtime rule. Full command: mkdir test",
     );
     position(
-        &err,
+        err,
         "[twistlock-fargate-task] defender: prevent (sample): DNS resolution of suspicious name \
          yahoo.com",
     );
-    position(&out, "[twistlock-fargate-task] entry.sh: mkdir was refused");
-    position(&out, "[twistlock-fargate-task] entry.sh: test is missing");
+    position(out, "[twistlock-fargate-task] entry.sh: mkdir was refused");
+    position(out, "[twistlock-fargate-task] entry.sh: test is missing");
 }
 
 fn multi_task(family: &str, init_command: &str) -> serde_json::Value {
@@ -351,4 +383,181 @@ fn a_failed_success_dependency_keeps_the_dependent_from_starting() {
         "{out}\n{err}"
     );
     assert!(!err.contains("started container app"), "{err}");
+}
+
+/// What the binary's run `pid` of `family` left on the engine: containers (by label and by
+/// name, the network holder included) and volumes.
+fn leftovers(docker: &Docker, family: &str, pid: u32) -> String {
+    let naming = Naming::new(family, pid);
+    let label = format!("label={}", naming.label());
+    let name = format!("name={}", naming.prefix);
+    [
+        &["ps", "--all", "--quiet", "--filter", &label][..],
+        &["ps", "--all", "--quiet", "--filter", &name][..],
+        &["volume", "ls", "--quiet", "--filter", &label][..],
+        &["volume", "ls", "--quiet", "--filter", &name][..],
+    ]
+    .iter()
+    .map(|args| docker.output(args).unwrap())
+    .collect::<Vec<_>>()
+    .join("")
+}
+
+/// Lines of a child's stream, collected as they come.
+fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    use std::io::BufRead;
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let mut t = sink.lock().unwrap();
+            t.push_str(&line);
+            t.push('\n');
+        }
+    });
+    text
+}
+
+#[test]
+fn ctrl_c_stops_the_task_removes_everything_and_exits_130() {
+    let Some(docker) = docker() else { return };
+    images();
+    let family = "local-ctrl-c";
+    let task = json!({
+        "family": family,
+        "containerDefinitions": [
+            {
+                "name": "app",
+                "image": APP_IMAGE,
+                "entryPoint": ["/bin/dash", "-c"],
+                "command": ["trap 'echo app got SIGTERM after tick $i; exit 0' TERM; i=0; \
+                    while :; do i=$((i+1)); echo tick $i > /shared/last; echo tick $i; \
+                    sleep 0.2; done"],
+                "mountPoints": [{"sourceVolume": "shared", "containerPath": "/shared"}],
+                "dependsOn": [{"containerName": "sidecar", "condition": "START"}],
+                "stopTimeout": 5
+            },
+            {
+                "name": "sidecar",
+                "image": APP_IMAGE,
+                "essential": false,
+                "entryPoint": ["/bin/dash", "-c",
+                    "trap 'echo sidecar saw $(cat /shared/last); exit 0' TERM; \
+                     echo sidecar up; while :; do sleep 0.2; done"],
+                "mountPoints": [{"sourceVolume": "shared", "containerPath": "/shared"}],
+                "stopTimeout": 5
+            }
+        ],
+        "volumes": [{"name": "shared"}]
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("task.json");
+    std::fs::write(&file, task.to_string()).unwrap();
+    let mut child = {
+        use std::os::unix::process::CommandExt;
+        Command::new(binary())
+            .arg("local")
+            .arg("--file")
+            .arg(&file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            // A terminal's foreground job: Ctrl-C goes to the whole group.
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    };
+    let pid = child.id();
+    let out = collect(child.stdout.take().unwrap());
+    let err = collect(child.stderr.take().unwrap());
+    let started = std::time::Instant::now();
+    while !out.lock().unwrap().contains("[app] tick 3\n") {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "exited early ({status})\n{}\n{}",
+                out.lock().unwrap(),
+                err.lock().unwrap()
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no third tick within 60 s\n{}\n{}",
+            out.lock().unwrap(),
+            err.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Everything runs: holder, sidecar, app, and the task volume.
+    let naming = Naming::new(family, pid);
+    let running = docker
+        .output(&[
+            "ps",
+            "--filter",
+            &format!("label={}", naming.label()),
+            "--format",
+            "{{.Names}}",
+        ])
+        .unwrap();
+    let mut names: Vec<&str> = running.lines().collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            naming.container("app"),
+            naming.holder(),
+            naming.container("sidecar")
+        ]
+    );
+    assert_eq!(
+        docker
+            .output(&[
+                "volume",
+                "ls",
+                "--quiet",
+                "--filter",
+                &format!("label={}", naming.label())
+            ])
+            .unwrap(),
+        naming.volume("shared")
+    );
+
+    let signalled = std::time::Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", "--", &format!("-{pid}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < std::time::Duration::from_secs(30),
+            "still running 30 s after Ctrl-C\n{}",
+            err.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let took = signalled.elapsed();
+    // The pipes close with the process; give the readers a moment to finish.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (out, err) = (out.lock().unwrap().clone(), err.lock().unwrap().clone());
+    assert_eq!(status.code(), Some(130), "{out}\n{err}");
+    eprintln!("local_docker: Ctrl-C to exit: {took:?} (two containers, machine shared)");
+    position(&err, "[local] SIGINT: stopping the task");
+    // Both containers got SIGTERM (not killed) and their last words were streamed; the app
+    // stopped first (dependents first), so the sidecar saw its last tick.
+    let app_stop = position(&out, "[app] app got SIGTERM after tick ");
+    let last_tick: String = out[app_stop..]
+        .trim_start_matches("[app] app got SIGTERM after tick ")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    position(&out, &format!("[app] tick {last_tick}\n"));
+    position(&out, &format!("[sidecar] sidecar saw tick {last_tick}\n"));
+    position(&err, "[local] container app exited with code 0");
+    position(&err, "[local] container sidecar exited with code 0");
+    assert_eq!(leftovers(&docker, family, pid), "", "left behind");
 }

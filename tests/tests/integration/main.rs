@@ -6,5 +6,6 @@ mod deploy_wait;
 mod deploy_wiremock;
 mod iam;
 mod local_docker;
+mod local_family;
 mod package;
 mod transform_moto;
