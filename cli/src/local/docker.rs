@@ -145,6 +145,21 @@ impl Docker {
             .map(|_| ())
     }
 
+    /// `docker kill` every running container labelled `label=value` (best effort, returns
+    /// what failed).
+    pub fn kill_labelled(&self, label: &str) -> Vec<LocalError> {
+        let filter = format!("label={label}");
+        match self.output(&["ps", "--quiet", "--filter", &filter]) {
+            Ok(ids) if !ids.is_empty() => {
+                let mut args = vec!["kill"];
+                args.extend(ids.lines());
+                self.output(&args).err().into_iter().collect()
+            }
+            Ok(_) => Vec::new(),
+            Err(e) => vec![e],
+        }
+    }
+
     /// Removes every container and volume labelled `label=value` (best effort, returns what
     /// failed).
     pub fn remove_labelled(&self, label: &str) -> Vec<LocalError> {

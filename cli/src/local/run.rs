@@ -105,7 +105,7 @@ pub fn run_task(
     super::pause::ensure_image(docker)?;
     let (tx, rx) = mpsc::channel();
     if opts.handle_signals {
-        watch_signals(tx.clone())?;
+        watch_signals(tx.clone(), docker.clone(), naming.label(), log.clone())?;
     }
     let result = Run {
         docker,
@@ -218,13 +218,15 @@ impl Run<'_> {
                     }
                 }
                 Ok(Event::Stop(signal)) => {
-                    self.log
-                        .note(&format!("{}: stopping the task", signal.name));
                     if !stopping {
+                        self.log.note(&format!(
+                            "{}: stopping the task (Ctrl-C again kills the containers now)",
+                            signal.name
+                        ));
                         signalled = Some(signal);
+                        stopping = true;
+                        self.stop_all();
                     }
-                    stopping = true;
-                    self.stop_all();
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -380,8 +382,15 @@ fn pump(
     })
 }
 
-/// Sends [`Event::Stop`] on every SIGINT / SIGTERM (installed before anything starts).
-fn watch_signals(tx: Sender<Event>) -> Result<(), LocalError> {
+/// Sends [`Event::Stop`] on every SIGINT / SIGTERM (installed before anything starts). From
+/// the second one on, the run's containers are killed at once (`docker kill`) while the
+/// ordered stop is still waiting for their `stopTimeout`.
+fn watch_signals(
+    tx: Sender<Event>,
+    docker: Docker,
+    label: String,
+    log: LogSink,
+) -> Result<(), LocalError> {
     let (ready_tx, ready_rx) = mpsc::channel();
     std::thread::spawn(move || {
         let rt = match tokio::runtime::Builder::new_current_thread()
@@ -407,11 +416,19 @@ fn watch_signals(tx: Sender<Event>) -> Result<(), LocalError> {
                 }
             };
             let _ = ready_tx.send(Ok(()));
+            let mut count = 0u32;
             loop {
                 let signal = tokio::select! {
                     _ = int.recv() => SIGINT,
                     _ = term.recv() => SIGTERM,
                 };
+                count += 1;
+                if count > 1 {
+                    log.note(&format!("{} again: killing the containers", signal.name));
+                    for failure in docker.kill_labelled(&label) {
+                        log.note(&format!("kill: {failure}"));
+                    }
+                }
                 if tx.send(Event::Stop(signal)).is_err() {
                     break;
                 }

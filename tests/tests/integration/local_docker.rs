@@ -13,7 +13,8 @@
 //! 4. Ctrl-C: the binary, on a long-running two-container task with a volume, gets SIGINT
 //!    as a terminal sends it (to its process group) once its containers run; it stops the
 //!    task (the containers see SIGTERM and their last lines are streamed), removes every
-//!    container, the network holder and the volume, and exits 130.
+//!    container, the network holder and the volume, and exits 130. A second Ctrl-C kills a
+//!    container that ignores SIGTERM instead of waiting for its stopTimeout.
 //!
 //! Without a Docker daemon the tests fail under CI (`CI` set) and otherwise say loudly that
 //! they did not run.
@@ -30,6 +31,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 pub(crate) const DEFENDER_IMAGE: &str = "fargate-defender:test";
 pub(crate) const APP_IMAGE: &str = "deploy-protected-local-sample:test";
@@ -421,6 +423,104 @@ fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
     text
 }
 
+/// `deploy-protected local --file` running in the background as a terminal's foreground job
+/// (its own process group, which a terminal's Ctrl-C goes to as a whole).
+struct Background {
+    child: std::process::Child,
+    out: Arc<Mutex<String>>,
+    err: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Background {
+    fn start(task: &serde_json::Value) -> Background {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("task.json");
+        std::fs::write(&file, task.to_string()).unwrap();
+        let mut child = Command::new(binary())
+            .arg("local")
+            .arg("--file")
+            .arg(&file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let out = collect(child.stdout.take().unwrap());
+        let err = collect(child.stderr.take().unwrap());
+        Background {
+            child,
+            out,
+            err,
+            _dir: dir,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "--- stdout\n{}--- stderr\n{}",
+            self.out.lock().unwrap(),
+            self.err.lock().unwrap()
+        )
+    }
+
+    /// Waits (up to 60 s) until `stream` (stdout or stderr) holds `needle`.
+    fn wait_for(&mut self, stderr: bool, needle: &str) {
+        let started = std::time::Instant::now();
+        loop {
+            let stream = if stderr { &self.err } else { &self.out };
+            if stream.lock().unwrap().contains(needle) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("exited ({status}) before {needle:?}\n{}", self.logs());
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "no {needle:?} within 60 s\n{}",
+                self.logs()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Ctrl-C: SIGINT to the whole process group.
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", "--", &format!("-{}", self.pid())])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (up to `limit`) for the exit; returns the code, how long it took, and the logs.
+    fn wait_exit(mut self, limit: std::time::Duration) -> (Option<i32>, Duration, String, String) {
+        let since = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                since.elapsed() < limit,
+                "still running {limit:?} after the signal\n{}",
+                self.logs()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let took = since.elapsed();
+        // The pipes close with the process; give the readers a moment to finish.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let out = self.out.lock().unwrap().clone();
+        let err = self.err.lock().unwrap().clone();
+        (status.code(), took, out, err)
+    }
+}
+
 #[test]
 fn ctrl_c_stops_the_task_removes_everything_and_exits_130() {
     let Some(docker) = docker() else { return };
@@ -453,42 +553,9 @@ fn ctrl_c_stops_the_task_removes_everything_and_exits_130() {
         ],
         "volumes": [{"name": "shared"}]
     });
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("task.json");
-    std::fs::write(&file, task.to_string()).unwrap();
-    let mut child = {
-        use std::os::unix::process::CommandExt;
-        Command::new(binary())
-            .arg("local")
-            .arg("--file")
-            .arg(&file)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            // A terminal's foreground job: Ctrl-C goes to the whole group.
-            .process_group(0)
-            .spawn()
-            .unwrap()
-    };
-    let pid = child.id();
-    let out = collect(child.stdout.take().unwrap());
-    let err = collect(child.stderr.take().unwrap());
-    let started = std::time::Instant::now();
-    while !out.lock().unwrap().contains("[app] tick 3\n") {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "exited early ({status})\n{}\n{}",
-                out.lock().unwrap(),
-                err.lock().unwrap()
-            );
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "no third tick within 60 s\n{}\n{}",
-            out.lock().unwrap(),
-            err.lock().unwrap()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut run = Background::start(&task);
+    let pid = run.pid();
+    run.wait_for(false, "[app] tick 3\n");
     // Everything runs: holder, sidecar, app, and the task volume.
     let naming = Naming::new(family, pid);
     let running = docker
@@ -523,30 +590,14 @@ fn ctrl_c_stops_the_task_removes_everything_and_exits_130() {
         naming.volume("shared")
     );
 
-    let signalled = std::time::Instant::now();
-    let status = Command::new("kill")
-        .args(["-INT", "--", &format!("-{pid}")])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            signalled.elapsed() < std::time::Duration::from_secs(30),
-            "still running 30 s after Ctrl-C\n{}",
-            err.lock().unwrap()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let took = signalled.elapsed();
-    // The pipes close with the process; give the readers a moment to finish.
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let (out, err) = (out.lock().unwrap().clone(), err.lock().unwrap().clone());
-    assert_eq!(status.code(), Some(130), "{out}\n{err}");
+    run.interrupt();
+    let (code, took, out, err) = run.wait_exit(Duration::from_secs(30));
+    assert_eq!(code, Some(130), "{out}\n{err}");
     eprintln!("local_docker: Ctrl-C to exit: {took:?} (two containers, machine shared)");
-    position(&err, "[local] SIGINT: stopping the task");
+    position(
+        &err,
+        "[local] SIGINT: stopping the task (Ctrl-C again kills the containers now)",
+    );
     // Both containers got SIGTERM (not killed) and their last words were streamed; the app
     // stopped first (dependents first), so the sidecar saw its last tick.
     let app_stop = position(&out, "[app] app got SIGTERM after tick ");
@@ -559,5 +610,38 @@ fn ctrl_c_stops_the_task_removes_everything_and_exits_130() {
     position(&out, &format!("[sidecar] sidecar saw tick {last_tick}\n"));
     position(&err, "[local] container app exited with code 0");
     position(&err, "[local] container sidecar exited with code 0");
+    assert!(!err.contains("again: killing"), "{err}");
+    assert_eq!(leftovers(&docker, family, pid), "", "left behind");
+}
+
+#[test]
+fn a_second_ctrl_c_kills_a_container_that_ignores_sigterm() {
+    let Some(docker) = docker() else { return };
+    images();
+    let family = "local-ctrl-c-twice";
+    // Ignores SIGTERM; the ordered stop would wait its whole stopTimeout.
+    let task = json!({
+        "family": family,
+        "containerDefinitions": [{
+            "name": "app",
+            "image": APP_IMAGE,
+            "entryPoint": ["/bin/dash", "-c",
+                "trap 'echo app ignores SIGTERM' TERM; echo up; while :; do sleep 0.2; done"],
+            "stopTimeout": 60
+        }]
+    });
+    let mut run = Background::start(&task);
+    let pid = run.pid();
+    run.wait_for(false, "[app] up\n");
+    run.interrupt();
+    run.wait_for(false, "[app] app ignores SIGTERM\n");
+    run.interrupt();
+    let (code, took, out, err) = run.wait_exit(Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{out}\n{err}");
+    eprintln!("local_docker: second Ctrl-C to exit: {took:?} (stopTimeout 60 s)");
+    let first = position(&err, "[local] SIGINT: stopping the task");
+    let second = position(&err, "[local] SIGINT again: killing the containers");
+    assert!(first < second, "{err}");
+    position(&err, "[local] container app exited with code 137");
     assert_eq!(leftovers(&docker, family, pid), "", "left behind");
 }
