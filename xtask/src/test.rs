@@ -24,7 +24,8 @@ pub fn run(extra: &[String]) -> Result<()> {
     .context("cfn-lint rejected infra/template.yaml")?;
     sh(cargo().args(["build", "--workspace", "--bins"]))?;
     let mut test = cargo();
-    test.args(["test", "--workspace", "--no-fail-fast"]).args(extra);
+    test.args(["test", "--workspace", "--no-fail-fast"])
+        .args(extra);
     test.env("MOTO_SERVER", &moto);
     sh(&mut test)
 }
