@@ -1,9 +1,10 @@
 //! Time `cnaf::inspect` on typical requests (browser GET with query and cookies, a 1 KiB JSON
-//! API call, the same call with every value distinct, a form post, a 16 KiB JSON document):
-//! `inspect_latency [ITERATIONS] [NAME FILTER]`. Prints p50/p99/max per request kind in
-//! microseconds, twice: wall-clock time, and the thread's CPU time (which time spent waiting
-//! for the CPU while other processes run does not inflate: the inspection's own cost).
-//! Build with `--release`.
+//! API call, the same call with every value distinct, a form post, a 16 KiB JSON document, the
+//! same gzip-compressed, and a gzip bomb decoding to 32 MiB):
+//! `inspect_latency [ITERATIONS] [NAME FILTER]` (fewer iterations for kinds that take long).
+//! Prints p50/p99/max per request kind in microseconds, twice: wall-clock time, and the
+//! thread's CPU time (which time spent waiting for the CPU while other processes run does not
+//! inflate: the inspection's own cost). Build with `--release`.
 
 use std::time::{Duration, Instant};
 
@@ -75,6 +76,21 @@ fn main() {
     let small_json = json_doc(6);
     let big_json = json_doc(100);
     let form = "first_name=Mary&last_name=O%27Brien&email=mary%40example.com&address=12+Main+St%2C+Apt+4&city=Springfield&zip=12345&comment=Please+leave+it+at+the+door%21";
+    let gzip = |data: &[u8]| {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data)
+            .and_then(|()| e.finish())
+            .unwrap_or_default()
+    };
+    let big_json_gz = gzip(big_json.as_bytes());
+    // 32 MiB of JSON whitespace around one value: decoded only up to the default body_limit
+    let mut bomb_text = vec![b' '; 32 << 20];
+    bomb_text[0] = b'[';
+    bomb_text[1] = b'1';
+    bomb_text[(32 << 20) - 1] = b']';
+    let bomb = gzip(&bomb_text);
+    drop(bomb_text);
     let cases: Vec<(&str, RequestParts, Vec<u8>)> = vec![
         (
             "GET page with query + cookies",
@@ -105,6 +121,20 @@ fn main() {
             browser("POST", "/api/orders/bulk").header("Content-Type", "application/json"),
             big_json.into_bytes(),
         ),
+        (
+            "POST 16 KiB JSON, gzip",
+            browser("POST", "/api/orders/bulk")
+                .header("Content-Type", "application/json")
+                .header("Content-Encoding", "gzip"),
+            big_json_gz,
+        ),
+        (
+            "POST gzip bomb (32 MiB of JSON)",
+            browser("POST", "/api/orders/bulk")
+                .header("Content-Type", "application/json")
+                .header("Content-Encoding", "gzip"),
+            bomb,
+        ),
     ];
     println!(
         "{:<34} {:>6} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8}",
@@ -116,6 +146,12 @@ fn main() {
             verdict.findings.is_empty(),
             "{name} must be clean: {verdict:?}"
         );
+        // at most about two seconds per request kind (the bomb takes milliseconds each)
+        let once = Instant::now();
+        std::hint::black_box(inspect(parts, body, &protections));
+        let n = n
+            .min((2.0 / once.elapsed().as_secs_f64().max(1e-9)) as usize)
+            .max(200);
         let mut wall = Vec::with_capacity(n);
         let mut cpu = Vec::with_capacity(n);
         for _ in 0..n {
