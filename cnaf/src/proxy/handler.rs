@@ -156,8 +156,28 @@ fn client_ip(peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         .map_or(peer, |ip| ip.to_canonical())
 }
 
+/// The hop-by-hop headers (RFC 9110 §7.6.1) a proxy drops.
+fn hop_by_hop(n: &HeaderName) -> bool {
+    [
+        &header::CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &header::PROXY_AUTHORIZATION,
+        &header::PROXY_AUTHENTICATE,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+    ]
+    .contains(&n)
+}
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1) plus those named in `Connection`.
 fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // one pass over the names (most messages have none) instead of a lookup per header
+    if !h.keys().any(hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()

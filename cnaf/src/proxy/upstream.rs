@@ -13,7 +13,6 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
 
 use super::body::Forwarded;
 
@@ -35,7 +34,9 @@ pub(crate) enum UpstreamError {
 pub(crate) struct Upstream {
     addr: SocketAddr,
     connect_timeout: Duration,
-    sender: Mutex<Option<SendRequest<Forwarded>>>,
+    /// The open connection, taken out while a request uses it (a client connection sends one
+    /// request at a time; were two to overlap, the second would open a connection of its own).
+    sender: std::sync::Mutex<Option<SendRequest<Forwarded>>>,
 }
 
 impl Upstream {
@@ -43,7 +44,7 @@ impl Upstream {
         Upstream {
             addr,
             connect_timeout,
-            sender: Mutex::new(None),
+            sender: std::sync::Mutex::new(None),
         }
     }
 
@@ -73,31 +74,30 @@ impl Upstream {
         &self,
         mut req: Request<Forwarded>,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let mut guard = self.sender.lock().await;
+        let mut slot = self.sender.lock().ok().and_then(|mut s| s.take());
         loop {
-            let reused = guard.as_ref().is_some_and(|s| !s.is_closed());
-            if !reused {
-                *guard = Some(self.connect().await?);
-            }
-            let Some(sender) = guard.as_mut() else {
-                continue;
+            let reused = slot.as_ref().is_some_and(|s| !s.is_closed());
+            let mut sender = match slot.take() {
+                Some(s) if reused => s,
+                _ => self.connect().await?,
             };
             if let Err(e) = sender.ready().await {
-                *guard = None;
                 if reused {
                     continue;
                 }
                 return Err(UpstreamError::Http(e));
             }
             match sender.try_send_request(req).await {
-                Ok(resp) => return Ok(resp),
-                Err(mut e) => {
-                    *guard = None;
-                    match e.take_message() {
-                        Some(unsent) if reused => req = unsent,
-                        _ => return Err(UpstreamError::Http(e.into_error())),
+                Ok(resp) => {
+                    if let Ok(mut s) = self.sender.lock() {
+                        *s = Some(sender);
                     }
+                    return Ok(resp);
                 }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(UpstreamError::Http(e.into_error())),
+                },
             }
         }
     }
