@@ -40,6 +40,35 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_and_damaged_compressed_bodies(
+        ct in content_type(),
+        coding in prop_oneof![Just("gzip"), Just("deflate"), Just("x-gzip, identity")],
+        text in SPICY,
+        garbage in proptest::collection::vec(any::<u8>(), 0..512),
+        cut in 0usize..4096,
+        flip in 0usize..4096,
+    ) {
+        use std::io::Write;
+        let parts = RequestParts::new("POST", "/x")
+            .header("Host", "a")
+            .header("Content-Type", ct)
+            .header("Content-Encoding", coding);
+        // bytes that are not compressed at all
+        check(&parts, &garbage);
+        // a valid stream, then cut short and with one byte damaged
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        let mut z = e.finish().unwrap();
+        check(&parts, &z);
+        check(&parts, &z[..cut.min(z.len())]);
+        if !z.is_empty() {
+            let i = flip % z.len();
+            z[i] ^= 0x5a;
+            check(&parts, &z);
+        }
+    }
+
+    #[test]
     fn spicy_text_in_every_location(
         ct in content_type(),
         target in SPICY,
