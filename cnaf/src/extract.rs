@@ -364,7 +364,14 @@ struct JsonWalk<'v, 'i, 'p> {
 
 impl<'v> JsonWalk<'v, '_, '_> {
     fn scan(&mut self, s: &'v str, key: bool) {
-        if !self.seen.insert(s) {
+        // bounded: past this many distinct strings, the rest are inspected without the check
+        const MAX_SEEN: usize = 4096;
+        let repeated = if self.seen.len() < MAX_SEEN {
+            !self.seen.insert(s)
+        } else {
+            self.seen.contains(s)
+        };
+        if repeated {
             return;
         }
         let path = &self.path;

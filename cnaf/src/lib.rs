@@ -415,6 +415,42 @@ mod tests {
         assert!(inspect(&call, &grpc, &all).has(Attack::Sqli));
     }
 
+    #[test]
+    fn repeated_json_strings_are_inspected_once_and_reported_where_first_seen() {
+        let json = || {
+            RequestParts::new("POST", "/api")
+                .header("Host", "a")
+                .header("Content-Type", "application/json")
+        };
+        let v = check(
+            json(),
+            r#"{"rows":[{"q":"ok"},{"q":"1' OR '1'='1"},{"q":"1' OR '1'='1"}]}"#,
+        );
+        assert_eq!(
+            v.findings
+                .iter()
+                .map(|f| f.location.to_string())
+                .collect::<Vec<_>>(),
+            ["JSON value $.rows[1].q"]
+        );
+        // a string seen as a key and again as a value is reported once, where it was first seen
+        let v = check(
+            json(),
+            r#"{"<script>alert(1)</script>":1,"x":"<script>alert(1)</script>"}"#,
+        );
+        assert_eq!(
+            v.primary().map(|f| f.location.to_string()).as_deref(),
+            Some("JSON key $.<script>alert(1)</script>")
+        );
+        // past the bound on remembered strings, values are still inspected
+        let many: Vec<String> = (0..5000).map(|i| format!("\"item {i}\"")).collect();
+        let body = format!(r#"{{"a":[{}],"z":"x' OR '1'='1"}}"#, many.join(","));
+        assert_eq!(
+            check(json(), &body).primary().map(|f| f.attack),
+            Some(Attack::Sqli)
+        );
+    }
+
     fn gzip(data: &[u8]) -> Vec<u8> {
         use std::io::Write;
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
