@@ -14,6 +14,13 @@ const MAX_ROUNDS: usize = 4;
 /// Undo every supported encoding, repeatedly. `plus_is_space` applies the form-encoding rule
 /// (`+` means space) in the first round, for query strings and form bodies.
 pub fn normalize(raw: &str, plus_is_space: bool) -> String {
+    // most values (names, numbers, words) carry nothing any decoder below acts on
+    if raw
+        .bytes()
+        .all(|b| b.is_ascii() && !matches!(b, b'%' | b'&' | b'\\' | b'+'))
+    {
+        return raw.to_string();
+    }
     let mut cur = if plus_is_space && raw.contains('+') {
         raw.replace('+', " ")
     } else {
@@ -496,6 +503,9 @@ mod tests {
         assert_eq!(normalize("a+b", false), "a+b");
         assert_eq!(normalize("100%", false), "100%");
         assert_eq!(normalize("%zz%4", false), "%zz%4");
+        for plain in ["price_asc", "42", "Running shoe (blue)", "", "a=b;c"] {
+            assert_eq!(normalize(plain, true), plain);
+        }
     }
 
     #[test]

@@ -89,7 +89,10 @@ impl From<&http::request::Parts> for RequestParts {
                 .map(|(n, v)| {
                     (
                         n.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        match std::str::from_utf8(v.as_bytes()) {
+                            Ok(text) => text.to_string(),
+                            Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        },
                     )
                 })
                 .collect(),
