@@ -107,9 +107,9 @@ pub fn detect(value: &str) -> bool {
         return true;
     }
     let tricky = b.contains(&b'\\')
-        || memchr::memmem::find(b, b"..").is_some()
-        || memchr::memmem::find(b, b"//").is_some()
-        || memchr::memmem::find(b, b"/./").is_some()
+        || finder!(b"..").find(b).is_some()
+        || finder!(b"//").find(b).is_some()
+        || finder!(b"/./").find(b).is_some()
         || b.contains(&b'<');
     if !tricky {
         // nothing to normalise: the case-insensitive sets match the value as it is
@@ -209,7 +209,7 @@ fn normalize_path(v: &str) -> String {
 /// Number of `../` (or a trailing `..`) path segments.
 fn traversals(n: &[u8]) -> usize {
     let mut count = 0;
-    for p in memchr::memmem::find_iter(n, b"..") {
+    for p in finder!(b"..").find_iter(n) {
         let before_ok = p == 0 || matches!(n[p - 1], b'/' | b'=' | b' ' | b'"' | b'\'' | b':');
         let after = n.get(p + 2).copied();
         if before_ok
@@ -244,7 +244,7 @@ fn unc_path(b: &[u8]) -> bool {
 /// `http://10.1.2.3/shell.txt`, `ftp://1.2.3.4/x?`: remote file inclusion by IP address, or
 /// a URL ending in `?` (the classic RFI trailer that discards the rest of the include path).
 fn remote_by_ip(n: &[u8]) -> bool {
-    for p in memchr::memmem::find_iter(n, b"://") {
+    for p in finder!(b"://").find_iter(n) {
         // the scheme: letters right before `://`
         let mut s = p;
         while s > 0 && (n[s - 1].is_ascii_alphanumeric() || matches!(n[s - 1], b'+' | b'-' | b'.'))
@@ -429,15 +429,15 @@ fn external_entity(n: &[u8]) -> bool {
         for p in memchr::memmem::find_iter(n, decl) {
             let end = memchr::memchr(b'>', &n[p..]).map_or(n.len(), |e| p + e);
             let d = &n[p..end];
-            if memchr::memmem::find(d, b" system ").is_some()
-                || memchr::memmem::find(d, b" system\"").is_some()
-                || memchr::memmem::find(d, b" public ").is_some()
+            if finder!(b" system ").find(d).is_some()
+                || finder!(b" system\"").find(d).is_some()
+                || finder!(b" public ").find(d).is_some()
             {
                 return true;
             }
         }
     }
-    memchr::memmem::find(n, b"<xi:include").is_some() || schema_inclusion(n)
+    finder!(b"<xi:include").find(n).is_some() || schema_inclusion(n)
 }
 
 /// `<xs:include schemaLocation="http://...">`, `<xsd:import namespace="http://...">`: an XML

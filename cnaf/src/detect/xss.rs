@@ -84,7 +84,7 @@ pub fn detect(value: &str) -> bool {
     let structural = b
         .iter()
         .any(|c| matches!(c, b'<' | b'(' | b'`' | b'=' | b':' | b'[' | b'"' | b'\''));
-    let comment = memchr::memmem::find(b, b"/*").is_some();
+    let comment = finder!(b"/*").find(b).is_some();
     if !structural {
         return dom_property(b) || (comment && split_property(b));
     }
@@ -156,7 +156,9 @@ fn split_property(b: &[u8]) -> bool {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-            i = memchr::memmem::find(&b[i + 2..], b"*/").map_or(b.len(), |p| i + 2 + p + 2);
+            i = finder!(b"*/")
+                .find(&b[i + 2..])
+                .map_or(b.len(), |p| i + 2 + p + 2);
             continue;
         }
         if !b[i].is_ascii_whitespace() {
@@ -435,7 +437,9 @@ fn data_html_at(b: &[u8], i: usize) -> bool {
 }
 
 fn style_expression(a: &[u8]) -> bool {
-    memchr::memmem::find(&a.to_ascii_lowercase(), b"expression(").is_some()
+    finder!(b"expression(")
+        .find(&a.to_ascii_lowercase())
+        .is_some()
 }
 
 /// The value is (or starts with) a script URL with code after the scheme.

@@ -249,7 +249,7 @@ pub fn detect(value: &str) -> bool {
     }
     // what the shell makes of `c$@at`, `c${KK}url`, `/bi[n]/bash`, `c''at`
     let unquoted = shell_expand(value);
-    unquoted != value && (detect_plain(&unquoted) || super::lfi::detect(&unquoted))
+    *unquoted != *value && (detect_plain(&unquoted) || super::lfi::detect(&unquoted))
 }
 
 fn detect_plain(value: &str) -> bool {

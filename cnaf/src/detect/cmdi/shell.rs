@@ -1,54 +1,72 @@
 //! How a shell reads a word before running it: expansions, wildcards, functions, and the
 //! Windows batch interpreter's control flow.
 
+use std::borrow::Cow;
+
 /// Remove what a shell removes before running a word: empty or unset expansions (`$@`, `$*`,
-/// `${X}`), single-character classes (`[n]`) and empty quotes.
-pub(super) fn shell_expand(v: &str) -> String {
-    if !v.contains(['$', '[', '\'', '"', '`']) {
-        return v.to_string();
-    }
+/// `${X}`), single-character classes (`[n]`) and empty quotes. The value itself (borrowed, no
+/// copy) when there is nothing to remove.
+pub(super) fn shell_expand(v: &str) -> Cow<'_, str> {
     let b = v.as_bytes();
-    let mut out = String::with_capacity(v.len());
+    let special = |c: &u8| matches!(c, b'$' | b'[' | b'\'' | b'"' | b'`');
+    // `out` holds v[..copied] as the shell reads it; v[copied..i] is still to be copied as is.
+    // Every byte that starts an expansion is ASCII, so each cut is at a char boundary.
+    let mut out: Option<String> = None;
+    let mut copied = 0;
     let mut i = 0;
-    while i < b.len() {
-        match b[i] {
+    while let Some(k) = b[i..].iter().position(special) {
+        i += k;
+        // (bytes the shell drops from i on, what it puts in their place)
+        let edit: Option<(usize, Option<char>)> = match b[i] {
             // `$@`, `$*`, `$!` and the positional parameters are empty in a fresh `sh -c`
-            b'$' if matches!(b.get(i + 1), Some(b'@' | b'*' | b'!' | b'1'..=b'9')) => i += 2,
+            b'$' if matches!(b.get(i + 1), Some(b'@' | b'*' | b'!' | b'1'..=b'9')) => {
+                Some((2, None))
+            }
             // an empty command substitution (`` `` ``, `$()`) expands to nothing
-            b'`' if b.get(i + 1) == Some(&b'`') => i += 2,
-            b'$' if b.get(i + 1) == Some(&b'(') && b.get(i + 2) == Some(&b')') => i += 3,
+            b'`' if b.get(i + 1) == Some(&b'`') => Some((2, None)),
+            b'$' if b.get(i + 1) == Some(&b'(') && b.get(i + 2) == Some(&b')') => Some((3, None)),
             b'$' if b.get(i + 1) == Some(&b'{') => match b[i..].iter().position(|&c| c == b'}') {
                 Some(close)
                     if b[i + 2..i + close]
                         .iter()
                         .all(|c| c.is_ascii_alphanumeric() || *c == b'_') =>
                 {
-                    i += close + 1;
+                    Some((close + 1, None))
                 }
-                _ => {
-                    out.push('$');
-                    i += 1;
-                }
+                _ => None,
             },
             b'[' if b.get(i + 2) == Some(&b']') && b[i + 1].is_ascii_alphanumeric() => {
-                out.push(char::from(b[i + 1]));
-                i += 3;
+                Some((3, Some(char::from(b[i + 1]))))
             }
-            b'\'' | b'"' if b.get(i + 1) == Some(&b[i]) => i += 2,
-            _ => {
-                let len = v[i..].chars().next().map_or(1, char::len_utf8);
-                out.push_str(&v[i..i + len]);
+            b'\'' | b'"' if b.get(i + 1) == Some(&b[i]) => Some((2, None)),
+            _ => None,
+        };
+        match edit {
+            Some((len, put)) => {
+                let o = out.get_or_insert_with(|| String::with_capacity(v.len()));
+                o.push_str(&v[copied..i]);
+                if let Some(c) = put {
+                    o.push(c);
+                }
                 i += len;
+                copied = i;
             }
+            None => i += 1,
         }
     }
-    out
+    match out {
+        Some(mut o) => {
+            o.push_str(&v[copied..]);
+            Cow::Owned(o)
+        }
+        None => Cow::Borrowed(v),
+    }
 }
 
 /// `:(){ :|:& };:`, `f(){ f & f; };f`: a shell function that starts two copies of itself at
 /// once (piped into itself or in the background) — a fork bomb.
 pub(super) fn fork_bomb(b: &[u8]) -> bool {
-    memchr::memmem::find_iter(b, b"()").any(|p| {
+    finder!(b"()").find_iter(b).any(|p| {
         let mut n = p;
         while n > 0 && !b[n - 1].is_ascii_whitespace() && !matches!(b[n - 1], b';' | b'{' | b'}') {
             n -= 1;
@@ -63,7 +81,7 @@ pub(super) fn fork_bomb(b: &[u8]) -> bool {
             .copied()
             .filter(|c| !c.is_ascii_whitespace() && *c != b';')
             .collect();
-        while let Some(k) = memchr::memmem::find(&body, b"()") {
+        while let Some(k) = finder!(b"()").find(&body) {
             body.drain(k..k + 2);
         }
         // the function runs two copies of itself at once: piped into itself or backgrounded
@@ -363,7 +381,7 @@ pub(super) fn sqlite_dot_command(v: &str) -> bool {
 /// operator right after a bare name.
 pub(super) fn param_expansion_trick(v: &str) -> bool {
     let b = v.as_bytes();
-    memchr::memmem::find_iter(b, b"${").any(|p| {
+    finder!(b"${").find_iter(b).any(|p| {
         let mut i = p + 2;
         let start = i;
         while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {

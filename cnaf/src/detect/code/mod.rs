@@ -311,7 +311,7 @@ fn evaluates(inner: &[u8]) -> bool {
 /// JavaScript statements smuggled after a `;` (server-side JS such as MongoDB `$where`):
 /// `;var d = new Date();`, `do{...}while(`.
 fn js_statement(b: &[u8]) -> bool {
-    if memchr::memmem::find(b, b"do{").is_some() && memchr::memmem::find(b, b"}while(").is_some() {
+    if finder!(b"do{").find(b).is_some() && finder!(b"}while(").find(b).is_some() {
         return true;
     }
     memchr::memchr_iter(b';', b).any(|p| {
@@ -337,7 +337,7 @@ fn js_statement(b: &[u8]) -> bool {
 
 /// `while(true)`, `while(!0);`: a JavaScript loop statement (server-side JS denial of service).
 fn endless_loop(b: &[u8]) -> bool {
-    memchr::memmem::find_iter(b, b"while(").any(|p| {
+    finder!(b"while(").find_iter(b).any(|p| {
         if p > 0 && b[p - 1].is_ascii_alphanumeric() {
             return false;
         }
@@ -363,7 +363,7 @@ fn endless_loop(b: &[u8]) -> bool {
 
 /// `@{[ system "id" ]}`: Perl code interpolated into a string.
 fn perl_interpolation(b: &[u8]) -> bool {
-    memchr::memmem::find_iter(b, b"@{").any(|p| {
+    finder!(b"@{").find_iter(b).any(|p| {
         b[p + 2..]
             .iter()
             .find(|c| !c.is_ascii_whitespace())
@@ -422,7 +422,7 @@ fn nosql_operator(b: &[u8]) -> bool {
 
 /// `db.users.insert(...)`, `db.x.find(`: MongoDB shell statements.
 fn mongo_shell(b: &[u8]) -> bool {
-    for p in memchr::memmem::find_iter(b, b"db.") {
+    for p in finder!(b"db.").find_iter(b) {
         if p > 0 && b[p - 1].is_ascii_alphanumeric() {
             continue;
         }

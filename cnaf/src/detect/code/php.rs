@@ -132,7 +132,7 @@ pub(super) fn calls(b: &[u8]) -> bool {
                 k += 1;
             }
             if b.get(k) == Some(&b'/') && b.get(k + 1) == Some(&b'*') {
-                k = memchr::memmem::find(&b[k..], b"*/").map_or(b.len(), |p| k + p + 2);
+                k = finder!(b"*/").find(&b[k..]).map_or(b.len(), |p| k + p + 2);
                 commented = true;
                 continue;
             }
@@ -297,7 +297,7 @@ fn skip_blanks_and_comments(b: &[u8], mut i: usize) -> (usize, bool) {
             i += 1;
         }
         if b.get(i) == Some(&b'/') && b.get(i + 1) == Some(&b'*') {
-            match memchr::memmem::find(&b[i + 2..], b"*/") {
+            match finder!(b"*/").find(&b[i + 2..]) {
                 Some(q) => {
                     i += q + 4;
                     commented = true;
@@ -379,7 +379,7 @@ pub(super) fn parenthesised_callee(b: &[u8]) -> bool {
                 j += 1;
             }
             if b.get(j) == Some(&b'/') && b.get(j + 1) == Some(&b'*') {
-                k = memchr::memmem::find(&b[j..], b"*/").map_or(b.len(), |q| j + q + 2);
+                k = finder!(b"*/").find(&b[j..]).map_or(b.len(), |q| j + q + 2);
                 commented = true;
                 continue;
             }
@@ -415,7 +415,7 @@ pub(super) fn parenthesised_callee(b: &[u8]) -> bool {
 
 /// `<? echo 1; ?>`, `<?=$x?>`: a PHP open tag (not `<?xml`).
 pub(super) fn php_short_tag(b: &[u8]) -> bool {
-    memchr::memmem::find_iter(b, b"<?").any(|p| {
+    finder!(b"<?").find_iter(b).any(|p| {
         let rest = &b[p + 2..];
         if !matches!(
             rest.first(),
@@ -441,12 +441,16 @@ pub(super) fn php_short_tag(b: &[u8]) -> bool {
 /// the way PHP evaluates the callee (pieces concatenated, the one-element array indexed) and ask
 /// the call rules again.
 pub(super) fn assembled_callee(b: &[u8]) -> bool {
-    let concat = [&b"\".\""[..], b"'.'", b"\" .", b"' .", b". \"", b". '"]
-        .iter()
-        .any(|m| memchr::memmem::find(b, m).is_some());
-    let indexed = [&b"]["[..], b")[", b"] ["]
-        .iter()
-        .any(|m| memchr::memmem::find(b, m).is_some());
+    // every concatenation marker has a `.`, every index marker a `[`: most values have
+    // neither, and one byte scan answers for all nine markers
+    let concat = b.contains(&b'.')
+        && [&b"\".\""[..], b"'.'", b"\" .", b"' .", b". \"", b". '"]
+            .iter()
+            .any(|m| memchr::memmem::find(b, m).is_some());
+    let indexed = b.contains(&b'[')
+        && [&b"]["[..], b")[", b"] ["]
+            .iter()
+            .any(|m| memchr::memmem::find(b, m).is_some());
     if !(concat || indexed) || b.len() > 512 {
         return false;
     }
@@ -455,7 +459,9 @@ pub(super) fn assembled_callee(b: &[u8]) -> bool {
     while i < b.len() {
         match b[i] {
             b'/' if b.get(i + 1) == Some(&b'*') => {
-                i = memchr::memmem::find(&b[i + 2..], b"*/").map_or(b.len(), |p| i + 2 + p + 2);
+                i = finder!(b"*/")
+                    .find(&b[i + 2..])
+                    .map_or(b.len(), |p| i + 2 + p + 2);
             }
             // `[0]`, `{ 0 }`: the index of a one-element array
             b'[' | b'{' => {
@@ -544,8 +550,8 @@ pub(super) fn obfuscated_call(b: &[u8]) -> bool {
         }
         let gap = &b[gap_start..k];
         let hash_ok = !gap.contains(&b'#') || glued_hash;
-        let slash_comment = memchr::memmem::find(gap, b"/*").is_some()
-            || memchr::memmem::find(gap, b"//").is_some();
+        let slash_comment =
+            finder!(b"/*").find(gap).is_some() || finder!(b"//").find(gap).is_some();
         if commented && hash_ok && (slash_comment || glued_hash) {
             return true;
         }

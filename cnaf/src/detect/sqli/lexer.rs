@@ -308,7 +308,9 @@ pub fn tokenize(s: &str, ctx_quote: Option<u8>, out: &mut Vec<Tok>) {
             continue;
         }
         if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            let end = memchr::memmem::find(&b[i + 2..], b"*/").map_or(b.len(), |p| i + 2 + p + 2);
+            let end = finder!(b"*/")
+                .find(&b[i + 2..])
+                .map_or(b.len(), |p| i + 2 + p + 2);
             out.push(Tok::Comment);
             i = end;
             continue;
@@ -371,7 +373,7 @@ pub fn tokenize(s: &str, ctx_quote: Option<u8>, out: &mut Vec<Tok>) {
             }
             // `func/**/(` counts as a call too
             if b.get(k) == Some(&b'/') && b.get(k + 1) == Some(&b'*') {
-                if let Some(p) = memchr::memmem::find(&b[k + 2..], b"*/") {
+                if let Some(p) = finder!(b"*/").find(&b[k + 2..]) {
                     k = k + 2 + p + 2;
                     while k < b.len() && b[k].is_ascii_whitespace() {
                         k += 1;

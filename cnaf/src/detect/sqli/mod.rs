@@ -193,11 +193,11 @@ fn comment_as_blank(value: &str) -> bool {
         &value[start..e]
     };
     let keyword = |w: &str| KEYWORDS.iter().any(|k| w.eq_ignore_ascii_case(k));
-    memchr::memmem::find_iter(b, b"/*").any(|p| {
+    finder!(b"/*").find_iter(b).any(|p| {
         if b.get(p + 2) == Some(&b'!') {
             return false;
         }
-        let Some(len) = memchr::memmem::find(&b[p + 2..], b"*/") else {
+        let Some(len) = finder!(b"*/").find(&b[p + 2..]) else {
             return false;
         };
         let before = word_before(p);
