@@ -38,44 +38,50 @@ static SINKS: LazyLock<AhoCorasick> = LazyLock::new(|| {
 });
 
 /// DOM properties payloads read or write.
-static DOM: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    literals(&[
-        "document.cookie",
-        "document.domain",
-        "document.write",
-        "document.location",
-        "document[",
-        "window.location",
-        "window[",
-        "self[",
-        "top[",
-        "parent[",
-        "this[\"src\"]",
-        ".innerhtml",
-        ".outerhtml",
-        "createelement(",
-        ".appendchild(",
-        "-moz-binding",
-        "expression(",
-        "document.queryselector",
-        "document.getelementby",
-        "document.body.",
-        "url(javascript",
-        "document)[",
-        ".call`",
-        ".apply`",
-        "@import'",
-        "@import\"",
-        "@import url(",
-        "constructor.constructor",
-        "__proto__",
-        "srcdoc=",
-        "window.onerror",
-        "location.hash",
-        "location.href=",
-        "location=",
-    ])
-});
+static DOM: LazyLock<AhoCorasick> = LazyLock::new(|| literals(DOM_WORDS));
+
+/// Every word of `DOM_WORDS` holds one of these bytes (none of which ASCII case folding
+/// changes): a value without any of them cannot match `DOM`.
+fn dom_trigger(c: &u8) -> bool {
+    matches!(c, b'.' | b'[' | b'(' | b'-' | b'@' | b'_' | b'=')
+}
+
+const DOM_WORDS: &[&str] = &[
+    "document.cookie",
+    "document.domain",
+    "document.write",
+    "document.location",
+    "document[",
+    "window.location",
+    "window[",
+    "self[",
+    "top[",
+    "parent[",
+    "this[\"src\"]",
+    ".innerhtml",
+    ".outerhtml",
+    "createelement(",
+    ".appendchild(",
+    "-moz-binding",
+    "expression(",
+    "document.queryselector",
+    "document.getelementby",
+    "document.body.",
+    "url(javascript",
+    "document)[",
+    ".call`",
+    ".apply`",
+    "@import'",
+    "@import\"",
+    "@import url(",
+    "constructor.constructor",
+    "__proto__",
+    "srcdoc=",
+    "window.onerror",
+    "location.hash",
+    "location.href=",
+    "location=",
+];
 
 /// Whether `value` (already decoded) is cross-site scripting.
 pub fn detect(value: &str) -> bool {
@@ -170,6 +176,9 @@ fn split_property(b: &[u8]) -> bool {
 }
 
 fn dom_property(b: &[u8]) -> bool {
+    if !b.iter().any(dom_trigger) {
+        return false;
+    }
     // a DOM property named as a path segment (`/manual/document.cookie`) is not code
     DOM.find_iter(b)
         .any(|m| m.start() == 0 || !matches!(b[m.start() - 1], b'/' | b'-'))
@@ -508,7 +517,19 @@ fn js_sink(b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::detect;
+    use super::{detect, dom_trigger, DOM_WORDS};
+
+    /// `dom_property` skips values without a trigger byte: that is exact only while every
+    /// DOM word holds one.
+    #[test]
+    fn every_dom_word_has_a_trigger_byte() {
+        for w in DOM_WORDS {
+            assert!(w.as_bytes().iter().any(dom_trigger), "{w}");
+        }
+        assert!(!b"document cookie".iter().any(dom_trigger));
+        assert!(detect("x=document.cookie"));
+        assert!(!detect("it's the document cookie"));
+    }
 
     #[test]
     fn payloads() {

@@ -167,7 +167,7 @@ pub fn detect(value: &str) -> bool {
     if php_short_tag(b) {
         return true;
     }
-    if MARKERS.is_match(b) || b.windows(4).any(|w| w == [0xAC, 0xED, 0x00, 0x05]) {
+    if MARKERS.is_match(b) || finder!(&[0xAC, 0xED, 0x00, 0x05]).find(b).is_some() {
         return true;
     }
     if java_name(b) {
