@@ -11,12 +11,14 @@ use crate::detect::literals;
 pub(super) fn java_name(b: &[u8]) -> bool {
     static PACKAGES: LazyLock<AhoCorasick> =
         LazyLock::new(|| literals(&["java.", "javax.", "jdk.", "sun."]));
-    PACKAGES.find_iter(b).any(|m| {
-        let p = m.start();
-        let boundary =
-            p == 0 || !(b[p - 1].is_ascii_alphanumeric() || matches!(b[p - 1], b'_' | b'-' | b'.'));
-        boundary && b.get(m.end()).is_some_and(u8::is_ascii_alphabetic)
-    })
+    // every package prefix ends in `.`
+    b.contains(&b'.')
+        && PACKAGES.find_iter(b).any(|m| {
+            let p = m.start();
+            let boundary = p == 0
+                || !(b[p - 1].is_ascii_alphanumeric() || matches!(b[p - 1], b'_' | b'-' | b'.'));
+            boundary && b.get(m.end()).is_some_and(u8::is_ascii_alphabetic)
+        })
 }
 
 /// Java gadget classes hidden in base64 at any byte alignment (the value is base64 of a

@@ -113,6 +113,10 @@ pub(super) const CALLS_NEED_CONTEXT: &[&str] = &[
 ];
 
 pub(super) fn calls(b: &[u8]) -> bool {
+    // every call found below has its `(` in the value: without one, skip the automaton
+    if !b.contains(&b'(') {
+        return false;
+    }
     for m in CALLS.find_iter(b) {
         let (s, e) = (m.start(), m.end());
         // short names need a word boundary; long ones are distinctive on their own
