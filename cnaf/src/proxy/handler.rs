@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use super::audit::{record_for, AuditContext, AuditSink, RequestInfo};
 use super::body::{read_prefix, Forwarded};
 use super::tail::Tail;
+use super::upgrade::{self, Phase};
 use super::upstream::Upstream;
 use super::{PolicyHandle, ProxyConfig};
 use crate::model::{Action, RequestParts};
@@ -29,10 +30,12 @@ pub(crate) struct State {
     audit: Arc<dyn AuditSink>,
     context: AuditContext,
     max_header_bytes: usize,
+    /// The proxy's phase, watched by upgraded connections (and counted by shutdown).
+    phase: tokio::sync::watch::Receiver<Phase>,
 }
 
 impl State {
-    pub(crate) fn new(c: &ProxyConfig) -> State {
+    pub(crate) fn new(c: &ProxyConfig, phase: tokio::sync::watch::Receiver<Phase>) -> State {
         State {
             upstream: c.upstream,
             connect_timeout: c.limits.connect_timeout,
@@ -40,6 +43,7 @@ impl State {
             audit: c.audit.clone(),
             context: c.context.clone(),
             max_header_bytes: c.limits.max_header_bytes,
+            phase,
         }
     }
 }
@@ -247,7 +251,7 @@ fn head_len(req: &Request<Incoming>) -> usize {
 }
 
 pub(crate) async fn handle(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     client: Arc<Client>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let state = &client.state;
@@ -263,6 +267,8 @@ pub(crate) async fn handle(
             true,
         ));
     }
+    // a WebSocket handshake: the client side of the switch, taken before the request is split
+    let websocket = upgrade::websocket(&req).map(|v| (v, hyper::upgrade::on(&mut req)));
     let (mut parts, body) = req.into_parts();
     let prefix = match read_prefix(body, policy.body_limit).await {
         Ok(p) => p,
@@ -320,7 +326,7 @@ pub(crate) async fn handle(
     if tail.is_some() && audited.is_none() {
         audited = Some(Audited::of(&parts, peer.ip()));
     }
-    let response = forward(&client, &mut parts, prefix, tail.clone(), &id).await;
+    let response = forward(&client, &mut parts, prefix, tail.clone(), websocket, &id).await;
     if let (Some(tail), Some(audited)) = (tail, audited) {
         let (findings, stopped) = tail.outcome();
         audit(state, &audited.info(&id, &policy.rule), &findings);
@@ -355,6 +361,7 @@ async fn forward(
     parts: &mut http::request::Parts,
     prefix: super::body::Prefix,
     tail: Option<Arc<Tail>>,
+    websocket: Option<(HeaderValue, hyper::upgrade::OnUpgrade)>,
     id: &RequestId,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let state = &client.state;
@@ -380,6 +387,10 @@ async fn forward(
     let mut headers = std::mem::take(&mut parts.headers);
     let chunked = headers.contains_key(header::TRANSFER_ENCODING);
     strip_hop_by_hop(&mut headers);
+    let on_client = websocket.map(|(value, on_client)| {
+        upgrade::restore_headers(&mut headers, value);
+        on_client
+    });
     if chunked {
         // framing comes from the body we send, never from a length the client claimed
         headers.remove(header::CONTENT_LENGTH);
@@ -410,6 +421,37 @@ async fn forward(
     *up.uri_mut() = uri;
     *up.headers_mut() = headers;
     match client.upstream.send(up).await {
+        Ok(mut resp) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            let Some(on_client) = on_client else {
+                tracing::warn!(
+                    "cnaf: request {}: the app switched protocols without being asked",
+                    id.as_str()
+                );
+                return Ok(page(
+                    StatusCode::BAD_GATEWAY,
+                    "Bad gateway",
+                    "The application gave an answer the web application firewall cannot \
+                     forward.",
+                    id,
+                    true,
+                ));
+            };
+            let on_app = hyper::upgrade::on(&mut resp);
+            let (mut rparts, rbody) = resp.into_parts();
+            let confirmed = rparts.headers.get(header::UPGRADE).cloned();
+            strip_hop_by_hop(&mut rparts.headers);
+            if let Some(value) = confirmed {
+                upgrade::restore_headers(&mut rparts.headers, value);
+            }
+            // hyper completes both sides once the 101 is written to the client
+            tokio::spawn(upgrade::tunnel(
+                on_client,
+                on_app,
+                state.phase.clone(),
+                id.as_str().to_string(),
+            ));
+            Ok(Response::from_parts(rparts, Either::Right(rbody)))
+        }
         Ok(resp) => {
             let (mut rparts, rbody) = resp.into_parts();
             strip_hop_by_hop(&mut rparts.headers);

@@ -13,14 +13,18 @@
 //! - App down: 502 page; each request tries again, so traffic recovers when the app returns.
 //! - Bounded: request head ([`Limits::max_header_bytes`], [`Limits::max_headers`]), time to
 //!   send the head ([`Limits::header_timeout`]), buffered body (`body_limit`).
-//! - Graceful shutdown: stop accepting, let in-flight requests finish (bounded by
-//!   [`Limits::shutdown_grace`]).
+//! - WebSocket: an `Upgrade: websocket` handshake is inspected like any request; when the app
+//!   answers 101 both connections are joined and bytes copied both ways, uninspected. Other
+//!   upgrade protocols are dropped as hop-by-hop headers.
+//! - Graceful shutdown: stop accepting, let in-flight requests and open WebSocket connections
+//!   finish, all bounded by [`Limits::shutdown_grace`]; what is still open then is closed.
 //! - The policy is swappable while serving ([`PolicyHandle::set`]).
 
 mod audit;
 mod body;
 mod handler;
 pub(crate) mod tail;
+mod upgrade;
 mod upstream;
 
 use std::future::Future;
@@ -33,6 +37,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 pub use audit::{AuditContext, AuditSink, DiscardAudits};
+use upgrade::Phase;
 
 use crate::policy::{all, CnafEffect, CnafPolicy, CnafRule, Protections, DEFAULT_BODY_LIMIT};
 
@@ -120,7 +125,7 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time to connect to the app.
     pub connect_timeout: Duration,
-    /// How long shutdown waits for in-flight requests.
+    /// How long shutdown waits for in-flight requests and upgraded (WebSocket) connections.
     pub shutdown_grace: Duration,
 }
 
@@ -216,9 +221,12 @@ impl Proxy {
         self.listener.local_addr().map_err(ProxyError::LocalAddr)
     }
 
-    /// Serve until `shutdown` completes, then drain in-flight requests (bounded).
+    /// Serve until `shutdown` completes, then drain in-flight requests and upgraded connections
+    /// (bounded by [`Limits::shutdown_grace`]; what is still open then is closed).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ProxyError> {
-        let state = Arc::new(handler::State::new(&self.config));
+        // every connection task and tunnel holds a receiver: shutdown waits for them all to go
+        let (phase_tx, phase_rx) = tokio::sync::watch::channel(Phase::Serving);
+        let state = Arc::new(handler::State::new(&self.config, phase_rx.clone()));
         let limits = self.config.limits;
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -231,7 +239,6 @@ impl Proxy {
             // (and their initialisation) per request
             http.max_headers(limits.max_headers);
         }
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
         tracing::info!(
             "cnaf: listening on {}, forwarding to {}",
@@ -256,24 +263,69 @@ impl Proxy {
                     let svc = hyper::service::service_fn(move |req| {
                         handler::handle(req, client.clone())
                     });
-                    let conn = http.serve_connection(TokioIo::new(stream), svc);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!("cnaf: connection from {peer}: {e}");
-                        }
-                    });
+                    let conn = http.serve_connection(TokioIo::new(stream), svc).with_upgrades();
+                    tokio::spawn(connection(conn, phase_rx.clone(), peer));
                 }
             }
         }
         drop(self.listener);
-        if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        drop(state);
+        drop(phase_rx);
+        phase_tx.send_replace(Phase::Draining);
+        if tokio::time::timeout(limits.shutdown_grace, phase_tx.closed())
             .await
             .is_err()
         {
-            tracing::warn!("cnaf: shutdown grace period over; dropping open connections");
+            tracing::warn!("cnaf: shutdown grace period over; closing open connections");
+            phase_tx.send_replace(Phase::Closing);
+            // they close at their next poll
+            let _ = tokio::time::timeout(Duration::from_secs(1), phase_tx.closed()).await;
         }
         Ok(())
+    }
+}
+
+/// Serve one client connection: asked to drain, it finishes the request in flight and closes;
+/// at the end of the grace period it is dropped.
+async fn connection<C>(conn: C, mut phase: tokio::sync::watch::Receiver<Phase>, peer: SocketAddr)
+where
+    C: Future<Output = Result<(), hyper::Error>> + GracefulShutdown,
+{
+    tokio::pin!(conn);
+    let served = tokio::select! {
+        r = conn.as_mut() => Some(r),
+        _ = phase.wait_for(|p| *p != Phase::Serving) => None,
+    };
+    let result = match served {
+        Some(r) => r,
+        None => {
+            conn.as_mut().start_shutdown();
+            tokio::select! {
+                r = conn.as_mut() => r,
+                _ = phase.wait_for(|p| *p == Phase::Closing) => Ok(()),
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("cnaf: connection from {peer}: {e}");
+    }
+}
+
+/// A served connection that can be asked to finish (hyper's upgradeable HTTP/1 connection).
+trait GracefulShutdown {
+    fn start_shutdown(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S, B> GracefulShutdown for hyper::server::conn::http1::UpgradeableConnection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn start_shutdown(self: std::pin::Pin<&mut Self>) {
+        hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown(self);
     }
 }
 

@@ -60,8 +60,9 @@ impl Upstream {
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(UpstreamError::Http)?;
+        // with_upgrades: a 101 hands the connection over to the WebSocket tunnel
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!("cnaf: app connection ended: {e}");
             }
         });
@@ -89,8 +90,11 @@ impl Upstream {
             }
             match sender.try_send_request(req).await {
                 Ok(resp) => {
-                    if let Ok(mut s) = self.sender.lock() {
-                        *s = Some(sender);
+                    // a connection that switched protocols is the tunnel's now
+                    if resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+                        if let Ok(mut s) = self.sender.lock() {
+                            *s = Some(sender);
+                        }
                     }
                     return Ok(resp);
                 }
