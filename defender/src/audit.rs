@@ -80,7 +80,7 @@ impl AuditSink for JsonLinesFile {
         line.push('\n');
         if let Ok(mut f) = self.file.lock() {
             if let Err(e) = f.write_all(line.as_bytes()) {
-                eprintln!("defender: cannot append to the audit log: {e}");
+                crate::say!("defender: cannot append to the audit log: {e}");
             }
         }
     }
@@ -118,7 +118,7 @@ impl Auditor {
         let workload = self.workload.load();
         let mut record = record.with_scope(&workload.scope);
         record.task_arn.clone_from(&workload.task_arn);
-        eprintln!(
+        crate::say!(
             "defender: {} ({}): {}",
             record.effect.as_str(),
             record.rule,

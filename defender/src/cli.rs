@@ -138,7 +138,7 @@ impl ScopeArgs {
         self.container = workload.scope.container;
         self.image = workload.scope.image;
         self.task_arn = workload.task_arn;
-        eprintln!("defender: task {} (ECS task metadata)", self.task_arn);
+        defender::say!("defender: task {} (ECS task metadata)", self.task_arn);
         None
     }
 }
@@ -186,7 +186,7 @@ pub fn main() -> ExitCode {
     let signals = match supervisor::prepare_signals() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("defender: {e:#}");
+            defender::say!("defender: {e:#}");
             return ExitCode::from(1);
         }
     };
@@ -200,7 +200,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Install { dir } => match defender::install::install_self(&dir) {
             Ok(path) => {
-                eprintln!("defender: installed {}", path.display());
+                defender::say!("defender: installed {}", path.display());
                 Ok(0)
             }
             Err(e) => Err(RunFailure::Runtime(e.into())),
@@ -211,11 +211,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(RunFailure::Usage(e)) => {
-            eprintln!("defender: {e:#}");
+            defender::say!("defender: {e:#}");
             ExitCode::from(USAGE)
         }
         Err(RunFailure::Runtime(e)) => {
-            eprintln!("defender: {e:#}");
+            defender::say!("defender: {e:#}");
             ExitCode::from(1)
         }
     }
@@ -395,7 +395,7 @@ fn run(mut args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u
     } else {
         "probed"
     };
-    eprintln!(
+    defender::say!(
         "defender: supervising with the {} backend ({how})",
         settings.launch.backend.name()
     );
@@ -420,7 +420,7 @@ fn run(mut args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u
     let status = supervisor::supervise(&settings.launch, signals, judge, auditor, hooks);
     if let Some(p) = proxy {
         if let Err(e) = p.stop() {
-            eprintln!("defender: CNAF: {e}");
+            defender::say!("defender: CNAF: {e}");
         }
     }
     if let Some((connected, _)) = console {
@@ -475,7 +475,7 @@ fn cnaf_alone(
         None => None,
     };
     let workload = args.scope.workload();
-    eprintln!(
+    defender::say!(
         "defender: cnaf: {}",
         cnaf_run::describe_source(args.policy_file.as_ref(), console.is_some())
     );
@@ -498,7 +498,7 @@ fn cnaf_alone(
         }
         match signals.read() {
             Ok(Some(sig)) if sig == libc::SIGTERM || sig == libc::SIGINT => {
-                eprintln!("defender: cnaf: signal {sig}: stopping");
+                defender::say!("defender: cnaf: signal {sig}: stopping");
                 break Ok(0);
             }
             Ok(_) => {}

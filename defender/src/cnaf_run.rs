@@ -82,7 +82,7 @@ pub fn load_policy_file(path: &Path, family: &str) -> anyhow::Result<ProxyPolicy
         .with_context(|| format!("--cnaf-policy-file {}: invalid CNAF policy", path.display()))?;
     let chosen = ProxyPolicy::for_task(&policy, family);
     if chosen.rule.is_empty() {
-        eprintln!(
+        defender::say!(
             "defender: cnaf: no rule in {} matches task family {family:?}: forwarding without \
              inspection",
             path.display()
@@ -157,9 +157,10 @@ pub fn start(
         .map_err(ProxyError::Thread)?;
     match bound_rx.recv() {
         Ok(Ok(())) => {
-            eprintln!(
+            defender::say!(
                 "defender: cnaf: listening on {}, forwarding to {}",
-                at.listen, at.upstream
+                at.listen,
+                at.upstream
             );
             Ok(RunningProxy {
                 stop: Some(stop_tx),

@@ -221,7 +221,7 @@ impl Connected {
         // A fresh policy in hand is what security asks for, whatever its rule's mode.
         let needs_fresh = fresh.is_none() && mode == Startup::Security;
         if needs_fresh {
-            eprintln!(
+            defender::say!(
                 "defender: security startup: waiting up to {} s for the policy from the console",
                 timeout.as_secs()
             );
@@ -236,14 +236,14 @@ impl Connected {
             Some(b) => {
                 self.applier.cached(&b);
                 if fresh.is_none() && !needs_fresh {
-                    eprintln!(
+                    defender::say!(
                         "defender: availability startup: starting with the cached policy \
                          (runtime revision {}); the console's policy applies when it answers",
                         b.runtime.revision
                     );
                 }
             }
-            None => eprintln!(
+            None => defender::say!(
                 "defender: availability startup: no policy from the console yet; starting \
                  with no console rule, which applies as soon as the console answers"
             ),

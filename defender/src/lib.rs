@@ -28,6 +28,7 @@ pub mod install;
 pub mod judge;
 pub mod metadata;
 pub mod net;
+pub mod say;
 pub mod supervisor;
 pub mod sys;
 pub mod tracee;

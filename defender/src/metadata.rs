@@ -220,7 +220,7 @@ impl Lookup {
             .name("ecs-metadata".into())
             .spawn(move || retry_until_found(&uri, &worker));
         if let Err(e) = spawned {
-            eprintln!("defender: ECS task metadata: cannot start the lookup thread: {e}");
+            crate::say!("defender: ECS task metadata: cannot start the lookup thread: {e}");
         }
         Lookup { shared }
     }
@@ -271,7 +271,7 @@ fn retry_until_found(uri: &str, shared: &(Mutex<LookupState>, Condvar)) {
             Err(e) => {
                 let text = e.to_string();
                 if text != last_error {
-                    eprintln!(
+                    crate::say!(
                         "defender: ECS task metadata: {text}; audits go without the task ARN \
                          until it answers (retrying in the background)"
                     );
@@ -287,7 +287,7 @@ fn retry_until_found(uri: &str, shared: &(Mutex<LookupState>, Condvar)) {
         timeout = RETRY_TIMEOUT;
     };
     if attempts > 1 {
-        eprintln!(
+        crate::say!(
             "defender: ECS task metadata: task {} (after {attempts} attempts, {:.1} s)",
             found.task_arn,
             started.elapsed().as_secs_f64()

@@ -271,7 +271,7 @@ fn run_loop(
             }
         }
         if block {
-            eprintln!("defender: a block rule was violated: stopping the app");
+            crate::say!("defender: a block rule was violated: stopping the app");
             kill_tree();
         }
         if let Some(status) = app_status {

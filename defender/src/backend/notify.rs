@@ -111,7 +111,7 @@ impl NotifyBackend {
                     Ok(s) => s,
                     Err(e) => {
                         // Cannot watch the exec: fail closed.
-                        eprintln!("defender: denying exec of {}: {e}", inflight.literal);
+                        crate::say!("defender: denying exec of {}: {e}", inflight.literal);
                         listener.send(n.id, Reply::Errno(exec::DENIED_EXEC_ERRNO))?;
                         return Ok(Action::Nothing);
                     }

@@ -69,13 +69,13 @@ impl Poller {
                 }
                 Ok(Fetched::New { bundle, etag }) => {
                     if let Err(e) = save_cache(&self.cache, &bundle, etag.as_deref()) {
-                        eprintln!(
+                        crate::say!(
                             "defender: cannot keep the policy in {}: {e}",
                             self.cache.display()
                         );
                     }
                     (self.on_policy)(&bundle);
-                    eprintln!(
+                    crate::say!(
                         "defender: policy from the console: runtime revision {}, {} rule(s); CNAF revision {}",
                         bundle.runtime.revision,
                         bundle.runtime.rules.len(),
@@ -87,7 +87,7 @@ impl Poller {
                 Err(e) => {
                     let text = e.to_string();
                     if last_error.as_deref() != Some(&text) {
-                        eprintln!(
+                        crate::say!(
                             "defender: cannot fetch the policy (keeping the last good one): {text}"
                         );
                         last_error = Some(text);

@@ -328,7 +328,7 @@ impl Worker {
         if let Ok(mut q) = self.shared.queue.lock() {
             q.unreported_drops += n + carried;
         }
-        eprintln!("defender: dropped {n} audit record(s): {why}");
+        crate::say!("defender: dropped {n} audit record(s): {why}");
     }
 
     /// Sends spooled batches oldest first until one fails (then backs off).
@@ -351,7 +351,7 @@ impl Worker {
                         .fetch_add(records, Ordering::Relaxed);
                     self.backoff = self.shared.limits.backoff_min;
                     if self.last_error.take().is_some() {
-                        eprintln!("defender: the console takes audits again");
+                        crate::say!("defender: the console takes audits again");
                     }
                 }
                 Err(e) if e.is_permanent() => {
@@ -363,7 +363,9 @@ impl Worker {
                     self.shared.stats.failures.fetch_add(1, Ordering::Relaxed);
                     let text = e.to_string();
                     if self.last_error.as_deref() != Some(&text) {
-                        eprintln!("defender: cannot ship audits (kept on disk, retrying): {text}");
+                        crate::say!(
+                            "defender: cannot ship audits (kept on disk, retrying): {text}"
+                        );
                         self.last_error = Some(text);
                     }
                     self.next_try = Instant::now() + self.backoff;

@@ -149,7 +149,7 @@ impl NetGuard {
         let bound = match stub::bind() {
             Ok(b) => Some(b),
             Err(e) => {
-                eprintln!("defender: {e}; DNS on connected resolver sockets will not be judged");
+                crate::say!("defender: {e}; DNS on connected resolver sockets will not be judged");
                 None
             }
         };
