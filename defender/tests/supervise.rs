@@ -28,6 +28,12 @@ macro_rules! backend_suite {
                     first_in_path("mkdir"),
                     canonical("/bin/sh")
                 );
+                // The audit line is written while the exec is still waiting, so the shell's own
+                // error on the same stderr comes after it, never inside it.
+                let line = format!("defender: prevent (test-rule): {expected}\n");
+                let audit_at = r.stderr.find(&line).unwrap_or_else(|| panic!("{line:?} not whole in:\n{}", r.stderr));
+                let shell_at = r.stderr.find("mkdir: Permission denied").expect("shell error");
+                assert!(audit_at < shell_at, "{}", r.stderr);
                 assert_eq!(r.messages(), vec![expected]);
                 let a = &r.audits[0];
                 assert_eq!(a["kind"], "process");

@@ -220,7 +220,9 @@ pub fn judge_call(tid: i32, nr: i32, args: [u64; 6], judge: &dyn ExecJudge) -> P
 }
 
 impl Precheck {
-    /// For a denial the backend has answered: audits it and says what the supervisor must do.
+    /// For a denial the backend is about to answer: audits it and says what the supervisor must
+    /// do. Backends call it before letting the caller go, so the audit line is written while
+    /// the app still waits in the syscall and cannot interleave its own error message with it.
     pub fn report_denial(event: Option<ProcessEvent>, action: Action, ctx: &Context<'_>) -> Action {
         if let Some(event) = event {
             (ctx.audit)(event);

@@ -90,8 +90,11 @@ impl NotifyBackend {
                 event,
                 action,
             } => {
+                // Audit first: the app's own message about this exec (on the same stderr)
+                // cannot start before the syscall returns, so the audit line comes out whole.
+                let action = Precheck::report_denial(event, action, ctx);
                 listener.send(n.id, Reply::Errno(errno))?;
-                Ok(Precheck::report_denial(event, action, ctx))
+                Ok(action)
             }
             Precheck::Trace(inflight) => {
                 // Already seized (its previous exec attempt was interrupted and restarted

@@ -86,9 +86,11 @@ impl PtraceBackend {
                 event,
                 action,
             } => {
+                // Audit first (see the notify backend): the app stays stopped meanwhile.
+                let action = Precheck::report_denial(event, action, ctx);
                 stopped.fail_syscall(errno)?;
                 resume(stopped)?;
-                Ok(Precheck::report_denial(event, action, ctx))
+                Ok(action)
             }
             Precheck::Trace(inflight) => {
                 self.watch.expect(stopped.pid(), (), inflight);
