@@ -184,6 +184,16 @@ async fn next_close(seen: &mut mpsc::UnboundedReceiver<Seen>) -> usize {
     }
 }
 
+/// Sends a plain `GET path` with `Connection: close` on `s` and returns the whole answer,
+/// lower-cased.
+async fn last_plain_request(s: &mut TcpStream, path: &str) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp).await;
+    String::from_utf8_lossy(&resp).to_ascii_lowercase()
+}
+
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
@@ -259,12 +269,7 @@ async fn attack_in_the_handshake_query_is_blocked_without_upgrade() {
     assert!(!head.contains("upgrade"), "{head}");
     assert!(head.contains("\r\nx-request-id: "), "{head}");
     // no upgrade happened: the connection still speaks HTTP, and the app never saw the attack
-    s.write_all(b"GET /after HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut resp = Vec::new();
-    let _ = s.read_to_end(&mut resp).await;
-    let resp = String::from_utf8_lossy(&resp).to_ascii_lowercase();
+    let resp = last_plain_request(&mut s, "/after").await;
     assert!(
         resp.contains("http/1.1 200") && resp.ends_with("plain"),
         "{resp}"
@@ -293,12 +298,7 @@ async fn app_refusing_the_upgrade_is_forwarded() {
     }
     assert_eq!(rest, b"refused");
     // the client connection stays HTTP: a next request is answered (on a new app connection)
-    s.write_all(b"GET /next HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut resp = Vec::new();
-    let _ = s.read_to_end(&mut resp).await;
-    let resp = String::from_utf8_lossy(&resp).to_ascii_lowercase();
+    let resp = last_plain_request(&mut s, "/next").await;
     assert!(
         resp.starts_with("http/1.1 200") && resp.ends_with("plain"),
         "{resp}"
