@@ -64,6 +64,16 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The app's `mkdir made; echo rc=$?` saw its exec denied (the shell's 126).
+fn assert_mkdir_was_denied(o: &Output) {
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "rc=126\n",
+        "{}",
+        stderr(o)
+    );
+}
+
 #[test]
 fn the_task_arn_reaches_the_audits_and_the_metadata_fills_the_scope() {
     let s = Scratch::new("metadata-scope");
@@ -77,12 +87,7 @@ fn the_task_arn_reaches_the_audits_and_the_metadata_fills_the_scope() {
         &[],
         "mkdir made; echo rc=$?",
     );
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout),
-        "rc=126\n",
-        "{}",
-        stderr(&o)
-    );
+    assert_mkdir_was_denied(&o);
     assert!(!s.path("made").exists());
     assert!(
         stderr(&o).contains(&format!("defender: task {TASK_ARN} (ECS task metadata)")),
@@ -105,12 +110,7 @@ fn the_task_arn_reaches_the_audits_and_the_metadata_fills_the_scope() {
         &["--task", "checkout", "--container", "worker"],
         "mkdir made; echo rc=$?",
     );
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout),
-        "rc=126\n",
-        "{}",
-        stderr(&o)
-    );
+    assert_mkdir_was_denied(&o);
     let audits = read_audits(&s.path("audit.jsonl"));
     assert_eq!(audits.len(), 1, "{audits:?}");
     assert_eq!(
@@ -126,12 +126,7 @@ fn the_task_arn_reaches_the_audits_and_the_metadata_fills_the_scope() {
         &[],
         "mkdir made; echo rc=$?",
     );
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout),
-        "rc=126\n",
-        "{}",
-        stderr(&o)
-    );
+    assert_mkdir_was_denied(&o);
     assert_eq!(read_audits(&s.path("audit.jsonl"))[0]["task_arn"], "");
     assert_eq!(endpoint.requests().len(), 4);
 }
