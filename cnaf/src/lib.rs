@@ -23,7 +23,7 @@ pub mod policy;
 pub mod proxy;
 
 pub use model::{Action, Attack, Finding, Location, RequestParts, Verdict};
-pub use policy::{CnafEffect, Protections};
+pub use policy::{CnafEffect, Paranoia, Protections};
 
 /// Inspect one request: `parts` is the request head, `body` the first `body_limit` bytes of the
 /// body (the caller bounds it; a truncated body is inspected as far as it goes).

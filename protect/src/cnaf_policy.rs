@@ -51,10 +51,69 @@ impl fmt::Display for CnafEffect {
     }
 }
 
-/// The effect of each protection; a missing protection is `alert`.
+/// How hard the protections look, 1 to 4 (default 1), in the spirit of the OWASP CRS paranoia
+/// levels: level 1 flags what is an attack in any context; each higher level adds rules that
+/// also flag fragments a legitimate request sends more often (a lone SQL operator, a bare
+/// command name), catching more attacks at the price of more false positives.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Paranoia(u8);
+
+impl Paranoia {
+    /// The default level: attacks only, no fragments.
+    pub const DEFAULT: Paranoia = Paranoia(1);
+    /// The highest level.
+    pub const MAX: Paranoia = Paranoia(4);
+
+    /// The level `n`, if it is 1 to 4.
+    pub fn new(n: u8) -> Option<Paranoia> {
+        (1..=4).contains(&n).then_some(Paranoia(n))
+    }
+
+    /// The level as a number, 1 to 4.
+    pub fn level(self) -> u8 {
+        self.0
+    }
+
+    /// Every level, lowest first.
+    pub fn all() -> impl Iterator<Item = Paranoia> {
+        (1..=4).map(Paranoia)
+    }
+}
+
+impl Default for Paranoia {
+    fn default() -> Self {
+        Paranoia::DEFAULT
+    }
+}
+
+impl TryFrom<u8> for Paranoia {
+    type Error = String;
+    fn try_from(n: u8) -> Result<Paranoia, String> {
+        Paranoia::new(n).ok_or_else(|| format!("paranoia {n} is out of range; use 1 to 4"))
+    }
+}
+
+impl From<Paranoia> for u8 {
+    fn from(p: Paranoia) -> u8 {
+        p.0
+    }
+}
+
+impl fmt::Display for Paranoia {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The effect of each protection (a missing protection is `alert`) and the paranoia level they
+/// all run at.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Protections {
+    /// Paranoia level, 1 (default) to 4.
+    #[serde(default)]
+    pub paranoia: Paranoia,
     /// SQL injection.
     #[serde(default)]
     pub sqli: CnafEffect,
@@ -97,6 +156,7 @@ impl Protections {
     /// Every protection set to `effect`.
     pub fn all(effect: CnafEffect) -> Protections {
         Protections {
+            paranoia: Paranoia::DEFAULT,
             sqli: effect,
             xss: effect,
             cmdi: effect,
@@ -106,6 +166,11 @@ impl Protections {
             shellshock: effect,
             malformed: effect,
         }
+    }
+
+    /// The same effects at paranoia level `paranoia`.
+    pub fn at(self, paranoia: Paranoia) -> Protections {
+        Protections { paranoia, ..self }
     }
 
     /// Every protection with its JSON name, in document order.
@@ -321,7 +386,20 @@ fn cnaf_rule(w: &mut Walker, v: &Value, path: &str, seen: &mut HashMap<String, S
     }
     if let Some(p) = map.get("protections") {
         let pp = join(path, "protections");
-        if let Some(prot) = w.object(p, &pp, &PROTECTIONS) {
+        let mut fields = vec!["paranoia"];
+        fields.extend(PROTECTIONS);
+        if let Some(prot) = w.object(p, &pp, &fields) {
+            if let Some(level) = prot.get("paranoia") {
+                let lp = join(&pp, "paranoia");
+                if let Some(n) = w.unsigned(level, &lp) {
+                    if !(1..=4).contains(&n) {
+                        w.error(
+                            &lp,
+                            format!("paranoia {n} is out of range; use 1 (default: attacks only) to 4 (most rules, most false positives)"),
+                        );
+                    }
+                }
+            }
             for (key, effect) in prot {
                 if PROTECTIONS.contains(&key.as_str()) {
                     w.one_of(effect, &join(&pp, key), "effect", &CNAF_EFFECTS);
@@ -391,6 +469,49 @@ mod tests {
             .all(|(_, e)| *e == CnafEffect::Alert));
         assert_eq!(r.scope, CnafScope::default());
         assert!(!r.disabled);
+        assert_eq!(r.protections.paranoia, Paranoia::DEFAULT);
+        assert_eq!(r.protections.paranoia.level(), 1);
+    }
+
+    #[test]
+    fn paranoia_levels() {
+        let p = CnafPolicy::from_json(
+            r#"{"rules":[{"name":"w","external_port":8080,"app_port":80,
+                "protections":{"paranoia":3,"sqli":"prevent"}}]}"#,
+        )
+        .expect("valid");
+        let prot = p.rules[0].protections;
+        assert_eq!(prot.paranoia.level(), 3);
+        assert_eq!(prot.sqli, CnafEffect::Prevent);
+        assert_eq!(prot.get("paranoia"), None, "paranoia is not an effect");
+        assert!(p.to_json_pretty().contains("\"paranoia\": 3"));
+        assert_eq!(
+            CnafPolicy::from_json(&p.to_json_pretty()).expect("round trip"),
+            p
+        );
+        assert_eq!(
+            prot.at(Paranoia::MAX).paranoia,
+            Paranoia::new(4).expect("4 is a level")
+        );
+        assert_eq!(Paranoia::new(0), None);
+        assert_eq!(Paranoia::new(5), None);
+        assert_eq!(
+            Paranoia::all().map(Paranoia::level).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+        for bad in ["0", "5", "-1", "\"2\"", "1.5"] {
+            let json = format!(
+                r#"{{"rules":[{{"name":"w","external_port":8080,"app_port":80,"protections":{{"paranoia":{bad}}}}}]}}"#
+            );
+            let errs = errors(&json);
+            assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+            assert!(
+                errs[0].starts_with("rules[0].protections.paranoia: "),
+                "{bad}: {errs:?}"
+            );
+        }
+        let typed: Result<Paranoia, _> = serde_json::from_str("9");
+        assert!(typed.is_err(), "serde alone also refuses level 9");
     }
 
     #[test]
@@ -422,7 +543,7 @@ mod tests {
     fn every_bad_field_is_reported_with_its_path() {
         let json = r#"{"revision": "3", "rules": [
             {"name": "web", "scope": {"task": ["x"], "tasks": [""]}, "external_port": 0, "app_port": 70000,
-             "body_limit": 0, "protections": {"sqli": "block", "xss": true, "csrf": "alert"}},
+             "body_limit": 0, "protections": {"paranoia": 5, "sqli": "block", "xss": true, "csrf": "alert"}},
             {"name": "web", "external_port": 8080, "app_port": 8080, "body_limit": 99999999},
             {"name": "x"}
         ]}"#;
@@ -435,7 +556,8 @@ mod tests {
                 "rules[0].external_port: port 0 is not valid; ports are 1 to 65535",
                 "rules[0].app_port: port 70000 is out of range; ports are 1 to 65535",
                 "rules[0].body_limit: body_limit 0 is out of range; use 1 to 16777216 bytes (default 131072)",
-                "rules[0].protections.csrf: unknown field; expected one of sqli, xss, cmdi, code_injection, lfi, attack_tools, shellshock, malformed",
+                "rules[0].protections.csrf: unknown field; expected one of paranoia, sqli, xss, cmdi, code_injection, lfi, attack_tools, shellshock, malformed",
+                "rules[0].protections.paranoia: paranoia 5 is out of range; use 1 (default: attacks only) to 4 (most rules, most false positives)",
                 "rules[0].protections.sqli: unknown effect \"block\"; expected one of disable, alert, prevent",
                 "rules[0].protections.xss: expected a string, one of disable, alert, prevent, found boolean true",
                 "rules[1].name: duplicate rule name \"web\" (also used by rules[0]); rule names must be unique",

@@ -1,7 +1,8 @@
-//! `cargo xtask waf-bench [--corpus DIR] [--show N] [--class NAME]`: replay the public labelled
-//! WAF corpora (OWASP CRS regression tests, gotestwaf) through `cnaf::inspect` with every
-//! protection on `prevent`, and print the true-positive rate on attacks and the true-negative
-//! rate on benign requests, per class, plus the inspection time.
+//! `cargo xtask waf-bench [--corpus DIR] [--show N] [--class NAME] [--paranoia 1-4]`: replay the
+//! public labelled WAF corpora (OWASP CRS regression tests, gotestwaf) through `cnaf::inspect`
+//! with every protection on `prevent`, and print the true-positive rate on attacks and the
+//! true-negative rate on benign requests, per class, plus the inspection time, at one paranoia
+//! level (default 1); then the overall rates at every level.
 //!
 //! How the corpora become requests follows `shared/benchmarks/waf/README.md`:
 //! - gotestwaf: every payload, through each of its encoders (Plain, URL, Base64Flat), into each
@@ -18,7 +19,7 @@ mod crs;
 mod gotestwaf;
 
 use anyhow::{bail, Context, Result};
-use cnaf::{inspect_whole, policy, Action, CnafEffect, RequestParts};
+use cnaf::{inspect_whole, policy, Action, CnafEffect, Paranoia, Protections, RequestParts};
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// One labelled request.
@@ -40,6 +41,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut corpus: Option<PathBuf> = None;
     let mut show = 0usize;
     let mut only: Option<String> = None;
+    let mut paranoia = Paranoia::DEFAULT;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -52,7 +54,15 @@ pub fn run(args: &[String]) -> Result<()> {
                     .context("--show: expected a number of examples, e.g. --show 20")?
             }
             "--class" => only = Some(it.next().context("--class needs a class name")?.clone()),
-            other => bail!("waf-bench: unknown argument {other:?}; usage: cargo xtask waf-bench [--corpus DIR] [--show N] [--class NAME]"),
+            "--paranoia" => {
+                let n = it.next().context("--paranoia needs a level, 1 to 4")?;
+                paranoia = n
+                    .parse()
+                    .ok()
+                    .and_then(Paranoia::new)
+                    .with_context(|| format!("--paranoia: {n:?} is not a level; use 1 to 4"))?
+            }
+            other => bail!("waf-bench: unknown argument {other:?}; usage: cargo xtask waf-bench [--corpus DIR] [--show N] [--class NAME] [--paranoia 1-4]"),
         }
     }
     let root = corpus.unwrap_or_else(default_corpus);
@@ -69,7 +79,34 @@ pub fn run(args: &[String]) -> Result<()> {
     if let Some(c) = &only {
         cases.retain(|k| k.class.eq_ignore_ascii_case(c));
     }
-    report(&cases, show);
+    let protections = policy::all(CnafEffect::Prevent).at(paranoia);
+    println!("paranoia level {paranoia}, every protection on prevent");
+    report(&cases, show, &protections);
+    println!();
+    println!("every paranoia level (TP on protected classes, TN, mean):");
+    for level in Paranoia::all() {
+        let protections = protections.at(level);
+        let (mut tp, mut tpn, mut tn, mut tnn) = (0, 0, 0, 0);
+        for c in cases
+            .iter()
+            .filter(|c| !OUT_OF_SCOPE.contains(&c.class.as_str()))
+        {
+            let v = inspect_whole(&c.parts, &c.body, &protections, policy::DEFAULT_BODY_LIMIT);
+            let detected = v.action() != Action::Allow;
+            if c.attack {
+                tpn += 1;
+                tp += usize::from(detected);
+            } else {
+                tnn += 1;
+                tn += usize::from(!detected);
+            }
+        }
+        let (tpr, tnr) = (pct(tp, tpn), pct(tn, tnn));
+        println!(
+            "  paranoia {level}: TP {tp}/{tpn} = {tpr:.2}%, TN {tn}/{tnn} = {tnr:.2}%, mean {:.2}%",
+            (tpr + tnr) / 2.0
+        );
+    }
     Ok(())
 }
 
@@ -84,8 +121,7 @@ struct Tally {
     hit: usize,
 }
 
-fn report(cases: &[Case], show: usize) {
-    let protections = policy::all(CnafEffect::Prevent);
+fn report(cases: &[Case], show: usize, protections: &Protections) {
     let mut per: BTreeMap<(bool, &str, &str), Tally> = BTreeMap::new();
     let mut misses: Vec<&Case> = Vec::new();
     let mut fps: Vec<(&Case, String)> = Vec::new();
@@ -93,7 +129,7 @@ fn report(cases: &[Case], show: usize) {
     let mut benign_times: Vec<u128> = Vec::new();
     for c in cases {
         let t0 = Instant::now();
-        let v = inspect_whole(&c.parts, &c.body, &protections, policy::DEFAULT_BODY_LIMIT);
+        let v = inspect_whole(&c.parts, &c.body, protections, policy::DEFAULT_BODY_LIMIT);
         let dt = t0.elapsed().as_nanos();
         times.push(dt);
         if !c.attack && c.body.len() < 16 * 1024 {

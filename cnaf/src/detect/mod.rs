@@ -24,7 +24,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::decode::{base64_decoded, normalize};
 use crate::model::{sanitize_snippet, Attack, Finding, Location};
-use crate::policy::{CnafEffect, Protections};
+use crate::policy::{CnafEffect, Paranoia, Protections};
 
 thread_local! {
     /// Header values found clean, with the protections mask they were checked under.
@@ -59,6 +59,7 @@ pub(crate) struct Inspector<'p> {
     findings: Vec<Finding>,
     found: u16,
     enabled: u16,
+    paranoia: Paranoia,
 }
 
 fn bit(a: Attack) -> u16 {
@@ -76,6 +77,7 @@ impl<'p> Inspector<'p> {
             findings: Vec::new(),
             found: 0,
             enabled,
+            paranoia: protections.paranoia,
         }
     }
 
@@ -179,6 +181,9 @@ impl<'p> Inspector<'p> {
     }
 
     fn scan_decoded(&mut self, loc: &dyn Fn() -> Location, v: &str) {
+        if self.paranoia > Paranoia::DEFAULT {
+            self.scan_paranoid(loc, v);
+        }
         // Identifiers and numbers (`red`, `42`, `price_asc`, `abc123`): only keyword- and
         // marker-led rules can match them, so skip the rest when neither is present.
         if v.len() <= 256
@@ -202,6 +207,24 @@ impl<'p> Inspector<'p> {
         ];
         for (attack, check) in CHECKS {
             if self.wants(attack) && check(v) {
+                self.record(attack, loc(), v);
+            }
+        }
+    }
+
+    /// The rules of paranoia levels 2 to 4: each detector's fragment rules at the policy's
+    /// level. They run before the level-1 rules so a plain identifier reaches them too.
+    fn scan_paranoid(&mut self, loc: &dyn Fn() -> Location, v: &str) {
+        type Check = fn(&str, Paranoia) -> bool;
+        const CHECKS: [(Attack, Check); 5] = [
+            (Attack::Sqli, sqli::paranoid),
+            (Attack::Xss, xss::paranoid),
+            (Attack::Cmdi, cmdi::paranoid),
+            (Attack::CodeInjection, code::paranoid),
+            (Attack::Lfi, lfi::paranoid),
+        ];
+        for (attack, check) in CHECKS {
+            if self.wants(attack) && check(v, self.paranoia) {
                 self.record(attack, loc(), v);
             }
         }
