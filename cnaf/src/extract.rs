@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use crate::detect::{Inspector, ValueKind};
 use crate::model::{Attack, Location, RequestParts};
+use crate::xml_refs;
 
 /// Headers whose values are protocol structure, not application data.
 const STRUCTURAL_HEADERS: &[&str] = &[
@@ -518,26 +519,48 @@ fn multipart(body: &[u8], boundary: &str, insp: &mut Inspector<'_>) {
     }
 }
 
-/// Walk an XML document: text, CDATA, attribute values, comments and the DTD; false when it
-/// does not parse.
+/// Walk an XML document: text, CDATA, attribute values, comments and the DTD, plus the
+/// external schema and XInclude references of its elements ([`xml_refs`]); false when it does
+/// not parse.
 fn xml(text: &str, insp: &mut Inspector<'_>) -> bool {
     use xmlparser::{ElementEnd, Token};
     let mut stack: Vec<String> = Vec::new();
     let mut depth = 0usize;
     let mut values: Vec<(Location, String)> = Vec::new();
+    // the element whose start tag is open, and its attributes, for external schema references
+    let mut namespaces = xml_refs::Namespaces::default();
+    let mut element: (&str, &str) = ("", "");
+    let mut attrs: Vec<xml_refs::Attr<'_>> = Vec::new();
+    let mut external: Option<(Location, String)> = None;
     for tok in xmlparser::Tokenizer::from(text) {
         let Ok(tok) = tok else {
             return false;
         };
         let here = || format!("/{}", stack.join("/"));
         match tok {
-            Token::ElementStart { local, .. } => {
+            Token::ElementStart { prefix, local, .. } => {
                 depth += 1;
                 if depth <= MAX_DEPTH {
                     stack.push(local.as_str().to_string());
                 }
+                element = (prefix.as_str(), local.as_str());
+                attrs.clear();
             }
             Token::ElementEnd { end, .. } => {
+                if matches!(end, ElementEnd::Open | ElementEnd::Empty) {
+                    namespaces.declare(&attrs);
+                    if external.is_none() {
+                        if let Some(a) =
+                            xml_refs::external_reference(&namespaces, element.0, element.1, &attrs)
+                        {
+                            external = Some((
+                                Location::Xml(format!("{}/@{}", here(), a.local)),
+                                a.value.to_string(),
+                            ));
+                        }
+                    }
+                    attrs.clear();
+                }
                 if matches!(end, ElementEnd::Close(..) | ElementEnd::Empty) {
                     if depth <= MAX_DEPTH {
                         stack.pop();
@@ -545,7 +568,17 @@ fn xml(text: &str, insp: &mut Inspector<'_>) -> bool {
                     depth = depth.saturating_sub(1);
                 }
             }
-            Token::Attribute { local, value, .. } => {
+            Token::Attribute {
+                prefix,
+                local,
+                value,
+                ..
+            } => {
+                attrs.push(xml_refs::Attr {
+                    prefix: prefix.as_str(),
+                    local: local.as_str(),
+                    value: value.as_str(),
+                });
                 values.push((
                     Location::Xml(format!("{}/@{}", here(), local.as_str())),
                     value.as_str().to_string(),
@@ -572,6 +605,9 @@ fn xml(text: &str, insp: &mut Inspector<'_>) -> bool {
             }
             _ => {}
         }
+    }
+    if let Some((loc, v)) = external {
+        insp.record(Attack::Lfi, loc, &v);
     }
     for (loc, v) in values {
         insp.scan(&|| loc.clone(), &v, ValueKind::Plain);

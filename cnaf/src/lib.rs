@@ -21,6 +21,7 @@ mod extract;
 pub mod model;
 pub mod policy;
 pub mod proxy;
+mod xml_refs;
 
 pub use model::{Action, Attack, Finding, Location, RequestParts, Verdict};
 pub use policy::{CnafEffect, Paranoia, Protections};
@@ -210,8 +211,47 @@ mod tests {
             "<?xml version=\"1.0\"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]><foo>&xxe;</foo>",
         );
         assert!(v.has(Attack::Lfi), "{v:?}");
-        let v = check(xml, "<a><b>1' union select password from users--</b></a>");
+        let v = check(
+            xml.clone(),
+            "<a><b>1' union select password from users--</b></a>",
+        );
         assert!(v.has(Attack::Sqli), "{v:?}");
+    }
+
+    #[test]
+    fn external_schema_references_in_xml_bodies() {
+        let xml = RequestParts::new("POST", "/import")
+            .header("Host", "a")
+            .header("Content-Type", "application/xml");
+        let v = check(
+            xml.clone(),
+            r#"<?xml version="1.0"?><s:schema xmlns:s="http://www.w3.org/2001/XMLSchema"><s:import schemaLocation="http://169.254.169.254/latest/"/></s:schema>"#,
+        );
+        assert_eq!(
+            v.primary().map(|f| (f.attack, f.location.to_string())),
+            Some((
+                Attack::Lfi,
+                "XML /schema/import/@schemaLocation".to_string()
+            ))
+        );
+        let v = check(
+            xml.clone(),
+            r#"<doc xmlns:i="http://www.w3.org/2001/XInclude"><i:include href="file:///etc/shadow" parse="text"/></doc>"#,
+        );
+        assert!(v.has(Attack::Lfi), "{v:?}");
+        // a Maven POM names its schema on the namespace's own host: forwarded
+        let pom = r#"<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+  xsi:schemaLocation="http://maven.apache.org/POM/4.0.0 https://maven.apache.org/xsd/maven-4.0.0.xsd">
+  <modelVersion>4.0.0</modelVersion><groupId>com.example</groupId><artifactId>app</artifactId>
+</project>"#;
+        let v = check(xml.clone(), pom);
+        assert!(v.findings.is_empty(), "{v:?}");
+        let v = check(
+            xml,
+            r#"<x xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://attacker.example/"/>"#,
+        );
+        assert!(v.has(Attack::Lfi), "{v:?}");
     }
 
     #[test]

@@ -110,9 +110,15 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `shared/benchmarks/waf` next to the checkout or next to any folder above it (a checkout in
+/// a nested worktree still finds it).
 fn default_corpus() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.join("../../shared/benchmarks/waf")
+    manifest
+        .ancestors()
+        .map(|dir| dir.join("shared/benchmarks/waf"))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| manifest.join("../../shared/benchmarks/waf"))
 }
 
 #[derive(Default)]
