@@ -86,7 +86,7 @@ pub(crate) fn external_reference<'a>(
 /// relative).
 fn conventional_schema_location(value: &str) -> bool {
     let tokens: Vec<&str> = value.split_ascii_whitespace().collect();
-    if tokens.len() % 2 != 0 {
+    if !tokens.len().is_multiple_of(2) {
         return tokens.iter().all(|t| absolute_url(t).is_none());
     }
     tokens.chunks(2).all(|pair| match absolute_url(pair[1]) {
