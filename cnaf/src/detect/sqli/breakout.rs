@@ -91,6 +91,10 @@ pub(super) fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
                 at(s, k + 1),
                 Some(Tok::Str { .. } | Tok::Func(1 | 2) | Tok::Select)
             ) || (at(s, k + 1) == Some(Tok::Num) && comparison(s, k + 2).is_some())
+                // `'glob 1;`, `'=id;`: an operator no prose uses, its operand, and the
+                // statement's end
+                || (next == Tok::Cmp
+                    && operand(s, k + 1).is_some_and(|e| at(s, e) == Some(Tok::Semi)))
         }
         Tok::Kw(Kw::Order | Kw::Group) => at(s, k + 1) == Some(Tok::Kw(Kw::By)),
         // `` ` AS `id` FROM ``: the quoted value was a column, and a select list goes on

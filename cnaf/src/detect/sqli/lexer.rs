@@ -35,6 +35,8 @@ pub enum Kw {
     Immediate,
     Offset,
     Join,
+    /// `ESCAPE` (the escape character of a `LIKE` pattern).
+    Escape,
     Other,
 }
 
@@ -53,6 +55,8 @@ pub enum Stmt {
     Shutdown,
     Waitfor,
     Grant,
+    /// T-SQL `PRINT` (shows a value: a probe when stacked).
+    Print,
 }
 
 /// One token.
@@ -87,10 +91,11 @@ pub enum Tok {
     Logic,
     /// `NOT`, `!`.
     Not,
-    /// A symbolic comparison: `=`, `<`, `>`, `<=`, `>=`, `<>`, `!=`, `<=>`.
+    /// A comparison no prose uses: `=`, `<`, `>`, `<=`, `>=`, `<>`, `!=`, `<=>`, and the
+    /// pattern operators `RLIKE`, `REGEXP`, `GLOB`.
     Cmp,
-    /// A comparison spelled as a word: `LIKE`, `RLIKE`, `REGEXP`, `IS`, `IN`, `BETWEEN`,
-    /// `SOUNDS`, `GLOB` (also English words, so judged more strictly).
+    /// A comparison spelled as an English word: `LIKE`, `IS`, `IN`, `BETWEEN`, `SOUNDS` (judged
+    /// more strictly).
     CmpWord,
     /// Arithmetic and bit operators: `+ - * / % ^ | & ~ DIV MOD :=`.
     Arith,
@@ -186,7 +191,10 @@ fn classify(word: &str, next_is_paren: bool) -> Tok {
         "grant" => Tok::Stmt(Stmt::Grant),
         "and" | "or" | "xor" => Tok::Logic,
         "not" => Tok::Not,
-        "like" | "rlike" | "regexp" | "is" | "in" | "between" | "sounds" | "glob" => Tok::CmpWord,
+        // SQL-only pattern operators compare like `=` does; the English-looking ones are judged
+        // more strictly
+        "rlike" | "regexp" | "glob" => Tok::Cmp,
+        "like" | "is" | "in" | "between" | "sounds" => Tok::CmpWord,
         // postfix operators (`x COLLATE nocase`, `x NOTNULL`): a column expression continues
         "collate" | "notnull" | "isnull" if !next_is_paren => Tok::CmpWord,
         "immediate" => Tok::Kw(Kw::Immediate),
@@ -224,8 +232,10 @@ fn classify(word: &str, next_is_paren: bool) -> Tok {
         "outfile" | "dumpfile" => Tok::Kw(Kw::Outfile),
         "offset" => Tok::Kw(Kw::Offset),
         "join" => Tok::Kw(Kw::Join),
-        "asc" | "desc" | "on" | "using" | "escape" | "binary" | "ascii" | "char" | "varchar"
-        | "nvarchar" | "int" | "integer" | "cast" | "convert" | "true" | "false"
+        "escape" if !next_is_paren => Tok::Kw(Kw::Escape),
+        "print" if !next_is_paren => Tok::Stmt(Stmt::Print),
+        "asc" | "desc" | "on" | "using" | "binary" | "ascii" | "char" | "varchar" | "nvarchar"
+        | "int" | "integer" | "cast" | "convert" | "true" | "false"
             if !next_is_paren =>
         {
             Tok::Kw(Kw::Other)

@@ -5,6 +5,7 @@
 //! words. English that happens to contain SQL keywords does not have those shapes.
 
 mod breakout;
+mod comments;
 mod functions;
 mod lexer;
 mod probes;
@@ -15,6 +16,7 @@ use aho_corasick::AhoCorasick;
 
 use super::literals;
 use breakout::breakout;
+use comments::{comment_as_blank, mysql_comment_code};
 use lexer::{tokenize, Kw, Stmt, Tok};
 use probes::{constant_tautology, lone_call};
 
@@ -120,7 +122,7 @@ pub fn detect(value: &str) -> bool {
             }
         }
     }
-    if value.contains("/*") && comment_as_blank(value) {
+    if value.contains("/*") && (comment_as_blank(value) || mysql_comment_code(value)) {
         return true;
     }
     // `\'or'1`: an application that escapes quotes itself turns `\'` into `\\'`, whose
@@ -173,43 +175,6 @@ fn detect_breakout_only(value: &str, toks: &mut Vec<Tok>, sig: &mut Vec<Tok>) ->
         }
     }
     false
-}
-
-/// `SELECT/**/password/**/FROM`, `DROP/*x*/t`: an inline comment standing for a blank next to a
-/// SQL keyword, with no blank around it — how filters that look for `select ` are evaded. Prose
-/// and code comments have blanks or punctuation around them.
-fn comment_as_blank(value: &str) -> bool {
-    const KEYWORDS: &[&str] = &[
-        "select", "union", "from", "where", "insert", "update", "delete", "drop", "exec", "and",
-        "or", "having", "into", "values", "table", "order", "group", "limit", "sleep",
-    ];
-    let b = value.as_bytes();
-    let word_before = |end: usize| {
-        let mut s = end;
-        while s > 0 && (b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_') {
-            s -= 1;
-        }
-        &value[s..end]
-    };
-    let word_after = |start: usize| {
-        let mut e = start;
-        while e < b.len() && (b[e].is_ascii_alphanumeric() || b[e] == b'_') {
-            e += 1;
-        }
-        &value[start..e]
-    };
-    let keyword = |w: &str| KEYWORDS.iter().any(|k| w.eq_ignore_ascii_case(k));
-    finder!(b"/*").find_iter(b).any(|p| {
-        if b.get(p + 2) == Some(&b'!') {
-            return false;
-        }
-        let Some(len) = finder!(b"*/").find(&b[p + 2..]) else {
-            return false;
-        };
-        let before = word_before(p);
-        let after = word_after(p + 2 + len + 2);
-        !before.is_empty() && !after.is_empty() && (keyword(before) || keyword(after))
-    })
 }
 
 fn strip_comments(toks: &[Tok], sig: &mut Vec<Tok>) {
@@ -280,8 +245,23 @@ fn generic(s: &[Tok]) -> bool {
         Tok::Kw(Kw::Procedure) => {
             matches!(at(s, i + 1), Some(Tok::Call | Tok::Word)) && at(s, i + 2) == Some(Tok::LParen)
         }
+        Tok::RParen if i == 0 => paren_breakout(s),
         _ => false,
     })
+}
+
+/// `) LIKE (`, `)=(`, `') RLIKE '`: the value closes a parenthesised expression it was placed in,
+/// then compares it — text does not start with a closing parenthesis and an operator.
+fn paren_breakout(s: &[Tok]) -> bool {
+    let mut k = 0;
+    while at(s, k) == Some(Tok::RParen) {
+        k += 1;
+    }
+    matches!(at(s, k), Some(Tok::Cmp | Tok::CmpWord))
+        && matches!(
+            at(s, k + 1),
+            Some(Tok::LParen | Tok::Str { .. } | Tok::Num | Tok::Select | Tok::Func(1 | 2))
+        )
 }
 
 /// `ALTER TABLE `t` ...`, `CREATE TABLE t (`, `DROP TABLE t;`: DDL, told from English ("drop
@@ -513,6 +493,8 @@ fn stmt_follows(s: &[Tok], j: usize, st: Stmt) -> bool {
         Stmt::Shutdown => matches!(next, None | Some(Tok::Semi | Tok::Word)),
         Stmt::Waitfor => matches!(next, Some(Tok::Kw(Kw::Delay) | Tok::Word)),
         Stmt::Grant => matches!(next, Some(Tok::Word | Tok::Kw(Kw::All))),
+        // `; PRINT @@version`
+        Stmt::Print => next == Some(Tok::Var),
     }
 }
 
@@ -549,6 +531,10 @@ fn comparison(s: &[Tok], j: usize) -> Option<usize> {
     }
     let right = k;
     let end = expression(s, k)?;
+    // `name LIKE x ESCAPE '!'`: a pattern with its escape character is SQL, whatever the words
+    if at(s, end) == Some(Tok::Kw(Kw::Escape)) && matches!(at(s, end + 1), Some(Tok::Str { .. })) {
+        return Some(end + 2);
+    }
     // `subspecies in zoology`, `things like that`: English, not a comparison
     if worded && left_word && end == right + 1 && at(s, right) == Some(Tok::Word) {
         return None;

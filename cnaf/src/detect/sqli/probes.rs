@@ -44,19 +44,23 @@ pub(super) fn constant_tautology(value: &str) -> bool {
     ];
     for (op, equal) in OPS {
         if let Some((a, b)) = v.split_once(op) {
-            let lit = |x: &str| {
+            let lit = |x: &str, open_end: bool| {
                 let x = x.trim();
-                let unq = x
-                    .strip_prefix('\'')
-                    .and_then(|y| y.strip_suffix('\''))
-                    .or_else(|| x.strip_prefix('"').and_then(|y| y.strip_suffix('"')));
+                let unq = ['\'', '"'].into_iter().find_map(|q| {
+                    let inner = x.strip_prefix(q)?;
+                    // `'x'!='y`: the application's own closing quote ends the right operand
+                    inner
+                        .strip_suffix(q)
+                        .or_else(|| (open_end && !inner.contains(q)).then_some(inner))
+                });
                 match unq {
                     Some(q) => Some(q.to_string()),
                     None => (!x.is_empty() && x.bytes().all(|c| c.is_ascii_digit() || c == b'.'))
                         .then(|| x.to_string()),
                 }
             };
-            return match (lit(a), lit(b)) {
+            let quoted_left = a.trim_start().starts_with(['\'', '"']);
+            return match (lit(a, false), lit(b, quoted_left)) {
                 (Some(x), Some(y)) => (x == y) == equal,
                 _ => false,
             };

@@ -230,3 +230,56 @@ fn system_objects() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn pattern_operators_after_breakout() {
+    for a in [
+        "admin@example.com' and password glob password;",
+        "x' or name rlike y--",
+        "x' or username like y escape 'x';",
+        "'glob 1;",
+        "'regexp id;",
+        "';print'",
+        "'; print @@version",
+        ") like (",
+        ")like(",
+        ") rlike '",
+        "'x'!='y",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "parents' and kids like games",
+        "it is your parents' and yours",
+        "regexp is a tool; use it",
+        "the glob 1 pattern",
+        "print 'hello'",
+        "x = 'print'",
+        "escape the ' character",
+        "please print this; thanks",
+        "(see below) like (this)",
+        "'1001'='10",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn mysql_executable_and_hint_comments() {
+    for a in [
+        "9999 or /*+ optimizer hint */ true",
+        "9999 or /* +optimizer hint */ true",
+        "x /*!50000select*/ 1",
+        "/*!5000select username/*!comment*/",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "/*! normalize.css v8.0.1 | MIT License */",
+        "a /* + */ b",
+        "/*! */",
+        "1 + /* note */ 2",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
