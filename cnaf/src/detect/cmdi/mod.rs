@@ -4,243 +4,25 @@
 //! (quotes and backslashes removed, `$IFS` as a space, `/bin/x` as `x`).
 //! Prose that starts with a command name ("echo in the mirror", "ls 300 lexus") passes.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
 
 use super::literals;
 
+mod commands;
+mod evasion;
+mod paranoid;
 mod shell;
+
+use commands::{is_cmd, PREFIXES};
+use evasion::{assigned_expand, bin_path_command, brace_spliced, spliced_command};
+pub use paranoid::paranoid;
 
 use shell::{
     brace_command, fork_bomb, glob_path, param_expansion_trick, shell_expand, sqlite_dot_command,
     windows_batch,
 };
-
-/// Commands an attacker runs and prose rarely contains after a separator.
-const STRONG: &[&str] = &[
-    "wget",
-    "curl",
-    "nc",
-    "ncat",
-    "netcat",
-    "bash",
-    "sh",
-    "zsh",
-    "ksh",
-    "csh",
-    "tcsh",
-    "dash",
-    "powershell",
-    "pwsh",
-    "cmd",
-    "cmd.exe",
-    "perl",
-    "python",
-    "python2",
-    "python3",
-    "ruby",
-    "php",
-    "lua",
-    "node",
-    "nslookup",
-    "getent",
-    "whoami",
-    "uname",
-    "ifconfig",
-    "ipconfig",
-    "netstat",
-    "chmod",
-    "chown",
-    "passwd",
-    "useradd",
-    "telnet",
-    "tftp",
-    "scp",
-    "ssh",
-    "base64",
-    "xxd",
-    "nohup",
-    "crontab",
-    "sudo",
-    "su",
-    "systeminfo",
-    "tasklist",
-    "taskkill",
-    "certutil",
-    "bitsadmin",
-    "rundll32",
-    "regsvr32",
-    "mshta",
-    "wmic",
-    "shutdown",
-    "reboot",
-    "halt",
-    "poweroff",
-    "killall",
-    "pkill",
-    "ls",
-    "id",
-    "pwd",
-    "printenv",
-    "hostname",
-    "dig",
-    "ping",
-    "traceroute",
-    "awk",
-    "gawk",
-    "sed",
-    "xargs",
-    "rm",
-    "mkdir",
-    "rmdir",
-    "touch",
-    "dd",
-    "mkfifo",
-    "busybox",
-    "socat",
-    "lwp-download",
-    "uptime",
-    "ps",
-    "net",
-    "reg",
-    "vssadmin",
-    "icacls",
-    "cscript",
-    "wscript",
-    "ftp",
-    "sftp",
-    "openssl",
-    "chattr",
-    "iptables",
-    "tcpdump",
-    "nmap",
-    "tar",
-    "zip",
-    "unzip",
-    "gzip",
-    "gunzip",
-    "bzip2",
-    "cp",
-    "mv",
-    "ln",
-    "lsof",
-    "w",
-    "sleep",
-    "cat",
-    "tac",
-    "nl",
-    "od",
-    "strings",
-    "grep",
-    "egrep",
-    "fgrep",
-    "find",
-    "head",
-    "tail",
-    "more",
-    "less",
-    "sort",
-    "uniq",
-    "wc",
-    "cut",
-    "tr",
-    "env",
-    "export",
-    "eval",
-    "exec",
-    "set",
-    "echo",
-    "printf",
-    "type",
-    "dir",
-    "del",
-    "copy",
-    "move",
-    "ren",
-    "rename",
-    "start",
-    "timeout",
-    "kill",
-    "chroot",
-    "mount",
-    "umount",
-    "systemctl",
-    "service",
-    "apt",
-    "apt-get",
-    "yum",
-    "apk",
-    "pip",
-    "npm",
-    "git",
-    "docker",
-    "kubectl",
-    "who",
-    "last",
-    "date",
-    "time",
-    "ansible",
-    "ansible-playbook",
-    "ansible-galaxy",
-    "ansible-config",
-    "ansible-pull",
-    "bsdtar",
-    "perf",
-    "gdb",
-    "strace",
-    "ltrace",
-    "alias",
-    "iwr",
-    "iwmi",
-    "irm",
-    "iex",
-    "invoke-webrequest",
-    "invoke-restmethod",
-    "invoke-wmimethod",
-    "start-process",
-    "new-object",
-    "vi",
-    "vim",
-    "nano",
-    "c89",
-    "c99",
-    "gcc",
-    "tee",
-    "cd",
-];
-
-/// Of [`STRONG`], the words that are also common English: they need a shell-style argument.
-const WEAK: &[&str] = &[
-    "sleep", "cat", "find", "head", "tail", "more", "less", "sort", "cut", "set", "echo", "type",
-    "dir", "copy", "move", "start", "kill", "who", "last", "date", "time", "w", "net", "reg",
-    "ping", "export", "eval", "exec", "del", "ren", "rename", "timeout", "service", "git", "apt",
-    "tar", "zip", "cp", "mv", "ln", "touch", "dd", "printf", "nl", "od", "tr", "wc", "strings",
-    "grep", "w", "halt", "node", "mount", "perf", "cd",
-];
-
-/// Command name → whether it is also an English word (needs a shell-style argument).
-static COMMANDS: LazyLock<HashMap<&'static str, bool>> =
-    LazyLock::new(|| STRONG.iter().map(|c| (*c, WEAK.contains(c))).collect());
-
-fn is_cmd(word: &str) -> Option<bool> {
-    let w = word.rsplit(['/', '\\']).next().unwrap_or(word);
-    let w = w.strip_suffix(".exe").unwrap_or(w);
-    if let Some(weak) = COMMANDS.get(w) {
-        // `c89`, `python3`: names that end in digits themselves
-        return Some(*weak);
-    }
-    // `python3.10`, `php7.4`: the interpreter with its version
-    let w = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    COMMANDS.get(w).copied()
-}
-
-/// The command injection rules of paranoia levels 2 to 4 (the inspector calls this only above level 1;
-/// [`detect`] holds the level-1 rules). None yet: every level runs the level-1 rules only.
-pub fn paranoid(_value: &str, _level: crate::policy::Paranoia) -> bool {
-    false
-}
 
 /// Whether `value` (already decoded) is an OS command injection.
 pub fn detect(value: &str) -> bool {
@@ -250,12 +32,22 @@ pub fn detect(value: &str) -> bool {
         || glob_path(value)
         || (value.contains('{') && brace_command(value))
         || (value.contains(";") && sqlite_dot_command(value))
+        || bin_path_command(value)
+        || (value.contains(['\'', '"', '$', '\\', '<', '>']) && spliced_command(value))
+        || (value.contains('{') && brace_spliced(value))
     {
         return true;
     }
     // what the shell makes of `c$@at`, `c${KK}url`, `/bi[n]/bash`, `c''at`
     let unquoted = shell_expand(value);
-    *unquoted != *value && (detect_plain(&unquoted) || super::lfi::detect(&unquoted))
+    if *unquoted != *value && (detect_plain(&unquoted) || super::lfi::detect(&unquoted)) {
+        return true;
+    }
+    // `a=nc&&$a -nlvp 1`: the variables the value assigns, expanded where it uses them
+    assigned_expand(value).is_some_and(|e| {
+        let e = shell_expand(&e);
+        detect_plain(&e) || super::lfi::detect(&e)
+    })
 }
 
 fn detect_plain(value: &str) -> bool {
@@ -358,8 +150,14 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
         // `'i'fconfig`, `w\hoami`: quote removal only a shell performs
         return true;
     }
-    if word == "alias" && arg.as_deref().is_some_and(|a| a.contains('=')) {
-        // `alias e=env&e whoami`: a new name for a command
+    if word == "alias"
+        && std::str::from_utf8(&l[end..])
+            .unwrap_or("")
+            .split_whitespace()
+            .take(3)
+            .any(|a| a.contains('='))
+    {
+        // `alias e=env&e whoami`, `alias +m a=b`: a new name for a command
         return true;
     }
     if PREFIXES.contains(&word.as_str()) {
@@ -438,12 +236,6 @@ static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
 pub fn is_command_word(word: &str) -> bool {
     is_cmd(word).is_some()
 }
-
-/// Commands that run their argument as a command.
-const PREFIXES: &[&str] = &[
-    "nohup", "sudo", "xargs", "busybox", "env", "timeout", "nice", "strace", "exec", "eval",
-    "time", "watch", "chroot", "su",
-];
 
 /// One shell word with quote removal: `c'a't` → `cat`, `\l\s` → `ls`.
 fn shell_word(l: &[u8], start: usize) -> (String, usize) {

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 /// copy) when there is nothing to remove.
 pub(super) fn shell_expand(v: &str) -> Cow<'_, str> {
     let b = v.as_bytes();
-    let special = |c: &u8| matches!(c, b'$' | b'[' | b'\'' | b'"' | b'`');
+    let special = |c: &u8| matches!(c, b'$' | b'[' | b'\'' | b'"' | b'`' | b'<' | b'>');
     // `out` holds v[..copied] as the shell reads it; v[copied..i] is still to be copied as is.
     // Every byte that starts an expansion is ASCII, so each cut is at a char boundary.
     let mut out: Option<String> = None;
@@ -21,6 +21,26 @@ pub(super) fn shell_expand(v: &str) -> Cow<'_, str> {
             // `$@`, `$*`, `$!` and the positional parameters are empty in a fresh `sh -c`
             b'$' if matches!(b.get(i + 1), Some(b'@' | b'*' | b'!' | b'1'..=b'9')) => {
                 Some((2, None))
+            }
+            // `$?`, `$-`, `$$`, `$_`, `$#`, `$0` stand for short runtime values that payloads
+            // splice into a word (`c$?at`, `una$$me`) only to break its spelling
+            b'$' if matches!(b.get(i + 1), Some(b'?' | b'-' | b'$' | b'_' | b'#' | b'0')) => {
+                Some((2, None))
+            }
+            // `cat$u`, `/etc$u/passwd`: an unset variable glued to the end of a word
+            b'$' if i > 0
+                && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'/')
+                && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic) =>
+            {
+                let len = b[i + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                    .count();
+                Some((len + 1, None))
+            }
+            // `pi<()ng`: an empty process substitution
+            b'<' | b'>' if b.get(i + 1) == Some(&b'(') && b.get(i + 2) == Some(&b')') => {
+                Some((3, None))
             }
             // an empty command substitution (`` `` ``, `$()`) expands to nothing
             b'`' if b.get(i + 1) == Some(&b'`') => Some((2, None)),
@@ -316,22 +336,44 @@ pub(super) fn brace_command(v: &str) -> bool {
         if !word_edge(p.checked_sub(1).map(|k| &b[k])) || !word_edge(b.get(p + len + 2)) {
             return false;
         }
-        if !inner.contains(',') || inner.contains([' ', '\t', '{', '"', ':']) {
+        if !inner.contains(',') || inner.contains([' ', '\t', '{', ':']) {
+            return false;
+        }
+        // quotes only as bash's `$"..."` strings (`{,$"whoami",}`), not JSON's `{"id",}`
+        if inner.contains('"')
+            && inner
+                .split(',')
+                .any(|e| e.contains('"') && !e.starts_with("$\""))
+        {
             return false;
         }
         let leading = inner.starts_with(',');
         let trailing = inner.ends_with(',');
-        if !leading && !trailing {
+        // `{n$u\c$u,-nlvp,777}`, `{ls,-la}`: no empty element, but the first is spelled only the
+        // shell's way or the next is an option
+        let flagged = inner.split(',').nth(1).is_some_and(|e| {
+            e.len() > 1 && e.starts_with('-') && e.as_bytes()[1].is_ascii_alphabetic()
+        });
+        let spliced = inner
+            .split(',')
+            .next()
+            .is_some_and(|e| e.contains(['$', '\\']));
+        if !leading && !trailing && !flagged && !spliced {
             return false;
         }
         let first = inner.split(',').find(|e| !e.is_empty()).unwrap_or("");
         let unquoted = first
             .trim_start_matches('$')
             .trim_matches(|c| c == '\'' || c == '"');
-        let word = unquoted.to_ascii_lowercase();
+        // `n$u\c$u`: what the shell makes of the word (unset variables, backslashes dropped)
+        let word: String = shell_expand(unquoted)
+            .chars()
+            .filter(|c| !matches!(c, '\\' | '\'' | '"'))
+            .collect::<String>()
+            .to_ascii_lowercase();
         super::is_command_word(&word)
             || matches!(word.as_str(), "source" | "exec" | "eval")
-            || (leading && unquoted.starts_with('/') && unquoted.contains('?'))
+            || (unquoted.starts_with('/') && unquoted.contains('?'))
     })
 }
 
@@ -355,8 +397,15 @@ pub(super) fn sqlite_dot_command(v: &str) -> bool {
     let b = v.as_bytes();
     memchr::memchr_iter(b';', b).any(|p| {
         let mut i = p + 1;
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
+        loop {
+            if b.get(i).is_some_and(u8::is_ascii_whitespace) {
+                i += 1;
+            } else if b.get(i) == Some(&b'\\') && matches!(b.get(i + 1), Some(b'n' | b'r' | b't')) {
+                // `;\n.shell`: the line break written as an escape inside a quoted string
+                i += 2;
+            } else {
+                break;
+            }
         }
         if b.get(i) != Some(&b'.') {
             return false;

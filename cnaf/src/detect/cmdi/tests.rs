@@ -226,3 +226,97 @@ fn fork_bombs() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn special_parameters_and_glued_variables() {
+    for a in [
+        "x;c$?at /et$?c/hosts",
+        "x;wh$-oami",
+        "una$$me -a",
+        "a;cat$z+/etc$z/shadow",
+        "pi<()ng 10.0.0.1",
+        "cu$@rl example.org",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "It costs US$? Ask us",
+        "Ke$ha tickets",
+        "ca$h back offer",
+        "total: $$5 saved",
+        "a <() b",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn assigned_variables() {
+    for a in [
+        "q=nc&&$q -lvp 4444",
+        "x=who;y=ami;$x$y",
+        "k=ifconf[i]g;$k eth0",
+        "s=\\ ;c=cat;f=/etc/hosts;$c$s$f",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "price=5;total=$price",
+        "a=1&b=2&c=$a",
+        "name=John; greeting=Hello $name",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn spliced_words_and_braces() {
+    for a in [
+        "'u'name -a",
+        "x; w\"h\"o -a",
+        "n{c,-lvp}",
+        "{u$x\\name,-a}",
+        "{,$\"id\",}",
+        "{/?s?/?i?/i?,}",
+        "ca{t,x} /etc/hosts",
+        "{p,-e}s",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "O'Neil's l's",
+        "'ls' is short for list",
+        "img{1,2}.png",
+        "{\"id\",\"name\"}",
+        "rock'n'roll",
+        "it's 'ok'",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn binary_paths_and_new_commands() {
+    for a in [
+        "/usr/sbin/visudo",
+        "bin/cscli",
+        "/bin/chef-client",
+        "1;rmt-tar",
+        "x; regedit /S evil.reg",
+        "a&bcdedit /set x",
+        ";lastlog -u root",
+        ";\\n.system id",
+        "alias -p x=y",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "see https://example.com/bin/ls for details",
+        "Top 10; at the store",
+        "the chef & the knife",
+        "recycle bin/trash",
+        "my ip is dynamic",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
