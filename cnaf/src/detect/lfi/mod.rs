@@ -60,8 +60,13 @@ static SENSITIVE: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "sam/sam",
         "/config/sam",
         "/.aws/credentials",
-        "/.docker/config.json",
-        "/.kube/config",
+        "/.docker/",
+        "/.kube/",
+        "/.gnupg/",
+        "/.git-credentials",
+        "/.netrc",
+        "/.pgpass",
+        "/.npmrc",
         "localconfiguration.php",
         "/.env",
     ])
@@ -101,6 +106,12 @@ pub fn paranoid(_value: &str, _level: crate::policy::Paranoia) -> bool {
 
 /// Whether `value` (already decoded) is a file inclusion or traversal.
 pub fn detect(value: &str) -> bool {
+    if value.len() >= 8
+        && finder!(b"0x").find(value.as_bytes()).is_some()
+        && hex_text_traversal(value.as_bytes())
+    {
+        return true;
+    }
     // paths, file names, schemes, UNC paths and DTDs all need one of these
     if !value
         .bytes()
@@ -127,7 +138,7 @@ pub fn detect(value: &str) -> bool {
     let norm = normalize_path(value);
     let n = norm.as_bytes();
     let climbs = traversals(n);
-    if climbs >= 2 || (climbs == 1 && n.starts_with(b"../")) {
+    if climbs >= 2 || (climbs == 1 && (n.starts_with(b"../") || n.starts_with(b"..;"))) {
         return true;
     }
     if SENSITIVE.is_match(n) && looks_like_path_ref(n) {
@@ -149,6 +160,10 @@ pub fn detect(value: &str) -> bool {
 /// and logs (`.sql`, `.bak`, `.swp`, `.log`...).
 pub fn restricted_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
+    // Vite's dev server: `/@fs/` reads any file, `__x00__` names its virtual modules
+    if lower.starts_with("/@fs/") || lower.contains("/@id/__x00__") {
+        return true;
+    }
     let hidden = lower.split('/').any(|seg| {
         seg.len() > 1 && seg.starts_with('.') && !seg.starts_with("..") && seg != ".well-known"
     });
@@ -212,14 +227,48 @@ fn normalize_path(v: &str) -> String {
     s
 }
 
-/// Number of `../` (or a trailing `..`) path segments.
+/// `0x2e0x2e/`, `0x5c0x2e./`: dots and slashes written as `0x..` hex text, which some
+/// decoders turn back into bytes. A value whose spelled-out path characters climb a directory
+/// (`..` as a segment) once decoded is a traversal: the spelling has no other purpose.
+fn hex_text_traversal(b: &[u8]) -> bool {
+    let hex_char = |w: &[u8]| -> Option<u8> {
+        if w.len() < 4 || !w[..2].eq_ignore_ascii_case(b"0x") {
+            return None;
+        }
+        match (w[2], w[3].to_ascii_lowercase()) {
+            (b'2', b'e') => Some(b'.'),
+            (b'2', b'f') => Some(b'/'),
+            (b'5', b'c') => Some(b'\\'),
+            _ => None,
+        }
+    };
+    if b.len() > 4096 || !(0..b.len().saturating_sub(3)).any(|i| hex_char(&b[i..]).is_some()) {
+        return false;
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if let Some(c) = hex_char(&b[i..]) {
+            out.push(c);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    let norm = normalize_path(&String::from_utf8_lossy(&out));
+    traversals(norm.as_bytes()) >= 1
+}
+
+/// Number of `../` (or a trailing `..`) path segments; Tomcat's `..;` (a `..` segment with a
+/// path parameter) counts.
 fn traversals(n: &[u8]) -> usize {
     let mut count = 0;
     for p in finder!(b"..").find_iter(n) {
         let before_ok = p == 0 || matches!(n[p - 1], b'/' | b'=' | b' ' | b'"' | b'\'' | b':');
         let after = n.get(p + 2).copied();
         if before_ok
-            && matches!(after, Some(b'/') | None)
+            && matches!(after, Some(b'/' | b';') | None)
             && n.get(p.wrapping_sub(1)) != Some(&b'.')
         {
             count += 1;
@@ -504,6 +553,12 @@ mod tests {
             "ssh://0177.00.00.01",
             "xri://[0:0:0:0:0:ffff:169.254.169.254]",
             "https://metadata.packet.net/userdata",
+            "0x5c0x2e./",
+            "0x2e0x2e0x2fetc",
+            "..;.\\.;\\.",
+            "..;/admin",
+            "/path/to/.docker/secrets",
+            "/home/u/.git-credentials",
         ] {
             assert!(detect(a), "missed: {a}");
         }
@@ -518,6 +573,8 @@ mod tests {
             "/backup.sql.zip",
             "/wp-content/debug.log",
             "/index.php~",
+            "/@fs/etc/passwd",
+            "/@id/__x00__virtual:x",
         ] {
             assert!(super::restricted_path(p), "{p}");
         }
@@ -546,6 +603,10 @@ mod tests {
             "version 1.2.3.4",
             "https://example.com:8443/x",
             "see https://www.example.com/a?b=c for details",
+            "0x2e is a dot",
+            "0x2f0x2e",
+            "wait..; really",
+            "docker/config",
         ] {
             assert!(!detect(b), "false positive: {b}");
         }

@@ -10,6 +10,8 @@ use aho_corasick::AhoCorasick;
 
 use super::literals;
 
+mod evasion;
+
 /// Elements that execute or load active content by themselves.
 /// (`svg`, `style`, `link`, `meta`... are dangerous only with a handler or a script URL, which
 /// the attribute checks see.)
@@ -30,6 +32,7 @@ static SINKS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "execscript",
         "fromcharcode",
         "atob",
+        "btoa",
         "msgbox",
         "constructor",
         "importscripts",
@@ -97,10 +100,20 @@ pub fn detect(value: &str) -> bool {
         .iter()
         .any(|c| matches!(c, b'<' | b'(' | b'`' | b'=' | b':' | b'[' | b'"' | b'\''));
     let comment = finder!(b"/*").find(b).is_some();
+    if b.contains(&b'!') && evasion::entity_declaration(b) {
+        return true;
+    }
     if !structural {
         return dom_property(b) || (comment && split_property(b));
     }
-    (b.contains(&b'<') && html_tags(b))
+    let markup = b.contains(&b'<');
+    (markup && html_tags(b))
+        || (markup
+            && (evasion::split_element(b)
+                || evasion::escaped_style(b)
+                || evasion::import_implementation(b)))
+        || (b.contains(&b':') && evasion::data_url_markup(b))
+        || (!value.is_ascii() && evasion::high_bit_markup(value, detect))
         || attribute_breakout(b)
         || (b.contains(&b':') && script_url(b))
         || js_sink(b)
@@ -156,7 +169,9 @@ fn jsfuck(b: &[u8]) -> bool {
             run = 0;
         }
     }
-    best >= 10 && b.windows(2).any(|w| w == b"![") && b.windows(2).any(|w| w == b"[]")
+    // `!![]`, `!+[]`: the booleans JSFuck builds everything from
+    b.windows(4).any(|w| w == b"!![]" || w == b"!+[]")
+        || best >= 10 && b.windows(2).any(|w| w == b"![") && b.windows(2).any(|w| w == b"[]")
 }
 
 /// `document /*x*/ . cookie`: property access split by comments and blanks.
@@ -401,7 +416,29 @@ fn attribute_breakout(b: &[u8]) -> bool {
         return true;
     }
     (b.contains(&b'"') || b.contains(&b'\'') || b.contains(&b'`') || b.contains(&b'/'))
-        && handler_in(b, false)
+        && (handler_in(b, false) || url_attribute_breakout(b))
+}
+
+/// `'formaction=`, `" srcdoc=`: a quote closing an attribute, then an attribute that loads a
+/// script URL or a document of its own.
+fn url_attribute_breakout(b: &[u8]) -> bool {
+    const NAMES: [&[u8]; 3] = [b"formaction", b"srcdoc", b"xlink:href"];
+    b.iter().enumerate().any(|(q, c)| {
+        if !matches!(c, b'"' | b'\'' | b'`') {
+            return false;
+        }
+        let mut i = q + 1;
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b'/' | b'\x0c') {
+            i += 1;
+        }
+        NAMES.iter().any(|n| {
+            starts_with_ci(b, i, n) && {
+                let rest = &b[i + n.len()..];
+                let rest = rest.trim_ascii_start();
+                rest.first() == Some(&b'=') && rest.get(1) != Some(&b'=')
+            }
+        })
+    })
 }
 
 /// Position just after `javascript:`-like schemes, ignoring the tabs, newlines and NULs browsers
@@ -508,7 +545,11 @@ fn js_sink(b: &[u8]) -> bool {
                     || starts_with_ci(b, k + 1, b"bind(")
             }
             // `${alert}` in a template literal
-            Some(b'}') if s >= 2 && &b[s - 2..s] == b"${" => true,
+            Some(b'}') if b[..s].trim_ascii_end().ends_with(b"${") => true,
+            Some(b' ') => {
+                b[k..].trim_ascii_start().starts_with(b"}")
+                    && b[..s].trim_ascii_end().ends_with(b"${")
+            }
             Some(b')' | b']' | b',' | b'}') => {
                 s > 0 && matches!(b[s - 1], b'(' | b'[' | b'=' | b',')
             }
