@@ -107,11 +107,11 @@ pub fn detect(value: &str) -> bool {
         return dom_property(b) || (comment && split_property(b));
     }
     let markup = b.contains(&b'<');
-    (markup && html_tags(b))
-        || (markup
-            && (evasion::split_element(b)
-                || evasion::escaped_style(b)
-                || evasion::import_implementation(b)))
+    (markup
+        && (html_tags(b)
+            || evasion::split_element(b)
+            || evasion::escaped_style(b)
+            || evasion::import_implementation(b)))
         || (b.contains(&b':') && evasion::data_url_markup(b))
         || (!value.is_ascii() && evasion::high_bit_markup(value, detect))
         || attribute_breakout(b)
