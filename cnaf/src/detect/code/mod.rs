@@ -11,10 +11,14 @@ use aho_corasick::AhoCorasick;
 use super::literals;
 
 mod java;
+mod node;
+mod paranoid;
 mod php;
 
 pub use java::java_gadget_in_base64;
 use java::java_name;
+use node::{console_call, flight_reference};
+pub use paranoid::paranoid;
 use php::{
     assembled_callee, calls, obfuscated_call, parenthesised_callee, php_ini_assignment,
     php_short_tag, serialized_object, variable_call, variable_variable,
@@ -86,7 +90,8 @@ pub(crate) static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "methodclosure",
         "templatesimpl",
         "com.opensymphony.xwork2",
-        "org.apache.commons.collections",
+        "org.apache.commons",
+        "org.omg.corba",
         "org.codehaus.groovy.runtime",
         "org.springframework.context.support",
         "com.sun.org.apache",
@@ -161,12 +166,6 @@ pub(crate) static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     ])
 });
 
-/// The code injection rules of paranoia levels 2 to 4 (the inspector calls this only above level 1;
-/// [`detect`] holds the level-1 rules). None yet: every level runs the level-1 rules only.
-pub fn paranoid(_value: &str, _level: crate::policy::Paranoia) -> bool {
-    false
-}
-
 /// Whether `value` (already decoded) is code injection.
 pub fn detect(value: &str) -> bool {
     let b = value.as_bytes();
@@ -192,6 +191,8 @@ pub fn detect(value: &str) -> bool {
         || js_statement(b)
         || endless_loop(b)
         || perl_interpolation(b)
+        || (b.contains(&b'.') && console_call(b))
+        || (b.contains(&b'$') && flight_reference(b))
     {
         return true;
     }

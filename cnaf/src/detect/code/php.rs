@@ -397,7 +397,8 @@ pub(super) fn parenthesised_callee(b: &[u8]) -> bool {
         }
         // `(system)('uname')`, or `(system)(ls)`: the argument a string or a shell command
         matches!(b.get(k + 1), Some(b'\'' | b'"')) || {
-            let arg: String = b[k + 1..]
+            // `(ls/* x */)`: the comment is no part of the argument
+            let arg: String = without_comments(&b[k + 1..b.len().min(k + 129)])
                 .iter()
                 .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'/'))
                 .map(|&c| char::from(c).to_ascii_lowercase())
@@ -406,7 +407,9 @@ pub(super) fn parenthesised_callee(b: &[u8]) -> bool {
                 // the callee must be a PHP function or a variable: `(system)`, `($f)`
                 let open = b[..p].iter().rposition(|&c| c == b'(');
                 open.is_some_and(|o| {
-                    let callee = &b[o + 1..p];
+                    // `(/* x */system)`: blanks and comments around the name are no part of it
+                    let callee = without_comments(&b[o + 1..p]);
+                    let callee = callee.trim_ascii();
                     callee.first() == Some(&b'$')
                         || CALLS
                             .find(callee)
@@ -458,15 +461,13 @@ pub(super) fn assembled_callee(b: &[u8]) -> bool {
     if !(concat || indexed) || b.len() > 512 {
         return false;
     }
+    // comments go first, so `{/* x */0}` reads as the index `{0}`
+    let stripped = without_comments(b);
+    let b = &stripped[..];
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i = finder!(b"*/")
-                    .find(&b[i + 2..])
-                    .map_or(b.len(), |p| i + 2 + p + 2);
-            }
             // `[0]`, `{ 0 }`: the index of a one-element array
             b'[' | b'{' => {
                 let close = if b[i] == b'[' { b']' } else { b'}' };
@@ -675,4 +676,24 @@ pub(super) fn variable_variable(b: &[u8]) -> bool {
                     .iter()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$')))
     })
+}
+
+/// `b` without its `/* ... */` comments (an unclosed one runs to the end).
+fn without_comments(b: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if finder!(b"/*").find(b).is_none() {
+        return std::borrow::Cow::Borrowed(b);
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            i = finder!(b"*/")
+                .find(&b[i + 2..])
+                .map_or(b.len(), |p| i + 2 + p + 2);
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }

@@ -280,3 +280,40 @@ fn php_variable_variables() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn java_packages_node_console_and_flight_references() {
+    for a in [
+        "org.omg.CORBA.ORB",
+        "org.apache.commons.io.FileUtils",
+        "console.error.apply(null,[1])",
+        "console.log.call(this,'x')",
+        "{\"a\":\"$3:constructor:constructor\"}",
+        "{\"then\":\"$1:__proto__:then\"}",
+        "[\"$a:Object:prototype:x\"]",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "org.apache is a foundation",
+        "console.log is a function",
+        "calls cost $1: see prototype pricing",
+        "{\"price\":\"$5:00\"}",
+        "{\"ref\":\"$1:user:name\"}",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn php_callees_with_comments() {
+    for a in [
+        "(/*x*/exec)(id/*y*/);",
+        "( [ passthru ][ 0 ] ) {/*c*/0} ( whoami );",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in ["(/* note */ see below)(and more)", "(a) {/* b */0} (c)"] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
