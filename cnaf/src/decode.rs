@@ -446,6 +446,11 @@ pub(crate) enum Coding {
     /// `deflate`: zlib-wrapped (RFC 1950) as the standard says, or raw deflate (RFC 1951) as
     /// some clients send it.
     Deflate,
+    /// `br` (RFC 7932, windows up to the standard 16 MiB).
+    Brotli,
+    /// `zstd` (RFC 8878; frames whose window is larger than 128 MiB, the reference decoder's
+    /// default limit, are refused as that decoder refuses them).
+    Zstd,
 }
 
 impl Coding {
@@ -458,6 +463,10 @@ impl Coding {
                 Coding::Gzip
             } else if c.eq_ignore_ascii_case("deflate") {
                 Coding::Deflate
+            } else if c.eq_ignore_ascii_case("br") {
+                Coding::Brotli
+            } else if c.eq_ignore_ascii_case("zstd") {
+                Coding::Zstd
             } else if c.eq_ignore_ascii_case("identity") {
                 continue;
             } else {
@@ -473,7 +482,8 @@ impl Coding {
 
 /// Decompress `data` (which may be cut short, as a body prefix is) into at most `limit` bytes:
 /// output past `limit` is never produced, so a decompression bomb costs at most `limit` bytes
-/// of memory (plus the decoder's fixed 32 KiB window) and the time to produce them. A stream
+/// of memory (plus the decoder's window: 32 KiB for gzip and deflate, at most 16 MiB for
+/// brotli, at most `limit` touched for zstd) and the time to produce them. A stream
 /// cut short or corrupt midway gives what decoded before that point; `None` when `data` does
 /// not start as that coding at all.
 pub(crate) fn decompress(coding: Coding, data: &[u8], limit: usize) -> Option<Vec<u8>> {
@@ -487,11 +497,16 @@ pub(crate) fn decompress(coding: Coding, data: &[u8], limit: usize) -> Option<Ve
         Coding::Gzip => run(flate2::read::MultiGzDecoder::new(data), limit),
         Coding::Deflate => run(flate2::read::ZlibDecoder::new(data), limit)
             .or_else(|| run(flate2::read::DeflateDecoder::new(data), limit)),
+        Coding::Brotli => run(brotli_decompressor::Decompressor::new(data, 4096), limit),
+        Coding::Zstd => {
+            let decoder = ruzstd::decoding::StreamingDecoder::new(data).ok()?;
+            run(decoder, limit)
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -564,7 +579,10 @@ mod tests {
         assert_eq!(Coding::of("X-GZIP"), Some(Coding::Gzip));
         assert_eq!(Coding::of(" deflate , identity"), Some(Coding::Deflate));
         assert_eq!(Coding::of("identity"), None);
-        assert_eq!(Coding::of("br"), None);
+        assert_eq!(Coding::of("br"), Some(Coding::Brotli));
+        assert_eq!(Coding::of("ZSTD"), Some(Coding::Zstd));
+        assert_eq!(Coding::of("compress"), None, "unknown coding");
+        assert_eq!(Coding::of("br, zstd"), None, "stacked codings");
         assert_eq!(Coding::of("gzip, gzip"), None, "stacked codings");
         assert_eq!(Coding::of("deflate, gzip"), None);
     }
@@ -605,5 +623,53 @@ mod tests {
         let raw = d.finish().unwrap();
         assert_eq!(decompress(Coding::Deflate, &zlib, 1024).unwrap(), text);
         assert_eq!(decompress(Coding::Deflate, &raw, 1024).unwrap(), text);
+    }
+
+    pub(crate) fn brotli(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let params = brotli::enc::BrotliEncoderParams::default();
+        brotli::BrotliCompress(&mut &data[..], &mut out, &params).unwrap();
+        out
+    }
+
+    pub(crate) fn zstd(data: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    #[test]
+    fn brotli_and_zstd_round_trip_bounded_and_truncated() {
+        let text = b"q=1' union select password from users--&note=hello".repeat(500);
+        for (coding, pack) in [
+            (Coding::Brotli, brotli as fn(&[u8]) -> Vec<u8>),
+            (Coding::Zstd, zstd),
+        ] {
+            let z = pack(&text);
+            assert!(z.len() < text.len() / 4, "{coding:?}: {}", z.len());
+            assert_eq!(decompress(coding, &z, 1 << 20).unwrap(), text, "{coding:?}");
+            // a bomb decodes only up to the limit
+            let bomb = pack(&vec![b'a'; 8 << 20]);
+            assert!(bomb.len() < 64 * 1024, "{coding:?}: {}", bomb.len());
+            assert_eq!(
+                decompress(coding, &bomb, 4096).unwrap().len(),
+                4096,
+                "{coding:?}"
+            );
+            // a body prefix gives what decoded before the cut
+            let part = decompress(coding, &z[..z.len() / 2], 1 << 20).unwrap_or_default();
+            assert!(text.starts_with(&part), "{coding:?}");
+            // not that coding at all
+            let plain = decompress(coding, b"plain text that is not compressed", 1024);
+            assert!(
+                plain.as_deref().map_or(true, |p| p.len() < 8),
+                "{coding:?}: {plain:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn zstd_frames_with_an_oversized_window_are_refused() {
+        // frame header: magic, descriptor with a window descriptor byte asking for 2^41 bytes
+        let frame = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xf8, 0x00, 0x00, 0x00];
+        assert_eq!(decompress(Coding::Zstd, &frame, 4096), None);
     }
 }

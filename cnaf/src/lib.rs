@@ -542,6 +542,21 @@ mod tests {
                 "raw deflate {raw}: {v:?}"
             );
         }
+        // brotli and zstd
+        let json = br#"{"q":"<script>alert(document.cookie)</script>","page":2}"#;
+        type Pack = fn(&[u8]) -> Vec<u8>;
+        let codings: [(&str, Pack); 2] =
+            [("br", decode::tests::brotli), ("zstd", decode::tests::zstd)];
+        for (ce, pack) in codings {
+            let v = inspect(&post("application/json", ce), &pack(json), &all);
+            assert_eq!(
+                v.primary().map(|f| (f.attack, f.location.to_string())),
+                Some((Attack::Xss, "JSON value $.q".to_string())),
+                "{ce}: {v:?}"
+            );
+            let v = inspect(&post("application/json", ce), &pack(clean), &all);
+            assert_eq!(v.action(), Action::Allow, "{ce}: {v:?}");
+        }
         // a body that claims a coding it is not in is inspected as sent
         let v = inspect(
             &post("text/plain", "gzip"),

@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 
 use crate::model::Finding;
-use crate::policy::{all, CnafEffect, Protections};
+use crate::policy::{CnafEffect, Protections};
 
 /// Bytes of the previous chunk kept in front of the next one.
 const OVERLAP: usize = 2048;
@@ -53,7 +53,11 @@ impl Tail {
         ]
         .iter()
         .any(|t| ct.starts_with(t));
-        if binary || encoded || protections == all(CnafEffect::Disable) {
+        let nothing_on = protections
+            .iter()
+            .iter()
+            .all(|(_, e)| *e == CnafEffect::Disable);
+        if binary || encoded || nothing_on {
             return None;
         }
         let carry = prefix[prefix.len().saturating_sub(OVERLAP)..].to_vec();
