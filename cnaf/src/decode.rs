@@ -660,7 +660,7 @@ pub(crate) mod tests {
             // not that coding at all
             let plain = decompress(coding, b"plain text that is not compressed", 1024);
             assert!(
-                plain.as_deref().map_or(true, |p| p.len() < 8),
+                plain.as_deref().is_none_or(|p| p.len() < 8),
                 "{coding:?}: {plain:?}"
             );
         }
