@@ -8,6 +8,7 @@ mod breakout;
 mod comments;
 mod functions;
 mod lexer;
+mod paranoid;
 mod probes;
 
 use std::sync::LazyLock;
@@ -18,6 +19,7 @@ use super::literals;
 use breakout::breakout;
 use comments::{comment_as_blank, mysql_comment_code};
 use lexer::{tokenize, Kw, Stmt, Tok};
+pub use paranoid::paranoid;
 use probes::{constant_tautology, lone_call};
 
 /// Words that start the shapes possible without SQL punctuation.
@@ -64,12 +66,6 @@ pub(crate) static KEYWORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "v$",
     ])
 });
-
-/// The SQL injection rules of paranoia levels 2 to 4 (the inspector calls this only above level 1;
-/// [`detect`] holds the level-1 rules). None yet: every level runs the level-1 rules only.
-pub fn paranoid(_value: &str, _level: crate::policy::Paranoia) -> bool {
-    false
-}
 
 /// Whether `value` (already decoded) is a SQL injection.
 pub fn detect(value: &str) -> bool {

@@ -1,4 +1,4 @@
-use super::detect;
+use super::{detect, paranoid};
 
 #[test]
 fn classic_injections() {
@@ -281,5 +281,123 @@ fn mysql_executable_and_hint_comments() {
         "1 + /* note */ 2",
     ] {
         assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+fn at_level(n: u8) -> crate::policy::Paranoia {
+    crate::policy::Paranoia::new(n).unwrap_or_default()
+}
+
+#[test]
+fn paranoia_2_fragments() {
+    let l2 = at_level(2);
+    for a in [
+        "sin(",
+        "md5(",
+        "COS(",
+        "Compress(",
+        "find_in_set('22', Category )",
+        "date(",
+        "div(23,-2)",
+        "IS NULL",
+        "LIKE NULL",
+        "in (0,1)",
+        "42 like 42",
+        "'1' not regexp '2'",
+        "something LIKE '",
+        "xor 2 <",
+        "or 'a' <",
+        "|| langCode ==",
+        "&&(e===",
+        "and '5'orig",
+        ";drop",
+        ";update users",
+        "'alter a",
+        "\" ALTER A",
+        "CREATE TABLE Persons",
+        "exec master.",
+        "SET @OLD_SQL_NOTES",
+        "SELECT (CASE",
+        "x=(select",
+        "FROM t WHERE name=\"x\";",
+        "FROM termine GROUP BY tag1",
+        "HAVING 1=",
+        "2 union all",
+        ") when 234 then",
+        "DROP sampletable;--",
+        "OR 1#",
+        "DR/**/OP",
+        "mysql.db",
+        "Northwind",
+        "schema_name",
+        "nvarchar",
+        "4294967296",
+        "2.2250738585072011e-308",
+        "1.e(ascii)",
+        "\\'and",
+    ] {
+        assert!(paranoid(a, l2), "level 2 missed {a:?}");
+        assert!(!detect(a) || paranoid(a, at_level(3)), "{a:?}");
+    }
+}
+
+#[test]
+fn paranoia_2_passes_prose_and_data() {
+    let l2 = at_level(2);
+    for b in [
+        "I'd like to order by phone",
+        "the date (today) is fine",
+        "time (UTC)",
+        "Password (required)",
+        "survival is very unlikely (~2% if not in a hospital)",
+        "add up to 180 degrees (same color)",
+        "and 7 oranges",
+        "The uid is not working",
+        "printf(foo)",
+        "exec (",
+        "/select-quote",
+        ".select-gws-banana",
+        "ThisIsATest`",
+        "(groupType:1.2.840.113556.1.4.803:=2147483648)",
+        "0x41414141A9FEA9FE",
+        "\"1\" sSOUNDS LIKE \"SOUNDS LIKE 1",
+        "user@example.com",
+        "{\"name\": \"Tom\", \"age\": 42}",
+        "https://example.com/a/b?c=d",
+        "Price: $12.99 (incl. VAT)",
+        "Tom's and Jerry's",
+        "rock 'n' roll or jazz",
+        "I'll drop table tennis for a while",
+        "select all shoes from nike",
+        "in case you missed it",
+        "see you in (about) an hour",
+        "the null hypothesis is not rejected",
+        "O'Brien",
+        "P@ssw0rd!",
+        "abc'123\"xyz",
+        "hunter2;",
+        "x--y",
+        "#1 fan",
+        "100% sure & ready",
+        "drop shipping",
+        "union jack flag",
+        "C# vs Java",
+        "AT&T",
+        "12 O'Connell St., Apt #4",
+        "john.o'reilly+test@example.co.uk",
+        "+1 (555) 123-4567",
+        "(a+b)*c",
+        "I'd like to order 2 items; please deliver by Monday - thanks!",
+        "Let's meet @ 5pm; bring snacks & drinks",
+        "Where do I find the order history? It's not in my account.",
+        "What's 2 + 2 = 4?",
+        "Tom's \"special\" recipe (v2)",
+        "color: red; font-size: 12px",
+        "We're 50% off -- today only!",
+        "Is it true that 1 = 1?",
+        "email@example.com; other@example.com",
+        "ls -- a list of things",
+    ] {
+        assert!(!paranoid(b, l2), "level 2 flagged {b:?}");
     }
 }
