@@ -1,7 +1,7 @@
 //! Property tests: the request parsers and decoders behind `cnaf::inspect` never panic, whatever
 //! the bytes, and findings stay bounded (one per class, short single-line snippets).
 
-use cnaf::{inspect, policy, Attack, CnafEffect, RequestParts};
+use cnaf::{inspect, policy, Attack, CnafEffect, Paranoia, RequestParts};
 use proptest::prelude::*;
 
 /// Characters that drive the decoders and tokenizers into their interesting states.
@@ -21,12 +21,41 @@ fn content_type() -> impl Strategy<Value = &'static str> {
     ]
 }
 
+/// Inspect at paranoia levels 1 and 4 (level 4 runs every rule of levels 2 and 3 too).
 fn check(parts: &RequestParts, body: &[u8]) {
-    let v = inspect(parts, body, &policy::all(CnafEffect::Prevent));
-    assert!(v.findings.len() <= Attack::ALL.len());
-    for f in &v.findings {
-        assert!(f.snippet.chars().count() <= cnaf::model::SNIPPET_MAX + 1);
-        assert!(!f.snippet.contains('\n') && !f.snippet.contains('\r'));
+    for level in [Paranoia::DEFAULT, Paranoia::MAX] {
+        let v = inspect(parts, body, &policy::all(CnafEffect::Prevent).at(level));
+        assert!(v.findings.len() <= Attack::ALL.len());
+        for f in &v.findings {
+            assert!(f.snippet.chars().count() <= cnaf::model::SNIPPET_MAX + 1);
+            assert!(!f.snippet.contains('\n') && !f.snippet.contains('\r'));
+        }
+    }
+}
+
+/// `text` in `coding`.
+fn compress(coding: &str, text: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match coding {
+        "br" => {
+            let mut out = Vec::new();
+            let params = brotli::enc::BrotliEncoderParams::default();
+            brotli::BrotliCompress(&mut &text[..], &mut out, &params).unwrap();
+            out
+        }
+        "zstd" => {
+            ruzstd::encoding::compress_to_vec(text, ruzstd::encoding::CompressionLevel::Fastest)
+        }
+        "deflate" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(text).unwrap();
+            e.finish().unwrap()
+        }
+        _ => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(text).unwrap();
+            e.finish().unwrap()
+        }
     }
 }
 
@@ -42,13 +71,12 @@ proptest! {
     #[test]
     fn arbitrary_and_damaged_compressed_bodies(
         ct in content_type(),
-        coding in prop_oneof![Just("gzip"), Just("deflate"), Just("x-gzip, identity")],
+        coding in prop_oneof![Just("gzip"), Just("deflate"), Just("x-gzip, identity"), Just("br"), Just("zstd")],
         text in SPICY,
         garbage in proptest::collection::vec(any::<u8>(), 0..512),
         cut in 0usize..4096,
         flip in 0usize..4096,
     ) {
-        use std::io::Write;
         let parts = RequestParts::new("POST", "/x")
             .header("Host", "a")
             .header("Content-Type", ct)
@@ -56,9 +84,7 @@ proptest! {
         // bytes that are not compressed at all
         check(&parts, &garbage);
         // a valid stream, then cut short and with one byte damaged
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(text.as_bytes()).unwrap();
-        let mut z = e.finish().unwrap();
+        let mut z = compress(coding, text.as_bytes());
         check(&parts, &z);
         check(&parts, &z[..cut.min(z.len())]);
         if !z.is_empty() {
@@ -87,6 +113,7 @@ proptest! {
         // the same text wrapped the ways bodies nest it
         check(&parts, format!("{{\"k\":\"{body}\",\"{body}\":[1,{{\"a\":\"{body}\"}}]}}").as_bytes());
         check(&parts, format!("<r a=\"{body}\"><![CDATA[{body}]]>{body}</r>").as_bytes());
+        check(&parts, format!("<s:schema xmlns:s=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"{body}\"><s:include schemaLocation=\"{body}\"/></s:schema>").as_bytes());
         check(&parts, format!("--XyZ\r\nContent-Disposition: form-data; name=\"{body}\"; filename=\"{body}\"\r\n\r\n{body}\r\n--XyZ--").as_bytes());
     }
 
