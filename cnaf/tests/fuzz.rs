@@ -40,7 +40,9 @@ fn compress(coding: &str, text: &[u8]) -> Vec<u8> {
         "br" => {
             let mut out = Vec::new();
             let params = brotli::enc::BrotliEncoderParams::default();
-            brotli::BrotliCompress(&mut &text[..], &mut out, &params).unwrap();
+            if let Err(e) = brotli::BrotliCompress(&mut &text[..], &mut out, &params) {
+                panic!("brotli: {e}");
+            }
             out
         }
         "zstd" => {
@@ -48,13 +50,13 @@ fn compress(coding: &str, text: &[u8]) -> Vec<u8> {
         }
         "deflate" => {
             let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-            e.write_all(text).unwrap();
-            e.finish().unwrap()
+            e.write_all(text).unwrap_or_else(|e| panic!("{e}"));
+            e.finish().unwrap_or_else(|e| panic!("{e}"))
         }
         _ => {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            e.write_all(text).unwrap();
-            e.finish().unwrap()
+            e.write_all(text).unwrap_or_else(|e| panic!("{e}"));
+            e.finish().unwrap_or_else(|e| panic!("{e}"))
         }
     }
 }
