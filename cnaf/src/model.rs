@@ -114,6 +114,10 @@ pub enum Attack {
     CodeInjection,
     /// Local/remote file inclusion, path traversal and XML external entities (`lfi`).
     Lfi,
+    /// LDAP search filter injection (`ldap`).
+    Ldap,
+    /// GraphQL introspection (`graphql`).
+    Graphql,
     /// Attack tools and vulnerability scanners (`attack_tools`).
     AttackTools,
     /// Shellshock (CVE-2014-6271) function definitions (`shellshock`).
@@ -124,12 +128,14 @@ pub enum Attack {
 
 impl Attack {
     /// Every class, in policy order.
-    pub const ALL: [Attack; 8] = [
+    pub const ALL: [Attack; 10] = [
         Attack::Sqli,
         Attack::Xss,
         Attack::Cmdi,
         Attack::CodeInjection,
         Attack::Lfi,
+        Attack::Ldap,
+        Attack::Graphql,
         Attack::AttackTools,
         Attack::Shellshock,
         Attack::Malformed,
@@ -143,6 +149,8 @@ impl Attack {
             Attack::Cmdi => "cmdi",
             Attack::CodeInjection => "code_injection",
             Attack::Lfi => "lfi",
+            Attack::Ldap => "ldap",
+            Attack::Graphql => "graphql",
             Attack::AttackTools => "attack_tools",
             Attack::Shellshock => "shellshock",
             Attack::Malformed => "malformed",
@@ -157,6 +165,8 @@ impl Attack {
             Attack::Cmdi => "OS command injection",
             Attack::CodeInjection => "Code injection",
             Attack::Lfi => "File inclusion / path traversal",
+            Attack::Ldap => "LDAP injection",
+            Attack::Graphql => "GraphQL introspection",
             Attack::AttackTools => "Attack tool",
             Attack::Shellshock => "Shellshock",
             Attack::Malformed => "Malformed HTTP request",
@@ -171,6 +181,8 @@ impl Attack {
             Attack::Cmdi => p.cmdi,
             Attack::CodeInjection => p.code_injection,
             Attack::Lfi => p.lfi,
+            Attack::Ldap => p.ldap,
+            Attack::Graphql => p.graphql,
             Attack::AttackTools => p.attack_tools,
             Attack::Shellshock => p.shellshock,
             Attack::Malformed => p.malformed,

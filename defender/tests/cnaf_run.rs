@@ -54,8 +54,9 @@ fn cnaf_policy(sqli: &str) -> Value {
         "name": "web", "scope": {"tasks": ["twistlock-fargate-task*"]},
         "external_port": 8080, "app_port": 80, "body_limit": 131072,
         "protections": {"sqli": sqli, "xss": "prevent", "cmdi": "prevent",
-            "code_injection": "alert", "lfi": "prevent", "attack_tools": "alert",
-            "shellshock": "prevent", "malformed": "alert"}}]})
+            "code_injection": "alert", "lfi": "prevent", "ldap": "prevent",
+            "graphql": "alert", "attack_tools": "alert", "shellshock": "prevent",
+            "malformed": "alert"}}]})
 }
 
 /// One request; any status is an answer.

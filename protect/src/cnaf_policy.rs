@@ -129,6 +129,12 @@ pub struct Protections {
     /// Local file inclusion and path traversal.
     #[serde(default)]
     pub lfi: CnafEffect,
+    /// LDAP search filter injection.
+    #[serde(default)]
+    pub ldap: CnafEffect,
+    /// GraphQL introspection.
+    #[serde(default)]
+    pub graphql: CnafEffect,
     /// Known attack tools and scanners.
     #[serde(default)]
     pub attack_tools: CnafEffect,
@@ -141,12 +147,14 @@ pub struct Protections {
 }
 
 /// The protections' JSON names, in document order.
-pub const PROTECTIONS: [&str; 8] = [
+pub const PROTECTIONS: [&str; 10] = [
     "sqli",
     "xss",
     "cmdi",
     "code_injection",
     "lfi",
+    "ldap",
+    "graphql",
     "attack_tools",
     "shellshock",
     "malformed",
@@ -162,6 +170,8 @@ impl Protections {
             cmdi: effect,
             code_injection: effect,
             lfi: effect,
+            ldap: effect,
+            graphql: effect,
             attack_tools: effect,
             shellshock: effect,
             malformed: effect,
@@ -174,13 +184,15 @@ impl Protections {
     }
 
     /// Every protection with its JSON name, in document order.
-    pub fn iter(&self) -> [(&'static str, CnafEffect); 8] {
+    pub fn iter(&self) -> [(&'static str, CnafEffect); 10] {
         [
             ("sqli", self.sqli),
             ("xss", self.xss),
             ("cmdi", self.cmdi),
             ("code_injection", self.code_injection),
             ("lfi", self.lfi),
+            ("ldap", self.ldap),
+            ("graphql", self.graphql),
             ("attack_tools", self.attack_tools),
             ("shellshock", self.shellshock),
             ("malformed", self.malformed),
@@ -515,6 +527,40 @@ mod tests {
     }
 
     #[test]
+    fn ldap_and_graphql_protections() {
+        let p = CnafPolicy::from_json(
+            r#"{"rules":[{"name":"w","external_port":8080,"app_port":80,
+                "protections":{"ldap":"prevent","graphql":"disable"}}]}"#,
+        )
+        .expect("valid");
+        let prot = p.rules[0].protections;
+        assert_eq!(prot.ldap, CnafEffect::Prevent);
+        assert_eq!(prot.graphql, CnafEffect::Disable);
+        assert_eq!(prot.get("ldap"), Some(CnafEffect::Prevent));
+        assert_eq!(prot.get("graphql"), Some(CnafEffect::Disable));
+        assert_eq!(prot.sqli, CnafEffect::Alert, "others keep their default");
+        assert_eq!(
+            CnafPolicy::from_json(&p.to_json_pretty()).expect("round trip"),
+            p
+        );
+        let defaults = Protections::default();
+        assert_eq!(
+            (defaults.ldap, defaults.graphql),
+            (CnafEffect::Alert, CnafEffect::Alert)
+        );
+        assert_eq!(
+            errors(
+                r#"{"rules":[{"name":"w","external_port":8080,"app_port":80,
+                    "protections":{"ldap":"block","graphql":1}}]}"#
+            ),
+            vec![
+                "rules[0].protections.ldap: unknown effect \"block\"; expected one of disable, alert, prevent",
+                "rules[0].protections.graphql: expected a string, one of disable, alert, prevent, found number 1",
+            ]
+        );
+    }
+
+    #[test]
     fn rule_for_task_matches_the_family_first_enabled_wins() {
         let p = CnafPolicy::from_json(
             r#"{"rules":[
@@ -556,7 +602,7 @@ mod tests {
                 "rules[0].external_port: port 0 is not valid; ports are 1 to 65535",
                 "rules[0].app_port: port 70000 is out of range; ports are 1 to 65535",
                 "rules[0].body_limit: body_limit 0 is out of range; use 1 to 16777216 bytes (default 131072)",
-                "rules[0].protections.csrf: unknown field; expected one of paranoia, sqli, xss, cmdi, code_injection, lfi, attack_tools, shellshock, malformed",
+                "rules[0].protections.csrf: unknown field; expected one of paranoia, sqli, xss, cmdi, code_injection, lfi, ldap, graphql, attack_tools, shellshock, malformed",
                 "rules[0].protections.paranoia: paranoia 5 is out of range; use 1 (default: attacks only) to 4 (most rules, most false positives)",
                 "rules[0].protections.sqli: unknown effect \"block\"; expected one of disable, alert, prevent",
                 "rules[0].protections.xss: expected a string, one of disable, alert, prevent, found boolean true",

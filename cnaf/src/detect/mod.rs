@@ -14,6 +14,8 @@ macro_rules! finder {
 
 pub mod cmdi;
 pub mod code;
+pub mod graphql;
+pub mod ldap;
 pub mod lfi;
 pub mod malformed;
 pub mod sqli;
@@ -195,13 +197,15 @@ impl<'p> Inspector<'p> {
             return;
         }
         type Check = fn(&str) -> bool;
-        const CHECKS: [(Attack, Check); 8] = [
+        const CHECKS: [(Attack, Check); 10] = [
             (Attack::Shellshock, tools::shellshock),
             (Attack::Sqli, sqli::detect),
             (Attack::Xss, xss::detect),
             (Attack::Cmdi, cmdi::detect),
             (Attack::CodeInjection, code::detect),
             (Attack::Lfi, lfi::detect),
+            (Attack::Ldap, ldap::detect),
+            (Attack::Graphql, graphql::detect),
             (Attack::AttackTools, tools::oob_callback),
             (Attack::Malformed, malformed::injected_crlf),
         ];
