@@ -8,6 +8,8 @@ use aho_corasick::AhoCorasick;
 
 use super::literals;
 
+mod paranoid;
+
 /// Files and directories no request value legitimately names (matched on a normalised path:
 /// lower-case, `\` as `/`, `//` and `/./` collapsed).
 static SENSITIVE: LazyLock<AhoCorasick> = LazyLock::new(|| {
@@ -98,10 +100,12 @@ static WRAPPERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     ])
 });
 
-/// The file inclusion rules of paranoia levels 2 to 4 (the inspector calls this only above level 1;
-/// [`detect`] holds the level-1 rules). None yet: every level runs the level-1 rules only.
-pub fn paranoid(_value: &str, _level: crate::policy::Paranoia) -> bool {
-    false
+/// The file inclusion rules of paranoia levels 2 to 4 (the inspector calls this only above
+/// level 1; [`detect`] holds the level-1 rules): URLs to IP literals and `?`-cut URLs anywhere,
+/// operating-system and backup file names without traversal, then any absolute URL or `..`,
+/// then drive and home-directory paths.
+pub fn paranoid(value: &str, level: crate::policy::Paranoia) -> bool {
+    paranoid::at_level(value, level.level())
 }
 
 /// Whether `value` (already decoded) is a file inclusion or traversal.

@@ -11,6 +11,7 @@ use aho_corasick::AhoCorasick;
 use super::literals;
 
 mod evasion;
+mod paranoid;
 
 /// Elements that execute or load active content by themselves.
 /// (`svg`, `style`, `link`, `meta`... are dangerous only with a handler or a script URL, which
@@ -86,10 +87,11 @@ const DOM_WORDS: &[&str] = &[
     "location=",
 ];
 
-/// The cross-site scripting rules of paranoia levels 2 to 4 (the inspector calls this only above level 1;
-/// [`detect`] holds the level-1 rules). None yet: every level runs the level-1 rules only.
-pub fn paranoid(_value: &str, _level: crate::policy::Paranoia) -> bool {
-    false
+/// The cross-site scripting rules of paranoia levels 2 to 4 (the inspector calls this only
+/// above level 1; [`detect`] holds the level-1 rules): event attributes and script URLs in any
+/// form, then anything tag-like, then markup residue. See [`paranoid`](self::paranoid).
+pub fn paranoid(value: &str, level: crate::policy::Paranoia) -> bool {
+    paranoid::at_level(value.as_bytes(), level.level())
 }
 
 /// Whether `value` (already decoded) is cross-site scripting.

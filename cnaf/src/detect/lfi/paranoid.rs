@@ -1,0 +1,314 @@
+//! File inclusion fragments for paranoia levels 2 to 4: 2 = a URL to an IP literal anywhere,
+//! a URL (or a bare scheme) ending in `?`, operating-system file and directory names and
+//! backup or dump files without any traversal, a single `../`; 3 = any absolute URL, any `..`
+//! segment; 4 = Windows drive paths, home-directory paths (`~/`), protocol-relative URLs.
+
+use super::{ip_literal, metadata_host, normalize_path, traversals};
+
+/// Operating-system directories, matched at the start of the value (after blanks, `>` or
+/// `file:`) or after a character that cannot belong to a URL path.
+const OS_DIRS: &[&str] = &[
+    "/etc/", "/tmp/", "/var/", "/usr/", "/bin/", "/sbin/", "/opt/", "/boot/", "/lib/", "/root",
+    "/srv/",
+];
+
+/// Operating-system files and directories anywhere in the value.
+const OS_FILES: &[&str] = &[
+    "/etc/",
+    "/dev/null",
+    "/dev/tcp/",
+    "/dev/udp/",
+    "/dev/shm",
+    "/dev/zero",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/stdin",
+    "/dev/fd/",
+    "c:/windows",
+    "c:/winnt",
+    "c:/boot",
+    "c:/inetpub",
+    "%systemroot%",
+    "%windir%",
+    "system32",
+    ".bash_profile",
+    ".profile",
+    ".zshrc",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "known_hosts",
+    "httpd.conf",
+    "php.ini",
+    "my.cnf",
+    ".user.ini",
+];
+
+/// Backups, dumps, logs and configuration files by their extension (level 2, for a value that
+/// is a file name or path).
+const RESTRICTED_EXTENSIONS: &[&str] = &[
+    ".sql",
+    ".sql.gz",
+    ".sql.zip",
+    ".sql.bz2",
+    ".sql.tar.gz",
+    ".bak",
+    ".backup",
+    ".swp",
+    ".swo",
+    ".old",
+    ".orig",
+    ".save",
+    ".log",
+    ".sqlite",
+    ".sqlite3",
+    ".mdb",
+    ".ini",
+    ".conf",
+    ".cnf",
+    ".dump",
+    ".pem",
+    ".key",
+    ".env",
+];
+
+/// The fragment rules at `level` (2 to 4; lower levels' rules included).
+pub(super) fn at_level(value: &str, level: u8) -> bool {
+    let b = value.as_bytes();
+    // every rule needs a path, a scheme or a file name
+    if !b
+        .iter()
+        .any(|c| matches!(c, b'/' | b'\\' | b'.' | b':' | b'?' | b'%' | b'~'))
+    {
+        return false;
+    }
+    let norm = normalize_path(value);
+    let n = norm.as_bytes();
+    (level >= 2 && level2(n)) || (level >= 3 && level3(n)) || (level >= 4 && level4(b, n))
+}
+
+fn level2(n: &[u8]) -> bool {
+    urls(n).any(|u| u.host_is_ip || u.trailing_question)
+        || bare_scheme_question(n)
+        || os_file(n)
+        || restricted_file_name(n)
+        || climbs(n)
+}
+
+/// One `../` is enough at level 2; a path that merely ends in `/..` (which clients resolve
+/// before sending) is not.
+fn climbs(n: &[u8]) -> bool {
+    let t = traversals(n);
+    t >= 2 || (t == 1 && !n.ends_with(b"/.."))
+}
+
+fn level3(n: &[u8]) -> bool {
+    urls(n).next().is_some()
+        || finder!(b"..").find_iter(n).any(|p| {
+            (p == 0 || matches!(n[p - 1], b'/' | b'=' | b' '))
+                && n.get(p + 2)
+                    .is_none_or(|c| matches!(c, b'/' | b' ' | b';' | b'?' | b'#'))
+        })
+        || OS_DIRS.iter().any(|d| {
+            let d = d.trim_end_matches('/').as_bytes();
+            memchr::memmem::find_iter(n, d).any(|p| {
+                n.get(p + d.len())
+                    .is_none_or(|c| !c.is_ascii_alphanumeric())
+            })
+        })
+}
+
+/// `~/`, `~root/`: a path in a user's home directory.
+fn home_path(t: &[u8]) -> bool {
+    t.first() == Some(&b'~') && {
+        let user = t[1..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+            .count();
+        t.get(1 + user) == Some(&b'/') && user <= 32
+    }
+}
+
+/// `//evil.example/x`: a URL without a scheme, which takes the page's own.
+fn protocol_relative(raw: &[u8]) -> bool {
+    let t = raw.trim_ascii_start();
+    t.starts_with(b"//") && t.get(2).is_some_and(u8::is_ascii_alphanumeric)
+}
+
+fn level4(raw: &[u8], n: &[u8]) -> bool {
+    let t = n.trim_ascii_start();
+    // `c:/...` (backslashes are already `/`), `~/`, `~root/`, `//host/...`
+    (t.len() > 3 && t[0].is_ascii_alphabetic() && t[1] == b':' && t[2] == b'/')
+        || home_path(t)
+        || memchr::memchr_iter(b'~', n).any(|p| p > 0 && n[p - 1] == b' ' && home_path(&n[p..]))
+        || protocol_relative(raw)
+}
+
+/// An absolute URL in the value: whether its host is an IP literal (or a metadata host) and
+/// whether the whole URL ends in `?`.
+struct Url {
+    host_is_ip: bool,
+    trailing_question: bool,
+}
+
+fn urls(n: &[u8]) -> impl Iterator<Item = Url> + '_ {
+    finder!(b":/").find_iter(n).filter_map(move |p| {
+        // `normalize_path` folded `://` into `:/`
+        let mut s = p;
+        while s > 0 && (n[s - 1].is_ascii_alphanumeric() || matches!(n[s - 1], b'+' | b'-' | b'.'))
+        {
+            s -= 1;
+        }
+        // a one-letter "scheme" is a drive (`c:/users`)
+        if p - s < 2 || p - s > 16 || !n[s].is_ascii_alphabetic() {
+            return None;
+        }
+        let rest = &n[p + 2..];
+        let end = rest
+            .iter()
+            .position(|c| matches!(c, b' ' | b'"' | b'\'' | b'<' | b'>'))
+            .unwrap_or(rest.len());
+        let url = &rest[..end];
+        let host_end = url
+            .iter()
+            .position(|c| matches!(c, b'/' | b'?' | b'#'))
+            .unwrap_or(url.len());
+        let host = &url[..host_end];
+        let host = host.rsplit(|&c| c == b'@').next().unwrap_or(host);
+        if host.is_empty() && !n[s..p].eq_ignore_ascii_case(b"file") {
+            return None;
+        }
+        Some(Url {
+            host_is_ip: !host.is_empty() && (ip_literal(host) || metadata_host(host)),
+            trailing_question: url.ends_with(b"?"),
+        })
+    })
+}
+
+/// `http?`, `ftp:x?`, `file?`: a value that starts with a file-fetching scheme name and ends in
+/// `?`, the shape of a probe for remote inclusion with the suffix cut off.
+fn bare_scheme_question(n: &[u8]) -> bool {
+    let t = n.trim_ascii();
+    t.ends_with(b"?")
+        && !t.contains(&b' ')
+        && [&b"file"[..], b"ftp", b"http"]
+            .iter()
+            .any(|s| t.starts_with(s))
+}
+
+fn os_file(n: &[u8]) -> bool {
+    OS_FILES
+        .iter()
+        .any(|f| memchr::memmem::find(n, f.as_bytes()).is_some())
+        || OS_DIRS.iter().any(|d| {
+            let d = d.as_bytes();
+            memchr::memmem::find_iter(n, d).any(|p| {
+                let lead = n[..p].trim_ascii_end();
+                lead.is_empty()
+                    || lead.ends_with(b">")
+                    || lead.ends_with(b"file:")
+                    || lead.ends_with(b"=")
+                    || lead.last().is_some_and(|c| {
+                        matches!(c, b' ' | b'"' | b'\'' | b'(' | b';' | b'|' | b'&')
+                    })
+            })
+        })
+}
+
+/// `backup.sql.zip`, `/srv/app/debug.log`: a value that is a file name (no blanks) ending in a
+/// backup, dump, log or configuration extension.
+fn restricted_file_name(n: &[u8]) -> bool {
+    let t = n.trim_ascii();
+    if t.is_empty() || t.len() > 512 || t.contains(&b' ') {
+        return false;
+    }
+    let last = t.rsplit(|&c| c == b'/').next().unwrap_or(t);
+    RESTRICTED_EXTENSIONS
+        .iter()
+        .any(|e| last.len() > e.len() && last.ends_with(e.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at_level;
+
+    fn level(v: &str) -> Option<u8> {
+        (2..=4).find(|l| at_level(v, *l))
+    }
+
+    #[test]
+    fn level_2_fragments() {
+        for a in [
+            "see http://10.0.0.1/x.txt",
+            "x=http://192.168.0.1",
+            "https://foo.bar/inc.php?",
+            "http?",
+            "file?",
+            "ftps?",
+            ">/tmp/curl",
+            "/etc/nginx.conf",
+            "/usr/local/bin/x",
+            "C:\\Windows\\System32\\drivers",
+            "backup.sql.zip",
+            "site/debug.log",
+            "/static/../secret",
+            "cat ~/.bash_profile",
+            "/dev/tcp/1.2.3.4/80",
+        ] {
+            assert_eq!(level(a), Some(2), "{a}");
+        }
+    }
+
+    #[test]
+    fn level_3_and_4_fragments() {
+        for (v, l) in [
+            ("https://foo.bar", 3),
+            ("http://example.com/@evil.com/", 3),
+            ("file:///x", 3),
+            ("/get/https://example.com/", 3),
+            ("..", 2),
+            ("..?x", 3),
+            ("go to /var", 3),
+            ("C:\\Users\\me\\file.txt", 4),
+            ("~root/x", 4),
+            ("//evil.com/x", 4),
+        ] {
+            assert_eq!(level(v), Some(l), "{v}");
+        }
+    }
+
+    /// Prose, URLs without an IP host, prices, emails and ordinary paths pass level 2; plain
+    /// words and prices pass every level.
+    #[test]
+    fn ordinary_values_pass_level_2() {
+        for b in [
+            "https://example.com/path?x=1&y=2#frag",
+            "http://localhost:3000/callback",
+            "next=https://example.com/a",
+            "Is it true? http is a protocol",
+            "report_2024.pdf",
+            "/api/v1/users/42",
+            "/cgi-bin/test",
+            "images/logo.png",
+            "I live in /var street",
+            "What is a .log file?",
+            "john@example.com",
+            "Price: $12.99.",
+            "/dev/api/items",
+            "/get/..",
+            "version 1.2.3.4",
+        ] {
+            assert!(!at_level(b, 2), "false positive: {b}");
+        }
+        for b in [
+            "email@example.com",
+            "Price: $12.99",
+            "red",
+            "a.b",
+            "see you... later",
+        ] {
+            assert!(!at_level(b, 4), "false positive at 4: {b}");
+        }
+    }
+}
