@@ -316,3 +316,164 @@ pub(super) const PREFIXES: &[&str] = &[
     "nohup", "sudo", "xargs", "busybox", "env", "timeout", "nice", "strace", "exec", "eval",
     "time", "watch", "chroot", "su",
 ];
+
+/// Commands the paranoid levels also know that are common English words or short
+/// abbreviations: like the weak level-1 names they need a shell-style argument unless glued to a
+/// separator.
+const PARANOID_WORDS: &[&str] = &[
+    "ip", "at", "ab", "ex", "ss", "top", "chef", "knife", "screen", "script", "host", "route",
+    "expect", "gem", "rev", "trap", "man", "file", "which", "locate", "watch", "yes", "test",
+    "read", "source", "help", "wait", "jobs", "history", "logout", "exit", "clear", "reset",
+    "diff", "patch", "make", "join", "paste", "split", "fold", "look", "column", "finger", "write",
+    "wall", "users", "groups", "free", "stat", "factor", "cal", "sync", "nice", "logger", "fetch",
+    "links", "john", "sc", "ver", "vol", "tree", "call", "goto", "pause", "title", "color",
+    "prompt", "path", "label", "format", "query", "recover", "replace", "verify", "where",
+    "explorer", "notepad", "control", "shift", "choice", "clip", "comp", "compact", "convert",
+    "expand", "print", "ar", "pr", "fmt", "seq",
+];
+
+/// Administration and attack tools only the paranoid levels know (not English words).
+const PARANOID_TOOLS: &[&str] = &[
+    "htop",
+    "ll",
+    "la",
+    "whereis",
+    "fg",
+    "bg",
+    "df",
+    "du",
+    "lsattr",
+    "basename",
+    "dirname",
+    "realpath",
+    "readlink",
+    "mktemp",
+    "shuf",
+    "expr",
+    "bc",
+    "dc",
+    "xz",
+    "unxz",
+    "7z",
+    "zstd",
+    "rar",
+    "unrar",
+    "cpio",
+    "pax",
+    "lsmod",
+    "rmmod",
+    "lspci",
+    "lsusb",
+    "lsblk",
+    "fdisk",
+    "mkfs",
+    "losetup",
+    "journalctl",
+    "sestatus",
+    "getenforce",
+    "auditctl",
+    "nft",
+    "ufw",
+    "firewall-cmd",
+    "tshark",
+    "ngrep",
+    "masscan",
+    "terraform",
+    "helm",
+    "pip2",
+    "conda",
+    "gcloud",
+    "mysql",
+    "psql",
+    "sqlite3",
+    "mongo",
+    "redis-cli",
+    "ldapsearch",
+    "smbclient",
+    "rpcclient",
+    "snmpwalk",
+    "showmount",
+    "exportfs",
+    "mkswap",
+    "swapon",
+    "renice",
+    "ionice",
+    "taskset",
+    "stdbuf",
+    "wget2",
+    "aria2c",
+    "w3m",
+    "elinks",
+    "jq",
+    "yq",
+    "uudecode",
+    "uuencode",
+    "zip2john",
+    "hashcat",
+    "cls",
+    "assoc",
+    "ftype",
+    "pushd",
+    "popd",
+    "chkdsk",
+    "defrag",
+    "driverquery",
+    "gpresult",
+    "gpupdate",
+    "mountvol",
+    "openfiles",
+    "pnputil",
+    "powercfg",
+    "reagentc",
+    "sfc",
+    "subst",
+    "tscon",
+    "tskill",
+    "typeperf",
+    "waitfor",
+    "winrm",
+    "winrs",
+    "wusa",
+    "mstsc",
+    "mmc",
+    "cmdkey",
+    "dnscmd",
+    "dsget",
+    "dsmod",
+    "setx",
+    "fc",
+];
+
+/// What the paranoid levels make of `word`: `Some(weak)` when it names a command (the level-1
+/// dictionary, the paranoid lists, a tool family's subcommand such as `ansible-config`), `weak`
+/// when it is also an English word.
+pub(super) fn paranoid_cmd(word: &str) -> Option<bool> {
+    static EXTRA: LazyLock<HashMap<&'static str, bool>> = LazyLock::new(|| {
+        PARANOID_TOOLS
+            .iter()
+            .map(|c| (*c, false))
+            .chain(PARANOID_WORDS.iter().map(|c| (*c, true)))
+            .collect()
+    });
+    if let Some(weak) = is_cmd(word) {
+        return Some(weak);
+    }
+    let w = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    let w = w.strip_suffix(".exe").unwrap_or(w);
+    if let Some(weak) = EXTRA.get(w) {
+        return Some(*weak);
+    }
+    if let Some(weak) = EXTRA.get(w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.')) {
+        return Some(*weak);
+    }
+    // `ansible-config`, `chef-run`, `aa-disable`: a tool family's subcommands
+    w.split_once('-')
+        .is_some_and(|(tool, rest)| {
+            !rest.is_empty()
+                && matches!(
+                    tool,
+                    "ansible" | "chef" | "aa" | "ssh" | "pip" | "docker" | "kubectl" | "rmt"
+                )
+        })
+        .then_some(false)
+}

@@ -1,9 +1,322 @@
-//! The command injection rules of paranoia levels 2 to 4.
+//! The command injection rules of paranoia levels 2 to 4: fragments a legitimate request may
+//! send now and then, gated by level the way CRS gates them.
+//!
+//! - 2: a known command in command position with an argument (`cscli alerts list`), any known
+//!   command glued to a separator (`;who`, `&aptitude`), quoted or escaped command names
+//!   (`'ll' /var`, `\ls`), an unset variable before a command (`;$a cat x`), bash tilde
+//!   expansions (`~+`, `~-2`), brace groups naming a command (`{,ip,a}`).
+//! - 3: a bare command name as the whole value (`visudo`, `'id'`), any known command after a
+//!   separator or line break, history expansions (`!!`, `!-2`), shell metacharacter sequences
+//!   (`$(`, `` `x` ``, `2>&1`, `<(`), mail protocol verbs at the start of a line.
+//! - 4: any shell metacharacter residue: a separator or redirection glued to a word, `$name`,
+//!   backticks, a word broken by two quotes.
 
+use super::commands::paranoid_cmd;
+use super::{next_arg, shell_arg, shell_word};
 use crate::policy::Paranoia;
 
 /// The command injection rules of paranoia levels 2 to 4 (the inspector calls this only above
 /// level 1; [`super::detect`] holds the level-1 rules).
-pub fn paranoid(_value: &str, _level: Paranoia) -> bool {
-    false
+pub fn paranoid(value: &str, level: Paranoia) -> bool {
+    let n = level.level();
+    if n < 2 || value.is_empty() {
+        return false;
+    }
+    let head = value.get(..value.len().min(1024)).unwrap_or(value);
+    let lower = head.to_ascii_lowercase();
+    let l = lower.as_bytes();
+    if level2(&lower, l) {
+        return true;
+    }
+    if n >= 3 && level3(&lower, l) {
+        return true;
+    }
+    n >= 4 && level4(l)
+}
+
+/// Where a command could start: the value's start and after every separator, with whether the
+/// word is glued to its separator (`;who`) and whether a separator precedes it at all.
+fn positions(l: &[u8]) -> impl Iterator<Item = (usize, bool, bool)> + '_ {
+    let seps = l.iter().enumerate().filter_map(|(i, c)| {
+        let after = match c {
+            b';' | b'\n' | b'\r' | b'|' | b'&' | b'`' => i + 1,
+            b'(' if i > 0 && matches!(l[i - 1], b'$' | b'<' | b'>') => i + 1,
+            _ => return None,
+        };
+        // `&&`, `||`, `;;`: the second byte starts the word, not a new position
+        if l.get(after) == Some(c) {
+            return None;
+        }
+        // a line break is glued to the next line's first word in any text
+        let glued = !matches!(c, b'\n' | b'\r')
+            && l.get(after).is_some_and(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'\'' | b'"' | b'\\' | b'/')
+            });
+        Some((after, glued, true))
+    });
+    std::iter::once((0, true, false)).chain(seps)
+}
+
+/// The word at `i` after blanks and opening `{ ( !`, quote-removed, with where it ends and
+/// whether it was quoted or escaped (`'ll'`, `\ls`).
+fn word_at(l: &[u8], mut i: usize) -> (String, usize, usize, bool) {
+    while i < l.len() && matches!(l[i], b' ' | b'\t' | b'{' | b'(' | b'!') {
+        i += 1;
+    }
+    let (w, end) = shell_word(l, i);
+    // quotes that pair up (`'ll'`, not the apostrophe of `I'd`) or a backslash
+    let quotes = l[i..end]
+        .iter()
+        .filter(|c| matches!(c, b'\'' | b'"'))
+        .count();
+    let disguised = (quotes > 0 && quotes % 2 == 0) || l[i..end].contains(&b'\\');
+    (w, i, end, disguised)
+}
+
+fn level2(lower: &str, l: &[u8]) -> bool {
+    for (at, glued, separated) in positions(l) {
+        let (word, start, end, disguised) = word_at(l, at);
+        let Some(weak) = paranoid_cmd(&word) else {
+            if separated && l.get(start) == Some(&b'$') {
+                // `;$a cat x`: an unset variable expands to nothing and the next word runs
+                let mut k = start + 1;
+                while k < l.len() && (l[k].is_ascii_alphanumeric() || l[k] == b'_') {
+                    k += 1;
+                }
+                if k > start + 1 && l.get(k) == Some(&b' ') {
+                    let (next, ..) = word_at(l, k);
+                    if paranoid_cmd(&next).is_some() {
+                        return true;
+                    }
+                }
+            }
+            continue;
+        };
+        if l.get(end) == Some(&b'=') || word.len() < 2 && weak {
+            continue;
+        }
+        let arg = next_arg(l, end);
+        // a separator right after the word (`AT&T`) is no argument of it
+        let arg = arg.filter(|a| !matches!(a.as_str(), "&" | "|" | ";"));
+        let has_arg = arg.is_some();
+        let shellish = arg.as_deref().is_some_and(|a| {
+            let bare: String = a.chars().filter(|c| !matches!(c, '\'' | '"')).collect();
+            shell_arg(&bare, true)
+        });
+        if separated && glued && (!weak || !has_arg || shellish) {
+            // `;who`, `&aptitude`, `|more -f`: prose puts a blank after its punctuation (an
+            // English word glued to one needs no argument or a shell-style one)
+            return true;
+        }
+        if disguised && (!weak || shellish) {
+            // `'ll' /var`, `\ls`, `"cscli" alerts`
+            return true;
+        }
+        // "ls 300 lexus", "nc 8000 controller": a model number, not an argument
+        let numbered = arg
+            .as_deref()
+            .is_some_and(|a| a.bytes().all(|c| c.is_ascii_digit()));
+        let prose = numbered
+            || arg.as_deref().is_some_and(prose_arg)
+            || l.split(u8::is_ascii_whitespace).count() > 6;
+        if shellish || (has_arg && !weak && !prose) {
+            // `cscli alerts list`, `pip3 install x`, `kill -9`
+            return true;
+        }
+    }
+    tilde_expansion(lower.trim()) || brace_group(l)
+}
+
+/// The first argument reads as prose: "python is great", "bash away in the gym".
+fn prose_arg(a: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "is", "are", "was", "were", "be", "the", "a", "an", "and", "or", "in", "on", "of", "to",
+        "for", "with", "away", "it", "has", "have", "can", "will", "my", "your", "our", "at", "by",
+        "me", "you", "we", "i", "not", "no", "so", "as", "but", "if", "from", "up", "out",
+    ];
+    WORDS.contains(&a.trim_end_matches([',', '.', '!', '?']))
+}
+
+/// `~+`, `~-`, `~+2`, `~-1`: bash tilde expansions (the working directories) as the whole value.
+fn tilde_expansion(v: &str) -> bool {
+    v.strip_prefix('~')
+        .and_then(|r| r.strip_prefix(['+', '-']))
+        .is_some_and(|d| d.bytes().all(|c| c.is_ascii_digit()))
+}
+
+/// `{,ip,a}`, `{top,}`: a brace group with an empty first or last element naming a command the
+/// paranoid dictionary knows.
+fn brace_group(l: &[u8]) -> bool {
+    memchr::memchr_iter(b'{', l).any(|p| {
+        let Some(len) = l[p + 1..].iter().take(64).position(|&c| c == b'}') else {
+            return false;
+        };
+        let inner = &l[p + 1..p + 1 + len];
+        if !inner.contains(&b',') || inner.iter().any(|c| matches!(c, b' ' | b'"' | b':' | b'{')) {
+            return false;
+        }
+        let (lead, trail) = (inner.first() == Some(&b','), inner.last() == Some(&b','));
+        let first = inner
+            .split(|c| *c == b',')
+            .find(|e| !e.is_empty())
+            .unwrap_or(&[]);
+        (lead || trail) && paranoid_cmd(&String::from_utf8_lossy(first)).is_some()
+    })
+}
+
+fn level3(lower: &str, l: &[u8]) -> bool {
+    // the whole value a command name: `visudo`, `'id'`, `"chef-shell"`
+    let bare = lower
+        .trim()
+        .trim_matches(|c| matches!(c, '\'' | '"' | ';' | '&' | '|'));
+    if paranoid_cmd(bare) == Some(false) {
+        return true;
+    }
+    for (at, _, separated) in positions(l) {
+        if !separated {
+            continue;
+        }
+        let (word, _, end, _) = word_at(l, at);
+        if word.len() >= 2 && l.get(end) != Some(&b'=') && paranoid_cmd(&word).is_some() {
+            // `; top x`, `\nat 2:00 x`: any known command after a separator or line break
+            return true;
+        }
+    }
+    history_expansion(l)
+        || metachar_sequence(l)
+        || mail_verb(l)
+        || (lower.starts_with('~')
+            && lower.len() > 1
+            && lower[1..].bytes().all(|c| c.is_ascii_digit()))
+}
+
+/// `!!`, `!-2`, `!1`: bash history expansion, standing as a word of its own.
+fn history_expansion(l: &[u8]) -> bool {
+    memchr::memchr_iter(b'!', l).any(|p| {
+        let edge = p == 0 || matches!(l[p - 1], b' ' | b';' | b'&' | b'|' | b'!' | b'\n' | b'`');
+        let rest = &l[p + 1..];
+        let n = match rest.first() {
+            Some(b'!') => 1,
+            Some(b'-') => 1 + rest[1..].iter().take_while(|c| c.is_ascii_digit()).count(),
+            _ => rest.iter().take_while(|c| c.is_ascii_digit()).count(),
+        };
+        let digits_after_minus = rest.first() != Some(&b'-') || n > 1;
+        edge && n > 0
+            && digits_after_minus
+            && matches!(
+                rest.get(n),
+                None | Some(b' ' | b';' | b'&' | b'|' | b'!' | b'\n')
+            )
+    })
+}
+
+/// `$(`, `` `x` ``, `<(`, `>(`, `2>&1`, `&>`, `|&`, `>/dev/`: sequences only a shell reads.
+fn metachar_sequence(l: &[u8]) -> bool {
+    const SEQS: &[&[u8]] = &[
+        b"$(", b"<(", b">(", b">&", b"&>", b"|&", b">/dev/", b"<<<", b"$'",
+    ];
+    if SEQS.iter().any(|s| memchr::memmem::find(l, s).is_some()) {
+        return true;
+    }
+    // a backtick pair around a word
+    let ticks: Vec<usize> = memchr::memchr_iter(b'`', l).collect();
+    ticks
+        .windows(2)
+        .any(|w| w[1] > w[0] + 1 && l[w[0] + 1].is_ascii_alphabetic())
+}
+
+/// `\r\nHELP x`, `\nRCPT TO:<a>`, `\nA1 SELECT inbox`: a mail protocol command (SMTP, POP3,
+/// IMAP) at the start of an injected line.
+fn mail_verb(l: &[u8]) -> bool {
+    const VERBS: &[&str] = &[
+        "helo",
+        "ehlo",
+        "mail from",
+        "rcpt to",
+        "data",
+        "vrfy",
+        "expn",
+        "help",
+        "quit",
+        "rset",
+        "noop",
+        "auth",
+        "starttls",
+        "retr",
+        "dele",
+        "stat",
+        "list",
+        "uidl",
+        "top",
+        "capa",
+        "user",
+        "pass",
+        "apop",
+        "login",
+        "select",
+        "examine",
+        "create",
+        "delete",
+        "rename",
+        "subscribe",
+        "unsubscribe",
+        "append",
+        "fetch",
+        "store",
+        "copy",
+        "uid",
+        "logout",
+        "capability",
+    ];
+    memchr::memchr_iter(b'\n', l).any(|p| {
+        let line = &l[p + 1..];
+        let line = std::str::from_utf8(line).unwrap_or("");
+        // IMAP commands carry a tag first: `a1 select`
+        let untagged = match line.split_once(' ') {
+            Some((tag, rest))
+                if tag.len() <= 6
+                    && tag.bytes().all(|c| c.is_ascii_alphanumeric())
+                    && tag.bytes().any(|c| c.is_ascii_digit()) =>
+            {
+                rest
+            }
+            _ => line,
+        };
+        let line_words = untagged
+            .split(['\r', '\n'])
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .count();
+        VERBS.iter().any(|v| {
+            untagged.starts_with(v)
+                && untagged[v.len()..]
+                    .bytes()
+                    .next()
+                    .is_none_or(|c| matches!(c, b' ' | b':' | b'\r' | b'\n'))
+                // a verb and its argument, not a line of prose that opens with the same word
+                && (v.contains(' ') || untagged.len() < line.len() || line_words <= 2)
+        })
+    })
+}
+
+/// Any shell metacharacter residue: a separator or redirection glued to a word, a `$name`
+/// variable, a backtick, a word broken by two quotes (`O'keefe's` spelled the shell's way).
+fn level4(l: &[u8]) -> bool {
+    let word = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'.' | b'-' | b'_');
+    if l.contains(&b'`') {
+        return true;
+    }
+    let glued = l.windows(2).any(|w| match w[0] {
+        b';' | b'|' => word(&w[1]),
+        b'>' => matches!(w[1], b'/' | b'&' | b'>'),
+        b'<' => matches!(w[1], b'(' | b'<'),
+        b'$' => w[1].is_ascii_alphabetic() || matches!(w[1], b'{' | b'(' | b'_'),
+        _ => false,
+    });
+    glued
+        || l.split(|c| c.is_ascii_whitespace()).any(|w| {
+            w.iter().filter(|c| matches!(c, b'\'' | b'"')).count() >= 2
+                && w.iter().any(u8::is_ascii_alphabetic)
+        })
 }

@@ -320,3 +320,77 @@ fn binary_paths_and_new_commands() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+fn level(n: u8) -> crate::policy::Paranoia {
+    crate::policy::Paranoia::new(n).unwrap_or_default()
+}
+
+/// The lowest level that flags `v` (1 = the level-1 rules), or 5 when none does.
+fn lowest_level(v: &str) -> u8 {
+    if detect(v) {
+        return 1;
+    }
+    (2..=4).find(|n| super::paranoid(v, level(*n))).unwrap_or(5)
+}
+
+#[test]
+fn paranoia_levels() {
+    for (v, want) in [
+        ("cscli decisions list", 2),
+        ("ansible-vault view secrets", 2),
+        ("pip3 install requests", 2),
+        ("x;who", 2),
+        ("q=&top", 2),
+        ("'ll' /srv", 2),
+        ("\\ls", 2),
+        ("k; $z cat notes.txt", 2),
+        ("~+", 2),
+        ("~-3", 2),
+        ("{,top,}", 2),
+        ("visudo", 3),
+        ("shutdown", 3),
+        ("'id'", 2),
+        ("x; top -b", 2),
+        ("Meet me.\nAt noon we leave", 3),
+        ("!!", 3),
+        ("x !-2", 3),
+        ("a `b`", 3),
+        ("2>&1", 3),
+        ("\r\nHELP me", 3),
+        ("\r\nRCPT TO:<a@b.c>", 3),
+        ("a|b", 4),
+        ("a;b", 4),
+        ("pay $amount", 4),
+        ("O'keefe's", 4),
+    ] {
+        assert_eq!(lowest_level(v), want, "{v:?}");
+    }
+}
+
+#[test]
+fn prose_passes_level_two() {
+    for b in [
+        "python is great for data science",
+        "bash away in the gym",
+        "Tom & Jerry",
+        "fish & chips",
+        "AT&T",
+        "R&D, Q&A and P&L",
+        "Top 10 movies of the year",
+        "I'd like to order 2 items; please deliver by Monday - thanks!",
+        "echo in the mirror",
+        "time flies when you have fun",
+        "Find my order",
+        "email@example.com; other@example.com",
+        "color: red; font-size: 12px",
+        "~5 minutes",
+        "Help me find a gift",
+        "The file is at /home/me/notes.txt",
+    ] {
+        assert!(
+            lowest_level(b) > 2,
+            "flagged at level {}: {b:?}",
+            lowest_level(b)
+        );
+    }
+}

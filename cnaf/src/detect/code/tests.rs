@@ -317,3 +317,63 @@ fn php_callees_with_comments() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+fn level(n: u8) -> crate::policy::Paranoia {
+    crate::policy::Paranoia::new(n).unwrap_or_default()
+}
+
+/// The lowest level that flags `v` (1 = the level-1 rules), or 5 when none does.
+fn lowest_level(v: &str) -> u8 {
+    if detect(v) {
+        return 1;
+    }
+    (2..=4).find(|n| super::paranoid(v, level(*n))).unwrap_or(5)
+}
+
+#[test]
+fn paranoia_levels() {
+    for (v, want) in [
+        ("strrev( )", 3),
+        ("unpack($data)", 3),
+        ("pg_query_params(x)", 3),
+        ("sodium_crypto_box_keypair ()", 3),
+        ("fopen  (x)", 2),
+        ("system (\"id\")", 2),
+        ("exec/**/ (x)", 1),
+        ("file_exists\n(\n)", 3),
+        ("Shell_Exec=(1)", 2),
+        ("$_P OST['a']", 3),
+        ("precision=true", 2),
+        ("<?xml :print 1;", 2),
+        ("crypt(abc)", 3),
+        ("date()", 3),
+        ("${total}", 3),
+        ("look<?", 3),
+        ("$user->name", 4),
+        ("Foo::bar", 4),
+        ("$items[0]", 4),
+    ] {
+        assert_eq!(lowest_level(v), want, "{v:?}");
+    }
+}
+
+#[test]
+fn prose_passes_level_two() {
+    for b in [
+        "The system (as designed) works",
+        "Date (optional)",
+        "mail (see below)",
+        "Price range (USD)",
+        "Hello ${name}",
+        "<?xml version=\"1.0\"?><a/>",
+        "engine=v8 engine",
+        "shell execution",
+        "my base64 decoder",
+    ] {
+        assert!(
+            lowest_level(b) > 2,
+            "flagged at level {}: {b:?}",
+            lowest_level(b)
+        );
+    }
+}
