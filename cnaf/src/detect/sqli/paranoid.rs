@@ -55,7 +55,7 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
 // ---------------------------------------------------------------- level 2
 
 fn level2(value: &str, toks: &[Tok], s: &[Tok]) -> bool {
-    function_call(value, false)
+    function_call(value, 2)
         || SYSTEM_NAMES
             .find_iter(value)
             .any(|m| bounded(value, m.start(), m.end()))
@@ -229,10 +229,11 @@ fn after_quote2(s: &[Tok]) -> bool {
     ) && matches!(at(s, 1), Some(Tok::Stmt(_) | Tok::Select | Tok::Union))
 }
 
-/// Words that call a SQL function: a known function name, then `(` (after blanks for names that
-/// are not English words; with `loose`, also English names after blanks and any name after a
-/// little junk punctuation, `length||(`, `password?(`).
-fn function_call(value: &str, loose: bool) -> bool {
+/// Words that call a SQL function: a known function name, then `(` — at level 2 glued or, for
+/// names that are not English words, after blanks; at level 3 also after a little junk
+/// punctuation (`length||(`, `password?(`); at level 4 English names after blanks too
+/// (`time (`), which prose does.
+fn function_call(value: &str, level: u8) -> bool {
     let b = value.as_bytes();
     let mut i = 0;
     let mut buf = [0u8; 32];
@@ -275,10 +276,10 @@ fn function_call(value: &str, loose: bool) -> bool {
         if b.get(k) != Some(&b'(') {
             continue;
         }
-        let hit = if loose {
-            true
-        } else {
-            junk == 0 && (blanks == 0 || !english)
+        let hit = match level {
+            2 => junk == 0 && (blanks == 0 || !english),
+            3 => blanks == 0 || !english,
+            _ => true,
         };
         if hit {
             return true;
@@ -434,11 +435,10 @@ fn comment_in_word(value: &str) -> bool {
 // ---------------------------------------------------------------- level 3
 
 fn level3(value: &str, s: &[Tok]) -> bool {
-    function_call(value, true)
+    function_call(value, 3)
         || lone_operator(value)
-        || special_chars(value) >= 12
+        || special_run(value, 12)
         || quote_punct_digit(value)
-        || quoted_word(value)
         || hex_literal(value)
         || backquoted(value)
         || glued_keywords(value)
@@ -449,19 +449,27 @@ fn at_3(s: &[Tok], i: usize) -> bool {
     match s[i] {
         // `ORDER BY`, `GROUP BY`
         Tok::Kw(Kw::Order | Kw::Group) => at(s, i + 1) == Some(Tok::Kw(Kw::By)),
-        // `execute php`, `Execute(`
+        // `Execute(`, `exec @x`
         Tok::Stmt(Stmt::Exec) => matches!(
             at(s, i + 1),
-            Some(Tok::Word | Tok::LParen | Tok::Var | Tok::Str { .. } | Tok::Call | Tok::Func(_))
+            Some(Tok::LParen | Tok::Var | Tok::Str { .. } | Tok::Call | Tok::Func(_))
         ),
         // `! As' from`, `6 As" from`: an alias closing a select list
-        Tok::Kw(Kw::As) => (i + 1..(i + 4).min(s.len())).any(|k| s[k] == Tok::Kw(Kw::From)),
-        // `/3 and(`, `/Cm7 OR `: logic cut off by the value's end
-        Tok::Logic => s[i + 1..].iter().all(|t| *t == Tok::LParen) && i > 0,
-        // `'abc', 0x1a`, `' ', 10`: a list of literals
+        Tok::Kw(Kw::As) => match at(s, i + 1) {
+            Some(Tok::Str { closed: false, .. }) => true,
+            Some(Tok::Not | Tok::Str { .. } | Tok::QuotedIdent) => {
+                at(s, i + 2) == Some(Tok::Kw(Kw::From))
+            }
+            _ => false,
+        },
+        // `'abc', 0x1a`, `'', '', 13`: a list of literals ending in a number (a JSON array of
+        // strings is not one)
         Tok::Str { .. } => {
-            at(s, i + 1) == Some(Tok::Comma)
-                && matches!(at(s, i + 2), Some(Tok::Num | Tok::LParen | Tok::Str { .. }))
+            let mut k = i;
+            while matches!(at(s, k), Some(Tok::Str { .. })) && at(s, k + 1) == Some(Tok::Comma) {
+                k += 2;
+            }
+            k > i && matches!(at(s, k), Some(Tok::Num | Tok::LParen))
         }
         // `CASE WHEN`
         Tok::Kw(Kw::Case) => at(s, i + 1) == Some(Tok::Kw(Kw::When)),
@@ -471,27 +479,46 @@ fn at_3(s: &[Tok], i: usize) -> bool {
 
 /// `parents' or yours`, `'x' || `: a closing quote then logic.
 fn after_quote3(s: &[Tok]) -> bool {
-    matches!(
+    if !matches!(
         s.first(),
         Some(Tok::Str {
             ctx: true,
             closed: true
         })
-    ) && matches!(at(s, 1), Some(Tok::Logic | Tok::Cmp | Tok::Semi))
+    ) {
+        return false;
+    }
+    match at(s, 1) {
+        Some(Tok::Cmp | Tok::Semi) => true,
+        // `parents' or yours?`: logic then one operand ending the value or compared
+        Some(Tok::Logic) => operand(s, 2)
+            .is_some_and(|e| matches!(at(s, e), None | Some(Tok::Other | Tok::Cmp | Tok::Not))),
+        _ => false,
+    }
 }
 
 /// Operators only SQL (or code) spells this way, standing alone: `||`, `&&`, `<=>`, `!=`, `<>`,
-/// `<=`, `>=`, `==`, `<<`, `>>`, `->`, `XOR`, `RLIKE`, `REGEXP`, `IN (`.
+/// `<=`, `>=`, `<<`, `>>`, `XOR`, `RLIKE`, `REGEXP`, `IN (`.
 fn lone_operator(value: &str) -> bool {
     static OPS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         literals(&[
-            "||", "&&", "<=>", "!=", "<>", "<=", ">=", "==", "<<", ">>", "->", "xor", "rlike",
-            "regexp", "in (", "in(",
+            "||", "&&", "<=>", "!=", "<>", "<=", ">=", "<<", ">>", "xor", "rlike", "regexp",
+            "in (", "in(",
         ])
     });
     OPS.find_iter(value).any(|m| {
         !value.as_bytes()[m.start()].is_ascii_alphabetic() || bounded(value, m.start(), m.end())
     })
+}
+
+/// At least `n` special characters, making up a third of the value or more (a document has
+/// many, but spread out).
+fn special_run(value: &str, n: usize) -> bool {
+    if value.starts_with("{\"") || value.starts_with("[\"") {
+        return false; // JSON: quotes, colons and braces are its syntax
+    }
+    let count = special_chars(value);
+    count >= n && count * 3 >= value.len()
 }
 
 /// Characters SQL injections lean on (quotes, operators, brackets, comment and statement marks).
@@ -551,7 +578,24 @@ fn quote_punct_digit(value: &str) -> bool {
         {
             k += 1;
         }
-        k > punct_start && b.get(k).is_some_and(u8::is_ascii_digit)
+        k > punct_start
+            && b[punct_start..k].iter().any(|c| {
+                matches!(
+                    c,
+                    b'=' | b'<'
+                        | b'>'
+                        | b'*'
+                        | b'/'
+                        | b'+'
+                        | b'%'
+                        | b'|'
+                        | b'&'
+                        | b'^'
+                        | b'!'
+                        | b'~'
+                )
+            })
+            && b.get(k).is_some_and(u8::is_ascii_digit)
     })
 }
 
@@ -583,30 +627,44 @@ fn quoted_word(value: &str) -> bool {
 
 /// `Xunionselectfrom`: SQL keywords glued together.
 fn glued_keywords(value: &str) -> bool {
-    static GLUED: LazyLock<AhoCorasick> = LazyLock::new(|| {
-        literals(&[
-            "unionselect",
-            "unionall",
-            "selectfrom",
-            "fromwhere",
-            "orderby",
-            "groupby",
-        ])
-    });
+    static GLUED: LazyLock<AhoCorasick> =
+        LazyLock::new(|| literals(&["unionselect", "unionall", "selectfrom", "fromwhere"]));
     GLUED.is_match(value)
 }
 
 // ---------------------------------------------------------------- level 4
 
-/// Any SQL residue: a quote next to an operator or a number, a comment, a statement mark,
-/// repeated punctuation, several special characters.
+/// Any SQL residue: a comment or comparison token, a quote that is not an apostrophe inside a
+/// word, an `EXECUTE` of a name, logic opening a group or ending the value, an English-named
+/// function called after a blank, a quoted word, repeated punctuation, special characters.
 fn level4(value: &str, toks: &[Tok]) -> bool {
-    special_chars(value) >= 6
-        || toks
-            .iter()
-            .any(|t| matches!(t, Tok::Comment | Tok::Semi | Tok::Cmp | Tok::Logic))
-        || value.contains(['\'', '`'])
+    special_run(value, 6)
+        || function_call(value, 4)
+        || quoted_word(value)
+        || toks.windows(2).any(|w| {
+            matches!(
+                w,
+                [Tok::Stmt(Stmt::Exec), Tok::Word] | [Tok::Logic, Tok::LParen]
+            )
+        })
+        || toks.last() == Some(&Tok::Logic)
+        || toks.iter().any(|t| matches!(t, Tok::Comment | Tok::Cmp))
+        || loose_quote(value)
         || repeated_punct(value)
+}
+
+/// A quote or back quote that is not an apostrophe between two letters (`O'Brien`).
+fn loose_quote(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.iter().enumerate().any(|(p, c)| match c {
+        b'`' => true,
+        b'\'' => {
+            !(p > 0
+                && b[p - 1].is_ascii_alphabetic()
+                && b.get(p + 1).is_some_and(u8::is_ascii_alphabetic))
+        }
+        _ => false,
+    })
 }
 
 /// `foo....`, `!!!!`: four non-word characters in a row.

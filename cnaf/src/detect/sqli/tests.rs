@@ -401,3 +401,84 @@ fn paranoia_2_passes_prose_and_data() {
         assert!(!paranoid(b, l2), "level 2 flagged {b:?}");
     }
 }
+
+#[test]
+fn paranoia_3_and_4_fragments() {
+    let (l2, l3, l4) = (at_level(2), at_level(3), at_level(4));
+    for a in [
+        "||",
+        "<=>",
+        "XOR",
+        "RLIKE",
+        "in (0,x)",
+        "length||(",
+        "password?(",
+        "ORder by",
+        "Execute(",
+        "parents' or yours?",
+        "6 As\" from",
+        "'abc', 0x1a",
+        "'', '', '', 13",
+        "(((((())))))",
+        "!@#$%^&*()-=",
+        "'1001'='10",
+        "\"2562*23",
+        "`bla`",
+        "select 0x616263",
+        "Xunionselectfrom",
+        "case when x",
+    ] {
+        assert!(paranoid(a, l3), "level 3 missed {a:?}");
+        assert!(paranoid(a, l4), "level 4 missed {a:?}");
+    }
+    for a in [
+        "time (",
+        "execute php",
+        "!@#$%^",
+        "foo....",
+        "'bla'",
+        "x or",
+    ] {
+        assert!(!paranoid(a, l3) || detect(a), "level 3 flagged {a:?}");
+        assert!(paranoid(a, l4), "level 4 missed {a:?}");
+    }
+    assert!(!paranoid("||", l2));
+}
+
+#[test]
+fn paranoia_3_passes_prose_and_data() {
+    let l3 = at_level(3);
+    for b in [
+        "D'or 1st parfume",
+        "exec noun",
+        "Left (WA, RR), following wood edge south",
+        "One quarter (24%) of people",
+        "maximise space (ideal for art)",
+        "the logarithm of the likelihood (the \"log likelihood\")",
+        "Find your solution here -> link",
+        "aGVsbG93b3JsZA==",
+        "orderby",
+        "\"aaaaaaaaaaaaaaaa\"",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+        "{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+        "[\"account\",\"sharing\"]",
+        "{'key':['value1','value2']}",
+        "Schauen Sie sich diese Zahl an: 1'000'000?",
+        "pay=/Business and",
+        "As evidence from the following",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        "2024-01-01T10:00:00Z",
+        "\"2014-11-01\"",
+        "O'Brien",
+        "Tom's \"special\" recipe (v2)",
+    ] {
+        assert!(!paranoid(b, l3), "level 3 flagged {b:?}");
+    }
+    for b in [
+        "O'Brien",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    ] {
+        assert!(!paranoid(b, at_level(4)), "level 4 flagged {b:?}");
+    }
+}
