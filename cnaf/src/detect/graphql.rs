@@ -36,8 +36,8 @@ pub fn detect(value: &str) -> bool {
     if finder!("__").find(value.as_bytes()).is_none() {
         return false;
     }
-    if let Some(query) = json_envelope(value) {
-        return introspects(&query, false);
+    if let Some(queries) = json_envelope(value) {
+        return queries.iter().any(|q| introspects(q, false));
     }
     introspects(value, false)
 }
@@ -52,18 +52,23 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
     introspects(value, true)
 }
 
-/// `{"query": "…"}` given whole as a value (a GET parameter holding the POST envelope).
-fn json_envelope(value: &str) -> Option<String> {
+/// The documents of a `{"query": "…"}` envelope, or a batch `[{"query": …}, …]` of them, given
+/// whole as a value (a GET parameter holding the POST envelope); `None` when it is not one.
+fn json_envelope(value: &str) -> Option<Vec<String>> {
     let t = value.trim_start();
-    if !t.starts_with('{') || finder!("\"query\"").find(t.as_bytes()).is_none() {
+    if !t.starts_with(['{', '[']) || finder!("\"query\"").find(t.as_bytes()).is_none() {
         return None;
     }
-    match serde_json::from_str::<serde_json::Value>(t).ok()? {
-        serde_json::Value::Object(mut map) => match map.remove("query")? {
-            serde_json::Value::String(q) => Some(q),
+    let query = |v: serde_json::Value| match v {
+        serde_json::Value::Object(mut map) => match map.remove("query") {
+            Some(serde_json::Value::String(q)) => Some(q),
             _ => None,
         },
         _ => None,
+    };
+    match serde_json::from_str::<serde_json::Value>(t).ok()? {
+        serde_json::Value::Array(batch) => Some(batch.into_iter().filter_map(query).collect()),
+        one => query(one).map(|q| vec![q]),
     }
 }
 
@@ -214,6 +219,7 @@ mod tests {
             "Intro{__schema {queryType { name }}",
             "{\"query\": \"{ __schema { types { name } } }\"}",
             "{\"query\":\"query { __type(name: \\\"Query\\\") { name } }\",\"variables\":{}}",
+            "[{\"query\": \"{ me { id } }\"}, {\"query\": \"{ __schema { types { name } } }\"}]",
         ] {
             assert!(detect(v), "{v:?} not caught");
         }
