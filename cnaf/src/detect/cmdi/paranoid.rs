@@ -127,12 +127,20 @@ fn level2(lower: &str, l: &[u8]) -> bool {
     tilde_expansion(lower.trim()) || brace_group(l)
 }
 
+/// Languages and shells whose names are ordinary values (a skill, a file type, a tag).
+const INTERPRETERS: &[&str] = &[
+    "php", "perl", "python", "python2", "python3", "ruby", "node", "bash", "java", "lua",
+];
+
 /// The first argument reads as prose: "python is great", "bash away in the gym".
 fn prose_arg(a: &str) -> bool {
     const WORDS: &[&str] = &[
         "is", "are", "was", "were", "be", "the", "a", "an", "and", "or", "in", "on", "of", "to",
         "for", "with", "away", "it", "has", "have", "can", "will", "my", "your", "our", "at", "by",
-        "me", "you", "we", "i", "not", "no", "so", "as", "but", "if", "from", "up", "out",
+        "me", "you", "we", "i", "not", "no", "so", "as", "but", "if", "from", "up", "out", "he",
+        "she", "they", "them", "his", "her", "its", "than", "that", "this", "these", "those",
+        "there", "here", "what", "when", "where", "how", "why", "should", "would", "could", "must",
+        "may", "might", "all", "some", "any", "more", "less", "again", "then", "too",
     ];
     WORDS.contains(&a.trim_end_matches([',', '.', '!', '?']))
 }
@@ -165,20 +173,32 @@ fn brace_group(l: &[u8]) -> bool {
 }
 
 fn level3(lower: &str, l: &[u8]) -> bool {
-    // the whole value a command name: `visudo`, `'id'`, `"chef-shell"`
+    // the whole value a command name: `visudo`, `'id'`, `"chef-shell"` (not a two-letter word
+    // such as initials, nor a language's name)
     let bare = lower
         .trim()
         .trim_matches(|c| matches!(c, '\'' | '"' | ';' | '&' | '|'));
-    if paranoid_cmd(bare) == Some(false) {
+    if bare.len() >= 4 && !INTERPRETERS.contains(&bare) && paranoid_cmd(bare) == Some(false) {
         return true;
     }
+    let sentence = l.split(u8::is_ascii_whitespace).count() > 6;
     for (at, _, separated) in positions(l) {
         if !separated {
             continue;
         }
         let (word, _, end, _) = word_at(l, at);
-        if word.len() >= 2 && l.get(end) != Some(&b'=') && paranoid_cmd(&word).is_some() {
-            // `; top x`, `\nat 2:00 x`: any known command after a separator or line break
+        // the word must end where a shell word ends (`vol` is not read out of `voló`)
+        let ends = l.get(end).is_none_or(|c| c.is_ascii());
+        if word.len() < 2 || l.get(end) == Some(&b'=') || !ends {
+            continue;
+        }
+        let Some(weak) = paranoid_cmd(&word) else {
+            continue;
+        };
+        // `; top x`, `\nat 2:00 x`: any known command after a separator or line break; an
+        // English one not in a sentence ("a hero; more than that, she ...")
+        let prose = sentence || next_arg(l, end).as_deref().is_some_and(prose_arg);
+        if !weak || !prose {
             return true;
         }
     }
@@ -193,7 +213,7 @@ fn level3(lower: &str, l: &[u8]) -> bool {
 /// `!!`, `!-2`, `!1`: bash history expansion, standing as a word of its own.
 fn history_expansion(l: &[u8]) -> bool {
     memchr::memchr_iter(b'!', l).any(|p| {
-        let edge = p == 0 || matches!(l[p - 1], b' ' | b';' | b'&' | b'|' | b'!' | b'\n' | b'`');
+        let edge = p == 0 || matches!(l[p - 1], b' ' | b';' | b'&' | b'|' | b'!' | b'\n');
         let rest = &l[p + 1..];
         let n = match rest.first() {
             Some(b'!') => 1,
@@ -218,11 +238,12 @@ fn metachar_sequence(l: &[u8]) -> bool {
     if SEQS.iter().any(|s| memchr::memmem::find(l, s).is_some()) {
         return true;
     }
-    // a backtick pair around a word
+    // a backtick pair around a command (`` `bla` `` is a MySQL identifier)
     let ticks: Vec<usize> = memchr::memchr_iter(b'`', l).collect();
-    ticks
-        .windows(2)
-        .any(|w| w[1] > w[0] + 1 && l[w[0] + 1].is_ascii_alphabetic())
+    ticks.windows(2).any(|w| {
+        let (word, ..) = word_at(l, w[0] + 1);
+        w[1] > w[0] + 1 && paranoid_cmd(&word).is_some()
+    })
 }
 
 /// `\r\nHELP x`, `\nRCPT TO:<a>`, `\nA1 SELECT inbox`: a mail protocol command (SMTP, POP3,

@@ -354,7 +354,7 @@ fn paranoia_levels() {
         ("Meet me.\nAt noon we leave", 3),
         ("!!", 3),
         ("x !-2", 3),
-        ("a `b`", 3),
+        ("a `b`", 4),
         ("2>&1", 3),
         ("\r\nHELP me", 3),
         ("\r\nRCPT TO:<a@b.c>", 3),
@@ -389,6 +389,25 @@ fn prose_passes_level_two() {
     ] {
         assert!(
             lowest_level(b) > 2,
+            "flagged at level {}: {b:?}",
+            lowest_level(b)
+        );
+    }
+}
+
+#[test]
+fn level_three_spares_prose_and_names() {
+    for b in [
+        "a hero; more than that, she said",
+        "hello; time he came",
+        "php",
+        "id",
+        "PS",
+        "`col`",
+        "Curtiss Robin; voló rutas",
+    ] {
+        assert!(
+            lowest_level(b) > 3,
             "flagged at level {}: {b:?}",
             lowest_level(b)
         );
