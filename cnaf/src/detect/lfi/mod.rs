@@ -71,6 +71,12 @@ static SENSITIVE: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "/.npmrc",
         "localconfiguration.php",
         "/.env",
+        "/httpd.conf",
+        "/apache2.conf",
+        "/nginx.conf",
+        "/php.ini",
+        "/my.cnf",
+        "etc/kubernetes/",
     ])
 });
 
@@ -347,8 +353,9 @@ fn remote_by_ip(n: &[u8]) -> bool {
         {
             return true;
         }
-        // `http://x/y?`: the classic trailer that discards the rest of an include path
-        if s == 0 && n.ends_with(b"?") && !n.contains(&b' ') {
+        // `http://x/y?`, `http://x/y.txt%00`: the classic trailers that discard the rest of an
+        // include path
+        if s == 0 && (n.ends_with(b"?") || n.ends_with(b"\0")) && !n.contains(&b' ') {
             return true;
         }
     }
@@ -557,6 +564,9 @@ mod tests {
             "ssh://0177.00.00.01",
             "xri://[0:0:0:0:0:ffff:169.254.169.254]",
             "https://metadata.packet.net/userdata",
+            "http://evil.example/shell.txt\0",
+            "/usr/local/apache2/conf/httpd.conf",
+            "/etc/kubernetes/admin.conf",
             "0x5c0x2e./",
             "0x2e0x2e0x2fetc",
             "..;.\\.;\\.",

@@ -508,8 +508,10 @@ fn script_url(b: &[u8]) -> bool {
         i += 1;
     }
     if let Some(after) = scheme_at(b, i) {
-        // `javascript:alert(1)`, not `JavaScript: Basics of the language`
+        // `javascript:alert(1)`, not `JavaScript: Basics of the language`; an escape after
+        // blanks (`javascript: \u0061lert`) is code too
         return after < b.len() && !b[after].is_ascii_whitespace()
+            || b[after..].trim_ascii_start().starts_with(b"\\")
             || js_sink(&b[after..])
             || scheme_obfuscated(b, i);
     }
@@ -522,10 +524,33 @@ fn script_url(b: &[u8]) -> bool {
     })
 }
 
+/// `new Function("...")`, ``new Function`...` ``: code compiled from a string literal.
+fn function_constructor(b: &[u8]) -> bool {
+    if b.len() < 14 {
+        return false;
+    }
+    (0..b.len() - 12).any(|i| {
+        if (i > 0 && b[i - 1].is_ascii_alphanumeric()) || !starts_with_ci(b, i, b"new") {
+            return false;
+        }
+        let rest = b[i + 3..].trim_ascii_start();
+        if rest.len() == b.len() - i - 3 || !starts_with_ci(rest, 0, b"function") {
+            return false;
+        }
+        let args = rest[8..].trim_ascii_start();
+        args.first() == Some(&b'`')
+            || (args.first() == Some(&b'(')
+                && matches!(
+                    args[1..].trim_ascii_start().first(),
+                    Some(b'"' | b'\'' | b'`')
+                ))
+    })
+}
+
 /// Sinks called (`alert(`, ``alert` ``, `alert?.(`, `alert.call(`), wrapped (`(alert)`,
 /// `(confirm)`), or dangerous DOM properties.
 fn js_sink(b: &[u8]) -> bool {
-    if dom_property(b) {
+    if dom_property(b) || function_constructor(b) {
         return true;
     }
     for m in SINKS.find_iter(b) {
@@ -554,6 +579,12 @@ fn js_sink(b: &[u8]) -> bool {
             }
             Some(b')' | b']' | b',' | b'}') => {
                 s > 0 && matches!(b[s - 1], b'(' | b'[' | b'=' | b',')
+            }
+            // `x=alert;x(1)`, `onerror=alert;throw 1`: the sink taken as a value, then called
+            Some(b';') => {
+                s > 0
+                    && b[s - 1] == b'='
+                    && (b[k..].contains(&b'(') || finder!(b"throw").find(&b[k..]).is_some())
             }
             _ => false,
         };
@@ -610,9 +641,15 @@ mod tests {
             "<STYLE>@import'http://xss.rocks/xss.css';</STYLE>",
             "<v:vmlframe src=\"foo.com/sup.fml\"/>",
             "ja\tvascript: ",
+            "javascript: \\\\t",
+            "javascript:  \\u0061lert(1)",
             "(![]+[])[+!+[]]+(![]+[])[+[]]",
             "document /*foo*/ . cookie",
             "document.body.appendChild(document.createElement(\"h1\"))",
+            "new Function`al\\ert\\`1\\``",
+            "new Function(\"alert(1)\")()",
+            "x=alert;x(1)",
+            "onerror=alert;throw 1",
         ] {
             assert!(detect(a), "missed: {a}");
         }
@@ -639,6 +676,8 @@ mod tests {
             "Prices (USD) [approx.] + tax!",
             "<style>p { color: red }</style>",
             "I love document.body text",
+            "a new function (for sorting) was added",
+            "mode=confirm;id=3",
         ] {
             assert!(!detect(b), "false positive: {b}");
         }

