@@ -301,5 +301,6 @@ pub(super) fn english_function(f: &str) -> bool {
             | "charset"
             | "tan"
             | "bin"
+            | "oct"
     )
 }

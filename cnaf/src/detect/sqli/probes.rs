@@ -1,6 +1,13 @@
 //! Whole-value probes: a lone SQL function call, a tautology of constants.
 
+use super::functions::{english_function, sql_function};
 use super::lexer;
+
+/// A built-in SQL function whose name is no everyday word (`sin`, `rtrim`, `sysdate`).
+fn rare_function(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    sql_function(&lower) && !english_function(&lower)
+}
 
 /// The whole value is one SQL function call, or its opening (`IFNULL(`, `substring(x,1,1)`,
 /// `version()`): a probe, not data.
@@ -13,7 +20,7 @@ pub(super) fn lone_call(value: &str) -> bool {
     if name.is_empty()
         || name.len() > 32
         || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
-        || !lexer::is_function(name)
+        || !(lexer::is_function(name) || rare_function(name))
     {
         return false;
     }

@@ -482,3 +482,30 @@ fn paranoia_3_passes_prose_and_data() {
         assert!(!paranoid(b, at_level(4)), "level 4 flagged {b:?}");
     }
 }
+
+#[test]
+fn lone_call_of_a_rare_sql_function() {
+    for a in [
+        "COS(",
+        "sin (",
+        "Uncompress (",
+        "sysdate(",
+        "RTRIM(",
+        "pow(2,3)",
+        "ln (",
+        "PI()",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "time (",
+        "Oct (2024)",
+        "date(",
+        "values (",
+        "log(",
+        "sin is a word",
+        "cos x (y)",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
