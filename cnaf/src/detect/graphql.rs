@@ -17,9 +17,6 @@ use crate::policy::Paranoia;
 /// Meta-fields that expose the schema.
 const META_FIELDS: [&str; 2] = ["__schema", "__type"];
 
-/// Largest document lexed (the introspection query tools send is about 1.5 KiB).
-const MAX_DOCUMENT: usize = 64 * 1024;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Token<'a> {
     /// `! $ & ( ) : = @ [ ] { | }`
@@ -73,103 +70,135 @@ fn json_envelope(value: &str) -> Option<Vec<String>> {
 }
 
 /// Whether `doc` selects a meta-field. `lenient`: characters that are not GraphQL are skipped
-/// instead of ending the judgement.
+/// and stray `}` ignored instead of ending the judgement. Tokens are judged as they are lexed
+/// (the last two and the next one are all a meta-field's position needs), so any length of
+/// document costs no memory.
 fn introspects(doc: &str, lenient: bool) -> bool {
-    if doc.len() > MAX_DOCUMENT {
-        return false;
-    }
-    let Some(tokens) = lex(doc, lenient) else {
-        return false;
-    };
     let mut braces = 0usize;
     let mut parens = 0usize;
-    for (k, t) in tokens.iter().enumerate() {
+    let (mut p2, mut p1): (Option<Token<'_>>, Option<Token<'_>>) = (None, None);
+    // a meta-field in field position, waiting for the token that says what it takes
+    let mut pending: Option<&str> = None;
+    let mut found = false;
+    let lexer = Lexer { doc, i: 0, lenient };
+    for t in lexer {
+        let Ok(t) = t else {
+            return false;
+        };
+        if let Some(n) = pending.take() {
+            found |= matches!(
+                (n, t),
+                ("__schema", Token::Punct(b'{')) | ("__type", Token::Punct(b'('))
+            );
+            if found && lenient {
+                return true;
+            }
+        }
         match t {
             Token::Punct(b'{') => braces += 1,
-            Token::Punct(b'}') => {
-                if braces == 0 {
-                    if lenient {
-                        continue;
-                    }
-                    return false;
-                }
-                braces -= 1;
-            }
+            Token::Punct(b'}') => match braces.checked_sub(1) {
+                Some(n) => braces = n,
+                None if lenient => {}
+                None => return false,
+            },
             Token::Punct(b'(') => parens += 1,
             Token::Punct(b')') => parens = parens.saturating_sub(1),
-            Token::Name(n) if braces > 0 && parens == 0 && META_FIELDS.contains(n) => {
-                let prev = k.checked_sub(1).map(|p| tokens[p]);
-                let in_field_position = match prev {
+            Token::Name(n) if braces > 0 && parens == 0 && META_FIELDS.contains(&n) => {
+                let in_field_position = match p1 {
                     Some(Token::Punct(b'{' | b')' | b'}')) => true,
                     // an alias `x: __type(…)`
-                    Some(Token::Punct(b':')) => k >= 2 && matches!(tokens[k - 2], Token::Name(_)),
+                    Some(Token::Punct(b':')) => matches!(p2, Some(Token::Name(_))),
                     // after another field, but not as the type condition `... on __type`
-                    Some(Token::Name(p)) => {
-                        !(p == "on" && k >= 2 && tokens[k - 2] == Token::Spread)
-                    }
+                    Some(Token::Name(p)) => !(p == "on" && p2 == Some(Token::Spread)),
                     _ => false,
                 };
-                let takes = matches!(
-                    (*n, tokens.get(k + 1)),
-                    ("__schema", Some(Token::Punct(b'{'))) | ("__type", Some(Token::Punct(b'(')))
-                );
-                if in_field_position && takes {
-                    return true;
+                if in_field_position {
+                    pending = Some(n);
                 }
             }
             _ => {}
         }
+        (p2, p1) = (p1, Some(t));
     }
-    false
+    found
 }
 
-/// The tokens of `doc`, or `None` when a character is not GraphQL (unless `lenient`).
-fn lex(doc: &str, lenient: bool) -> Option<Vec<Token<'_>>> {
-    let b = doc.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b' ' | b'\t' | b'\r' | b'\n' | b',' => i += 1,
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
-                    i += 1;
+/// A character that is not GraphQL, or a string left open: the value is no GraphQL document.
+#[derive(Debug)]
+struct NotGraphql;
+
+/// The tokens of a document, one at a time.
+struct Lexer<'a> {
+    doc: &'a str,
+    i: usize,
+    /// Skip what is not GraphQL instead of failing.
+    lenient: bool,
+}
+
+impl<'a> Iterator for Lexer<'a> {
+    type Item = Result<Token<'a>, NotGraphql>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.doc.as_bytes();
+        while self.i < b.len() {
+            let i = self.i;
+            let c = b[i];
+            match c {
+                b' ' | b'\t' | b'\r' | b'\n' | b',' => self.i += 1,
+                b'#' => {
+                    while self.i < b.len() && b[self.i] != b'\n' && b[self.i] != b'\r' {
+                        self.i += 1;
+                    }
+                }
+                b'!' | b'$' | b'&' | b'(' | b')' | b':' | b'=' | b'@' | b'[' | b']' | b'{'
+                | b'|' | b'}' => {
+                    self.i += 1;
+                    return Some(Ok(Token::Punct(c)));
+                }
+                b'.' if b.get(i + 1) == Some(&b'.') && b.get(i + 2) == Some(&b'.') => {
+                    self.i += 3;
+                    return Some(Ok(Token::Spread));
+                }
+                b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
+                    let mut j = i;
+                    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                        j += 1;
+                    }
+                    self.i = j;
+                    // ASCII on both sides: `i` and `j` are character boundaries
+                    return Some(Ok(Token::Name(&self.doc[i..j])));
+                }
+                b'-' | b'0'..=b'9' => {
+                    let mut j = i + 1;
+                    while j < b.len()
+                        && (b[j].is_ascii_digit() || matches!(b[j], b'.' | b'e' | b'E'))
+                    {
+                        j += 1;
+                    }
+                    self.i = j;
+                    return Some(Ok(Token::Literal));
+                }
+                b'"' => match string_end(b, i) {
+                    Some(end) => {
+                        self.i = end;
+                        return Some(Ok(Token::Literal));
+                    }
+                    None if self.lenient => self.i += 1,
+                    None => {
+                        self.i = b.len();
+                        return Some(Err(NotGraphql));
+                    }
+                },
+                0xEF if b[i..].starts_with(&[0xEF, 0xBB, 0xBF]) => self.i += 3,
+                _ if self.lenient => self.i += 1,
+                _ => {
+                    self.i = b.len();
+                    return Some(Err(NotGraphql));
                 }
             }
-            b'!' | b'$' | b'&' | b'(' | b')' | b':' | b'=' | b'@' | b'[' | b']' | b'{' | b'|'
-            | b'}' => {
-                out.push(Token::Punct(c));
-                i += 1;
-            }
-            b'.' if b.get(i + 1) == Some(&b'.') && b.get(i + 2) == Some(&b'.') => {
-                out.push(Token::Spread);
-                i += 3;
-            }
-            b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
-                let s = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                    i += 1;
-                }
-                out.push(Token::Name(&doc[s..i]));
-            }
-            b'-' | b'0'..=b'9' => {
-                i += 1;
-                while i < b.len() && (b[i].is_ascii_digit() || matches!(b[i], b'.' | b'e' | b'E')) {
-                    i += 1;
-                }
-                out.push(Token::Literal);
-            }
-            b'"' => {
-                i = string_end(b, i)?;
-                out.push(Token::Literal);
-            }
-            0xEF if b[i..].starts_with(&[0xEF, 0xBB, 0xBF]) => i += 3,
-            _ if lenient => i += 1,
-            _ => return None,
         }
+        None
     }
-    Some(out)
 }
 
 /// Index after the string (or block string) starting at the `"` at `i`; `None` if unterminated
@@ -242,6 +271,32 @@ mod tests {
             "select * from __schema {x}; -- not graphql",
         ] {
             assert!(!detect(v), "{v:?} caught");
+        }
+    }
+
+    #[test]
+    fn any_length_is_judged_and_random_input_never_panics() {
+        let padded = format!(
+            "{}{{ __schema {{ types {{ name }} }} }}",
+            "# pad\n".repeat(40_000)
+        );
+        assert!(detect(&padded));
+        let long = format!("{{ {} }}", "items { id name } ".repeat(20_000));
+        assert!(!detect(&format!("{long} __x")));
+        let alphabet = b"{}()[]:,.\"\\#$@!=|&_ ab_schema__type\n\xc3\xa9";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let len = (seed % 40) as usize;
+            let mut v = Vec::with_capacity(len);
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                v.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+            }
+            let v = String::from_utf8_lossy(&v);
+            let _ = detect(&v);
+            let _ = paranoid(&v, Paranoia::MAX);
         }
     }
 
