@@ -9,6 +9,9 @@ use aho_corasick::AhoCorasick;
 use super::literals;
 
 mod paranoid;
+mod remote;
+
+pub use remote::remote_include;
 
 /// Files and directories no request value legitimately names (matched on a normalised path:
 /// lower-case, `\` as `/`, `//` and `/./` collapsed).
