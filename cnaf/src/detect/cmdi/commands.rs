@@ -466,14 +466,16 @@ pub(super) fn paranoid_cmd(word: &str) -> Option<bool> {
     if let Some(weak) = EXTRA.get(w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.')) {
         return Some(*weak);
     }
-    // `ansible-config`, `chef-run`, `aa-disable`: a tool family's subcommands
-    w.split_once('-')
-        .is_some_and(|(tool, rest)| {
-            !rest.is_empty()
-                && matches!(
-                    tool,
-                    "ansible" | "chef" | "aa" | "ssh" | "pip" | "docker" | "kubectl" | "rmt"
-                )
-        })
-        .then_some(false)
+    tool_subcommand(w).then_some(false)
+}
+
+/// `ansible-config`, `chef-run`, `aa-disable`: a command of a tool family that names its
+/// commands `tool-verb`. Such a name with an argument is that tool's command line.
+pub(super) fn tool_subcommand(word: &str) -> bool {
+    let w = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    w.split_once('-').is_some_and(|(tool, rest)| {
+        rest.len() >= 2
+            && rest.bytes().all(|c| c.is_ascii_lowercase() || c == b'-')
+            && matches!(tool, "ansible" | "chef" | "aa" | "ssh" | "rmt")
+    })
 }

@@ -2,7 +2,7 @@
 //! then expanded, words broken by quotes or expansions, brace groups glued inside a word, and
 //! commands named by their path in a system binary directory.
 
-use super::commands::is_cmd;
+use super::commands::{is_cmd, paranoid_cmd};
 use super::shell::shell_expand;
 
 /// `a=nc&&$a -nlvp 1`, `c1=c;c2=at;$c1$c2 /etc/passwd`: the value with every variable it assigns
@@ -153,7 +153,7 @@ pub(super) fn bin_path_command(v: &str) -> bool {
         DIRS.iter().any(|d| {
             lower
                 .strip_prefix(d)
-                .is_some_and(|name| !name.contains('/') && is_cmd(name).is_some())
+                .is_some_and(|name| !name.contains('/') && paranoid_cmd(name).is_some())
         })
     })
 }

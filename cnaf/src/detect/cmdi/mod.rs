@@ -15,7 +15,7 @@ mod evasion;
 mod paranoid;
 mod shell;
 
-use commands::{is_cmd, PREFIXES};
+use commands::{is_cmd, tool_subcommand, PREFIXES};
 use evasion::{assigned_expand, bin_path_command, brace_spliced, spliced_command};
 pub use paranoid::paranoid;
 
@@ -134,13 +134,28 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
         return false;
     }
     let Some(weak) = is_cmd(&word) else {
-        return false;
+        // `&bcdboot/r x`: a Windows command with its switch glued on
+        return !at_value_start(l, i)
+            && word.split_once('/').is_some_and(|(head, switch)| {
+                !head.is_empty()
+                    && is_cmd(head) == Some(false)
+                    && (1..=8).contains(&switch.len())
+                    && switch.bytes().all(|c| c.is_ascii_alphabetic())
+            });
     };
     let at_start = i == 0
         || l[..i]
             .iter()
             .all(|c| matches!(c, b' ' | b'\t' | b'{' | b'(' | b'!'));
-    let arg = next_arg(l, end);
+    // `'-'9`: an argument is read after quote removal too
+    let arg = next_arg(l, end).map(|a| {
+        let q = a.bytes().filter(|c| matches!(c, b'\'' | b'"')).count();
+        if q > 0 && q % 2 == 0 {
+            a.replace(['\'', '"'], "")
+        } else {
+            a
+        }
+    });
     let quotes = l[i..end]
         .iter()
         .filter(|c| matches!(c, b'\'' | b'"'))
@@ -184,6 +199,10 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
             .as_deref()
             .is_some_and(|a| shell_arg(a, word.contains('/')))
         {
+            return true;
+        }
+        if arg.is_some() && tool_subcommand(&word) {
+            // `ansible-playbook site.yml`, `chef-client -z`: a tool family's own command line
             return true;
         }
         let later = std::str::from_utf8(&l[end..]).unwrap_or("");

@@ -108,7 +108,11 @@ fn level2(lower: &str, l: &[u8]) -> bool {
             // English word glued to one needs no argument or a shell-style one)
             return true;
         }
-        if disguised && (!weak || shellish) {
+        // `'i'p a`: a quote inside the word, not around it
+        let spliced = l[start + 1..end.saturating_sub(1).max(start + 1)]
+            .iter()
+            .any(|c| matches!(c, b'\'' | b'"'));
+        if disguised && (!weak || shellish || spliced) {
             // `'ll' /var`, `\ls`, `"cscli" alerts`
             return true;
         }

@@ -337,7 +337,7 @@ fn lowest_level(v: &str) -> u8 {
 fn paranoia_levels() {
     for (v, want) in [
         ("cscli decisions list", 2),
-        ("ansible-vault view secrets", 2),
+        ("ansible-vault view secrets", 1),
         ("pip3 install requests", 2),
         ("x;who", 2),
         ("q=&top", 2),
@@ -412,4 +412,27 @@ fn level_three_spares_prose_and_names() {
             lowest_level(b)
         );
     }
+}
+
+#[test]
+fn tool_families_switches_and_quoted_flags() {
+    for a in [
+        "ansible-inventory --graph",
+        "chef-solo recipe.rb",
+        "x=1&schtasks/query",
+        "kill '-'HUP 1",
+        "/sbin/ab -n 1",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "ansible-based tooling",
+        "chef-d'oeuvre of the season",
+        "kill 'em all",
+        "and/or",
+        "TCP/IP",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+    assert_eq!(lowest_level("'i'p a"), 2);
 }

@@ -14,6 +14,7 @@ mod java;
 mod node;
 mod paranoid;
 mod php;
+mod php_names;
 
 pub use java::java_gadget_in_base64;
 use java::java_name;

@@ -377,3 +377,9 @@ fn prose_passes_level_two() {
         );
     }
 }
+
+#[test]
+fn xml_dressed_open_tags() {
+    assert_eq!(lowest_level("<?xml:print 1;"), 2);
+    assert!(lowest_level("<?xml version=\"1.0\" encoding=\"UTF-8\"?>") > 2);
+}
