@@ -1,17 +1,17 @@
 //! Cross-site scripting, by context: an HTML tag that runs script (dangerous element, event
-//! handler, script URL), an attribute break-out (`" onfocus=`), a script URL value
-//! (`javascript:`), and a JavaScript sink called or referenced the ways payloads do
-//! (`alert(1)`, ``alert`1` ``, `(alert)(1)`, `alert.call(...)`, `document.cookie`).
-//! Markup without script (`<b>`, `<h1>`, `a < b`) and prose about JavaScript pass.
-
-use std::sync::LazyLock;
-
-use aho_corasick::AhoCorasick;
+//! handler, script URL), an attribute break-out (`" onfocus=`) and a script URL value
+//! (`javascript:`) here; JavaScript sinks and DOM properties in `script`; markup written to
+//! slip past filters (`<f o r m`, `<style>@\69mport`, `data:,<x>`) in `evasion`; the paranoia
+//! level 2-4 fragments in `paranoid`. Markup without script (`<b>`, `<h1>`, `a < b`) and prose
+//! about JavaScript pass.
 
 use super::literals;
 
 mod evasion;
 mod paranoid;
+mod script;
+
+use script::{dom_property, js_sink, jsfuck, split_property};
 
 /// Elements that execute or load active content by themselves.
 /// (`svg`, `style`, `link`, `meta`... are dangerous only with a handler or a script URL, which
@@ -21,75 +21,9 @@ const DANGEROUS_TAGS: &[&str] = &[
     "vmlframe", "portal", "handler", "listener", "xss",
 ];
 
-/// Script sinks: a call of one of these from request data is an injection.
-static SINKS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    literals(&[
-        "alert",
-        "prompt",
-        "confirm",
-        "eval",
-        "settimeout",
-        "setinterval",
-        "execscript",
-        "fromcharcode",
-        "atob",
-        "btoa",
-        "msgbox",
-        "constructor",
-        "importscripts",
-        "showmodaldialog",
-    ])
-});
-
-/// DOM properties payloads read or write.
-static DOM: LazyLock<AhoCorasick> = LazyLock::new(|| literals(DOM_WORDS));
-
-/// Every word of `DOM_WORDS` holds one of these bytes (none of which ASCII case folding
-/// changes): a value without any of them cannot match `DOM`.
-fn dom_trigger(c: &u8) -> bool {
-    matches!(c, b'.' | b'[' | b'(' | b'-' | b'@' | b'_' | b'=')
-}
-
-const DOM_WORDS: &[&str] = &[
-    "document.cookie",
-    "document.domain",
-    "document.write",
-    "document.location",
-    "document[",
-    "window.location",
-    "window[",
-    "self[",
-    "top[",
-    "parent[",
-    "this[\"src\"]",
-    ".innerhtml",
-    ".outerhtml",
-    "createelement(",
-    ".appendchild(",
-    "-moz-binding",
-    "expression(",
-    "document.queryselector",
-    "document.getelementby",
-    "document.body.",
-    "url(javascript",
-    "document)[",
-    ".call`",
-    ".apply`",
-    "@import'",
-    "@import\"",
-    "@import url(",
-    "constructor.constructor",
-    "__proto__",
-    "srcdoc=",
-    "window.onerror",
-    "location.hash",
-    "location.href=",
-    "location=",
-];
-
 /// The cross-site scripting rules of paranoia levels 2 to 4 (the inspector calls this only
 /// above level 1; [`detect`] holds the level-1 rules): event attributes and script URLs in any
-/// form, then anything tag-like, then markup residue. See [`paranoid`](self::paranoid).
+/// form, then anything tag-like, then markup residue.
 pub fn paranoid(value: &str, level: crate::policy::Paranoia) -> bool {
     paranoid::at_level(value.as_bytes(), level.level())
 }
@@ -157,54 +91,6 @@ fn tag_split_words(b: &[u8]) -> bool {
         i += 1;
     }
     split && std::str::from_utf8(&out).is_ok_and(detect)
-}
-
-/// JSFuck: code written with only `[]()!+` (`(![]+[])[+!+[]]`).
-fn jsfuck(b: &[u8]) -> bool {
-    let mut run = 0usize;
-    let mut best = 0usize;
-    for &c in b {
-        if matches!(c, b'[' | b']' | b'(' | b')' | b'!' | b'+') {
-            run += 1;
-            best = best.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    // `!![]`, `!+[]`: the booleans JSFuck builds everything from
-    b.windows(4).any(|w| w == b"!![]" || w == b"!+[]")
-        || best >= 10 && b.windows(2).any(|w| w == b"![") && b.windows(2).any(|w| w == b"[]")
-}
-
-/// `document /*x*/ . cookie`: property access split by comments and blanks.
-fn split_property(b: &[u8]) -> bool {
-    if b.len() > 4096 || !b.windows(2).any(|w| w == b"/*") {
-        return false;
-    }
-    let mut compact = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-            i = finder!(b"*/")
-                .find(&b[i + 2..])
-                .map_or(b.len(), |p| i + 2 + p + 2);
-            continue;
-        }
-        if !b[i].is_ascii_whitespace() {
-            compact.push(b[i]);
-        }
-        i += 1;
-    }
-    DOM.is_match(&compact)
-}
-
-fn dom_property(b: &[u8]) -> bool {
-    if !b.iter().any(dom_trigger) {
-        return false;
-    }
-    // a DOM property named as a path segment (`/manual/document.cookie`) is not code
-    DOM.find_iter(b)
-        .any(|m| m.start() == 0 || !matches!(b[m.start() - 1], b'/' | b'-'))
 }
 
 fn lower_at(b: &[u8], i: usize) -> u8 {
@@ -524,92 +410,9 @@ fn script_url(b: &[u8]) -> bool {
     })
 }
 
-/// `new Function("...")`, ``new Function`...` ``: code compiled from a string literal.
-fn function_constructor(b: &[u8]) -> bool {
-    if b.len() < 14 {
-        return false;
-    }
-    (0..b.len() - 12).any(|i| {
-        if (i > 0 && b[i - 1].is_ascii_alphanumeric()) || !starts_with_ci(b, i, b"new") {
-            return false;
-        }
-        let rest = b[i + 3..].trim_ascii_start();
-        if rest.len() == b.len() - i - 3 || !starts_with_ci(rest, 0, b"function") {
-            return false;
-        }
-        let args = rest[8..].trim_ascii_start();
-        args.first() == Some(&b'`')
-            || (args.first() == Some(&b'(')
-                && matches!(
-                    args[1..].trim_ascii_start().first(),
-                    Some(b'"' | b'\'' | b'`')
-                ))
-    })
-}
-
-/// Sinks called (`alert(`, ``alert` ``, `alert?.(`, `alert.call(`), wrapped (`(alert)`,
-/// `(confirm)`), or dangerous DOM properties.
-fn js_sink(b: &[u8]) -> bool {
-    if dom_property(b) || function_constructor(b) {
-        return true;
-    }
-    for m in SINKS.find_iter(b) {
-        let (s, e) = (m.start(), m.end());
-        if s > 0 && (b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_' || b[s - 1] == b'$') {
-            continue;
-        }
-        let mut k = e;
-        while k < b.len() && matches!(b[k], b'\t' | b'\n' | b'\r' | 0) {
-            k += 1;
-        }
-        let next = b.get(k).copied();
-        let called = match next {
-            Some(b'(' | b'`') => k + 1 < b.len(),
-            Some(b'?') => b.get(k + 1) == Some(&b'.') && b.get(k + 2) == Some(&b'('),
-            Some(b'.') => {
-                starts_with_ci(b, k + 1, b"call(")
-                    || starts_with_ci(b, k + 1, b"apply(")
-                    || starts_with_ci(b, k + 1, b"bind(")
-            }
-            // `${alert}` in a template literal
-            Some(b'}') if b[..s].trim_ascii_end().ends_with(b"${") => true,
-            Some(b' ') => {
-                b[k..].trim_ascii_start().starts_with(b"}")
-                    && b[..s].trim_ascii_end().ends_with(b"${")
-            }
-            Some(b')' | b']' | b',' | b'}') => {
-                s > 0 && matches!(b[s - 1], b'(' | b'[' | b'=' | b',')
-            }
-            // `x=alert;x(1)`, `onerror=alert;throw 1`: the sink taken as a value, then called
-            Some(b';') => {
-                s > 0
-                    && b[s - 1] == b'='
-                    && (b[k..].contains(&b'(') || finder!(b"throw").find(&b[k..]).is_some())
-            }
-            _ => false,
-        };
-        if called {
-            return true;
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{detect, dom_trigger, DOM_WORDS};
-
-    /// `dom_property` skips values without a trigger byte: that is exact only while every
-    /// DOM word holds one.
-    #[test]
-    fn every_dom_word_has_a_trigger_byte() {
-        for w in DOM_WORDS {
-            assert!(w.as_bytes().iter().any(dom_trigger), "{w}");
-        }
-        assert!(!b"document cookie".iter().any(dom_trigger));
-        assert!(detect("x=document.cookie"));
-        assert!(!detect("it's the document cookie"));
-    }
+    use super::detect;
 
     #[test]
     fn payloads() {
