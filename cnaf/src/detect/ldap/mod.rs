@@ -51,6 +51,8 @@ struct Filter {
     closed: bool,
     /// Whether it is or holds a constant item: a bare-number attribute, `(&)`, `(|)`.
     constant: bool,
+    /// Whether it is or holds an item with a wildcard (`=*`, `=a*`).
+    wildcard: bool,
     /// For items: whether the attribute is a common directory attribute (`uid`, `cn`, ...).
     known_attr: bool,
 }
@@ -61,8 +63,43 @@ pub fn detect(value: &str) -> bool {
     if !b.contains(&b'(') && !b.contains(&b')') {
         return b.contains(&b':') && extensible_assertion(b, false);
     }
+    walk(b, |event| match event {
+        Event::BreakOut { at } => after_break_out(b, at),
+        Event::Filter {
+            start,
+            filter: f,
+            right_after_break_out,
+        } => {
+            let after_value = start > 0 && value_char(b[start - 1]);
+            match f.shape {
+                _ if right_after_break_out => true,
+                Shape::Operator => after_value || !f.closed || f.constant,
+                Shape::BareOperator => after_value,
+                Shape::Present => after_value && b[start - 1] == b'*',
+                Shape::Simple | Shape::Extensible => false,
+            }
+        }
+    })
+}
+
+/// What a left-to-right reading of a value meets.
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    /// A `)` that closed a parenthesis the value did not open; `at` is the index after it.
+    BreakOut { at: usize },
+    /// A filter parsed from the `(` at `start` (outside any filter parsed before it).
+    Filter {
+        start: usize,
+        filter: Filter,
+        right_after_break_out: bool,
+    },
+}
+
+/// Reads `b` left to right, keeping its parenthesis balance, and hands every break-out and
+/// every outermost filter to `judge`; true as soon as `judge` says so. A filter's interior is
+/// not visited again, and a filter left open ends the reading.
+fn walk(b: &[u8], mut judge: impl FnMut(Event) -> bool) -> bool {
     let mut depth = 0isize;
-    // index after the last `)` that closed a parenthesis the value did not open
     let mut broke_out_at: Option<usize> = None;
     let mut i = 0;
     while i < b.len() {
@@ -71,7 +108,7 @@ pub fn detect(value: &str) -> bool {
                 depth -= 1;
                 if depth < 0 {
                     broke_out_at = Some(i + 1);
-                    if after_break_out(b, i + 1) {
+                    if judge(Event::BreakOut { at: i + 1 }) {
                         return true;
                     }
                 }
@@ -83,16 +120,12 @@ pub fn detect(value: &str) -> bool {
                     i += 1;
                     continue;
                 };
-                let right_after_break_out = broke_out_at == Some(i);
-                let after_value = i > 0 && value_char(b[i - 1]);
-                let judged = match f.shape {
-                    _ if right_after_break_out => true,
-                    Shape::Operator => after_value || !f.closed || f.constant,
-                    Shape::BareOperator => after_value,
-                    Shape::Present => after_value && b[i - 1] == b'*',
-                    Shape::Simple | Shape::Extensible => false,
+                let event = Event::Filter {
+                    start: i,
+                    filter: f,
+                    right_after_break_out: broke_out_at == Some(i),
                 };
-                if judged {
+                if judge(event) {
                     return true;
                 }
                 if !f.closed {
@@ -127,18 +160,19 @@ fn value_char(c: u8) -> bool {
     !c.is_ascii_whitespace() && !matches!(c, b'(' | b')' | b'&' | b'|' | b'!' | b'"' | b'\'')
 }
 
-/// The rules of paranoia levels 2 to 4: level 2 adds complete operator filters
-/// (`(&(a=b)(c=d))`), a standalone item on a common directory attribute (`(uid=admin)`), a
-/// wildcard-only match (`(objectClass=*)`), absolute filters `(&)` / `(|)`, extensible matches
-/// with any rule anywhere and a wildcard closing the filter (`admin*)`); level 3 any complete
-/// item (`(n=42)`); level 4 any `)(` and any item left open at the end (`(cn=`).
+/// The rules of paranoia levels 2 to 4, over the outermost filters of the value: level 2 adds
+/// a complete operator filter with a wildcard item (`(|(uid=*)(cn=a*))`), a standalone item on
+/// a common directory attribute (`(uid=admin)`), a wildcard-only match (`(objectClass=*)`),
+/// absolute filters `(&)` / `(|)`, a bare extensible match with any rule name (`cn:myRule:=x`)
+/// and a wildcard closing the filter (`admin*)`); level 3 any complete filter (`(n=42)`,
+/// `(&(a=b)(c=d))`, `(cn:dn:2.5.13.5:=x)`); level 4 any `)(` and any item left open (`(cn=`).
 pub fn paranoid(value: &str, level: Paranoia) -> bool {
     let l = level.level();
     if l < 2 {
         return false;
     }
     let b = value.as_bytes();
-    if b.contains(&b':') && extensible_assertion(b, true) {
+    if !b.contains(&b'(') && b.contains(&b':') && extensible_assertion(b, true) {
         return true;
     }
     if wildcard_close(b) {
@@ -147,20 +181,16 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
     if l >= 4 && memchr::memmem::find(b, b")(").is_some() {
         return true;
     }
-    for i in memchr::memchr_iter(b'(', b) {
-        let Some(f) = filter(b, i, 0) else {
-            continue;
-        };
-        let flagged = match f.shape {
-            Shape::Operator | Shape::Extensible | Shape::Present => f.closed || l >= 4,
-            Shape::BareOperator => f.closed || l >= 3,
-            Shape::Simple => (f.closed && (f.known_attr || l >= 3)) || (!f.closed && l >= 4),
-        };
-        if flagged {
-            return true;
-        }
-    }
-    false
+    walk(b, |event| match event {
+        Event::BreakOut { .. } => false,
+        Event::Filter { filter: f, .. } => match f.shape {
+            _ if !f.closed => l >= 4,
+            Shape::Operator => f.wildcard || l >= 3,
+            Shape::BareOperator | Shape::Present => true,
+            Shape::Simple => f.known_attr || l >= 3,
+            Shape::Extensible => l >= 3,
+        },
+    })
 }
 
 /// `*)` closing the filter: at the end of the value or before another `)` / NUL.
@@ -189,6 +219,7 @@ fn filter(b: &[u8], start: usize, depth: usize) -> Option<Filter> {
     let mut j = skip_spaces(b, i + 1);
     let mut operands = 0;
     let mut constant = false;
+    let mut wildcard = false;
     loop {
         match b.get(j) {
             None => {
@@ -202,6 +233,7 @@ fn filter(b: &[u8], start: usize, depth: usize) -> Option<Filter> {
                     end: j,
                     closed: false,
                     constant,
+                    wildcard,
                     known_attr: false,
                 });
             }
@@ -215,6 +247,7 @@ fn filter(b: &[u8], start: usize, depth: usize) -> Option<Filter> {
                     end: j + 1,
                     closed: true,
                     constant: constant || operands == 0,
+                    wildcard,
                     known_attr: false,
                 });
             }
@@ -222,12 +255,14 @@ fn filter(b: &[u8], start: usize, depth: usize) -> Option<Filter> {
                 let sub = filter(b, j, depth + 1)?;
                 operands += 1;
                 constant |= sub.constant;
+                wildcard |= sub.wildcard;
                 if !sub.closed {
                     return Some(Filter {
                         shape: Shape::Operator,
                         end: sub.end,
                         closed: false,
                         constant,
+                        wildcard,
                         known_attr: false,
                     });
                 }
@@ -284,6 +319,7 @@ fn item(b: &[u8], i: usize) -> Option<Filter> {
         closed,
         // a bare number (`1=0`) is no attribute description: numeric OIDs have two arcs
         constant: !attr.is_empty() && attr.iter().all(u8::is_ascii_digit),
+        wildcard: value.contains(&b'*'),
         known_attr: known_attribute(attr),
     })
 }

@@ -101,8 +101,9 @@ fn benign_look_alikes_pass_at_level_1() {
 
 #[test]
 fn paranoia_levels_add_fragments() {
-    // level 2: complete operator filters, a standalone item on a directory attribute,
-    // wildcard-only matches, absolute filters, any extensible match, a wildcard closing
+    // level 2: an operator filter with a wildcard item, a standalone item on a directory
+    // attribute, wildcard-only matches, absolute filters, a bare extensible match with any
+    // rule, a wildcard closing the filter
     for v in [
         "(uid=admin)",
         "(&)",
@@ -110,16 +111,22 @@ fn paranoia_levels_add_fragments() {
         "admin*)",
         "a*))",
         "(|(uid=*)(cn=*))",
+        "(&(objectClass=person)(sn=Sm*))",
         "(objectClass=*)",
-        "(ou:dn:2.5.13.5:=People)",
-        "(!(userAccountControl:1.2.840.113556.1.4.803:=2))",
     ] {
         assert!(!detect(v), "{v:?} at level 1");
         assert!(!paranoid(v, level(1)), "{v:?} paranoid at level 1");
         assert!(paranoid(v, level(2)), "{v:?} not caught at level 2");
     }
-    // level 3: any complete item
-    for v in ["(n=42)", "see (size=large)"] {
+    // level 3: any complete filter
+    for v in [
+        "(n=42)",
+        "see (size=large)",
+        "(ou:dn:2.5.13.5:=People)",
+        "(!(userAccountControl:1.2.840.113556.1.4.803:=2))",
+        "(&(objectCategory=computer)  (userAccountControl:1.2.840.113556.1.4.803:=8192))",
+    ] {
+        assert!(!detect(v), "{v:?} at level 1");
         assert!(!paranoid(v, level(2)), "{v:?} at level 2");
         assert!(paranoid(v, level(3)), "{v:?} not caught at level 3");
     }
