@@ -68,7 +68,13 @@ pub(super) fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
                                 && toks.last() == Some(&Tok::Comment)
                                 && !matches!(at(s, j), Some(Tok::Word))
                         })
-                        || operand(s, j).is_some_and(|e| matches!(at(s, e), Some(Tok::Semi)))
+                        // `' and(f(x));`: an operand, the groups it opened closed, and `;`
+                        || operand(s, j).is_some_and(|mut e| {
+                            while at(s, e) == Some(Tok::RParen) {
+                                e += 1;
+                            }
+                            matches!(at(s, e), Some(Tok::Semi))
+                        })
                 }
                 None => false,
             }

@@ -193,7 +193,8 @@ fn classify(word: &str, next_is_paren: bool) -> Tok {
         "not" => Tok::Not,
         // SQL-only pattern operators compare like `=` does; the English-looking ones are judged
         // more strictly
-        "rlike" | "regexp" | "glob" => Tok::Cmp,
+        // (SQLite's function forms `glob(pattern, x)`, `regexp(p, x)` are calls)
+        "rlike" | "regexp" | "glob" if !next_is_paren => Tok::Cmp,
         "like" | "is" | "in" | "between" | "sounds" => Tok::CmpWord,
         // postfix operators (`x COLLATE nocase`, `x NOTNULL`): a column expression continues
         "collate" | "notnull" | "isnull" if !next_is_paren => Tok::CmpWord,

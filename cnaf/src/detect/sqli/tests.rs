@@ -509,3 +509,21 @@ fn lone_call_of_a_rare_sql_function() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn logic_then_a_call_closed_by_a_statement_end() {
+    for a in [
+        "admin@example.com\\' and( likelihood (id,.0));'",
+        "admin@example.com\\' or glob (id,id);",
+        "x' or regexp('a', name);",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "Tom's and (Jerry's) friends;",
+        "the glob (pattern) syntax",
+        "it's (or (maybe) not);",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
