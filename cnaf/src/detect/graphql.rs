@@ -49,6 +49,52 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
     introspects(value, true)
 }
 
+/// Whether `value` is a whole GraphQL executable document, strictly: it lexes as GraphQL,
+/// opens with `{` or `query` / `mutation` / `subscription` / `fragment`, and every selection
+/// set it opens is closed. For other detectors: in such a value `name(arg: …)` is a field with
+/// arguments, not a function call (`{ user(id: 7) { name } }`).
+pub fn is_document(value: &str) -> bool {
+    let lexer = Lexer {
+        doc: value,
+        i: 0,
+        lenient: false,
+    };
+    let mut braces = 0usize;
+    let mut sets = 0usize;
+    let mut prev = None;
+    for (k, t) in lexer.enumerate() {
+        let Ok(t) = t else {
+            return false;
+        };
+        // a selection set holds fields and fragments, never a literal or `}` first
+        if prev == Some(Token::Punct(b'{')) && !matches!(t, Token::Name(_) | Token::Spread) {
+            return false;
+        }
+        prev = Some(t);
+        if k == 0
+            && !matches!(
+                t,
+                Token::Punct(b'{')
+                    | Token::Name("query" | "mutation" | "subscription" | "fragment")
+            )
+        {
+            return false;
+        }
+        match t {
+            Token::Punct(b'{') => {
+                braces += 1;
+                sets += 1;
+            }
+            Token::Punct(b'}') => match braces.checked_sub(1) {
+                Some(n) => braces = n,
+                None => return false,
+            },
+            _ => {}
+        }
+    }
+    sets > 0 && braces == 0
+}
+
 /// The documents of a `{"query": "…"}` envelope, or a batch `[{"query": …}, …]` of them, given
 /// whole as a value (a GET parameter holding the POST envelope); `None` when it is not one.
 fn json_envelope(value: &str) -> Option<Vec<String>> {
@@ -297,6 +343,30 @@ mod tests {
             let v = String::from_utf8_lossy(&v);
             let _ = detect(&v);
             let _ = paranoid(&v, Paranoia::MAX);
+        }
+    }
+
+    #[test]
+    fn whole_documents_are_recognised() {
+        for v in [
+            "{ user(id: 7) { name } }",
+            "query GetUser($id: ID!) { user(id: $id) { name } }",
+            "mutation { sleep(seconds: 1) { ok } }",
+            "fragment F on User { id } query { me { ...F } }",
+        ] {
+            assert!(is_document(v), "{v:?}");
+        }
+        for v in [
+            "user(id: 7)",
+            "{ user(id: 7) { name }",
+            "select user() from dual",
+            "{ a } }",
+            "query",
+            "{\"query\": 1}",
+            "{}",
+            "{ a } ; drop table x",
+        ] {
+            assert!(!is_document(v), "{v:?}");
         }
     }
 
