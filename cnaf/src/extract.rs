@@ -197,6 +197,7 @@ fn pairs(
             insp.scan(&|| name_loc(&shown()), name, ValueKind::FormEncoded);
         }
         insp.scan(&|| value_loc(&shown()), value, ValueKind::FormEncoded);
+        insp.scan_named(&|| value_loc(&shown()), name, value, true);
     }
 }
 
@@ -406,6 +407,18 @@ impl<'v> JsonWalk<'v, '_, '_> {
                     self.path.push('.');
                     self.path.push_str(k);
                     self.scan(k, true);
+                    if let serde_json::Value::String(s) = item {
+                        let path = &self.path;
+                        self.insp.scan_named(
+                            &|| Location::Json {
+                                path: path.clone(),
+                                key: false,
+                            },
+                            k,
+                            s,
+                            false,
+                        );
+                    }
                     self.value(item, depth + 1);
                     self.path.truncate(len);
                 }

@@ -219,6 +219,48 @@ mod tests {
     }
 
     #[test]
+    fn urls_in_parameters_named_like_files_are_remote_inclusion() {
+        let v = check(
+            get("/index.php?_CONF%5Bpath%5D=https://evil.example/x.txt"),
+            "",
+        );
+        assert_eq!(
+            v.primary().map(|f| (f.attack, f.location.to_string())),
+            Some((Attack::Lfi, "query parameter _CONF[path]".to_string())),
+            "{v:?}"
+        );
+        let json = RequestParts::new("POST", "/render")
+            .header("Host", "a")
+            .header("Content-Type", "application/json");
+        let v = check(
+            json.clone(),
+            r#"{"page":{"template":"https://evil.example/t.tpl"}}"#,
+        );
+        assert_eq!(
+            v.primary().map(|f| (f.attack, f.location.to_string())),
+            Some((Attack::Lfi, "JSON value $.page.template".to_string())),
+            "{v:?}"
+        );
+        let form = RequestParts::new("POST", "/x")
+            .header("Host", "a")
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        let v = check(form, "a=1&include_file=ftp%3A%2F%2Fevil.example%2Fa");
+        assert!(v.has(Attack::Lfi), "{v:?}");
+        // URLs where the app expects one, and a file parameter holding no URL
+        for ok in [
+            "/login?next=https://example.com/account",
+            "/profile?homePage=https://example.com/me",
+            "/r?url=https%3A%2F%2Fexample.com%2F",
+            "/doc?file=report-2024.pdf",
+        ] {
+            let v = check(get(ok), "");
+            assert!(v.findings.is_empty(), "{ok}: {v:?}");
+        }
+        let v = check(json, r#"{"avatar_url":"https://cdn.example.com/a.png"}"#);
+        assert!(v.findings.is_empty(), "{v:?}");
+    }
+
+    #[test]
     fn external_schema_references_in_xml_bodies() {
         let xml = RequestParts::new("POST", "/import")
             .header("Host", "a")

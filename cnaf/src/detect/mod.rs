@@ -145,6 +145,27 @@ impl<'p> Inspector<'p> {
         }
     }
 
+    /// The rules that judge a value by the parameter it is sent in (a query or form field, a
+    /// JSON member): an absolute URL in a parameter named like a file, page or template is a
+    /// remote file inclusion ([`lfi::remote_include`]). `form`: `name` and `raw` are
+    /// URL-encoded with `+` for space.
+    pub(crate) fn scan_named(
+        &mut self,
+        location: &dyn Fn() -> Location,
+        name: &str,
+        raw: &str,
+        form: bool,
+    ) {
+        // every URL has a `:`, raw or percent-encoded
+        if !self.wants(Attack::Lfi) || !raw.contains([':', '%']) {
+            return;
+        }
+        let value = normalize(raw, form);
+        if value.contains(':') && lfi::remote_include(&normalize(name, form), &value) {
+            self.record(Attack::Lfi, location(), &value);
+        }
+    }
+
     /// Decode `raw` every way an application might and run the value detectors on each form.
     pub(crate) fn scan(&mut self, location: &dyn Fn() -> Location, raw: &str, kind: ValueKind) {
         if self.done() || raw.is_empty() {
@@ -220,12 +241,14 @@ impl<'p> Inspector<'p> {
     /// level. They run before the level-1 rules so a plain identifier reaches them too.
     fn scan_paranoid(&mut self, loc: &dyn Fn() -> Location, v: &str) {
         type Check = fn(&str, Paranoia) -> bool;
-        const CHECKS: [(Attack, Check); 5] = [
+        const CHECKS: [(Attack, Check); 7] = [
             (Attack::Sqli, sqli::paranoid),
             (Attack::Xss, xss::paranoid),
             (Attack::Cmdi, cmdi::paranoid),
             (Attack::CodeInjection, code::paranoid),
             (Attack::Lfi, lfi::paranoid),
+            (Attack::Ldap, ldap::paranoid),
+            (Attack::Graphql, graphql::paranoid),
         ];
         for (attack, check) in CHECKS {
             if self.wants(attack) && check(v, self.paranoia) {
