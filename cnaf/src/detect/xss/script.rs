@@ -122,6 +122,14 @@ pub(super) fn dom_property(b: &[u8]) -> bool {
         .any(|m| m.start() == 0 || !matches!(b[m.start() - 1], b'/' | b'-'))
 }
 
+/// ``alert`1` ``: the backtick at `k` opens a template literal the name before it is called
+/// with, not the end of a Markdown code span (`` `window.alert` is `` , `` `alert`, ``).
+pub(super) fn tagged_template(b: &[u8], k: usize) -> bool {
+    b.get(k + 1).is_some_and(|c| {
+        !c.is_ascii_whitespace() && !matches!(c, b',' | b'.' | b';' | b':' | b')' | b'!' | b'?')
+    }) && b[k + 1..].contains(&b'`')
+}
+
 /// `new Function("...")`, ``new Function`...` ``: code compiled from a string literal.
 fn function_constructor(b: &[u8]) -> bool {
     if b.len() < 14 {
@@ -162,7 +170,8 @@ pub(super) fn js_sink(b: &[u8]) -> bool {
         }
         let next = b.get(k).copied();
         let called = match next {
-            Some(b'(' | b'`') => k + 1 < b.len(),
+            Some(b'(') => k + 1 < b.len(),
+            Some(b'`') => tagged_template(b, k),
             Some(b'?') => b.get(k + 1) == Some(&b'.') && b.get(k + 2) == Some(&b'('),
             Some(b'.') => {
                 starts_with_ci(b, k + 1, b"call(")
@@ -208,5 +217,23 @@ mod tests {
         assert!(!b"document cookie".iter().any(dom_trigger));
         assert!(detect("x=document.cookie"));
         assert!(!detect("it's the document cookie"));
+    }
+
+    #[test]
+    fn tagged_templates_not_code_spans() {
+        for a in [
+            "alert`1`",
+            "x=prompt`${document.domain}`",
+            "setTimeout`alert\\x281\\x29`",
+        ] {
+            assert!(detect(a), "missed {a}");
+        }
+        for b in [
+            "`window.alert` to be included in the bindings",
+            "use `alert`, `confirm` or `prompt` sparingly",
+            "the `eval` function",
+        ] {
+            assert!(!detect(b), "false positive: {b}");
+        }
     }
 }
