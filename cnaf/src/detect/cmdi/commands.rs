@@ -329,7 +329,7 @@ const PARANOID_WORDS: &[&str] = &[
     "links", "john", "sc", "ver", "vol", "tree", "call", "goto", "pause", "title", "color",
     "prompt", "path", "label", "format", "query", "recover", "replace", "verify", "where",
     "explorer", "notepad", "control", "shift", "choice", "clip", "comp", "compact", "convert",
-    "expand", "print", "ar", "pr", "fmt", "seq",
+    "expand", "print", "ar", "pr", "fmt", "seq", "rc",
 ];
 
 /// Administration and attack tools only the paranoid levels know (not English words).

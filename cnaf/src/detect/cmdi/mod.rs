@@ -148,10 +148,14 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
             .iter()
             .all(|c| matches!(c, b' ' | b'\t' | b'{' | b'(' | b'!'));
     // `'-'9`: an argument is read after quote removal too
+    let mut spliced_flag = false;
     let arg = next_arg(l, end).map(|a| {
         let q = a.bytes().filter(|c| matches!(c, b'\'' | b'"')).count();
         if q > 0 && q % 2 == 0 {
-            a.replace(['\'', '"'], "")
+            let bare = a.replace(['\'', '"'], "");
+            // `'-'9`: an option spelt through quotes is one only a shell reads
+            spliced_flag = bare.len() > 1 && bare.starts_with('-') && !a.starts_with('-');
+            bare
         } else {
             a
         }
@@ -195,9 +199,10 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
     if at_start {
         // a command at the very start of a value needs a shell-style argument (one of its
         // first few), whatever the command
-        if arg
-            .as_deref()
-            .is_some_and(|a| shell_arg(a, word.contains('/')))
+        if spliced_flag
+            || arg
+                .as_deref()
+                .is_some_and(|a| shell_arg(a, word.contains('/')))
         {
             return true;
         }
@@ -214,7 +219,7 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
     if !weak || !need_args_for_weak {
         return true;
     }
-    arg.is_some_and(|a| shell_arg(&a, true))
+    spliced_flag || arg.is_some_and(|a| shell_arg(&a, true))
 }
 
 fn at_value_start(l: &[u8], i: usize) -> bool {

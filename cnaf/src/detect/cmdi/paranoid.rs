@@ -8,8 +8,8 @@
 //! - 3: a bare command name as the whole value (`visudo`, `'id'`), any known command after a
 //!   separator or line break, history expansions (`!!`, `!-2`), shell metacharacter sequences
 //!   (`$(`, `` `x` ``, `2>&1`, `<(`), mail protocol verbs at the start of a line.
-//! - 4: any shell metacharacter residue: a separator or redirection glued to a word, `$name`,
-//!   backticks, a word broken by two quotes.
+//! - 4: any known command word in command position, and any shell metacharacter residue: a
+//!   separator or redirection glued to a word, `$name`, backticks, a word broken by two quotes.
 
 use super::commands::paranoid_cmd;
 use super::{next_arg, shell_arg, shell_word};
@@ -328,6 +328,30 @@ fn mail_verb(l: &[u8]) -> bool {
 /// Any shell metacharacter residue: a separator or redirection glued to a word, a `$name`
 /// variable, a backtick, a word broken by two quotes (`O'keefe's` spelled the shell's way).
 fn level4(l: &[u8]) -> bool {
+    // any known command word in command position (`&w (x`, "mount it"), unless prose reads on
+    // ("echo in the mirror", "time he came") or it is a lone English word (`test`, `file`); at
+    // the start of a long sentence the first word is prose's own
+    let sentence = l.split(u8::is_ascii_whitespace).count() > 6;
+    let command = positions(l).any(|(at, _, separated)| {
+        let (word, _, end, _) = word_at(l, at);
+        if word.is_empty() || (!separated && sentence) {
+            return false;
+        }
+        if !l.get(end).is_none_or(|c| c.is_ascii() && *c != b'=') {
+            return false;
+        }
+        let Some(weak) = paranoid_cmd(&word) else {
+            return false;
+        };
+        let arg = next_arg(l, end).filter(|a| !matches!(a.as_str(), "&" | "|" | ";"));
+        let prose = arg
+            .as_deref()
+            .is_some_and(|a| prose_arg(a) || a.bytes().all(|c| c.is_ascii_digit()));
+        !prose && (!weak || arg.is_some() || separated)
+    });
+    if command {
+        return true;
+    }
     let word = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'.' | b'-' | b'_');
     if l.contains(&b'`') {
         return true;
@@ -341,7 +365,13 @@ fn level4(l: &[u8]) -> bool {
     });
     glued
         || l.split(|c| c.is_ascii_whitespace()).any(|w| {
-            w.iter().filter(|c| matches!(c, b'\'' | b'"')).count() >= 2
-                && w.iter().any(u8::is_ascii_alphabetic)
+            // `O'keefe's`, `8"x11"`: two quotes, one of them inside the word (JSON's `"key":`
+            // has its quotes at the edges)
+            let inside = (1..w.len().saturating_sub(1)).any(|k| {
+                matches!(w[k], b'\'' | b'"')
+                    && w[k - 1].is_ascii_alphanumeric()
+                    && w[k + 1].is_ascii_alphanumeric()
+            });
+            inside && w.iter().filter(|c| matches!(c, b'\'' | b'"')).count() >= 2
         })
 }

@@ -436,3 +436,28 @@ fn tool_families_switches_and_quoted_flags() {
     }
     assert_eq!(lowest_level("'i'p a"), 2);
 }
+
+#[test]
+fn level_four_reads_any_command_word() {
+    for (v, want) in [
+        ("kill '-'9", 1),
+        ("mount shelf", 4),
+        ("&w (x", 4),
+        ("id", 4),
+        ("rc run.sh", 4),
+    ] {
+        assert_eq!(lowest_level(v), want, "{v:?}");
+    }
+}
+
+#[test]
+fn level_four_quotes_inside_words_only() {
+    assert_eq!(lowest_level("Size: 8\"x10\""), 4);
+    for b in ["{\"test\": \"data\"}", "this is a \"dog\"", "john.o'reilly"] {
+        assert!(
+            lowest_level(b) > 4,
+            "flagged at level {}: {b:?}",
+            lowest_level(b)
+        );
+    }
+}

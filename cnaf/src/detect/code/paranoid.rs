@@ -9,7 +9,8 @@
 //!   extension function such as `pg_query(`, English-word names such as `crypt(x)`), a
 //!   superglobal spelt with blanks (`$_S ERVER[`), `${name}` variable-variables, a value ending
 //!   in an open tag (`x<?`).
-//! - 4: PHP syntax residue: `$name[`, `$name->`, `Class::`, `<?` anywhere.
+//! - 4: PHP syntax residue: `$name[`, `$name->`, `Class::`, `<?` anywhere, a parenthesised
+//!   expression called with a value (`(x)(@y)`).
 
 use super::php::CALLS;
 use super::php_names::{DANGEROUS_NAMES, EXTENSION_PREFIXES, FUNCTIONS, WORD_FUNCTIONS};
@@ -235,6 +236,13 @@ fn level3(b: &[u8]) -> bool {
 
 /// PHP syntax residue: `$name[`, `$name->`, `Name::x`, `<?`.
 fn level4(b: &[u8]) -> bool {
+    // `(sy.(st).em)(@id)`: a parenthesised expression called with a value
+    let called_group = finder!(b")(")
+        .find_iter(b)
+        .any(|p| matches!(b.get(p + 2), Some(b'@' | b'$' | b'\'' | b'"')));
+    if called_group {
+        return true;
+    }
     if finder!(b"<?").find(b).is_some() || finder!(b"->").find(b).is_some() {
         return true;
     }

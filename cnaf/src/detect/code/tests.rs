@@ -383,3 +383,9 @@ fn xml_dressed_open_tags() {
     assert_eq!(lowest_level("<?xml:print 1;"), 2);
     assert!(lowest_level("<?xml version=\"1.0\" encoding=\"UTF-8\"?>") > 2);
 }
+
+#[test]
+fn level_four_called_groups() {
+    assert_eq!(lowest_level("(a.(b).c)(@d)"), 4);
+    assert!(lowest_level("(see above)(and below)") > 4);
+}
