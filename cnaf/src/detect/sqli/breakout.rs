@@ -75,6 +75,14 @@ pub(super) fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
                             }
                             matches!(at(s, e), Some(Tok::Semi))
                         })
+                        // `' and f(x) and '`: a call, then logic reopening a string the
+                        // application's own quote closes
+                        || (matches!(at(s, j), Some(Tok::Call | Tok::Func(_)))
+                            && operand(s, j).is_some_and(|e| {
+                                at(s, e) == Some(Tok::Logic)
+                                    && matches!(at(s, e + 1), Some(Tok::Str { closed: false, .. }))
+                                    && at(s, e + 2).is_none()
+                            }))
                 }
                 None => false,
             }

@@ -237,6 +237,7 @@ fn generic(s: &[Tok]) -> bool {
                 )
         }
         Tok::Stmt(Stmt::Create | Stmt::Alter | Stmt::Drop | Stmt::Truncate) => ddl(s, i),
+        Tok::Stmt(Stmt::Delete | Stmt::Update | Stmt::Insert) => dml(s, i),
         Tok::Kw(Kw::As) => alias_from(s, i),
         Tok::Kw(Kw::Procedure) => {
             matches!(at(s, i + 1), Some(Tok::Call | Tok::Word)) && at(s, i + 2) == Some(Tok::LParen)
@@ -272,6 +273,52 @@ fn ddl(s: &[Tok], i: usize) -> bool {
             at(s, i + 3),
             Some(Tok::LParen | Tok::Semi | Tok::Dot | Tok::QuotedIdent)
         ),
+        _ => false,
+    }
+}
+
+/// `DELETE FROM users;`, `UPDATE users SET admin=1`, `INSERT INTO t VALUES`: a whole data
+/// statement, told from English ("delete from my list") by the SQL that completes it.
+fn dml(s: &[Tok], i: usize) -> bool {
+    let table_end = |k: usize| {
+        let mut e = k;
+        while matches!(at(s, e), Some(Tok::Word | Tok::QuotedIdent | Tok::Dot)) {
+            e += 1;
+        }
+        // `INSERT INTO t (a, b)`: a name right before `(` reads as a call
+        if at(s, e) == Some(Tok::Call) && at(s, e + 1) == Some(Tok::LParen) {
+            e += 1;
+        }
+        (e > k).then_some(e)
+    };
+    match s[i] {
+        Tok::Stmt(Stmt::Delete) => {
+            at(s, i + 1) == Some(Tok::Kw(Kw::From))
+                && table_end(i + 2).is_some_and(|e| match at(s, e) {
+                    // `;` ending the value (or before a comment) or starting another statement
+                    Some(Tok::Semi) => at(s, e + 1).is_none() || stacked(s, e + 1),
+                    Some(Tok::Kw(Kw::Where)) => comparison(s, e + 1).is_some(),
+                    _ => false,
+                })
+        }
+        Tok::Stmt(Stmt::Update) => table_end(i + 1).is_some_and(|e| {
+            at(s, e) == Some(Tok::Kw(Kw::Set))
+                && comparison(s, e + 1).is_some_and(|c| {
+                    matches!(
+                        at(s, c),
+                        None | Some(Tok::Semi | Tok::Comma | Tok::Kw(Kw::Where))
+                    )
+                })
+        }),
+        Tok::Stmt(Stmt::Insert) => {
+            at(s, i + 1) == Some(Tok::Kw(Kw::Into))
+                && table_end(i + 2).is_some_and(|e| {
+                    matches!(at(s, e), Some(Tok::Kw(Kw::Values)))
+                        || (at(s, e) == Some(Tok::LParen)
+                            && matches!(at(s, e + 1), Some(Tok::Word | Tok::QuotedIdent))
+                            && matches!(at(s, e + 2), Some(Tok::Comma | Tok::RParen)))
+                })
+        }
         _ => false,
     }
 }

@@ -527,3 +527,28 @@ fn logic_then_a_call_closed_by_a_statement_end() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn whole_data_statements() {
+    for a in [
+        "DELETE FROM users;--",
+        "delete from users where id=1",
+        "UPDATE users SET admin=1",
+        "update `users` set role='admin' where 1=1",
+        "INSERT INTO users VALUES (1)",
+        "insert into t (name, pass) select",
+        "1' and starts_with(password) and 'true",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "delete from my list please",
+        "please update your profile settings",
+        "insert into the slot",
+        "Delete from cart; then checkout",
+        "update the set = 5 rule",
+        "it's fine and dandy and 'true",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
