@@ -102,39 +102,37 @@ fn walk(b: &[u8], mut judge: impl FnMut(Event) -> bool) -> bool {
     let mut depth = 0isize;
     let mut broke_out_at: Option<usize> = None;
     let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b')' => {
-                depth -= 1;
-                if depth < 0 {
-                    broke_out_at = Some(i + 1);
-                    if judge(Event::BreakOut { at: i + 1 }) {
-                        return true;
-                    }
-                }
-                i += 1;
-            }
-            b'(' => {
-                let Some(f) = filter(b, i, 0) else {
-                    depth += 1;
-                    i += 1;
-                    continue;
-                };
-                let event = Event::Filter {
-                    start: i,
-                    filter: f,
-                    right_after_break_out: broke_out_at == Some(i),
-                };
-                if judge(event) {
+    // from one parenthesis to the next: nothing else changes the reading
+    while let Some(at) = memchr::memchr2(b'(', b')', &b[i..]) {
+        i += at;
+        if b[i] == b')' {
+            depth -= 1;
+            if depth < 0 {
+                broke_out_at = Some(i + 1);
+                if judge(Event::BreakOut { at: i + 1 }) {
                     return true;
                 }
-                if !f.closed {
-                    return false;
-                }
-                i = f.end;
             }
-            _ => i += 1,
+            i += 1;
+            continue;
         }
+        let Some(f) = filter(b, i, 0) else {
+            depth += 1;
+            i += 1;
+            continue;
+        };
+        let event = Event::Filter {
+            start: i,
+            filter: f,
+            right_after_break_out: broke_out_at == Some(i),
+        };
+        if judge(event) {
+            return true;
+        }
+        if !f.closed {
+            return false;
+        }
+        i = f.end;
     }
     false
 }
