@@ -1,7 +1,9 @@
-//! Per-protection cost of `cnaf::inspect` on one typical GET (tuning aid): `detector_cost`.
+//! Per-protection cost of `cnaf::inspect` on one typical GET (tuning aid):
+//! `detector_cost [PARANOIA]` (level 1 to 4, default 1).
 use std::time::Instant;
 
-use cnaf::{inspect, policy, CnafEffect, RequestParts};
+use cnaf::{inspect, policy, CnafEffect, Paranoia, Protections, RequestParts};
+use protect::cnaf_policy::PROTECTIONS;
 
 fn main() {
     let parts = RequestParts::new(
@@ -14,35 +16,31 @@ fn main() {
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36",
     )
     .header("Cookie", "session=abc123; theme=dark");
-    let names = [
-        "sqli",
-        "xss",
-        "cmdi",
-        "code_injection",
-        "lfi",
-        "attack_tools",
-        "shellshock",
-        "malformed",
-    ];
+    let level = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .and_then(Paranoia::new)
+        .unwrap_or_default();
+    println!("paranoia level {level}");
     for only in std::iter::once("none")
-        .chain(names)
+        .chain(PROTECTIONS)
         .chain(std::iter::once("all"))
     {
-        let mut p = policy::all(CnafEffect::Disable);
-        for (n, e) in [
-            ("sqli", &mut p.sqli),
-            ("xss", &mut p.xss),
-            ("cmdi", &mut p.cmdi),
-            ("code_injection", &mut p.code_injection),
-            ("lfi", &mut p.lfi),
-            ("attack_tools", &mut p.attack_tools),
-            ("shellshock", &mut p.shellshock),
-            ("malformed", &mut p.malformed),
-        ] {
-            if only == "all" || only == n {
-                *e = CnafEffect::Prevent;
-            }
-        }
+        // every protection disabled but `only` (all of them for "all")
+        let effects: serde_json::Map<String, serde_json::Value> = PROTECTIONS
+            .iter()
+            .map(|n| {
+                let on = only == "all" || only == *n;
+                (
+                    n.to_string(),
+                    (if on { "prevent" } else { "disable" }).into(),
+                )
+            })
+            .collect();
+        let Ok(p) = serde_json::from_value::<Protections>(effects.into()) else {
+            unreachable!("every protection name with a valid effect")
+        };
+        let p = p.at(level);
         let n = 200_000;
         let t = Instant::now();
         for _ in 0..n {
@@ -53,7 +51,7 @@ fn main() {
             t.elapsed().as_secs_f64() * 1e6 / n as f64
         );
     }
-    let all = policy::all(CnafEffect::Prevent);
+    let all = policy::all(CnafEffect::Prevent).at(level);
     let pieces = [
         (
             "bare GET /",
