@@ -143,6 +143,7 @@ pub fn detect(value: &str) -> bool {
         return true;
     }
     let tricky = b.contains(&b'\\')
+        || !value.is_ascii()
         || finder!(b"..").find(b).is_some()
         || finder!(b"//").find(b).is_some()
         || finder!(b"/./").find(b).is_some()
@@ -215,19 +216,20 @@ pub fn restricted_path(path: &str) -> bool {
             .any(|ext| last.len() > ext.len() && last.ends_with(ext))
 }
 
-/// Lower-case, `\` → `/`, `//` → `/`, `/./` → `/`, `..;/` → `../` (Tomcat), and `.../`
+/// Lower-case, `\` (and Unicode slashes: `∕`, `⁄`) → `/`, `․` → `.`, `//` → `/`, `/./` → `/`, `..;/` → `../` (Tomcat), and `.../`
 /// sequences seen in filters bypasses kept as `../`.
 fn normalize_path(v: &str) -> String {
-    let mut s: String = v
-        .chars()
-        .map(|c| {
-            if c == '\\' {
-                '/'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect();
+    let mut s: String =
+        v.chars()
+            .map(|c| match c {
+                // `\` and the slashes and dots that Unicode-folding decoders (IIS `%u2215`,
+                // best-fit mappings) turn into path separators
+                '\\' | '\u{2215}' | '\u{2044}' | '\u{29f8}' | '\u{2216}' | '\u{fe68}'
+                | '\u{29f5}' => '/',
+                '\u{2024}' | '\u{fe52}' => '.',
+                _ => c.to_ascii_lowercase(),
+            })
+            .collect();
     if !s.contains('/') {
         return s;
     }
@@ -352,6 +354,8 @@ mod tests {
             "..;/admin",
             "/path/to/.docker/secrets",
             "/home/u/.git-credentials",
+            "..\u{2215}..\u{2215}etc\u{2215}passwd",
+            "\u{2024}\u{2024}/\u{2024}\u{2024}/app/.env",
         ] {
             assert!(detect(a), "missed: {a}");
         }

@@ -1,7 +1,7 @@
 //! File inclusion fragments for paranoia levels 2 to 4: 2 = a URL to an IP literal anywhere,
 //! a URL (or a bare scheme) ending in `?`, operating-system file and directory names and
-//! backup or dump files without any traversal, a single `../`; 3 = any absolute URL, any `..`
-//! segment; 4 = Windows drive paths, home-directory paths (`~/`), protocol-relative URLs.
+//! backup or dump files without any traversal, a single `../`; 3 = any absolute or
+//! protocol-relative URL, any `..` segment; 4 = Windows drive paths, home-directory paths (`~/`).
 
 use super::{ip_literal, metadata_host, normalize_path, traversals};
 
@@ -85,7 +85,7 @@ pub(super) fn at_level(value: &str, level: u8) -> bool {
     }
     let norm = normalize_path(value);
     let n = norm.as_bytes();
-    (level >= 2 && level2(n)) || (level >= 3 && level3(n)) || (level >= 4 && level4(b, n))
+    (level >= 2 && level2(n)) || (level >= 3 && level3(b, n)) || (level >= 4 && level4(n))
 }
 
 fn level2(n: &[u8]) -> bool {
@@ -103,8 +103,9 @@ fn climbs(n: &[u8]) -> bool {
     t >= 2 || (t == 1 && !n.ends_with(b"/.."))
 }
 
-fn level3(n: &[u8]) -> bool {
+fn level3(raw: &[u8], n: &[u8]) -> bool {
     urls(n).next().is_some()
+        || protocol_relative(raw)
         || finder!(b"..").find_iter(n).any(|p| {
             (p == 0 || matches!(n[p - 1], b'/' | b'=' | b' '))
                 && n.get(p + 2)
@@ -136,13 +137,12 @@ fn protocol_relative(raw: &[u8]) -> bool {
     t.starts_with(b"//") && t.get(2).is_some_and(u8::is_ascii_alphanumeric)
 }
 
-fn level4(raw: &[u8], n: &[u8]) -> bool {
+fn level4(n: &[u8]) -> bool {
     let t = n.trim_ascii_start();
     // `c:/...` (backslashes are already `/`), `~/`, `~root/`, `//host/...`
     (t.len() > 3 && t[0].is_ascii_alphabetic() && t[1] == b':' && t[2] == b'/')
         || home_path(t)
         || memchr::memchr_iter(b'~', n).any(|p| p > 0 && n[p - 1] == b' ' && home_path(&n[p..]))
-        || protocol_relative(raw)
 }
 
 /// An absolute URL in the value: whether its host is an IP literal (or a metadata host) and
@@ -272,7 +272,7 @@ mod tests {
             ("go to /var", 3),
             ("C:\\Users\\me\\file.txt", 4),
             ("~root/x", 4),
-            ("//evil.com/x", 4),
+            ("//evil.com/x", 3),
         ] {
             assert_eq!(level(v), Some(l), "{v}");
         }

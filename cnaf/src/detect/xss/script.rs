@@ -122,6 +122,46 @@ pub(super) fn dom_property(b: &[u8]) -> bool {
         .any(|m| m.start() == 0 || !matches!(b[m.start() - 1], b'/' | b'-'))
 }
 
+/// The global objects a payload reaches a sink through by name.
+const GLOBALS: &[&[u8]] = &[
+    b"window",
+    b"self",
+    b"top",
+    b"parent",
+    b"this",
+    b"globalthis",
+    b"frames",
+    b"opener",
+    b"content",
+    b"document",
+];
+
+/// `self ['alert'](1)`, `top ["al"+"ert"](1)`, ``globalThis[`alert`]`1` ``: a global object
+/// indexed by a string, then called.
+fn global_member_call(b: &[u8]) -> bool {
+    memchr::memchr_iter(b'[', b).any(|p| {
+        let before = b[..p].trim_ascii_end();
+        let named = GLOBALS.iter().any(|g| {
+            before.len() >= g.len()
+                && before[before.len() - g.len()..].eq_ignore_ascii_case(g)
+                && (before.len() == g.len()
+                    || !before[before.len() - g.len() - 1].is_ascii_alphanumeric())
+        });
+        if !named {
+            return false;
+        }
+        let inside = b[p + 1..].trim_ascii_start();
+        if !matches!(inside.first(), Some(b'"' | b'\'' | b'`')) {
+            return false;
+        }
+        let Some(close) = memchr::memchr(b']', inside) else {
+            return false;
+        };
+        let after = inside[close + 1..].trim_ascii_start();
+        after.first() == Some(&b'(') || (after.first() == Some(&b'`') && after.len() > 1)
+    })
+}
+
 /// ``alert`1` ``: the backtick at `k` opens a template literal the name before it is called
 /// with, not the end of a Markdown code span (`` `window.alert` is `` , `` `alert`, ``).
 pub(super) fn tagged_template(b: &[u8], k: usize) -> bool {
@@ -156,7 +196,7 @@ fn function_constructor(b: &[u8]) -> bool {
 /// Sinks called (`alert(`, ``alert` ``, `alert?.(`, `alert.call(`), wrapped (`(alert)`,
 /// `(confirm)`), or dangerous DOM properties.
 pub(super) fn js_sink(b: &[u8]) -> bool {
-    if dom_property(b) || function_constructor(b) {
+    if dom_property(b) || function_constructor(b) || (b.contains(&b'[') && global_member_call(b)) {
         return true;
     }
     for m in SINKS.find_iter(b) {
@@ -217,6 +257,25 @@ mod tests {
         assert!(!b"document cookie".iter().any(dom_trigger));
         assert!(detect("x=document.cookie"));
         assert!(!detect("it's the document cookie"));
+    }
+
+    #[test]
+    fn global_objects_indexed_then_called() {
+        for a in [
+            "self ['alert'](1)",
+            "top [\"al\"+\"ert\"](1)",
+            "globalThis[\"alert\"](1)",
+            "frames[`alert`]`1`",
+        ] {
+            assert!(detect(a), "missed {a}");
+        }
+        for b in [
+            "see the top [here](https://example.com)",
+            "window ['a', 'b'] list",
+            "this [\"quote\"] is mine",
+        ] {
+            assert!(!detect(b), "false positive: {b}");
+        }
     }
 
     #[test]
