@@ -9,8 +9,9 @@
 //! the `query` string), an `application/graphql` body or a GET `query=` parameter; a parameter
 //! that holds the JSON envelope itself is unwrapped here. The meta-field must sit where a field
 //! sits, inside a selection set and outside arguments (after `{`, another field, or an alias
-//! `name:`), and be followed by what the field takes: `__schema {`, `__type(`. Prose, JSON that
-//! merely names `__schema` in a string, and ordinary queries (`__typename` included) pass.
+//! `name:`), and be followed by what the field takes (`__schema {`, `__type(`) or a directive.
+//! Prose, JSON that merely names `__schema` in a string, and ordinary queries (`__typename`
+//! included) pass.
 
 use crate::policy::Paranoia;
 
@@ -132,9 +133,10 @@ fn introspects(doc: &str, lenient: bool) -> bool {
             return false;
         };
         if let Some(n) = pending.take() {
+            // what the field takes next, or a directive on it (`__schema @include(if: $x) {`)
             found |= matches!(
                 (n, t),
-                ("__schema", Token::Punct(b'{')) | ("__type", Token::Punct(b'('))
+                ("__schema", Token::Punct(b'{' | b'@')) | ("__type", Token::Punct(b'('))
             );
             if found && lenient {
                 return true;
@@ -290,6 +292,8 @@ mod tests {
             "{ __type(name: \"User\") { name fields { name type { name } } } }",
             "query($n: String!) { t: __type(name: $n) { kind } }",
             "{ me { id } __schema { directives { name } } }",
+            "query($x: Boolean!) { __schema @include(if: $x) { types { name } } }",
+            "{ ...F } fragment F on Query { s: __schema { types { name } } }",
             "# tools\nquery IntrospectionQuery {\n  __schema {\n    queryType { name }\n",
             "Intro{__schema {queryType { name }}",
             "{\"query\": \"{ __schema { types { name } } }\"}",
