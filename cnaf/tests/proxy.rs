@@ -390,6 +390,40 @@ async fn alert_mode_forwards_and_audits_and_policy_swaps_live() {
 }
 
 #[tokio::test]
+async fn the_policy_paranoia_level_reaches_the_proxy() {
+    let policy = |level: u8| {
+        let json = format!(
+            r#"{{"rules":[{{"name":"p{level}","external_port":8080,"app_port":80,
+                "protections":{{"paranoia":{level},"sqli":"prevent"}}}}]}}"#
+        );
+        let policy = cnaf::policy::CnafPolicy::from_json(&json).unwrap();
+        ProxyPolicy::for_task(&policy, "shop")
+    };
+    // `IS NOT NULL` alone is a level-2 fragment, `XOR` between words a level-3 one
+    let fragment = "/?n=1%20is%20not%20null";
+    let operator = "/?q=a%20xor%20b";
+    let mut h = start(policy(1), true).await;
+    for target in [fragment, operator] {
+        let (status, _, _) = once(h.proxy, "GET", target, &[], b"").await;
+        assert_eq!(status, StatusCode::OK, "level 1: {target}");
+    }
+    h.policy.set(policy(2));
+    let (status, _, _) = once(h.proxy, "GET", fragment, &[], b"").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let audit = h.audits.recv().await.unwrap();
+    assert_eq!(
+        (audit.rule.as_str(), audit.attack.as_deref()),
+        ("p2", Some("sqli"))
+    );
+    let (status, _, _) = once(h.proxy, "GET", operator, &[], b"").await;
+    assert_eq!(status, StatusCode::OK, "level 2: {operator}");
+    h.policy.set(policy(3));
+    let (status, _, _) = once(h.proxy, "GET", operator, &[], b"").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(h.audits.recv().await.unwrap().rule, "p3");
+}
+
+#[tokio::test]
 async fn oversized_head_is_refused() {
     let h = start(ProxyPolicy::uniform("web", CnafEffect::Prevent), true).await;
     let big = "a".repeat(100 * 1024);
