@@ -131,6 +131,9 @@ pub fn detect(value: &str) -> bool {
     {
         return true;
     }
+    if value.contains('>') && redirect_into_system_dir(value.as_bytes()) {
+        return true;
+    }
     // paths, file names, schemes, UNC paths and DTDs all need one of these
     if !value
         .bytes()
@@ -173,6 +176,29 @@ pub fn detect(value: &str) -> bool {
         return true;
     }
     unc_path(value.as_bytes()) || remote_by_ip(l) || external_entity(n)
+}
+
+/// `>/tmp/x`, `>> /dev/shm/.s`, `>/var/www/html/sh.php`: shell output redirected into a file in a
+/// world-writable or served directory (a dropped script or payload). A bare `>/tmp` names no
+/// file and passes.
+fn redirect_into_system_dir(b: &[u8]) -> bool {
+    const DIRS: [&[u8]; 5] = [
+        b"/tmp/",
+        b"/var/tmp/",
+        b"/dev/shm/",
+        b"/var/www/",
+        b"/srv/www/",
+    ];
+    memchr::memchr_iter(b'>', b).any(|p| {
+        let rest = b[p + 1..].strip_prefix(b">").unwrap_or(&b[p + 1..]);
+        let rest = rest.trim_ascii_start();
+        DIRS.iter().any(|d| {
+            rest.len() > d.len()
+                && rest[..d.len()].eq_ignore_ascii_case(d)
+                && (rest[d.len()].is_ascii_alphanumeric()
+                    || matches!(rest[d.len()], b'.' | b'_' | b'-'))
+        })
+    })
 }
 
 /// A URL path that asks for what web servers must not serve: hidden files and directories
@@ -356,6 +382,9 @@ mod tests {
             "/home/u/.git-credentials",
             "..\u{2215}..\u{2215}etc\u{2215}passwd",
             "\u{2024}\u{2024}/\u{2024}\u{2024}/app/.env",
+            ">/tmp/curl",
+            "x >> /dev/shm/.s",
+            "echo x>/var/www/html/sh.php",
         ] {
             assert!(detect(a), "missed: {a}");
         }
@@ -404,6 +433,9 @@ mod tests {
             "0x2f0x2e",
             "wait..; really",
             "docker/config",
+            ">/tmp",
+            "a > /tmp is a comparison",
+            "5 >/ 3",
         ] {
             assert!(!detect(b), "false positive: {b}");
         }
