@@ -397,7 +397,17 @@ mod tests {
         assert_eq!(v.action(), Action::Block, "{v:?}");
         let f = v.primary().expect("a finding");
         assert_eq!(f.attack, Attack::Graphql);
+        // what the audit record carries: `attack` is the key, the message the description
         assert_eq!(f.attack.key(), "graphql");
+        assert_eq!(
+            protect::audit::cnaf_message(
+                f.attack.describe(),
+                &f.location.to_string(),
+                "203.0.113.9",
+                f.effect
+            ),
+            "GraphQL introspection detected in JSON value $.query from 203.0.113.9; request blocked"
+        );
         p.graphql = CnafEffect::Disable;
         assert_eq!(
             crate::inspect(&parts, body.as_bytes(), &p).action(),

@@ -194,7 +194,17 @@ fn inspect_blocks_on_prevent_and_not_on_disable() {
     assert_eq!(v.action(), Action::Block, "{v:?}");
     let f = v.primary().expect("a finding");
     assert_eq!(f.attack, Attack::Ldap);
+    // what the audit record carries: `attack` is the key, the message the description
     assert_eq!(f.attack.key(), "ldap");
+    assert_eq!(
+        protect::audit::cnaf_message(
+            f.attack.describe(),
+            &f.location.to_string(),
+            "203.0.113.9",
+            f.effect
+        ),
+        "LDAP injection detected in form field user from 203.0.113.9; request blocked"
+    );
     p.ldap = CnafEffect::Disable;
     assert_eq!(
         crate::inspect(&parts, body.as_bytes(), &p).action(),
