@@ -86,7 +86,11 @@ pub fn detect(value: &str) -> bool {
         || value.contains("::")
         || value.contains("/*");
     if !punctuated && !KEYWORDS.is_match(value) {
-        return false;
+        // `42 like 42`, `1 is not 2`: a tautology spelled with operator words only
+        // (without quotes, only numbers can be its operands)
+        return value.len() <= 64
+            && value.bytes().any(|c| c.is_ascii_digit())
+            && constant_tautology(value);
     }
     let mut toks = Vec::with_capacity(32);
     let mut sig = Vec::with_capacity(32);
@@ -97,6 +101,10 @@ pub fn detect(value: &str) -> bool {
                 .any(constant_tautology)
             || value.split(',').any(constant_tautology))
     {
+        return true;
+    }
+    // `'1' not regexp '2'`: operator words only
+    if value.len() <= 64 && value.contains(' ') && constant_tautology(value) {
         return true;
     }
     if lone_call(value) {
@@ -206,14 +214,15 @@ fn generic(s: &[Tok]) -> bool {
         Tok::Kw(Kw::Into) => at(s, i + 1) == Some(Tok::Kw(Kw::Outfile)),
         // `FROM `db`.`t``, `FROM `t` LIMIT`: MySQL-quoted tables
         Tok::Kw(Kw::From) => {
-            at(s, i + 1) == Some(Tok::QuotedIdent)
-                && matches!(
-                    at(s, i + 2),
-                    Some(
-                        Tok::Dot
-                            | Tok::Kw(Kw::Where | Kw::Limit | Kw::Order | Kw::Group | Kw::Join)
+            from_where(s, i)
+                || at(s, i + 1) == Some(Tok::QuotedIdent)
+                    && matches!(
+                        at(s, i + 2),
+                        Some(
+                            Tok::Dot
+                                | Tok::Kw(Kw::Where | Kw::Limit | Kw::Order | Kw::Group | Kw::Join)
+                        )
                     )
-                )
         }
         Tok::Kw(Kw::Case) => case_when(s, i),
         Tok::Kw(Kw::Values) => {
@@ -248,6 +257,18 @@ fn generic(s: &[Tok]) -> bool {
         Tok::RParen if i == 0 => paren_breakout(s),
         _ => false,
     })
+}
+
+/// `FROM users WHERE name="x"`: a table then a filter (English "from home where it is" has
+/// no comparison of that shape).
+fn from_where(s: &[Tok], i: usize) -> bool {
+    let mut k = i + 1;
+    while at(s, k) == Some(Tok::Word) && at(s, k + 1) == Some(Tok::Dot) {
+        k += 2;
+    }
+    at(s, k) == Some(Tok::Word)
+        && at(s, k + 1) == Some(Tok::Kw(Kw::Where))
+        && comparison(s, k + 2).is_some()
 }
 
 /// `) LIKE (`, `)=(`, `') RLIKE '`: the value closes a parenthesised expression it was placed in,

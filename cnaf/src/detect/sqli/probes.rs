@@ -35,15 +35,21 @@ pub(super) fn lone_call(value: &str) -> bool {
 }
 
 /// The whole value is a tautology of constants: `1=1`, `'a'='a'`, `11!=1`, `1 is not 2`,
-/// `42<=>42` (equal operands compared equal, different ones compared unequal).
+/// `42<=>42`, `'1' not regexp '2'` (equal operands compared equal, different ones compared unequal).
 pub(super) fn constant_tautology(value: &str) -> bool {
     let v = value.trim().to_ascii_lowercase();
-    const OPS: [(&str, bool); 9] = [
+    const OPS: [(&str, bool); 15] = [
         ("<=>", true),
         ("!=", false),
         ("<>", false),
         (" is not ", false),
         (" not like ", false),
+        (" not regexp ", false),
+        (" not rlike ", false),
+        (" not glob ", false),
+        (" regexp ", true),
+        (" rlike ", true),
+        (" glob ", true),
         ("==", true),
         ("=", true),
         (" is ", true),

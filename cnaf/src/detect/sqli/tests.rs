@@ -552,3 +552,26 @@ fn whole_data_statements() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn worded_tautologies_and_from_where() {
+    for a in [
+        "42 like 42",
+        "1 is not 2",
+        "'1' not regexp '2'",
+        "'a' rlike 'a'",
+        "FROM ack_variable WHERE name=\"cron_last\";",
+        "from users where id = 1",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "1 is not 1",
+        "it is what it is",
+        "5 is 6",
+        "from home where it is warm",
+        "from Texas where people like rodeos",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
