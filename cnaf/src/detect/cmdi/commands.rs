@@ -203,6 +203,7 @@ pub(super) const STRONG: &[&str] = &[
     "rmt-tar",
     "rmt-dump",
     "flock",
+    "trap",
     "cpulimit",
     "lastlog",
     "lastlogin",
@@ -292,7 +293,7 @@ const WEAK: &[&str] = &[
     "dir", "copy", "move", "start", "kill", "who", "last", "date", "time", "w", "net", "reg",
     "ping", "export", "eval", "exec", "del", "ren", "rename", "timeout", "service", "git", "apt",
     "tar", "zip", "cp", "mv", "ln", "touch", "dd", "printf", "nl", "od", "tr", "wc", "strings",
-    "grep", "w", "halt", "node", "mount", "perf", "cd", "flock", "shred", "attrib",
+    "grep", "w", "halt", "node", "mount", "perf", "cd", "flock", "shred", "attrib", "trap",
 ];
 
 /// Command name → whether it is also an English word (needs a shell-style argument).

@@ -160,6 +160,19 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
             a
         }
     });
+    // "Date & Time": a separator after an English-word command is no argument of it when a
+    // plain word follows (the separator loop judges what comes after it); `id;`, `date;`
+    // at the end and `echo | ${x}` still count
+    let arg = arg.filter(|a| {
+        let prose_follows = || {
+            l[end..]
+                .iter()
+                .skip_while(|c| !matches!(c, b'&' | b'|' | b';'))
+                .find(|c| !matches!(c, b'&' | b'|' | b';' | b' ' | b'\t'))
+                .is_some_and(u8::is_ascii_alphanumeric)
+        };
+        !(weak && matches!(a.as_str(), "&" | "|" | ";" | "&&" | "||") && prose_follows())
+    });
     let quotes = l[i..end]
         .iter()
         .filter(|c| matches!(c, b'\'' | b'"'))

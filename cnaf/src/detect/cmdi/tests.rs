@@ -461,3 +461,31 @@ fn level_four_quotes_inside_words_only() {
         );
     }
 }
+
+#[test]
+fn a_word_before_a_separator_is_not_its_command() {
+    for a in ["id;", "ls |", "cat /etc/passwd & x", "date & whoami"] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for b in [
+        "Cat & Dog",
+        "Date & Time",
+        "Sort | Filter",
+        "Copy & Paste",
+        "find & replace",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn trap_runs_its_quoted_command() {
+    assert!(detect("x;trap 'curl -s a.example' EXIT"));
+    for b in [
+        "Tourist trap & more",
+        "trap 'em all",
+        "a speed trap; 'nuff said",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
