@@ -1,6 +1,7 @@
 //! Cross-site scripting fragments for paranoia levels 2 to 4, rarer in real input the lower the
 //! level: 2 = event attributes and script URLs anywhere, elements that carry active content or
-//! forms, attributes that load URLs, comment openers (`<!--`), string break-outs into an
+//! forms, SVG/MathML with attributes, URL-loading attributes outside links and media (`<img
+//! src>` is rich text), comment openers (`<!--`), string break-outs into an
 //! assignment, ES module imports, calls of fetching or compiling functions; 3 = anything shaped
 //! like a tag, any `on...=` attribute, any script scheme, `-->`; 4 = markup residue (`<`, `>`,
 //! backticks, a quote closing into code).
@@ -61,24 +62,13 @@ const ACTIVE_ELEMENTS: &[&str] = &[
     "marquee",
 ];
 
-/// Elements that become active through their attributes (level 2 when they carry any).
-const ATTRIBUTED_ELEMENTS: &[&str] = &[
-    "svg",
-    "math",
-    "img",
-    "image",
-    "video",
-    "audio",
-    "source",
-    "track",
-    "body",
-    "html",
-    "details",
-    "animate",
-    "set",
-    "use",
-    "foreignobject",
-];
+/// SVG and MathML elements, which run script through their attributes (level 2 when they
+/// carry any); rich text rarely holds them.
+const ATTRIBUTED_ELEMENTS: &[&str] = &["svg", "math", "animate", "set", "use", "foreignobject"];
+
+/// Media elements and links, whose `src` / `href` is what rich text is made of (`<img src>`,
+/// `<a href>`): their URL attributes are left to level 3.
+const MEDIA_ELEMENTS: &[&str] = &["a", "img", "picture", "source", "video", "audio", "track"];
 
 /// Attributes that load a URL or a style (level 2, inside a tag).
 const URL_ATTRIBUTES: &[&str] = &[
@@ -154,9 +144,9 @@ struct Tag<'a> {
     attrs: &'a [u8],
 }
 
-/// An HTML element that runs or loads something: an active element, one of the others with
-/// attributes, or any element with an attribute that loads a URL (a link's `href` excepted:
-/// `<a href="https://...">` is what people paste into comments).
+/// An HTML element that runs or loads something: an active element, an SVG or MathML element
+/// with attributes, or any element but links and media with an attribute that loads a URL
+/// (`<a href>` and `<img src>` are what rich text is made of).
 fn active_tag(t: &Tag<'_>) -> bool {
     if t.prefixed {
         return false;
@@ -164,7 +154,7 @@ fn active_tag(t: &Tag<'_>) -> bool {
     let attributed = t.attrs.iter().any(|c| c.is_ascii_alphabetic());
     element_in(t.name, ACTIVE_ELEMENTS)
         || (attributed && element_in(t.name, ATTRIBUTED_ELEMENTS))
-        || (attributed && !t.name.eq_ignore_ascii_case(b"a") && url_attribute(t.attrs))
+        || (attributed && !element_in(t.name, MEDIA_ELEMENTS) && url_attribute(t.attrs))
 }
 
 fn tags(b: &[u8]) -> impl Iterator<Item = Tag<'_>> {
@@ -374,7 +364,6 @@ mod tests {
             "open data:text/html,hi",
             "<noscript#",
             "<meta charset=\"UTF-8\">",
-            "<img src=\"test\"",
             "<td background=x>",
             "<input pattern=\"^a regex$\">",
             "<!-- hidden",
@@ -399,6 +388,7 @@ mod tests {
             ("-->", 3),
             ("<a href=\"test\"", 3),
             ("<svg></svg>", 3),
+            ("<img src=\"test\"", 3),
             ("Hello <strong>world</strong>", 3),
             ("<!DOCTYPE html>", 3),
             ("x onwhatever=1", 3),
@@ -435,6 +425,7 @@ mod tests {
             "The onload event fires when a page loads",
             "Here's a video: <a href=\"https://www.youtube.com/watch?v=x\">",
             "<?xml version=\"1.0\"?><svg></svg>",
+            "<p>Hello <strong>world</strong></p><a href=\"https://example.com\">link</a><img src=\"/img/cat.png\" alt=\"cat\">",
             "<SOAP-ENV:Envelope><SOAP-ENV:Body></SOAP-ENV:Body></SOAP-ENV:Envelope>",
         ] {
             assert!(!at_level(b.as_bytes(), 2), "false positive: {b}");
