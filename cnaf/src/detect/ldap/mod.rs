@@ -173,14 +173,14 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
     if !b.contains(&b'(') && b.contains(&b':') && extensible_assertion(b, true) {
         return true;
     }
-    if wildcard_close(b) {
-        return true;
-    }
     if l >= 4 && memchr::memmem::find(b, b")(").is_some() {
         return true;
     }
     walk(b, |event| match event {
-        Event::BreakOut { .. } => false,
+        // a wildcard right before a `)` the value did not open, closing the filter there
+        Event::BreakOut { at } => {
+            at >= 2 && b[at - 2] == b'*' && matches!(b.get(at), None | Some(b')' | 0))
+        }
         Event::Filter { filter: f, .. } => match f.shape {
             _ if !f.closed => l >= 4,
             Shape::Operator => f.wildcard || l >= 3,
@@ -189,11 +189,6 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
             Shape::Extensible => l >= 3,
         },
     })
-}
-
-/// `*)` closing the filter: at the end of the value or before another `)` / NUL.
-fn wildcard_close(b: &[u8]) -> bool {
-    memchr::memmem::find_iter(b, b"*)").any(|i| matches!(b.get(i + 2), None | Some(b')' | 0)))
 }
 
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {

@@ -143,6 +143,8 @@ fn paranoia_levels_add_fragments() {
         "x=(1)",
         "Meet me at 5pm (office)",
         "[docs](https://example.com/a?b=c)",
+        "## Control characters (*interactive contexts only*)",
+        "matches (a.*)",
     ] {
         assert!(!paranoid(v, level(2)), "{v:?} at level 2");
     }
