@@ -54,45 +54,6 @@ const FILENAME_HEADERS: &[&str] = &[
     "x.filename",
 ];
 
-/// An uploaded file name the web server would execute (`shell.php`, `x.php5 `, `a.jsp`).
-fn server_script(name: &str) -> bool {
-    let n = name
-        .trim()
-        .trim_end_matches(['.', ' ', '\0'])
-        .to_ascii_lowercase();
-    let ext = n.rsplit('.').next().unwrap_or("").trim();
-    n.contains('.')
-        && matches!(
-            ext,
-            "php"
-                | "php3"
-                | "php4"
-                | "php5"
-                | "php7"
-                | "pht"
-                | "phtml"
-                | "phar"
-                | "phps"
-                | "jsp"
-                | "jspx"
-                | "jsw"
-                | "jsv"
-                | "jspf"
-                | "asp"
-                | "aspx"
-                | "asa"
-                | "asax"
-                | "ascx"
-                | "ashx"
-                | "asmx"
-                | "cer"
-                | "cfm"
-                | "cgi"
-                | "shtml"
-                | "htaccess"
-        )
-}
-
 /// Deepest JSON/XML nesting walked.
 const MAX_DEPTH: usize = 64;
 
@@ -143,7 +104,7 @@ pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>, 
         if crate::detect::tools::scanner_header(name) {
             insp.record(Attack::AttackTools, loc(), name);
         }
-        if FILENAME_HEADERS.contains(&lower) && server_script(value) {
+        if FILENAME_HEADERS.contains(&lower) && crate::upload::dangerous(value).is_some() {
             insp.record(Attack::CodeInjection, loc(), value);
         }
         if is("cookie") {
@@ -504,7 +465,7 @@ fn multipart(body: &[u8], boundary: &str, insp: &mut Inspector<'_>) {
                     insp.scan(&|| Location::Multipart(name.clone()), pv, ValueKind::Plain);
                 } else if pk.trim().eq_ignore_ascii_case("filename") {
                     let loc = || Location::Multipart(format!("{name} filename"));
-                    if server_script(pv) {
+                    if crate::upload::dangerous(pv).is_some() {
                         insp.record(Attack::CodeInjection, loc(), pv);
                     }
                     insp.scan(&loc, pv, ValueKind::Plain);

@@ -21,6 +21,7 @@ mod extract;
 pub mod model;
 pub mod policy;
 pub mod proxy;
+mod upload;
 mod xml_refs;
 
 pub use model::{Action, Attack, Finding, Location, RequestParts, Verdict};
