@@ -12,6 +12,7 @@ use super::literals;
 
 mod java;
 mod node;
+mod orm;
 mod paranoid;
 mod php;
 mod php_names;
@@ -19,6 +20,7 @@ mod php_names;
 pub use java::java_gadget_in_base64;
 use java::java_name;
 use node::{console_call, flight_reference};
+use orm::secret_lookup;
 pub use paranoid::paranoid;
 use php::{
     assembled_callee, calls, obfuscated_call, parenthesised_callee, php_ini_assignment,
@@ -194,6 +196,7 @@ pub fn detect(value: &str) -> bool {
         || perl_interpolation(b)
         || (b.contains(&b'.') && console_call(b))
         || (b.contains(&b'$') && flight_reference(b))
+        || secret_lookup(value)
     {
         return true;
     }

@@ -4,7 +4,8 @@
 //! - 2: a dangerous PHP function called, also with blanks or comments before `(` (`exec  (x)`,
 //!   `fopen/**/(x)`), a dangerous function named without a call (`shell_exec`), a whole-value
 //!   php.ini assignment of a core directive with an ordinary name (`engine=true`), a PHP open
-//!   tag dressed as an XML declaration (`<?xml :echo`).
+//!   tag dressed as an XML declaration (`<?xml :echo`), an ORM oracle lookup key
+//!   (`username__startswith`).
 //! - 3: any PHP function of the runtime's dictionary called (`strrev( )`, `unpack($x)`, an
 //!   extension function such as `pg_query(`, English-word names such as `crypt(x)`), a
 //!   superglobal spelt with blanks (`$_S ERVER[`), `${name}` variable-variables, a value ending
@@ -120,6 +121,7 @@ fn level2(value: &str, b: &[u8]) -> bool {
         let edge = |c: Option<&u8>| !c.is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
         edge(m.start().checked_sub(1).map(|k| &b[k])) && edge(b.get(m.end()))
     }) || ini_assignment(value)
+        || super::orm::any_lookup(value)
         || xml_dressed_tag(b)
 }
 

@@ -389,3 +389,29 @@ fn level_four_called_groups() {
     assert_eq!(lowest_level("(a.(b).c)(@d)"), 4);
     assert!(lowest_level("(see above)(and below)") > 4);
 }
+
+#[test]
+fn orm_lookup_keys() {
+    for (v, want) in [
+        ("password__startswith", 1),
+        ("owner__api_key__regex", 1),
+        ("username__istartswith", 2),
+        ("team__members__email__iendswith", 2),
+        ("meta__has_keys", 2),
+    ] {
+        assert_eq!(lowest_level(v), want, "{v:?}");
+    }
+    for b in [
+        "name__exact",
+        "city__in",
+        "use field__startswith for filtering",
+        "__init__",
+        "my__var",
+    ] {
+        assert!(
+            lowest_level(b) > 2,
+            "flagged at level {}: {b:?}",
+            lowest_level(b)
+        );
+    }
+}
