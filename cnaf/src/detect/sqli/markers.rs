@@ -93,11 +93,17 @@ pub(super) fn integer_limit(value: &str) -> bool {
     v.len() >= 10 && LIMITS.contains(&v)
 }
 
-/// `0x616263`: a hex literal of at least three digits, standing alone.
+/// `x = 0x616263`, `\0xf00d`: a hex literal of at least three digits inside other text (a value
+/// that is only a hex number is an ID, a colour or an address; after `:` it is part of a URL
+/// or an IPv6 address).
 pub(super) fn hex_literal(value: &str) -> bool {
     let b = value.as_bytes();
+    let v = value.trim();
+    if v.len() > 2 && v.as_bytes()[2..].iter().all(u8::is_ascii_hexdigit) {
+        return false;
+    }
     finder!(b"0x").find_iter(b).any(|p| {
-        (p == 0 || !b[p - 1].is_ascii_alphanumeric())
+        (p == 0 || !(b[p - 1].is_ascii_alphanumeric() || b[p - 1] == b':'))
             && b[p + 2..]
                 .iter()
                 .take_while(|c| c.is_ascii_hexdigit())

@@ -347,9 +347,16 @@ fn after_quote3(s: &[Tok]) -> bool {
     }
     match at(s, 1) {
         Some(Tok::Cmp | Tok::Semi) => true,
-        // `parents' or yours?`: logic then one operand ending the value or compared
-        Some(Tok::Logic) => operand(s, 2)
-            .is_some_and(|e| matches!(at(s, e), None | Some(Tok::Other | Tok::Cmp | Tok::Not))),
+        // `parents' or yours?`, `' or xyz-`, `' or 3,4`, `' or homer 9`: logic then one operand
+        // ending the value, or followed by an operator, a list or a number
+        Some(Tok::Logic) => operand(s, 2).is_some_and(|e| {
+            matches!(
+                at(s, e),
+                None | Some(Tok::Other | Tok::Cmp | Tok::Not | Tok::Arith | Tok::Comma | Tok::Num)
+            )
+        }),
+        // `' * from`, `' * 12344`: arithmetic on the closed string
+        Some(Tok::Arith) => matches!(at(s, 2), Some(Tok::Num | Tok::Kw(Kw::From))),
         _ => false,
     }
 }

@@ -575,3 +575,53 @@ fn worded_tautologies_and_from_where() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn paranoia_3_quote_then_operator() {
+    let l3 = at_level(3);
+    for a in [
+        "' or xyz-",
+        "' or 3,4,2@!",
+        "' or homer 9",
+        "' * from = 1 or '9",
+        "\"` * 12344",
+    ] {
+        assert!(paranoid(a, l3), "level 3 missed {a:?}");
+    }
+    for b in [
+        "my parents' or grandparents' house",
+        "the kids' * stars",
+        "D'or 1st parfume",
+    ] {
+        assert!(!paranoid(b, l3), "level 3 flagged {b:?}");
+    }
+}
+
+#[test]
+fn paranoia_3_hex_literals() {
+    let l3 = at_level(3);
+    for a in ["\\0xf00dsdfdsa", "x = 0x616263 or 1"] {
+        assert!(paranoid(a, l3), "level 3 missed {a:?}");
+    }
+    for b in ["0x41414141A9FEA9FE", "http:0xABCDEF", "0xFFFFFF"] {
+        assert!(!paranoid(b, l3), "level 3 flagged {b:?}");
+    }
+}
+
+#[test]
+fn paranoid_rules_take_any_utf8() {
+    for v in [
+        "/嘍Set-cookie:crlf=injection",
+        "é'ü",
+        "嘍",
+        "'嘍' or 1",
+        "1.é",
+        "0x嘍",
+        "\\'嘍",
+    ] {
+        for n in 1..=4 {
+            let _ = paranoid(v, at_level(n));
+        }
+        let _ = detect(v);
+    }
+}
