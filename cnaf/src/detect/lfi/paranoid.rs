@@ -3,7 +3,19 @@
 //! backup or dump files without any traversal, a single `../`; 3 = any absolute or
 //! protocol-relative URL, any `..` segment; 4 = Windows drive paths, home-directory paths (`~/`).
 
-use super::{ip_literal, metadata_host, normalize_path, traversals};
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
+use super::{ip_literal, literals, metadata_host, normalize_path, traversals};
+
+static OS_DIR_SET: LazyLock<AhoCorasick> = LazyLock::new(|| literals(OS_DIRS));
+static OS_FILE_SET: LazyLock<AhoCorasick> = LazyLock::new(|| literals(OS_FILES));
+/// [`OS_DIRS`] without their trailing `/`.
+static OS_DIR_NAMES: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    let names: Vec<&str> = OS_DIRS.iter().map(|d| d.trim_end_matches('/')).collect();
+    literals(&names)
+});
 
 /// Operating-system directories, matched at the start of the value (after blanks, `>` or
 /// `file:`) or after a character that cannot belong to a URL path.
@@ -111,13 +123,14 @@ fn level3(raw: &[u8], n: &[u8]) -> bool {
                 && n.get(p + 2)
                     .is_none_or(|c| matches!(c, b'/' | b' ' | b';' | b'?' | b'#'))
         })
-        || OS_DIRS.iter().any(|d| {
-            let d = d.trim_end_matches('/').as_bytes();
-            memchr::memmem::find_iter(n, d).any(|p| {
-                n.get(p + d.len())
-                    .is_none_or(|c| !c.is_ascii_alphanumeric())
-            })
-        })
+        || os_dir_named(n)
+}
+
+/// `/etc`, `go to /var`: an operating-system directory named as a whole path segment.
+fn os_dir_named(n: &[u8]) -> bool {
+    OS_DIR_NAMES
+        .find_iter(n)
+        .any(|m| n.get(m.end()).is_none_or(|c| !c.is_ascii_alphanumeric()))
 }
 
 /// `~/`, `~root/`: a path in a user's home directory.
@@ -198,21 +211,16 @@ fn bare_scheme_question(n: &[u8]) -> bool {
 }
 
 fn os_file(n: &[u8]) -> bool {
-    OS_FILES
-        .iter()
-        .any(|f| memchr::memmem::find(n, f.as_bytes()).is_some())
-        || OS_DIRS.iter().any(|d| {
-            let d = d.as_bytes();
-            memchr::memmem::find_iter(n, d).any(|p| {
-                let lead = n[..p].trim_ascii_end();
-                lead.is_empty()
-                    || lead.ends_with(b">")
-                    || lead.ends_with(b"file:")
-                    || lead.ends_with(b"=")
-                    || lead.last().is_some_and(|c| {
-                        matches!(c, b' ' | b'"' | b'\'' | b'(' | b';' | b'|' | b'&')
-                    })
-            })
+    OS_FILE_SET.is_match(n)
+        || OS_DIR_SET.find_iter(n).any(|m| {
+            let lead = n[..m.start()].trim_ascii_end();
+            lead.is_empty()
+                || lead.ends_with(b">")
+                || lead.ends_with(b"file:")
+                || lead.ends_with(b"=")
+                || lead
+                    .last()
+                    .is_some_and(|c| matches!(c, b' ' | b'"' | b'\'' | b'(' | b';' | b'|' | b'&'))
         })
 }
 
@@ -270,6 +278,7 @@ mod tests {
             ("..", 2),
             ("..?x", 3),
             ("go to /var", 3),
+            ("ls /usr", 3),
             ("C:\\Users\\me\\file.txt", 4),
             ("~root/x", 4),
             ("//evil.com/x", 3),
@@ -297,6 +306,7 @@ mod tests {
             "Price: $12.99.",
             "/dev/api/items",
             "/get/..",
+            "x tmp y and etc",
             "version 1.2.3.4",
         ] {
             assert!(!at_level(b, 2), "false positive: {b}");

@@ -246,18 +246,15 @@ fn event_attribute(b: &[u8], known: bool) -> bool {
 /// `javascript:`, `vbscript:`, `data:text/html` anywhere in the value. `strict` (level 2)
 /// wants code right after the scheme (`JavaScript: the basics` passes); level 3 takes any.
 fn script_url_anywhere(b: &[u8], strict: bool) -> bool {
-    (0..b.len()).any(|i| {
-        if data_html_at(b, i) {
-            return true;
-        }
-        if !matches!(lower_at(b, i), b'j' | b'v' | b'l') {
-            return false;
-        }
-        if i > 0 && b[i - 1].is_ascii_alphanumeric() {
-            return false;
-        }
-        scheme_at(b, i)
-            .is_some_and(|after| !strict || b.get(after).is_some_and(|c| !c.is_ascii_whitespace()))
+    // every scheme has a `:` (browsers strip blanks inside a scheme, not around the colon)
+    if !b.contains(&b':') {
+        return false;
+    }
+    (0..b.len()).any(|i| match lower_at(b, i) {
+        b'd' => data_html_at(b, i),
+        b'j' | b'v' | b'l' if i == 0 || !b[i - 1].is_ascii_alphanumeric() => scheme_at(b, i)
+            .is_some_and(|after| !strict || b.get(after).is_some_and(|c| !c.is_ascii_whitespace())),
+        _ => false,
     })
 }
 
