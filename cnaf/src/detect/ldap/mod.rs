@@ -74,9 +74,8 @@ pub fn detect(value: &str) -> bool {
             match f.shape {
                 _ if right_after_break_out => true,
                 Shape::Operator => after_value || !f.closed || f.constant,
-                Shape::BareOperator => after_value,
                 Shape::Present => after_value && b[start - 1] == b'*',
-                Shape::Simple | Shape::Extensible => false,
+                Shape::BareOperator | Shape::Simple | Shape::Extensible => false,
             }
         }
     })
@@ -142,7 +141,8 @@ fn walk(b: &[u8], mut judge: impl FnMut(Event) -> bool) -> bool {
 fn after_break_out(b: &[u8], i: usize) -> bool {
     match b.get(i) {
         Some(0) => true,
-        Some(b'&' | b'|' | b'!') => b.get(i + 1) == Some(&b'('),
+        // the operator's operand must parse: `)|(?:` in a regex is no filter
+        Some(b'&' | b'|' | b'!') => b.get(i + 1) == Some(&b'(') && filter(b, i + 1, 0).is_some(),
         Some(c) if c.is_ascii_whitespace() => {
             let j = skip_spaces(b, i);
             b.get(j) == Some(&b'(')

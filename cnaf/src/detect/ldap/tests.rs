@@ -88,6 +88,11 @@ fn benign_look_alikes_pass_at_level_1() {
         "total = (price * qty)",
         "https://example.com/wiki/Foo_(bar)?x=y",
         "{\"a\":\"(b=c)\"}",
+        // regular expressions and editor help
+        r"(?P<rel>\([^)]+\))|(?P<prop>[a-z]+)",
+        r"[(|)]+",
+        r"0+[0-7]{0,2})){3})|(?!.*::)(?:(?!:)|",
+        r"or \%( pattern \)  |/\%(|",
         // complete filters, as directory tools send them
         "(&(objectCategory=computer)  (userAccountControl:1.2.840.113556.1.4.803:=8192))",
         "(cn=web)(&(ou=Hosts)(l=Paris))",
