@@ -142,18 +142,27 @@ pub(super) fn bin_path_command(v: &str) -> bool {
         "/bin/",
         "bin/",
     ];
+    // "/usr/bin/python is old": a sentence about the program, not a command line
+    const PROSE: &[&str] = &[
+        "is", "was", "are", "has", "and", "or", "not", "in", "on", "the",
+    ];
     if !v.contains("bin/") {
         return false;
     }
-    v.split(|c: char| {
+    let sep = |c: char| {
         c.is_whitespace() || matches!(c, ';' | '|' | '&' | '`' | '=' | '(' | ')' | '\'' | '"')
-    })
-    .any(|w| {
+    };
+    let words: Vec<&str> = v.split(sep).filter(|w| !w.is_empty()).collect();
+    words.iter().enumerate().any(|(k, w)| {
         let lower = w.to_ascii_lowercase();
-        DIRS.iter().any(|d| {
+        let named = DIRS.iter().any(|d| {
             lower
                 .strip_prefix(d)
                 .is_some_and(|name| !name.contains('/') && paranoid_cmd(name).is_some())
-        })
+        });
+        named
+            && !words
+                .get(k + 1)
+                .is_some_and(|n| PROSE.contains(&n.to_ascii_lowercase().as_str()))
     })
 }

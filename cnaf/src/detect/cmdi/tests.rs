@@ -489,3 +489,9 @@ fn trap_runs_its_quoted_command() {
         assert!(!detect(b), "flagged {b:?}");
     }
 }
+
+#[test]
+fn binary_path_in_prose() {
+    assert!(detect("/usr/bin/python -V"));
+    assert!(!detect("/usr/bin/python is old"));
+}
