@@ -363,9 +363,10 @@ fn after_quote3(s: &[Tok]) -> bool {
 
 // ---------------------------------------------------------------- level 4
 
-/// Any SQL residue: a comment or comparison token, a quote that is not an apostrophe inside a
-/// word, an `EXECUTE` of a name, logic opening a group or ending the value, an English-named
-/// function called after a blank, a quoted word, repeated punctuation, special characters.
+/// Any SQL residue: a comment after a literal, a comparison that is no `key=value`, a quote that
+/// is not an apostrophe inside a word, an `EXECUTE` of a name, logic opening a group or ending
+/// the value, an English-named function called after a blank, a quoted word, repeated
+/// punctuation, special characters.
 fn level4(value: &str, toks: &[Tok]) -> bool {
     special_run(value, 6)
         || function_call(value, 4)
@@ -377,7 +378,26 @@ fn level4(value: &str, toks: &[Tok]) -> bool {
             )
         })
         || toks.last() == Some(&Tok::Logic)
-        || toks.iter().any(|t| matches!(t, Tok::Comment | Tok::Cmp))
+        || comparison_residue(toks)
+        || toks.windows(2).any(|w| {
+            matches!(
+                w,
+                [
+                    Tok::Str { .. } | Tok::Num | Tok::RParen | Tok::Semi,
+                    Tok::Comment
+                ]
+            )
+        })
         || loose_quote(value)
         || repeated_punct(value)
+}
+
+/// A comparison operator that is not the `=` of a `key=value` pair (`<>`, `'1'='1`, `) =`).
+fn comparison_residue(toks: &[Tok]) -> bool {
+    toks.iter().enumerate().any(|(i, t)| {
+        *t == Tok::Cmp
+            && !(i > 0
+                && toks[i - 1] == Tok::Word
+                && matches!(toks.get(i + 1), Some(Tok::Word | Tok::Num)))
+    })
 }
