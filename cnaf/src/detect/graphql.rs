@@ -96,6 +96,39 @@ pub fn is_document(value: &str) -> bool {
     sets > 0 && braces == 0
 }
 
+/// The contents of the string and block-string literals of `doc` (a value [`is_document`]
+/// accepted), escapes left as sent: in a GraphQL document they are the only free text that
+/// reaches the resolvers; everything else is names, numbers and punctuation.
+pub fn string_literals(doc: &str) -> Vec<&str> {
+    let b = doc.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' => {
+                let Some(end) = string_end(b, i) else {
+                    return out;
+                };
+                let quotes = if b[i..].starts_with(b"\"\"\"") { 3 } else { 1 };
+                // quotes are ASCII: both ends are character boundaries
+                if let Some(text) = doc.get(i + quotes..end - quotes) {
+                    if !text.is_empty() {
+                        out.push(text);
+                    }
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
 /// The documents of a `{"query": "…"}` envelope, or a batch `[{"query": …}, …]` of them, given
 /// whole as a value (a GET parameter holding the POST envelope); `None` when it is not one.
 fn json_envelope(value: &str) -> Option<Vec<String>> {
@@ -282,6 +315,17 @@ mod tests {
     use super::*;
     use crate::model::{Action, Attack, RequestParts};
     use crate::policy::{all, CnafEffect};
+
+    #[test]
+    fn string_literals_of_a_document() {
+        let doc = "query Q($id: ID!) { # a \"comment\" with quotes\n  user(id: $id, note: \"x' or 1=1--\") { name }\n  search(text: \"\"\"multi\nline \\\"\"\" stays\"\"\", empty: \"\") { id }\n}";
+        assert!(is_document(doc), "{doc}");
+        assert_eq!(
+            string_literals(doc),
+            vec!["x' or 1=1--", "multi\nline \\\"\"\" stays"]
+        );
+        assert!(string_literals("{ a }").is_empty());
+    }
 
     #[test]
     fn introspection_documents_are_caught() {

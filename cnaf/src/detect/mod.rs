@@ -204,6 +204,28 @@ impl<'p> Inspector<'p> {
     }
 
     fn scan_decoded(&mut self, loc: &dyn Fn() -> Location, v: &str) {
+        // A GraphQL document (`{ user(id: 7) { name } }`): `name(args)` is a field, not a
+        // function call, and braces are selection sets, not shell groups. Only its string
+        // literals are free text; GraphQL's alphabet has no `'`, `;`, `<` or `/` to break out
+        // of anything with. So the document is judged as GraphQL and its strings as values.
+        if v.len() > 2
+            && v.trim_start().starts_with(['{', 'q', 'm', 's', 'f'])
+            && graphql::is_document(v)
+        {
+            if self.wants(Attack::Graphql)
+                && (graphql::detect(v)
+                    || self.paranoia > Paranoia::DEFAULT && graphql::paranoid(v, self.paranoia))
+            {
+                self.record(Attack::Graphql, loc(), v);
+            }
+            for text in graphql::string_literals(v) {
+                if self.done() {
+                    return;
+                }
+                self.scan_decoded(loc, &normalize(text, false));
+            }
+            return;
+        }
         if self.paranoia > Paranoia::DEFAULT {
             self.scan_paranoid(loc, v);
         }
