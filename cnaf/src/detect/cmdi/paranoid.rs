@@ -131,9 +131,45 @@ fn level2(lower: &str, l: &[u8]) -> bool {
     tilde_expansion(lower.trim()) || brace_group(l)
 }
 
-/// Languages and shells whose names are ordinary values (a skill, a file type, a tag).
-const INTERPRETERS: &[&str] = &[
-    "php", "perl", "python", "python2", "python3", "ruby", "node", "bash", "java", "lua",
+/// Command names that are also ordinary values: languages and shells, encodings and archive
+/// formats, products (a skill, a file type, a setting, a tag).
+const ORDINARY_VALUES: &[&str] = &[
+    "php",
+    "perl",
+    "python",
+    "python2",
+    "python3",
+    "ruby",
+    "node",
+    "bash",
+    "java",
+    "lua",
+    "base64",
+    "base32",
+    "gzip",
+    "bzip2",
+    "zip",
+    "tar",
+    "zstd",
+    "docker",
+    "kubectl",
+    "git",
+    "npm",
+    "pip",
+    "ansible",
+    "terraform",
+    "helm",
+    "mysql",
+    "psql",
+    "mongo",
+    "sqlite3",
+    "redis-cli",
+    "openssl",
+    "ssh",
+    "sftp",
+    "ftp",
+    "telnet",
+    "jq",
 ];
 
 /// The first argument reads as prose: "python is great", "bash away in the gym".
@@ -182,7 +218,7 @@ fn level3(lower: &str, l: &[u8]) -> bool {
     let bare = lower
         .trim()
         .trim_matches(|c| matches!(c, '\'' | '"' | ';' | '&' | '|'));
-    if bare.len() >= 4 && !INTERPRETERS.contains(&bare) && paranoid_cmd(bare) == Some(false) {
+    if bare.len() >= 4 && !ORDINARY_VALUES.contains(&bare) && paranoid_cmd(bare) == Some(false) {
         return true;
     }
     let sentence = l.split(u8::is_ascii_whitespace).count() > 6;

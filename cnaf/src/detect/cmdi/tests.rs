@@ -401,6 +401,7 @@ fn level_three_spares_prose_and_names() {
         "a hero; more than that, she said",
         "hello; time he came",
         "php",
+        "base64",
         "id",
         "PS",
         "`col`",
