@@ -210,8 +210,17 @@ pub fn restricted_path(path: &str) -> bool {
     if lower.starts_with("/@fs/") || lower.contains("/@id/__x00__") {
         return true;
     }
+    // a hidden name is made of file-name characters: `/search/.net core` is a search slug
+    // (and `.NET` the framework, as in `/questions/tagged/.net`)
     let hidden = lower.split('/').any(|seg| {
-        seg.len() > 1 && seg.starts_with('.') && !seg.starts_with("..") && seg != ".well-known"
+        seg.len() > 1
+            && seg.starts_with('.')
+            && !seg.starts_with("..")
+            && !matches!(seg, ".well-known" | ".net")
+            && seg
+                .trim_end_matches([' ', '.'])
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'~'))
     });
     let last = lower.rsplit('/').next().unwrap_or("");
     const BACKUP: &[&str] = &[
@@ -401,6 +410,8 @@ mod tests {
             "/index.php~",
             "/@fs/etc/passwd",
             "/@id/__x00__virtual:x",
+            "/.env ",
+            "/.htpasswd.",
         ] {
             assert!(super::restricted_path(p), "{p}");
         }
@@ -411,6 +422,8 @@ mod tests {
             "/a/b.c/d",
             "/catalog",
             "/get/..foo",
+            "/search/.net core",
+            "/questions/tagged/.net",
         ] {
             assert!(!super::restricted_path(p), "{p}");
         }
