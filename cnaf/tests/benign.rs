@@ -1,8 +1,8 @@
 //! False positives on legitimate traffic: a corpus of ordinary request values (names, prose,
 //! search boxes, addresses, e-mails, dates, URLs, JSON API payloads, GraphQL documents, header
-//! lines, developer posts) under `tests/data/benign/`, each value placed the ways a request carries it (query
-//! parameter, form field, JSON string, header, cookie, path segment, whole body) and inspected
-//! with every protection on `prevent`.
+//! lines, passwords, developer posts) under `tests/data/benign/`, each value placed the ways a
+//! request carries it (query parameter, form field, JSON string, header, cookie, path segment,
+//! whole body) and inspected with every protection on `prevent`.
 //!
 //! - Asserted: at paranoia level 1, no finding at all on any file but `developer.txt` (borderline
 //!   developer content) and `known_fps.txt` (level-1 false positives waiting for a detector fix,
@@ -197,6 +197,7 @@ const URL: &[Place] = &[
 const JSON: &[Place] = &[Place::JsonBody, Place::Query("/api/v1/items", "filter")];
 const GRAPHQL: &[Place] = &[Place::GraphqlPost, Place::Query("/graphql", "query")];
 const HEADER: &[Place] = &[Place::HeaderLine];
+const PASSWORD: &[Place] = &[Place::Form("password"), Place::Json("password")];
 
 macro_rules! corpus {
     ($file:literal, $places:expr, $asserted:expr) => {
@@ -221,6 +222,7 @@ fn corpora() -> Vec<Corpus> {
         corpus!("json.txt", JSON, true),
         corpus!("graphql.txt", GRAPHQL, true),
         corpus!("headers.txt", HEADER, true),
+        corpus!("passwords.txt", PASSWORD, true),
         corpus!("tech.txt", POST, true),
         corpus!("developer.txt", POST, false),
     ]
