@@ -1,13 +1,16 @@
 //! The SQL injection rules of paranoia levels 2 to 4: SQL fragments a legitimate request may
 //! send now and then, read with the same lexer as the level-1 rules.
 //!
-//! - Level 2, fragments rare in real input: a call to a real SQL function, an operator keyword
-//!   between SQL literals (`42 LIKE 42`, `x IN (1,2)`, `IS NULL`), a statement head after `;`,
-//!   a quote or a comment, logic that opens the value or ends in a cut-off comparison, system
-//!   schema and type names, integer limits, hex literals.
-//! - Level 3, more: lone SQL operators, English-named functions with a blank or junk before `(`,
-//!   `ORDER BY`, `EXECUTE x`, a quote then `AND`/`OR`, literal lists, runs of special characters.
-//! - Level 4, anything SQL-ish: any quote, comment or operator residue.
+//! - Level 2, fragments rare in real input: a call to a real SQL function (`md5(`, `sin (`,
+//!   `length||(`), an operator keyword between SQL literals (`42 LIKE 42`, `x IN (1,2)`,
+//!   `IS NULL`), a statement head after `;`, a quote or a comment, logic that opens the value or
+//!   ends in a cut-off comparison, select-list shapes (an alias before `FROM`, a list of
+//!   literals), glued keywords, system schema and type names, integer limits.
+//! - Level 3, more: lone SQL operators, `ORDER BY`, `EXECUTE(`, `CASE WHEN`, a quote then
+//!   `AND`/`OR` or an operator, quote-operator-digit probes, hex literals, back-quoted names,
+//!   runs of special characters.
+//! - Level 4, anything SQL-ish: comparison and comment residue, loose quotes, English-named
+//!   functions called after a blank, quoted words, repeated punctuation.
 
 use super::functions::{english_function, sql_function};
 use super::lexer::{tokenize, Kw, Stmt, Tok};
@@ -56,7 +59,8 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
 // ---------------------------------------------------------------- level 2
 
 fn level2(value: &str, toks: &[Tok], s: &[Tok]) -> bool {
-    function_call(value, 2)
+    function_call(value, false)
+        || glued_keywords(value)
         || SYSTEM_NAMES
             .find_iter(value)
             .any(|m| bounded(value, m.start(), m.end()))
@@ -65,7 +69,7 @@ fn level2(value: &str, toks: &[Tok], s: &[Tok]) -> bool {
         || backslash_quote_logic(value)
         || comment_in_word(value)
         || toks2(toks)
-        || (0..s.len()).any(|i| at_2(s, i))
+        || (0..s.len()).any(|i| at_2(s, i) || list_or_alias(s, i))
 }
 
 /// Rules over the raw tokens (comments kept).
@@ -230,11 +234,11 @@ fn after_quote2(s: &[Tok]) -> bool {
     ) && matches!(at(s, 1), Some(Tok::Stmt(_) | Tok::Select | Tok::Union))
 }
 
-/// Words that call a SQL function: a known function name, then `(` — at level 2 glued or, for
-/// names that are not English words, after blanks; at level 3 also after a little junk
-/// punctuation (`length||(`, `password?(`); at level 4 English names after blanks too
-/// (`time (`), which prose does.
-fn function_call(value: &str, level: u8) -> bool {
+/// Words that call a SQL function: a known function name, then `(`, glued or after a little junk
+/// punctuation (`md5(`, `length||(`, `password?(`), after blanks too for names that are not
+/// English words (`sin (`); with `loose` (level 4), English names after blanks (`time (`), which
+/// prose does.
+fn function_call(value: &str, loose: bool) -> bool {
     let b = value.as_bytes();
     let mut i = 0;
     let mut buf = [0u8; 32];
@@ -263,25 +267,19 @@ fn function_call(value: &str, level: u8) -> bool {
         let english = english_function(word);
         let mut k = i;
         let mut blanks = 0;
-        let mut junk = 0;
         while k < b.len() && b[k] != b'(' && k - i < 8 {
             if b[k].is_ascii_whitespace() {
                 blanks += 1;
             } else if b[k].is_ascii_alphanumeric() || b[k] == b'_' || b[k] >= 0x80 {
                 break;
-            } else {
-                junk += 1;
             }
             k += 1;
         }
         if b.get(k) != Some(&b'(') {
             continue;
         }
-        let hit = match level {
-            2 => junk == 0 && (blanks == 0 || !english),
-            3 => blanks == 0 || !english,
-            _ => true,
-        };
+        // prose puts blanks between a word and `(`: English names only count glued
+        let hit = loose || blanks == 0 || !english;
         if hit {
             return true;
         }
@@ -292,13 +290,11 @@ fn function_call(value: &str, level: u8) -> bool {
 // ---------------------------------------------------------------- level 3
 
 fn level3(value: &str, s: &[Tok]) -> bool {
-    function_call(value, 3)
-        || lone_operator(value)
+    lone_operator(value)
         || special_run(value, 12)
         || quote_punct_digit(value)
         || hex_literal(value)
         || backquoted(value)
-        || glued_keywords(value)
         || (0..s.len()).any(|i| at_3(s, i))
 }
 
@@ -311,6 +307,15 @@ fn at_3(s: &[Tok], i: usize) -> bool {
             at(s, i + 1),
             Some(Tok::LParen | Tok::Var | Tok::Str { .. } | Tok::Call | Tok::Func(_))
         ),
+        // `CASE WHEN`
+        Tok::Kw(Kw::Case) => at(s, i + 1) == Some(Tok::Kw(Kw::When)),
+        _ => false,
+    }
+}
+
+/// The shapes of a select list: an alias before `FROM`, a list of literals.
+fn list_or_alias(s: &[Tok], i: usize) -> bool {
+    match s[i] {
         // `! As' from`, `6 As" from`: an alias closing a select list
         Tok::Kw(Kw::As) => match at(s, i + 1) {
             Some(Tok::Str { closed: false, .. }) => true,
@@ -328,8 +333,6 @@ fn at_3(s: &[Tok], i: usize) -> bool {
             }
             k > i && matches!(at(s, k), Some(Tok::Num | Tok::LParen))
         }
-        // `CASE WHEN`
-        Tok::Kw(Kw::Case) => at(s, i + 1) == Some(Tok::Kw(Kw::When)),
         _ => false,
     }
 }
@@ -369,7 +372,7 @@ fn after_quote3(s: &[Tok]) -> bool {
 /// punctuation, special characters.
 fn level4(value: &str, toks: &[Tok]) -> bool {
     special_run(value, 6)
-        || function_call(value, 4)
+        || function_call(value, true)
         || quoted_word(value)
         || toks.windows(2).any(|w| {
             matches!(

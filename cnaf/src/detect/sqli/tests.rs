@@ -335,6 +335,11 @@ fn paranoia_2_fragments() {
         "2.2250738585072011e-308",
         "1.e(ascii)",
         "\\'and",
+        "length||(",
+        "password?(",
+        "6 As\" from",
+        "'abc', 0x1a",
+        "Xunionselectfrom",
     ] {
         assert!(paranoid(a, l2), "level 2 missed {a:?}");
         assert!(!detect(a) || paranoid(a, at_level(3)), "{a:?}");
