@@ -15,6 +15,7 @@ mod node;
 mod orm;
 mod paranoid;
 mod php;
+mod php_ini;
 mod php_names;
 
 pub use java::java_gadget_in_base64;
@@ -23,9 +24,10 @@ use node::{console_call, flight_reference};
 use orm::secret_lookup;
 pub use paranoid::paranoid;
 use php::{
-    assembled_callee, calls, obfuscated_call, parenthesised_callee, php_ini_assignment,
-    php_short_tag, serialized_object, variable_call, variable_variable,
+    assembled_callee, calls, obfuscated_call, parenthesised_callee, php_short_tag,
+    serialized_object, variable_call, variable_variable,
 };
+use php_ini::php_ini_assignment;
 
 /// Markers that are code in one of the languages above wherever they appear.
 pub(crate) static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {

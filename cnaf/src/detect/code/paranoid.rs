@@ -120,7 +120,7 @@ fn level2(value: &str, b: &[u8]) -> bool {
     DANGEROUS_NAMES.find_iter(b).any(|m| {
         let edge = |c: Option<&u8>| !c.is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
         edge(m.start().checked_sub(1).map(|k| &b[k])) && edge(b.get(m.end()))
-    }) || ini_assignment(value)
+    }) || super::php_ini::core_ini_assignment(value)
         || super::orm::any_lookup(value)
         || xml_dressed_tag(b)
 }
@@ -165,46 +165,6 @@ fn spaced_superglobal(b: &[u8]) -> bool {
             && rest[..end].iter().any(u8::is_ascii_whitespace)
             && NAMES.iter().any(|n| letters == *n)
     })
-}
-
-/// `engine=true`, `precision=14`: the whole value a php.ini assignment of a core directive whose
-/// name is an ordinary word (level 1 knows the distinctive ones).
-fn ini_assignment(v: &str) -> bool {
-    const NAMES: &[&str] = &[
-        "engine",
-        "extension",
-        "precision",
-        "serialize_precision",
-        "smtp",
-        "smtp_port",
-        "variables_order",
-        "request_order",
-        "output_buffering",
-        "output_handler",
-        "implicit_flush",
-        "html_errors",
-        "error_reporting",
-        "default_charset",
-        "default_mimetype",
-        "sys_temp_dir",
-        "date.timezone",
-        "arg_separator.input",
-        "arg_separator.output",
-        "auto_detect_line_endings",
-        "default_socket_timeout",
-        "user_agent",
-        "from",
-        "realpath_cache_size",
-        "max_input_time",
-        "max_input_vars",
-        "zend.assertions",
-    ];
-    let Some((name, value)) = v.split_once('=') else {
-        return false;
-    };
-    let name = name.trim().to_ascii_lowercase();
-    let value = value.trim();
-    !value.is_empty() && !value.contains(['&', '=', ' ']) && NAMES.contains(&name.as_str())
 }
 
 /// `<?xml :echo 1;`, `<?xml\t(`: an open tag that starts like an XML declaration but does not
