@@ -630,3 +630,29 @@ fn paranoid_rules_take_any_utf8() {
         let _ = detect(v);
     }
 }
+
+#[test]
+fn every_rule_takes_arbitrary_text() {
+    // a fixed pseudo-random walk over SQL punctuation, keywords and multi-byte characters: no
+    // rule may slice inside a character or index past the end
+    const PIECES: &[&str] = &[
+        "'", "\"", "`", "\\", "(", ")", ";", "--", "#", "/*", "*/", "/*!", "=", "<", ">", "!", "|",
+        "&", ",", ".", " ", "0x", "1", "e", "1.e", "or", "and", "select", "union", "from", "where",
+        "like", "is", "null", "in", "as", "exec", "sin", "date", "é", "嘍", "\u{a0}", "@", "@@",
+        ":", "?", "-", "+", "*", "%",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..3000 {
+        let mut v = String::new();
+        for _ in 0..(state % 9 + 1) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            v.push_str(PIECES[(state % PIECES.len() as u64) as usize]);
+        }
+        let _ = detect(&v);
+        for n in 2..=4 {
+            let _ = paranoid(&v, at_level(n));
+        }
+    }
+}
