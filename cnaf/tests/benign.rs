@@ -38,6 +38,10 @@ enum Place {
     GraphqlPost,
     /// The value is a whole header line `Name: value`, sent on a `GET` with only `Host` besides.
     HeaderLine,
+    /// A text field of a `multipart/form-data` body (a form with a file input).
+    MultipartField(&'static str),
+    /// The file name of an uploaded file (`"` escaped as `%22`, as browsers send it).
+    MultipartFile,
 }
 
 impl Place {
@@ -54,6 +58,8 @@ impl Place {
             Place::JsonBody => "json body".into(),
             Place::GraphqlPost => "graphql post".into(),
             Place::HeaderLine => "header line".into(),
+            Place::MultipartField(n) => format!("multipart field {n}"),
+            Place::MultipartFile => "multipart filename".into(),
         }
     }
 
@@ -94,9 +100,26 @@ impl Place {
                 let parts = RequestParts::new("GET", "/account").header("Host", "shop.example.com");
                 (parts.header(name.trim(), value.trim()), String::new())
             }
+            Place::MultipartField(n) => (
+                post("/upload", MULTIPART),
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{n}\"\r\n\r\n{v}\r\n--{BOUNDARY}--\r\n"
+                ),
+            ),
+            Place::MultipartFile => (
+                post("/upload", MULTIPART),
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"attachment\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\nhello\r\n--{BOUNDARY}--\r\n",
+                    v.replace('"', "%22")
+                ),
+            ),
         }
     }
 }
+
+/// The multipart boundary browsers send (Chrome's shape).
+const BOUNDARY: &str = "----WebKitFormBoundary7MA4YWxkTrZu0gW";
+const MULTIPART: &str = "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW";
 
 /// The headers every browser request has.
 fn browser(parts: RequestParts) -> RequestParts {
@@ -167,6 +190,7 @@ const TEXT: &[Place] = &[
     Place::Query("/reviews", "comment"),
     Place::Form("message"),
     Place::Json("body"),
+    Place::MultipartField("description"),
 ];
 const POST: &[Place] = &[Place::Form("body"), Place::Json("content")];
 const SEARCH: &[Place] = &[
@@ -197,6 +221,12 @@ const URL: &[Place] = &[
 const JSON: &[Place] = &[Place::JsonBody, Place::Query("/api/v1/items", "filter")];
 const GRAPHQL: &[Place] = &[Place::GraphqlPost, Place::Query("/graphql", "query")];
 const HEADER: &[Place] = &[Place::HeaderLine];
+const FILENAME: &[Place] = &[
+    Place::MultipartFile,
+    Place::Query("/download", "file"),
+    Place::Json("filename"),
+    Place::Header("X-File-Name"),
+];
 const PASSWORD: &[Place] = &[Place::Form("password"), Place::Json("password")];
 
 macro_rules! corpus {
@@ -223,6 +253,7 @@ fn corpora() -> Vec<Corpus> {
         corpus!("graphql.txt", GRAPHQL, true),
         corpus!("headers.txt", HEADER, true),
         corpus!("passwords.txt", PASSWORD, true),
+        corpus!("filenames.txt", FILENAME, true),
         corpus!("tech.txt", POST, true),
         corpus!("developer.txt", POST, false),
     ]
@@ -376,6 +407,40 @@ fn corpus_files_are_large_and_free_of_duplicates() {
         assert!(
             home.and_then(places_of).is_some(),
             "known_fps.txt line must start with its home file and a tab: {l:?}"
+        );
+    }
+}
+
+/// The harness itself: every placement really reaches the inspector (an attack placed the same
+/// way is found at level 1), so a clean benign run is not a request nobody inspected.
+#[test]
+fn every_placement_is_inspected() {
+    let probe = "<script>alert(1)</script>";
+    let cases: Vec<(Place, String)> = [
+        PERSON, TEXT, POST, SEARCH, ADDRESS, FIELD, PASSWORD, FILENAME,
+    ]
+    .iter()
+    .flat_map(|places| places.iter().map(|p| (*p, probe.to_string())))
+    .chain([
+        (Place::Target, format!("/search?q={}", pct(probe))),
+        (Place::Referer, format!("/search?q={}", pct(probe))),
+        (Place::JsonBody, format!("{{\"q\":{probe:?}}}")),
+        (
+            Place::GraphqlPost,
+            "query { __schema { types { name } } }".to_string(),
+        ),
+        (Place::HeaderLine, format!("X-Note: {probe}")),
+        (Place::MultipartFile, "shell.php".to_string()),
+    ])
+    .collect();
+    let protections = policy::all(CnafEffect::Prevent);
+    for (place, value) in cases {
+        let (parts, body) = place.request(&value);
+        let v = inspect(&parts, body.as_bytes(), &protections);
+        assert!(
+            !v.findings.is_empty(),
+            "{value:?} as {} was not inspected",
+            place.name()
         );
     }
 }
