@@ -221,6 +221,7 @@ const URL: &[Place] = &[
 const JSON: &[Place] = &[Place::JsonBody, Place::Query("/api/v1/items", "filter")];
 const GRAPHQL: &[Place] = &[Place::GraphqlPost, Place::Query("/graphql", "query")];
 const HEADER: &[Place] = &[Place::HeaderLine];
+const RICH: &[Place] = &[Place::Form("content_html"), Place::Json("html")];
 const FILENAME: &[Place] = &[
     Place::MultipartFile,
     Place::Query("/download", "file"),
@@ -254,6 +255,7 @@ fn corpora() -> Vec<Corpus> {
         corpus!("headers.txt", HEADER, true),
         corpus!("passwords.txt", PASSWORD, true),
         corpus!("filenames.txt", FILENAME, true),
+        corpus!("richtext.txt", RICH, true),
         corpus!("tech.txt", POST, true),
         corpus!("developer.txt", POST, false),
     ]
