@@ -123,7 +123,9 @@ fn level2(lower: &str, l: &[u8]) -> bool {
         let prose = numbered
             || arg.as_deref().is_some_and(prose_arg)
             || l.split(u8::is_ascii_whitespace).count() > 6;
-        if shellish || (has_arg && !weak && !prose) {
+        // two-letter names ("id card holder", "ls 300") read as words at the value's start
+        let wordlike = weak || (!separated && word.len() <= 2);
+        if shellish || (has_arg && !wordlike && !prose) {
             // `cscli alerts list`, `pip3 install x`, `kill -9`
             return true;
         }
@@ -237,7 +239,12 @@ fn level3(lower: &str, l: &[u8]) -> bool {
         };
         // `; top x`, `\nat 2:00 x`: any known command after a separator or line break; an
         // English one not in a sentence ("a hero; more than that, she ...")
-        let prose = sentence || next_arg(l, end).as_deref().is_some_and(prose_arg);
+        // "Date & Time", "Less & More": a lone `&` between blanks is the English "and"
+        let conjunction = at >= 1
+            && l[at - 1] == b'&'
+            && l.get(at) == Some(&b' ')
+            && (at < 2 || l[at - 2] == b' ');
+        let prose = sentence || conjunction || next_arg(l, end).as_deref().is_some_and(prose_arg);
         if !weak || !prose {
             return true;
         }
@@ -253,7 +260,8 @@ fn level3(lower: &str, l: &[u8]) -> bool {
 /// `!!`, `!-2`, `!1`: bash history expansion, standing as a word of its own.
 fn history_expansion(l: &[u8]) -> bool {
     memchr::memchr_iter(b'!', l).any(|p| {
-        let edge = p == 0 || matches!(l[p - 1], b' ' | b';' | b'&' | b'|' | b'!' | b'\n');
+        // the run's first `!` stands at a word edge ("Loved it!!!" is an exclamation)
+        let edge = p == 0 || matches!(l[p - 1], b' ' | b';' | b'&' | b'|' | b'\n');
         let rest = &l[p + 1..];
         let n = match rest.first() {
             Some(b'!') => 1,

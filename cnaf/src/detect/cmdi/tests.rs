@@ -496,3 +496,19 @@ fn binary_path_in_prose() {
     assert!(detect("/usr/bin/python -V"));
     assert!(!detect("/usr/bin/python is old"));
 }
+
+#[test]
+fn search_and_names_pass_level_two() {
+    for (b, above) in [
+        ("id card holder", 2),
+        ("Loved it!!! <3", 3),
+        ("Date & Time Events", 3),
+        ("Less & More Interiors", 3),
+    ] {
+        assert!(
+            lowest_level(b) > above,
+            "flagged at level {}: {b:?}",
+            lowest_level(b)
+        );
+    }
+}
