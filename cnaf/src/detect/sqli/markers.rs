@@ -171,6 +171,15 @@ pub(super) fn lone_operator(value: &str) -> bool {
     })
 }
 
+/// Operators no other language or prose uses, standing alone: `<=>`, `RLIKE`, `REGEXP` (`XOR`
+/// is also a logic word of code and cryptography: level 3).
+pub(super) fn sql_only_operator(value: &str) -> bool {
+    static OPS: LazyLock<AhoCorasick> = LazyLock::new(|| literals(&["<=>", "rlike", "regexp"]));
+    OPS.find_iter(value).any(|m| {
+        !value.as_bytes()[m.start()].is_ascii_alphabetic() || bounded(value, m.start(), m.end())
+    })
+}
+
 /// At least `n` special characters, making up a third of the value or more (a document has
 /// many, but spread out).
 pub(super) fn special_run(value: &str, n: usize) -> bool {

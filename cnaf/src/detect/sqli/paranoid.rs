@@ -5,7 +5,8 @@
 //!   `length||(`), an operator keyword between SQL literals (`42 LIKE 42`, `x IN (1,2)`,
 //!   `IS NULL`), a statement head after `;`, a quote or a comment, logic that opens the value or
 //!   ends in a cut-off comparison, select-list shapes (an alias before `FROM`, a list of
-//!   literals), glued keywords, system schema and type names, integer limits.
+//!   literals), glued keywords, SQL-only operators (`<=>`, `RLIKE`, `REGEXP`), system
+//!   schema and type names, integer limits.
 //! - Level 3, more: lone SQL operators, `ORDER BY`, `EXECUTE(`, `CASE WHEN`, a quote then
 //!   `AND`/`OR` or an operator, quote-operator-digit probes, hex literals, back-quoted names,
 //!   runs of special characters.
@@ -17,7 +18,7 @@ use super::lexer::{tokenize, Kw, Stmt, Tok};
 use super::markers::{
     backquoted, backslash_quote_logic, bounded, comment_in_word, glued_keywords, hex_literal,
     integer_limit, lone_operator, loose_quote, quote_punct_digit, quoted_word, repeated_punct,
-    scientific_glue, special_run, SYSTEM_NAMES,
+    scientific_glue, special_run, sql_only_operator, SYSTEM_NAMES,
 };
 use super::{at, comparison, operand, strip_comments};
 use crate::policy::Paranoia;
@@ -61,6 +62,7 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
 fn level2(value: &str, toks: &[Tok], s: &[Tok]) -> bool {
     function_call(value, false)
         || glued_keywords(value)
+        || sql_only_operator(value)
         || SYSTEM_NAMES
             .find_iter(value)
             .any(|m| bounded(value, m.start(), m.end()))

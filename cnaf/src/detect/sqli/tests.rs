@@ -340,6 +340,8 @@ fn paranoia_2_fragments() {
         "6 As\" from",
         "'abc', 0x1a",
         "Xunionselectfrom",
+        "RLIKE",
+        "<=>",
     ] {
         assert!(paranoid(a, l2), "level 2 missed {a:?}");
         assert!(!detect(a) || paranoid(a, at_level(3)), "{a:?}");
@@ -377,6 +379,9 @@ fn paranoia_2_passes_prose_and_data() {
         "in case you missed it",
         "see you in (about) an hour",
         "the null hypothesis is not rejected",
+        "regexps are hard",
+        "xorg.conf",
+        "a xor b",
         "O'Brien",
         "P@ssw0rd!",
         "abc'123\"xyz",
