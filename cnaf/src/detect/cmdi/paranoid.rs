@@ -123,8 +123,10 @@ fn level2(lower: &str, l: &[u8]) -> bool {
         let prose = numbered
             || arg.as_deref().is_some_and(prose_arg)
             || l.split(u8::is_ascii_whitespace).count() > 6;
-        // two-letter names ("id card holder", "ls 300") read as words at the value's start
-        let wordlike = weak || (!separated && word.len() <= 2);
+        // two-letter names ("id card holder", "ls 300") read as words at the value's start,
+        // and so do languages' and products' names ("python (programming language)")
+        let wordlike =
+            weak || (!separated && (word.len() <= 2 || ORDINARY_VALUES.contains(&word.as_str())));
         if shellish || (has_arg && !wordlike && !prose) {
             // `cscli alerts list`, `pip3 install x`, `kill -9`
             return true;

@@ -512,3 +512,9 @@ fn search_and_names_pass_level_two() {
         );
     }
 }
+
+#[test]
+fn language_names_lead_searches() {
+    assert!(lowest_level("python (programming language)") > 2);
+    assert_eq!(lowest_level("python3 -c 'import os'"), 1);
+}
