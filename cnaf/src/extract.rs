@@ -154,7 +154,7 @@ fn pairs(
         }
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let shown = || crate::decode::normalize(name, true);
-        if name.len() > 2 {
+        if worth_scanning_name(name) {
             insp.scan(&|| name_loc(&shown()), name, ValueKind::FormEncoded);
         }
         insp.scan(&|| value_loc(&shown()), value, ValueKind::FormEncoded);
@@ -162,10 +162,16 @@ fn pairs(
     }
 }
 
+/// Parameter and cookie names of one or two word characters (`id`, `q`) cannot hold anything a
+/// detector looks for; anything longer, or with punctuation (`||`, `<>`), can.
+fn worth_scanning_name(name: &str) -> bool {
+    name.len() > 2 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 fn cookies(header: &str, insp: &mut Inspector<'_>) {
     for c in header.split(';') {
         let (name, value) = c.trim().split_once('=').unwrap_or((c.trim(), ""));
-        if name.len() > 2 {
+        if worth_scanning_name(name) {
             let loc = || Location::Cookie(name.to_string());
             insp.scan(&loc, name, ValueKind::Plain);
         }

@@ -237,6 +237,16 @@ mod tests {
                 assert!(v.findings.is_empty(), "level {level}: {body}: {v:?}");
             }
         }
+        // brace expansions and template tags that GraphQL would also accept, or nearly
+        for (v, attack) in [
+            ("/x?c=%7B%2Cifconfig%7D", Attack::Cmdi),
+            ("/x?c=%7Bl%2C-lh%7Ds", Attack::Cmdi),
+            ("/x?t=%7Bphp%7Decho%20%22test%22", Attack::CodeInjection),
+        ] {
+            let p = policy::all(CnafEffect::Prevent).at(Paranoia::new(2).unwrap());
+            let found = inspect(&get(v), b"", &p);
+            assert!(found.has(attack), "{v}: {found:?}");
+        }
         // what the strings carry is inspected like any value
         let v = check(
             post.clone(),
@@ -251,6 +261,23 @@ mod tests {
             r#"{"query":"{ post(body: \"<script>alert(1)</script>\") { id } __schema { types { name } } }"}"#,
         );
         assert!(v.has(Attack::Xss) && v.has(Attack::Graphql), "{v:?}");
+    }
+
+    #[test]
+    fn short_parameter_names_with_punctuation_are_inspected() {
+        let form = RequestParts::new("POST", "/post")
+            .header("Host", "a")
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        let level3 = policy::all(CnafEffect::Prevent).at(Paranoia::new(3).unwrap());
+        // the whole body `||` is one parameter name: a lone SQL operator, a level-3 fragment
+        let v = inspect(&form, b"||", &level3);
+        assert_eq!(
+            v.primary().map(|f| (f.attack, f.location.to_string())),
+            Some((Attack::Sqli, "form field ||".to_string())),
+            "{v:?}"
+        );
+        assert!(check(form.clone(), "||").findings.is_empty());
+        assert!(inspect(&form, b"id=7&q=shoes", &level3).findings.is_empty());
     }
 
     #[test]

@@ -51,8 +51,9 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
 }
 
 /// Whether `value` is a whole GraphQL executable document, strictly: it lexes as GraphQL,
-/// opens with `{` or `query` / `mutation` / `subscription` / `fragment`, and every selection
-/// set it opens is closed. For other detectors: in such a value `name(arg: …)` is a field with
+/// opens with `{` or `query` / `mutation` / `subscription` / `fragment`, every selection set it
+/// opens is closed, and only another definition follows a closed one (`{php}echo "x"` and
+/// `{l,-lh}s` are not documents). For other detectors: in such a value `name(arg: …)` is a field with
 /// arguments, not a function call (`{ user(id: 7) { name } }`).
 pub fn is_document(value: &str) -> bool {
     let lexer = Lexer {
@@ -63,6 +64,7 @@ pub fn is_document(value: &str) -> bool {
     let mut braces = 0usize;
     let mut sets = 0usize;
     let mut prev = None;
+    let mut prev_closed = false;
     for (k, t) in lexer.enumerate() {
         let Ok(t) = t else {
             return false;
@@ -81,13 +83,29 @@ pub fn is_document(value: &str) -> bool {
         {
             return false;
         }
+        // at the top level, after a definition's closing `}`, only another definition starts
+        if braces == 0
+            && k > 0
+            && prev_closed
+            && !matches!(
+                t,
+                Token::Punct(b'{')
+                    | Token::Name("query" | "mutation" | "subscription" | "fragment")
+            )
+        {
+            return false;
+        }
+        prev_closed = false;
         match t {
             Token::Punct(b'{') => {
                 braces += 1;
                 sets += 1;
             }
             Token::Punct(b'}') => match braces.checked_sub(1) {
-                Some(n) => braces = n,
+                Some(n) => {
+                    braces = n;
+                    prev_closed = n == 0;
+                }
                 None => return false,
             },
             _ => {}
@@ -401,6 +419,7 @@ mod tests {
             "query GetUser($id: ID!) { user(id: $id) { name } }",
             "mutation { sleep(seconds: 1) { ok } }",
             "fragment F on User { id } query { me { ...F } }",
+            "query A { a } query B { b }",
         ] {
             assert!(is_document(v), "{v:?}");
         }
@@ -413,6 +432,10 @@ mod tests {
             "{\"query\": 1}",
             "{}",
             "{ a } ; drop table x",
+            // a definition must start after a closed one: Smarty and bash, not GraphQL
+            "{php}echo \"test\"",
+            "{l,-lh}s",
+            "{ a } b",
         ] {
             assert!(!is_document(v), "{v:?}");
         }

@@ -204,12 +204,15 @@ impl<'p> Inspector<'p> {
     }
 
     fn scan_decoded(&mut self, loc: &dyn Fn() -> Location, v: &str) {
-        // A GraphQL document (`{ user(id: 7) { name } }`): `name(args)` is a field, not a
-        // function call, and braces are selection sets, not shell groups. Only its string
-        // literals are free text; GraphQL's alphabet has no `'`, `;`, `<` or `/` to break out
-        // of anything with. So the document is judged as GraphQL and its strings as values.
+        // A GraphQL document with arguments or directives (`{ user(id: 7) { name } }`):
+        // `name(args)` is a field, not a function call, and braces are selection sets, not shell
+        // groups. Only its string literals are free text; GraphQL's alphabet has no `'`, `;`,
+        // `<` or `/` to break out of anything with. So the document is judged as GraphQL and its
+        // strings as values. A document without `(` or `@` (`{id,}`, which is also a bash brace
+        // expansion) goes through the detectors as it is: nothing in it looks like a call.
         if v.len() > 2
             && v.trim_start().starts_with(['{', 'q', 'm', 's', 'f'])
+            && v.contains(['(', '@'])
             && graphql::is_document(v)
         {
             if self.wants(Attack::Graphql)
@@ -236,6 +239,8 @@ impl<'p> Inspector<'p> {
                 .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
             && !sqli::KEYWORDS.is_match(v)
             && !code::MARKERS.is_match(v)
+            // ORM lookups (`password__startswith`) are identifiers a code rule reads
+            && !v.contains("__")
         {
             return;
         }
