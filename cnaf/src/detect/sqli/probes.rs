@@ -37,6 +37,13 @@ pub(super) fn lone_call(value: &str) -> bool {
 /// The whole value is a tautology of constants: `1=1`, `'a'='a'`, `11!=1`, `1 is not 2`,
 /// `42<=>42`, `'1' not regexp '2'` (equal operands compared equal, different ones compared unequal).
 pub(super) fn constant_tautology(value: &str) -> bool {
+    // the left operand is the value's start and must be a literal: a quote or a number
+    if !value
+        .trim_start()
+        .starts_with(|c: char| matches!(c, '\'' | '"' | '.') || c.is_ascii_digit())
+    {
+        return false;
+    }
     let v = value.trim().to_ascii_lowercase();
     const OPS: [(&str, bool); 15] = [
         ("<=>", true),
