@@ -297,11 +297,14 @@ struct Hit {
     verdict: Verdict,
 }
 
+/// Lines, lines with a finding, and the findings.
+type Measured = (usize, usize, Vec<Hit>);
+
 /// Lines with a finding out of all lines, and the findings, for one set of values at one level.
 fn measure<'a>(
     values: impl Iterator<Item = (&'a str, &'static [Place])>,
     level: Paranoia,
-) -> (usize, usize, Vec<Hit>) {
+) -> Measured {
     let protections = policy::all(CnafEffect::Prevent).at(level);
     let (mut total, mut flagged, mut hits) = (0, 0, Vec::new());
     for (value, places) in values {
@@ -368,8 +371,24 @@ fn benign_corpus_passes_level_1_and_rates_are_printed() {
     for c in &all {
         let vals = values(c);
         let mut row = format!("{:<20}{:>6}", c.file, vals.len());
-        for level in Paranoia::all() {
-            let (total, flagged, hits) = measure(vals.iter().map(|(v, p)| (v.as_ref(), *p)), level);
+        // the four levels in parallel: the test stays fast in debug builds
+        let results: Vec<(Paranoia, Measured)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = Paranoia::all()
+                .map(|level| {
+                    let vals = &vals;
+                    let run = move || measure(vals.iter().map(|(v, p)| (v.as_ref(), *p)), level);
+                    (level, scope.spawn(run))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(level, h)| {
+                    let r = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                    (level, r)
+                })
+                .collect()
+        });
+        for (level, (total, flagged, hits)) in results {
             let i = usize::from(u8::from(level)) - 1;
             if c.asserted {
                 sums[i].0 += total;
