@@ -297,7 +297,16 @@ fn next_arg(l: &[u8], mut i: usize) -> Option<String> {
         return None;
     }
     // an argument ends at any blank, a line end included (`code=time ifconfig\n`)
-    if matches!(l[i], b'<' | b'>' | b'|' | b';' | b'&') {
+    if matches!(l[i], b'<' | b'>') {
+        // a redirection needs a target: `date>=2024-01-01` (an API filter's `field>=value`)
+        // and a `date>` with nothing after it redirect nothing
+        let mut j = i;
+        while j < l.len() && matches!(l[j], b'<' | b'>' | b'&' | b'|') {
+            j += 1;
+        }
+        return matches!(l.get(j), Some(c) if *c != b'=').then(|| char::from(l[i]).to_string());
+    }
+    if matches!(l[i], b'|' | b';' | b'&') {
         return Some(char::from(l[i]).to_string());
     }
     while i < l.len() && matches!(l[i], b' ' | b'\t' | b'+') {

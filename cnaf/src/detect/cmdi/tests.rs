@@ -518,3 +518,14 @@ fn language_names_lead_searches() {
     assert!(lowest_level("python (programming language)") > 2);
     assert_eq!(lowest_level("python3 -c 'import os'"), 1);
 }
+
+#[test]
+fn a_redirection_needs_a_target() {
+    for a in ["id>/tmp/x", "date >> /tmp/log", "ls>&2", "x;id>x"] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    // API filter syntax `field>=value`, a name ending in `>`
+    for b in ["date>", "date>=2024-01-01", "time<=17:00", "date>>="] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+}
