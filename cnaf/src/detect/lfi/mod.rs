@@ -1,8 +1,8 @@
 //! File inclusion: path traversal (`../` climbing out of the web root), references to files
 //! only an attacker asks for (`/etc/passwd`, `win.ini`, `/proc/self/environ`), stream wrappers
 //! and UNC paths here; remote inclusion by address in `address`, XML external entities in
-//! `xml`, URLs in file-naming parameters in `remote`, and the paranoia level 2-4 fragments
-//! in `paranoid`.
+//! `xml`, URLs in file-naming parameters in `remote`, internal host names (SSRF) in `ssrf`,
+//! and the paranoia level 2-4 fragments in `paranoid`.
 
 use std::sync::LazyLock;
 
@@ -13,6 +13,7 @@ use super::literals;
 mod address;
 mod paranoid;
 mod remote;
+mod ssrf;
 mod xml;
 
 use address::{ip_literal, metadata_host, remote_by_ip, slashless_url_to_ip};
@@ -143,6 +144,9 @@ pub fn detect(value: &str) -> bool {
     }
     let b = value.as_bytes();
     if b.contains(&b':') && slashless_url_to_ip(b) {
+        return true;
+    }
+    if ssrf::internal_reference(b) {
         return true;
     }
     let tricky = b.contains(&b'\\')

@@ -2,7 +2,7 @@
 //! parameter that names a file, an include, a path or a template (`_CONF[path]=https://x`,
 //! `mosConfig_absolute_path=http://x/`, `page=ftp://x/shell.txt`), which a PHP `include` or a
 //! template loader fetches and runs. URLs in other parameters (`next=`, `url=`, `redirect=`)
-//! are not file inclusions and pass.
+//! are not file inclusions and pass, unless they name an internal host (`ssrf`).
 
 /// Words that name what an application loads from disk (lower case, whole words of the name).
 const FILE_WORDS: &[&str] = &[
@@ -32,37 +32,45 @@ pub fn remote_include(name: &str, value: &str) -> bool {
     .iter()
     .find(|s| v.len() > s.len() && v[..s.len()].eq_ignore_ascii_case(s))
     .map(|s| s.len());
-    scheme_len.is_some() && names_a_file(name)
+    (scheme_len.is_some() && names_a_file(name)) || super::ssrf::fetched_internal_url(name, value)
 }
 
-/// Split `name` into words (at non-alphanumerics and lower-to-upper case changes) and look
-/// for one of [`FILE_WORDS`].
+/// Whether `name` has one of [`FILE_WORDS`] among its words and none of [`URL_WORDS`].
 fn names_a_file(name: &str) -> bool {
-    let mut word = String::new();
-    let mut prev_lower = false;
     let mut found = false;
     let mut url = false;
-    let mut flush = |w: &mut String| {
-        if !w.is_empty() {
-            found |= FILE_WORDS.contains(&w.as_str());
-            url |= URL_WORDS.contains(&w.as_str());
-            w.clear();
-        }
-    };
+    name_words(name, |w| {
+        found |= FILE_WORDS.contains(&w);
+        url |= URL_WORDS.contains(&w);
+    });
+    found && !url
+}
+
+/// Call `each` with every word of a parameter name, lower case: words split at
+/// non-alphanumerics and at lower-to-upper case changes (`imageUrl`, `webhook_url`,
+/// `_CONF[path]`); the first 128 characters count.
+pub(super) fn name_words(name: &str, mut each: impl FnMut(&str)) {
+    let mut word = String::new();
+    let mut prev_lower = false;
     for c in name.chars().take(128) {
         if !c.is_ascii_alphanumeric() {
-            flush(&mut word);
+            if !word.is_empty() {
+                each(&word);
+                word.clear();
+            }
             prev_lower = false;
             continue;
         }
-        if c.is_ascii_uppercase() && prev_lower {
-            flush(&mut word);
+        if c.is_ascii_uppercase() && prev_lower && !word.is_empty() {
+            each(&word);
+            word.clear();
         }
         prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
         word.push(c.to_ascii_lowercase());
     }
-    flush(&mut word);
-    found && !url
+    if !word.is_empty() {
+        each(&word);
+    }
 }
 
 #[cfg(test)]

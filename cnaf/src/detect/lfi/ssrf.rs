@@ -1,0 +1,329 @@
+//! Server-side request forgery by host name: a reference (`localhost/`, `http://host.docker.
+//! internal:2375/`, `url=http://localhost/admin`) to a name that only resolves inside the
+//! server's own network: loopback names, container and orchestrator service names, cloud
+//! metadata and instance-internal names. IP literals are judged in `address`.
+//!
+//! Levels. A container, orchestrator or cloud-internal name (`*.docker.internal`,
+//! `*.svc.cluster.local`, `*.ec2.internal`) starting a value is level 1 anywhere: no browser can
+//! reach it, so no legitimate client sends it. A loopback name written without a scheme and
+//! followed by a path (`localhost/`, `lvh.me:8080/x`) is level 1 too: that is how a probe
+//! reaches a fetcher that adds `http://` itself, while a URL a person pastes carries its scheme
+//! and a database host (`db_host=localhost`) has no path. A loopback URL with a scheme
+//! (`http://localhost:3000/callback`) is level 1 only in a parameter the server fetches
+//! (`url`, `webhook`, `proxy`, `feed`...; see [`fetch_named`]): in redirect parameters
+//! (`redirect_uri`, `return_to`, `oauth_callback`) the browser follows it, and loopback
+//! redirect URIs are standard for native apps and command-line tools (RFC 8252: `gh auth
+//! login` listens on `http://127.0.0.1:PORT/`) as well as for development clients, so there,
+//! and in any other parameter, it passes levels 1 and 2 (level 3 flags every absolute URL).
+
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
+use super::literals;
+
+/// Substrings every recognised internal name contains (case-insensitive).
+static NAME_HINTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    literals(&[
+        "localhost",
+        "loopback",
+        "localtest.me",
+        "lvh.me",
+        ".internal",
+        ".cluster.local",
+        "kubernetes.default",
+    ])
+});
+
+/// What an internal host name reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// The server itself (`localhost`, `ip6-loopback`, wildcard DNS to 127.0.0.1: `lvh.me`).
+    Loopback,
+    /// The container host, the orchestrator's services or the cloud's instance network.
+    Internal,
+}
+
+/// One reference to an internal host found in a value.
+#[derive(Debug, Clone, Copy)]
+struct HostRef {
+    reach: Reach,
+    /// Written with a scheme (`http://`) or as protocol-relative `//host`.
+    scheme: bool,
+    /// A path follows the host (after an optional `:port`).
+    path: bool,
+}
+
+/// Level 1, any value: a container or cloud-internal name, or a scheme-less loopback name
+/// followed by a path.
+pub(super) fn internal_reference(b: &[u8]) -> bool {
+    refs(b).any(|r| r.reach == Reach::Internal || (!r.scheme && r.path))
+}
+
+/// Level 1, by parameter name: a URL to an internal or loopback host in a parameter the server
+/// fetches.
+pub(super) fn fetched_internal_url(name: &str, value: &str) -> bool {
+    refs(value.as_bytes()).any(|r| r.scheme || r.path) && fetch_named(name)
+}
+
+/// Words naming a parameter whose URL the server itself requests (lower case, whole words).
+const FETCH_WORDS: &[&str] = &[
+    "url",
+    "uri",
+    "link",
+    "href",
+    "src",
+    "source",
+    "dest",
+    "destination",
+    "target",
+    "webhook",
+    "hook",
+    "proxy",
+    "host",
+    "server",
+    "endpoint",
+    "feed",
+    "rss",
+    "fetch",
+    "remote",
+    "download",
+    "import",
+    "upstream",
+    "backend",
+    "api",
+    "ping",
+    "callback",
+    "notify",
+    "image",
+    "img",
+    "avatar",
+    "icon",
+    "logo",
+    "thumbnail",
+    "preview",
+    "domain",
+    "site",
+];
+
+/// Words naming a parameter whose URL the browser is sent to (OAuth redirect URIs, login
+/// returns): loopback there is a developer's or a native app's own machine.
+const REDIRECT_WORDS: &[&str] = &[
+    "redirect", "redir", "return", "returnto", "next", "continue", "goto", "back", "success",
+    "cancel", "failure", "oauth", "login", "logout", "signin", "signout", "origin", "referer",
+    "referrer", "cb",
+];
+
+/// Whether `name`, split into words at non-alphanumerics and lower-to-upper case changes,
+/// names a fetched URL and no redirect.
+fn fetch_named(name: &str) -> bool {
+    let mut fetch = false;
+    let mut redirect = false;
+    super::remote::name_words(name, |w| {
+        fetch |= FETCH_WORDS.contains(&w);
+        redirect |= REDIRECT_WORDS.contains(&w);
+    });
+    fetch && !redirect
+}
+
+/// Every reference to an internal host that starts the value (after blanks), or an XML or HTML
+/// attribute or `key=` inside it: the host may follow a scheme (`http://`), `//` and user-info.
+fn refs(b: &[u8]) -> impl Iterator<Item = HostRef> + '_ {
+    let hinted = b.len() <= 4096 && NAME_HINTS.is_match(b);
+    let t = if hinted { b } else { &b[..0] };
+    NAME_HINTS
+        .find_iter(t)
+        .filter_map(move |m| host_ref(t, m.start()))
+}
+
+/// The reference whose host contains `t[at..]`, if it is one.
+fn host_ref(t: &[u8], at: usize) -> Option<HostRef> {
+    let host_char = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_');
+    let mut s = at;
+    while s > 0 && host_char(t[s - 1]) {
+        s -= 1;
+    }
+    let mut e = at;
+    while e < t.len() && host_char(t[e]) {
+        e += 1;
+    }
+    let reach = classify(&t[s..e])?;
+    // what precedes the host: user-info, then `//` and a scheme
+    let mut start = s;
+    if start > 0 && t[start - 1] == b'@' {
+        start -= 1;
+        while start > 0 && !matches!(t[start - 1], b'/' | b' ' | b'"' | b'\'' | b'=' | b'@') {
+            start -= 1;
+        }
+    }
+    let scheme = start >= 2 && &t[start - 2..start] == b"//";
+    if scheme {
+        start -= 2;
+        if start > 0 && t[start - 1] == b':' {
+            let colon = start - 1;
+            let mut k = colon;
+            while k > 0 && (t[k - 1].is_ascii_alphanumeric() || matches!(t[k - 1], b'+' | b'-')) {
+                k -= 1;
+            }
+            if k == colon || colon - k > 16 {
+                return None;
+            }
+            start = k;
+        }
+    }
+    let opens = t[..start].iter().all(u8::is_ascii_whitespace)
+        || matches!(t[start - 1], b'"' | b'\'' | b'=');
+    if !opens {
+        return None;
+    }
+    // what follows: `:port`, then a path, a query or a fragment
+    let mut rest = &t[e..];
+    if let Some(r) = rest.strip_prefix(b":") {
+        let digits = r.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &r[digits..];
+    }
+    let path = matches!(rest.first(), Some(b'/' | b'?' | b'#' | b'\\'));
+    let closes = path
+        || rest.is_empty()
+        || matches!(rest.first(), Some(b'"' | b'\'' | b'&'))
+        || rest.iter().all(u8::is_ascii_whitespace);
+    closes.then_some(HostRef {
+        reach,
+        scheme,
+        path,
+    })
+}
+
+/// Loopback and internal host names (with an optional final dot), compared case-insensitively.
+fn classify(host: &[u8]) -> Option<Reach> {
+    let h = host.strip_suffix(b".").unwrap_or(host).to_ascii_lowercase();
+    let h = h.as_slice();
+    const LOOPBACK: &[&[u8]] = &[
+        b"localhost",
+        b"localhost4",
+        b"localhost6",
+        b"localhost.localdomain",
+        b"localhost4.localdomain4",
+        b"localhost6.localdomain6",
+        b"ip6-localhost",
+        b"ipv6-localhost",
+        b"ip6-loopback",
+        b"ipv6-loopback",
+        b"localtest.me",
+        b"lvh.me",
+    ];
+    // wildcard zones that resolve every name under them to the loopback address
+    const LOOPBACK_ZONES: &[&[u8]] = &[b".localhost", b".localtest.me", b".lvh.me"];
+    // Docker Desktop and Podman names for the host, orchestrator service names, and the cloud
+    // instance-network zones (AWS `ec2.internal` / `compute.internal`, GCP `metadata.google.
+    // internal`)
+    const INTERNAL_ZONES: &[&[u8]] = &[
+        b".docker.internal",
+        b".containers.internal",
+        b".cluster.local",
+        b".ec2.internal",
+        b".compute.internal",
+        b".google.internal",
+    ];
+    if LOOPBACK.contains(&h) || LOOPBACK_ZONES.iter().any(|z| h.ends_with(z)) {
+        return Some(Reach::Loopback);
+    }
+    if INTERNAL_ZONES.iter().any(|z| h.ends_with(z))
+        || h == b"kubernetes.default"
+        || h.starts_with(b"kubernetes.default.")
+    {
+        return Some(Reach::Internal);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fetched_internal_url, internal_reference};
+
+    #[test]
+    fn internal_names_anywhere_at_level_1() {
+        for v in [
+            "localhost/",
+            "LOCALHOST/",
+            "localhost.localdomain/",
+            "localhost4/",
+            "localhost4.localdomain4/",
+            "ipv6-localhost/",
+            "ip6-loopback/",
+            "localtest.me/",
+            "lvh.me/",
+            "app.lvh.me:8080/admin",
+            "localhost:9200/_cat/indices",
+            "host.docker.internal/",
+            "gateway.docker.internal/",
+            "kubernetes.docker.internal/",
+            "host.containers.internal/",
+            "kubernetes.default.svc.cluster.local/",
+            "http://host.docker.internal:2375/containers/json",
+            "gopher://redis.default.svc.cluster.local:6379/_INFO",
+            "http://ip-10-0-0-1.ec2.internal/",
+            "kubernetes.default",
+            "user:pw@host.docker.internal/x",
+            "<?xml version=\"1.0\"?><root><a probe=\"localhost/\"></a></root>",
+            "  localhost/server-status",
+        ] {
+            assert!(internal_reference(v.as_bytes()), "missed {v}");
+        }
+    }
+
+    #[test]
+    fn benign_mentions_pass_level_1() {
+        for v in [
+            "localhost",
+            "mylocalhost",
+            "http://localhost:3000/callback",
+            "http://127.0.0.1:8080/",
+            "example.com/",
+            "run the app and open localhost/admin in a browser",
+            "Use host.docker.internal to reach services on the host",
+            "see http://host.docker.internal:8080/ in the docs",
+            "me@localhost",
+            "localhost:abc/",
+            "internal.example.com/",
+            "the loopback interface",
+            "https://docs.docker.com/desktop/networking/",
+            "lvh.me is handy",
+        ] {
+            assert!(!internal_reference(v.as_bytes()), "false positive {v}");
+        }
+    }
+
+    #[test]
+    fn fetched_parameters() {
+        for (n, v) in [
+            ("url", "http://localhost/"),
+            ("url", "http://localhost:8080/admin"),
+            ("webhook_url", "https://localhost/hook"),
+            ("proxy", "http://localhost:3128"),
+            ("imageUrl", "http://localhost/x.png"),
+            ("feed", "http://lvh.me/rss"),
+            ("callback_url", "http://localhost:9000/"),
+            ("target", "//localhost/admin"),
+        ] {
+            assert!(fetched_internal_url(n, v), "missed {n}={v}");
+        }
+        for (n, v) in [
+            ("redirect_uri", "http://localhost:3000/callback"),
+            ("oauth_callback", "http://localhost:3000/cb"),
+            ("returnUrl", "http://localhost:3000/"),
+            ("next", "http://localhost/"),
+            ("q", "http://localhost:3000/callback"),
+            ("host", "localhost"),
+            ("db_host", "localhost"),
+            ("server", "localhost"),
+            ("url", "https://example.com/"),
+            ("url", "see localhost"),
+        ] {
+            assert!(!fetched_internal_url(n, v), "false positive {n}={v}");
+        }
+    }
+}
