@@ -4,8 +4,9 @@ use super::lexer::{Kw, Tok};
 use super::{alias_from, at, comparison, operand, stmt_follows, tautology};
 
 /// Rules for a value read as starting inside a string (`toks[0]` is that string): what comes
-/// right after the closing quote decides.
-pub(super) fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
+/// right after the closing quote decides. `elision`: that quote is an apostrophe inside a word
+/// (`l'union`, `sull'union`, `qu'or`), see [`elision`].
+pub(super) fn breakout(toks: &[Tok], s: &[Tok], elision: bool) -> bool {
     if !matches!(
         toks.first(),
         Some(Tok::Str {
@@ -34,6 +35,7 @@ pub(super) fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
         next,
         Tok::Logic | Tok::Cmp | Tok::CmpWord | Tok::Arith | Tok::Not | Tok::Semi
     ) && toks.last() == Some(&Tok::Comment)
+        && sql_before_comment(s, k)
     {
         return true;
     }
@@ -87,7 +89,12 @@ pub(super) fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
                 None => false,
             }
         }
-        Tok::Union => true,
+        // `'union select`, `' union all (select`, `'UNION A` (cut off); an elided article's
+        // apostrophe (`L'union fait la force`) or a quoted word (`Choose 'Union' in the
+        // panel`) needs the SELECT
+        Tok::Union => {
+            super::union_select(s, k) || !elision && !matches!(at(s, k + 1), Some(Tok::Str { .. }))
+        }
         Tok::Semi => {
             matches!(
                 at(s, k + 1),
@@ -116,7 +123,57 @@ pub(super) fn breakout(toks: &[Tok], s: &[Tok]) -> bool {
         Tok::Kw(Kw::Having | Kw::Where) => comparison(s, k + 1).is_some(),
         Tok::Kw(Kw::Limit | Kw::Procedure) => matches!(at(s, k + 1), Some(Tok::Num | Tok::Word)),
         Tok::Kw(Kw::Into) => matches!(at(s, k + 1), Some(Tok::Kw(Kw::Outfile))),
-        Tok::Stmt(st) => stmt_follows(s, k, st),
+        Tok::Stmt(st) => stmt_follows(s, k, st) && !quoted_words(s, k),
         _ => parens > 0 && matches!(next, Tok::Comma) && at(s, k + 1) == Some(Tok::Select),
     }
+}
+
+/// What follows the break-out quote up to the trailing comment reads as SQL: a `!` has an
+/// operand (`x"!#` is a password's punctuation: `!` then a comment is no expression), and no
+/// number is followed by a name (`6'2" and 90 kg -- should I`: a quantity and its unit, prose
+/// whose `--` is a dash, not a comment swallowing the query's rest).
+fn sql_before_comment(s: &[Tok], k: usize) -> bool {
+    if s[k] == Tok::Not && at(s, k + 1).is_none() {
+        return false;
+    }
+    !s[k..]
+        .windows(2)
+        .any(|w| w[0] == Tok::Num && w[1] == Tok::Word)
+}
+
+/// `'Exec' means`, `Press 'Execute' to run`, `Tap 'Grant access' when`: the statement word and
+/// any plain words after it sit inside quotes of their own (the next string, opened right after
+/// them, runs to the value's end, where the application's quote closes it) — a quoted UI word,
+/// not a statement with arguments.
+fn quoted_words(s: &[Tok], k: usize) -> bool {
+    let mut e = k + 1;
+    while at(s, e) == Some(Tok::Word) {
+        e += 1;
+    }
+    matches!(
+        at(s, e),
+        Some(Tok::Str {
+            ctx: false,
+            closed: false
+        })
+    ) && at(s, e + 1).is_none()
+}
+
+/// The value's first `'` is an elision's apostrophe: inside a word, after a short run of letters
+/// that starts the word (French `l'`, `d'`, `qu'`, Italian `sull'`, `dell'`), and before a
+/// letter. An injection's quote follows the data it closes (`admin'`, `1'`, `x' `).
+pub(super) fn elision(value: &str) -> bool {
+    let b = value.as_bytes();
+    let Some(q) = memchr::memchr(b'\'', b) else {
+        return false;
+    };
+    if !b.get(q + 1).is_some_and(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    let letters = b[..q]
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .count();
+    (1..=4).contains(&letters) && (letters == q || !b[q - letters - 1].is_ascii_alphanumeric())
 }

@@ -360,6 +360,27 @@ pub fn tokenize(s: &str, ctx_quote: Option<u8>, out: &mut Vec<Tok>) {
             i += 2;
             continue;
         }
+        // `select@example.com`: an e-mail address, whose local part may be a keyword (a
+        // variable needs an operator or a blank before it; `select@@version` still reads so)
+        if c == b'@'
+            && i > 0
+            && b[i - 1].is_ascii_alphanumeric()
+            && b.get(i + 1).is_some_and(|n| n.is_ascii_alphanumeric())
+        {
+            let mut j = i + 1;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'-' | b'_')) {
+                j += 1;
+            }
+            if b.get(j) == Some(&b'.') && b.get(j + 1).is_some_and(u8::is_ascii_alphabetic) {
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'-' | b'.')) {
+                    j += 1;
+                }
+                out.pop();
+                out.push(Tok::Word);
+                i = j;
+                continue;
+            }
+        }
         if c == b'@' {
             let mut j = i + 1;
             if b.get(j) == Some(&b'@') {

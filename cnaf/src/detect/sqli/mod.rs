@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 use aho_corasick::AhoCorasick;
 
 use super::literals;
-use breakout::breakout;
+use breakout::{breakout, elision};
 use comments::{comment_as_blank, mysql_comment_code};
 use lexer::{tokenize, Kw, Stmt, Tok};
 pub use paranoid::paranoid;
@@ -122,7 +122,7 @@ pub fn detect(value: &str) -> bool {
             let hit = if q == b'`' {
                 identifier_breakout(&sig)
             } else {
-                breakout(&toks, &sig) || generic(&sig[1..])
+                breakout(&toks, &sig, q == b'\'' && elision(value)) || generic(&sig[1..])
             };
             if hit {
                 return true;
@@ -176,7 +176,7 @@ fn detect_breakout_only(value: &str, toks: &mut Vec<Tok>, sig: &mut Vec<Tok>) ->
         if value.as_bytes().contains(&q) {
             tokenize(value, Some(q), toks);
             strip_comments(toks, sig);
-            if breakout(toks, sig) {
+            if breakout(toks, sig, q == b'\'' && elision(value)) {
                 return true;
             }
         }
@@ -199,6 +199,7 @@ fn generic(s: &[Tok]) -> bool {
         Tok::Union => union_select(s, i),
         Tok::Select => select_shape(s, i),
         Tok::Semi => stacked(s, i + 1),
+        Tok::Logic if joins_comparisons(s, i) => strong_condition(s, i + 1),
         Tok::Logic => tautology(s, i + 1),
         Tok::Func(2) => at(s, i + 1) == Some(Tok::LParen),
         Tok::Func(1) => {
@@ -454,6 +455,29 @@ fn select_shape(s: &[Tok], i: usize) -> bool {
     }
 }
 
+/// `x<y and y>z`, `x + y = 8 and x * y = 15`: the logic joins a comparison written before it
+/// (since the value's start or the previous clause) to another — a condition spelled out, as
+/// prose maths or a filter does; an injection adds its condition to the data it was placed
+/// after (`1 and 1=1`), whose left side is a single operand.
+fn joins_comparisons(s: &[Tok], i: usize) -> bool {
+    let start = s[..i]
+        .iter()
+        .rposition(|t| matches!(t, Tok::Logic | Tok::Semi | Tok::Comma | Tok::Kw(Kw::Then)))
+        .map_or(0, |p| p + 1);
+    // the comparison has operands on both sides (`pay=AND 1=1`: a name and its `=`, no value)
+    (start + 1..i.saturating_sub(1)).any(|p| matches!(s[p], Tok::Cmp | Tok::CmpWord))
+}
+
+/// After a logic operator: only an attack function or a subquery (`and sleep(5)`,
+/// `and (select ...)`).
+fn strong_condition(s: &[Tok], j: usize) -> bool {
+    let mut k = j;
+    while matches!(at(s, k), Some(Tok::Not | Tok::LParen)) {
+        k += 1;
+    }
+    at(s, k) == Some(Tok::Func(2)) || (k > j && at(s, k) == Some(Tok::Select))
+}
+
 /// After a logic operator: a comparison (`1=1`, `'a'='a'`, `x LIKE y`) or an attack function.
 fn tautology(s: &[Tok], j: usize) -> bool {
     let mut k = j;
@@ -493,6 +517,14 @@ fn comparison(s: &[Tok], j: usize) -> Option<usize> {
     }
     // `subspecies in zoology`, `things like that`: English, not a comparison
     if worded && left_word && end == right + 1 && at(s, right) == Some(Tok::Word) {
+        return None;
+    }
+    // `'Subtract' in the shape builder`: a word operand with more prose after it
+    if worded
+        && end == right + 1
+        && at(s, right) == Some(Tok::Word)
+        && at(s, end) == Some(Tok::Word)
+    {
         return None;
     }
     Some(end)

@@ -661,3 +661,63 @@ fn every_rule_takes_arbitrary_text() {
         }
     }
 }
+
+#[test]
+fn prose_maths_joined_by_and_passes() {
+    for b in [
+        "If a is 2 and b is 4, then a + b = 6 and a * b = 8.",
+        "a<b and b<c, hence a<c",
+        "3 < 7 and 7 > 3",
+        "tan(45°) = 1 and sin(90°) = 1",
+        "3^2 = 9 and 3**2 == 9 in Ruby",
+        "price >= 10 and stock > 0, otherwise hide it",
+    ] {
+        assert!(!detect(b), "flagged: {b}");
+    }
+    // a condition added to the data, or an attack function after a spelled-out comparison
+    for a in [
+        "1 and 1=1",
+        "5 or x=x",
+        "1) and (2>1",
+        "a=1 and sleep(5)",
+        "x<y and (select 1)",
+        "pay=AND 2771=1709)",
+    ] {
+        assert!(detect(a), "missed: {a}");
+    }
+}
+
+#[test]
+fn keyword_mail_quoted_words_and_elisions_pass() {
+    for b in [
+        "union@example.org",
+        "drop@mail.example.co.uk",
+        "Click 'Exec' twice.",
+        "The 'Execute' button is grey.",
+        "Tap 'Grant permission' when asked.",
+        "Pick 'Union' or 'Subtract' in the shape builder.",
+        "'Exec' stands for executive.",
+        "L'Union fait la force",
+        "Nell'union c'è forza.",
+        "qu'union ou pas, on verra",
+        "He's 5'9\" and 70 kg -- too light?",
+        "Tr0ub'le\"!#@",
+    ] {
+        assert!(!detect(b), "flagged: {b}");
+    }
+    for a in [
+        "select@@version",
+        "x'union select 1,2",
+        "l'union select password from users",
+        "'UNION A",
+        "' union/",
+        "\" UNION ALL",
+        "' exec master..xp_cmdshell 'dir'",
+        "'; grant all on db to x",
+        "' = # '",
+        "x'!1#",
+        "admin' or 1 --",
+    ] {
+        assert!(detect(a), "missed: {a}");
+    }
+}
