@@ -62,19 +62,36 @@ pub(super) fn remote_by_ip(n: &[u8]) -> bool {
 /// written without `//`. URL parsers that follow WHATWG read the authority anyway, so these name
 /// an IP address (or a metadata host) while filters looking for `://` see none.
 pub(super) fn slashless_url_to_ip(b: &[u8]) -> bool {
+    slashless_host(b).is_some_and(|h| {
+        h.first() == Some(&b'[')
+            || internal_ipv4(h).unwrap_or(false)
+            || metadata_host(&h.to_ascii_lowercase())
+    })
+}
+
+/// Level 2: `http:123456789`, `http:0x7f.1`, `https:8.8.8.8`: a URL of a special scheme written
+/// without `//` whose host is a routable IPv4 address in any `inet_aton` notation. A number
+/// below 2^24 reads as an address in 0.0.0.0/8, which names no host: `http:8080` and `https:443`
+/// (how configurations pair a scheme with its port) and `http:0xABCDEF` pass.
+pub(super) fn slashless_url_to_number(b: &[u8]) -> bool {
+    slashless_host(b)
+        .and_then(ipv4)
+        .is_some_and(|ip| ip >= 1 << 24)
+}
+
+/// The host (with its port) of a URL of a special scheme written without `//`
+/// (`http:host`, `http:/host`), user-info dropped; `None` for any other value.
+fn slashless_host(b: &[u8]) -> Option<&[u8]> {
     const SCHEMES: [&[u8]; 7] = [
         b"http:", b"https:", b"ftp:", b"ws:", b"wss:", b"gopher:", b"dict:",
     ];
     let t = b.trim_ascii_start();
-    let Some(scheme) = SCHEMES
+    let scheme = SCHEMES
         .iter()
-        .find(|s| t.len() > s.len() && t[..s.len()].eq_ignore_ascii_case(s))
-    else {
-        return false;
-    };
+        .find(|s| t.len() > s.len() && t[..s.len()].eq_ignore_ascii_case(s))?;
     let mut rest = &t[scheme.len()..];
     if rest.starts_with(b"//") || rest.starts_with(b"\\\\") {
-        return false; // an ordinary URL, judged elsewhere
+        return None; // an ordinary URL, judged elsewhere
     }
     if matches!(rest.first(), Some(b'/' | b'\\')) {
         rest = &rest[1..];
@@ -85,10 +102,7 @@ pub(super) fn slashless_url_to_ip(b: &[u8]) -> bool {
         .unwrap_or(rest.len());
     let h = &rest[..end];
     let h = h.rsplit(|&c| c == b'@').next().unwrap_or(h);
-    !h.is_empty()
-        && (h.first() == Some(&b'[')
-            || internal_ipv4(h).unwrap_or(false)
-            || metadata_host(&h.to_ascii_lowercase()))
+    (!h.is_empty()).then_some(h)
 }
 
 /// Whether `h` (`host[:port]`), read the way `inet_aton` reads it — one to four parts, each
@@ -97,6 +111,19 @@ pub(super) fn slashless_url_to_ip(b: &[u8]) -> bool {
 /// the cloud metadata service (169.254/16) or carrier-grade NAT (100.64/10). `None` when `h` is
 /// not numeric.
 fn internal_ipv4(h: &[u8]) -> Option<bool> {
+    let ip = ipv4(h)?;
+    let [a, b, ..] = ip.to_be_bytes();
+    Some(
+        matches!(
+            (a, b),
+            (127 | 10, _) | (172, 16..=31) | (192, 168) | (169, 254) | (100, 64..=127)
+        ) || ip == 0,
+    )
+}
+
+/// `h` (`host[:port]`) read as an IPv4 address the way `inet_aton` reads it; `None` when it is
+/// not numeric.
+fn ipv4(h: &[u8]) -> Option<u32> {
     let host = match h.iter().position(|&c| c == b':') {
         Some(c) => &h[..c],
         None => h,
@@ -134,13 +161,7 @@ fn internal_ipv4(h: &[u8]) -> Option<bool> {
             ip |= n;
         }
     }
-    let [a, b, ..] = (ip as u32).to_be_bytes();
-    Some(
-        matches!(
-            (a, b),
-            (127 | 10, _) | (172, 16..=31) | (192, 168) | (169, 254) | (100, 64..=127)
-        ) || ip == 0,
-    )
+    u32::try_from(ip).ok()
 }
 
 /// A host written as an IP address in any notation a resolver accepts: dotted quad, bare

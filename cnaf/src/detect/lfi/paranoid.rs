@@ -1,4 +1,5 @@
-//! File inclusion fragments for paranoia levels 2 to 4: 2 = a URL to an IP literal anywhere,
+//! File inclusion fragments for paranoia levels 2 to 4: 2 = a URL to an IP literal anywhere
+//! (`://` or slashless `http:123456789`), a `data:` URL of text or an application type,
 //! a URL (or a bare scheme) ending in `?`, operating-system file and directory names and
 //! backup or dump files without any traversal, a single `../`; 3 = any absolute or
 //! protocol-relative URL, any `..` segment; 4 = Windows drive paths, home-directory paths (`~/`).
@@ -7,6 +8,7 @@ use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
 
+use super::address::slashless_url_to_number;
 use super::{ip_literal, literals, metadata_host, normalize_path, traversals};
 
 static OS_DIR_SET: LazyLock<AhoCorasick> = LazyLock::new(|| literals(OS_DIRS));
@@ -97,7 +99,30 @@ pub(super) fn at_level(value: &str, level: u8) -> bool {
     }
     let norm = normalize_path(value);
     let n = norm.as_bytes();
-    (level >= 2 && level2(n)) || (level >= 3 && level3(b, n)) || (level >= 4 && level4(n))
+    (level >= 2 && (level2(n) || slashless_url_to_number(b) || text_data_url(b)))
+        || (level >= 3 && level3(b, n))
+        || (level >= 4 && level4(n))
+}
+
+/// `data:text/plain,<?php ...`, `data:application/x-php;base64,...`: a `data:` URL (without
+/// `//`, which the level-1 wrappers catch) whose content is text or an application type, what
+/// an include or a fetcher given a URL runs or reflects. Uploads read as data URLs are images,
+/// audio, video or fonts and pass.
+fn text_data_url(b: &[u8]) -> bool {
+    let t = b.trim_ascii_start();
+    let Some(rest) = t
+        .get(..5)
+        .filter(|p| p.eq_ignore_ascii_case(b"data:"))
+        .map(|_| &t[5..])
+    else {
+        return false;
+    };
+    let kind = |k: &[u8]| {
+        rest.len() > k.len()
+            && rest[..k.len()].eq_ignore_ascii_case(k)
+            && rest[k.len()].is_ascii_alphabetic()
+    };
+    kind(b"text/") || kind(b"application/")
 }
 
 fn level2(n: &[u8]) -> bool {
@@ -263,6 +288,12 @@ mod tests {
             "/static/../secret",
             "cat ~/.bash_profile",
             "/dev/tcp/1.2.3.4/80",
+            "http:123456789",
+            "https:8.8.8.8/x",
+            "http:/0x7f.1",
+            "data:text/plain",
+            "data:text/plain;base64,SGVsbG8=",
+            "DATA:application/x-httpd-php,x",
         ] {
             assert_eq!(level(a), Some(2), "{a}");
         }
@@ -308,6 +339,13 @@ mod tests {
             "/get/..",
             "x tmp y and etc",
             "version 1.2.3.4",
+            "http:8080",
+            "https:443",
+            "http:later",
+            "http:0xABCDEF",
+            "data:image/png;base64,iVBORw0KGgo=",
+            "Data: text/plain below",
+            "metadata:text/x",
         ] {
             assert!(!at_level(b, 2), "false positive: {b}");
         }

@@ -52,12 +52,23 @@ struct HostRef {
     scheme: bool,
     /// A path follows the host (after an optional `:port`).
     path: bool,
+    /// The scheme is a mail, chat or terminal protocol ([`SMUGGLING_SCHEMES`]).
+    smuggling: bool,
 }
 
-/// Level 1, any value: a container or cloud-internal name, or a scheme-less loopback name
-/// followed by a path.
+/// Schemes of line-based protocols that URL fetchers (curl, PHP streams) speak and that carry
+/// commands to a local service (`gopher://`, `dict://` are level-1 wrappers already). Nobody
+/// browses to a mail, chat or terminal server on the loopback; data-store schemes (`redis://`,
+/// `mongodb://`) are left out: connection-string forms send those to `localhost` honestly.
+const SMUGGLING_SCHEMES: &[&[u8]] = &[
+    b"irc", b"ircs", b"pop3", b"pop3s", b"imap", b"imaps", b"smtp", b"smtps", b"telnet", b"tftp",
+    b"ftp", b"sftp", b"ldap", b"ldaps", b"rtsp", b"nntp",
+];
+
+/// Level 1, any value: a container or cloud-internal name, a scheme-less loopback name followed
+/// by a path, or a loopback URL of a mail, chat or terminal protocol (`irc://localhost`).
 pub(super) fn internal_reference(b: &[u8]) -> bool {
-    refs(b).any(|r| r.reach == Reach::Internal || (!r.scheme && r.path))
+    refs(b).any(|r| r.reach == Reach::Internal || (!r.scheme && r.path) || r.smuggling)
 }
 
 /// Level 1, by parameter name: a URL to an internal or loopback host in a parameter the server
@@ -157,6 +168,7 @@ fn host_ref(t: &[u8], at: usize) -> Option<HostRef> {
         }
     }
     let scheme = start >= 2 && &t[start - 2..start] == b"//";
+    let mut smuggling = false;
     if scheme {
         start -= 2;
         if start > 0 && t[start - 1] == b':' {
@@ -168,6 +180,9 @@ fn host_ref(t: &[u8], at: usize) -> Option<HostRef> {
             if k == colon || colon - k > 16 {
                 return None;
             }
+            smuggling = SMUGGLING_SCHEMES
+                .iter()
+                .any(|s| t[k..colon].eq_ignore_ascii_case(s));
             start = k;
         }
     }
@@ -194,6 +209,7 @@ fn host_ref(t: &[u8], at: usize) -> Option<HostRef> {
         reach,
         scheme,
         path,
+        smuggling,
     })
 }
 
@@ -270,6 +286,10 @@ mod tests {
             "user:pw@host.docker.internal/x",
             "<?xml version=\"1.0\"?><root><a probe=\"localhost/\"></a></root>",
             "  localhost/server-status",
+            "irc://localhost",
+            "POP3://LOCALHOST:110",
+            "smtp://localhost:25/",
+            "ftp://lvh.me/x",
         ] {
             assert!(internal_reference(v.as_bytes()), "missed {v}");
         }
@@ -292,6 +312,10 @@ mod tests {
             "the loopback interface",
             "https://docs.docker.com/desktop/networking/",
             "lvh.me is handy",
+            "redis://localhost:6379",
+            "mongodb://localhost:27017/app",
+            "ws://localhost:8080/socket",
+            "irc://irc.libera.chat",
         ] {
             assert!(!internal_reference(v.as_bytes()), "false positive {v}");
         }
