@@ -5,11 +5,12 @@
 //!   `fopen/**/(x)`), a dangerous function named without a call (`shell_exec`), a whole-value
 //!   php.ini assignment of a core directive with an ordinary name (`engine=true`), a PHP open
 //!   tag dressed as an XML declaration (`<?xml :echo`), an ORM oracle lookup key
-//!   (`username__startswith`).
-//! - 3: any PHP function of the runtime's dictionary called (`strrev( )`, `unpack($x)`, an
-//!   extension function such as `pg_query(`, English-word names such as `crypt(x)`), a
-//!   superglobal spelt with blanks (`$_S ERVER[`), `${name}` variable-variables, a value ending
-//!   in an open tag (`x<?`).
+//!   (`username__startswith`), a PHP function of the runtime's dictionary called the way only
+//!   code calls it (`strrev( )`, `is_array()`, `array_diff (` left open, `filegroup  (x)`).
+//! - 3: any PHP function of the runtime's dictionary called (`unpack($x)`, an extension
+//!   function such as `pg_query(x)`, English-word names such as `crypt(x)`), a superglobal
+//!   spelt with blanks (`$_S ERVER[`), `${name}` variable-variables, a value ending in an open
+//!   tag (`x<?`).
 //! - 4: PHP syntax residue: `$name[`, `$name->`, `Class::`, `<?` anywhere, a parenthesised
 //!   expression called with a value (`(x)(@y)`).
 
@@ -120,15 +121,28 @@ fn level2(value: &str, b: &[u8]) -> bool {
     DANGEROUS_NAMES.find_iter(b).any(|m| {
         let edge = |c: Option<&u8>| !c.is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
         edge(m.start().checked_sub(1).map(|k| &b[k])) && edge(b.get(m.end()))
-    }) || super::php_ini::core_ini_assignment(value)
+    }) || php_function_call(b, CallShape::CodeOnly)
+        || super::php_ini::core_ini_assignment(value)
         || super::orm::any_lookup(value)
         || xml_dressed_tag(b)
 }
 
+/// How a call must look for [`php_function_call`] to count it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CallShape {
+    /// Level 2: a call only code writes — empty parentheses (`strrev( )`, `is_array()`: prose
+    /// puts words inside parentheses), a snake_case name's parenthesis left open at the end
+    /// (`array_diff (`), or a gap only code or a filter bypass leaves before the parenthesis
+    /// (`filegroup  (x)`, `file_exists/**/(`).
+    CodeOnly,
+    /// Level 3: any call, names spelt like English words included (`crypt(x)`, `date()`).
+    Any,
+}
+
 /// A PHP function of the runtime's dictionary called: `strrev( )`, `unpack($x)`, an extension
-/// function (`pg_query(`, `sodium_crypto_box(`), a function named like an English word
-/// (`crypt(x)`, `date()`).
-fn php_function_call(b: &[u8]) -> bool {
+/// function (`pg_query(`, `sodium_crypto_box(`), and at [`CallShape::Any`] a function named
+/// like an English word (`crypt(x)`, `date()`).
+fn php_function_call(b: &[u8], shape: CallShape) -> bool {
     b.contains(&b'(')
         && identifiers(b).any(|(s, e)| {
             let Some(gap) = called_at(b, e) else {
@@ -140,6 +154,19 @@ fn php_function_call(b: &[u8]) -> bool {
                     && EXTENSION_PREFIXES
                         .iter()
                         .any(|p| name.starts_with(p) && name.len() > p.len() + 2));
+            if shape == CallShape::CodeOnly {
+                let open = b[e..]
+                    .iter()
+                    .position(|c| *c == b'(')
+                    .map_or(b.len(), |p| e + p);
+                let inside = b.get(open + 1..).unwrap_or_default();
+                let next = inside.iter().find(|c| !c.is_ascii_whitespace());
+                // a snake_case name is never prose: its parenthesis may also be left open at
+                // the end of the value (`pg_query (`), after one blank too
+                let snake = name.contains('_');
+                let empty = next == Some(&b')') || (snake && next.is_none());
+                return known && (gap == Gap::Tricky || (empty && (gap == Gap::None || snake)));
+            }
             let word = WORD_FUNCTIONS.contains(&name.as_str())
                 || CALLS
                     .find(name.as_bytes())
@@ -183,7 +210,7 @@ fn xml_dressed_tag(b: &[u8]) -> bool {
 
 fn level3(b: &[u8]) -> bool {
     // `${name}`, a value ending in `<?`
-    php_function_call(b)
+    php_function_call(b, CallShape::Any)
         || spaced_superglobal(b)
         || finder!(b"${").find_iter(b).any(|p| {
             let rest = &b[p + 2..];
