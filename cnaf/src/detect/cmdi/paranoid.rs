@@ -4,9 +4,10 @@
 //! - 2: a known command in command position with an argument (`cscli alerts list`), any known
 //!   command glued to a separator (`;who`, `&aptitude`), quoted or escaped command names
 //!   (`'ll' /var`, `\ls`), an unset variable before a command (`;$a cat x`), bash tilde
-//!   expansions (`~+`, `~-2`), brace groups naming a command (`{,ip,a}`).
+//!   expansions (`~+`, `~-2`), brace groups naming a command (`{,ip,a}`), numbered history
+//!   expansions (`!1`, `!-2`).
 //! - 3: a bare command name as the whole value (`visudo`, `'id'`), any known command after a
-//!   separator or line break, history expansions (`!!`, `!-2`), shell metacharacter sequences
+//!   separator or line break, the history expansion `!!`, shell metacharacter sequences
 //!   (`$(`, `` `x` ``, `2>&1`, `<(`), mail protocol verbs at the start of a line.
 //! - 4: any known command word in command position, and any shell metacharacter residue: a
 //!   separator or redirection glued to a word, `$name`, backticks, a word broken by two quotes.
@@ -132,7 +133,7 @@ fn level2(lower: &str, l: &[u8]) -> bool {
             return true;
         }
     }
-    tilde_expansion(lower.trim()) || brace_group(l)
+    tilde_expansion(lower.trim()) || brace_group(l) || history_expansion(l, false)
 }
 
 /// Command names that are also ordinary values: languages and shells, encodings and archive
@@ -251,7 +252,7 @@ fn level3(lower: &str, l: &[u8]) -> bool {
             return true;
         }
     }
-    history_expansion(l)
+    history_expansion(l, true)
         || metachar_sequence(l)
         || mail_verb(l)
         || (lower.starts_with('~')
@@ -259,14 +260,17 @@ fn level3(lower: &str, l: &[u8]) -> bool {
             && lower[1..].bytes().all(|c| c.is_ascii_digit()))
 }
 
-/// `!!`, `!-2`, `!1`: bash history expansion, standing as a word of its own.
-fn history_expansion(l: &[u8]) -> bool {
+/// `!!`, `!-2`, `!1`: bash history expansion, standing as a word of its own; without `bang`
+/// only the numbered forms (`!1`, `!-2`: prose writes no number right after `!`), not `!!`
+/// (French typography writes "Bravo !!").
+fn history_expansion(l: &[u8], bang: bool) -> bool {
     memchr::memchr_iter(b'!', l).any(|p| {
         // the run's first `!` stands at a word edge ("Loved it!!!" is an exclamation)
         let edge = p == 0 || matches!(l[p - 1], b' ' | b';' | b'&' | b'|' | b'\n');
         let rest = &l[p + 1..];
         let n = match rest.first() {
-            Some(b'!') => 1,
+            Some(b'!') if bang => 1,
+            Some(b'!') => return false,
             Some(b'-') => 1 + rest[1..].iter().take_while(|c| c.is_ascii_digit()).count(),
             _ => rest.iter().take_while(|c| c.is_ascii_digit()).count(),
         };

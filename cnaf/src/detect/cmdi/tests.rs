@@ -353,7 +353,10 @@ fn paranoia_levels() {
         ("x; top -b", 2),
         ("Meet me.\nAt noon we leave", 3),
         ("!!", 3),
-        ("x !-2", 3),
+        ("x !-2", 2),
+        ("!1", 2),
+        ("!-1!-2", 2),
+        ("Bravo !!", 3),
         ("a `b`", 4),
         ("2>&1", 3),
         ("\r\nHELP me", 3),
@@ -527,5 +530,23 @@ fn a_redirection_needs_a_target() {
     // API filter syntax `field>=value`, a name ending in `>`
     for b in ["date>", "date>=2024-01-01", "time<=17:00", "date>>="] {
         assert!(!detect(b), "flagged {b:?}");
+    }
+}
+
+#[test]
+fn exclamations_are_no_history_expansion_at_level_two() {
+    for b in [
+        "Bravo !",
+        "C'est génial !!",
+        "Loved it!!! <3",
+        "Win 1 of 3 prizes!1!",
+        "Go!2 Fitness",
+        "Order 5 !important",
+    ] {
+        assert!(
+            lowest_level(b) > 2,
+            "flagged at level {}: {b:?}",
+            lowest_level(b)
+        );
     }
 }
