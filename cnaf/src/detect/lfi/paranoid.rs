@@ -236,17 +236,25 @@ fn bare_scheme_question(n: &[u8]) -> bool {
 }
 
 fn os_file(n: &[u8]) -> bool {
-    OS_FILE_SET.is_match(n)
-        || OS_DIR_SET.find_iter(n).any(|m| {
-            let lead = n[..m.start()].trim_ascii_end();
-            lead.is_empty()
-                || lead.ends_with(b">")
-                || lead.ends_with(b"file:")
-                || lead.ends_with(b"=")
-                || lead
-                    .last()
-                    .is_some_and(|c| matches!(c, b' ' | b'"' | b'\'' | b'(' | b';' | b'|' | b'&'))
-        })
+    OS_FILE_SET.find_iter(n).any(|m| {
+        // a dotfile (`.profile`) is a file when it starts a name, not a property access
+        // (`user.profile`, `user?.profile`)
+        n[m.start()] != b'.'
+            || m.start() == 0
+            || matches!(
+                n[m.start() - 1],
+                b'/' | b'~' | b'=' | b' ' | b'"' | b'\'' | b'>'
+            )
+    }) || OS_DIR_SET.find_iter(n).any(|m| {
+        let lead = n[..m.start()].trim_ascii_end();
+        lead.is_empty()
+            || lead.ends_with(b">")
+            || lead.ends_with(b"file:")
+            || lead.ends_with(b"=")
+            || lead
+                .last()
+                .is_some_and(|c| matches!(c, b' ' | b'"' | b'\'' | b'(' | b';' | b'|' | b'&'))
+    })
 }
 
 /// `backup.sql.zip`, `/srv/app/debug.log`: a value that is a file name (no blanks) ending in a
@@ -287,6 +295,8 @@ mod tests {
             "site/debug.log",
             "/static/../secret",
             "cat ~/.bash_profile",
+            "source .profile",
+            "/home/u/.zshrc",
             "/dev/tcp/1.2.3.4/80",
             "http:123456789",
             "https:8.8.8.8/x",
@@ -344,6 +354,8 @@ mod tests {
             "http:later",
             "http:0xABCDEF",
             "data:image/png;base64,iVBORw0KGgo=",
+            "let name = user?.profile?.name ?? \"anonymous\";",
+            "user.profile.zshrc_path",
             "Data: text/plain below",
             "metadata:text/x",
         ] {

