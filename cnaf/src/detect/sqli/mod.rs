@@ -7,6 +7,7 @@
 mod breakout;
 mod comments;
 mod functions;
+mod json;
 mod lexer;
 mod markers;
 mod paranoid;
@@ -91,6 +92,9 @@ pub fn detect(value: &str) -> bool {
         return value.len() <= 64
             && value.bytes().any(|c| c.is_ascii_digit())
             && constant_tautology(value);
+    }
+    if let Some(hit) = json::document(value, detect) {
+        return hit;
     }
     let mut toks = Vec::with_capacity(32);
     let mut sig = Vec::with_capacity(32);

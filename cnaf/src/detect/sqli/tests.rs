@@ -721,3 +721,23 @@ fn keyword_mail_quoted_words_and_elisions_pass() {
         assert!(detect(a), "missed: {a}");
     }
 }
+
+#[test]
+fn json_documents_are_judged_by_their_strings() {
+    for b in [
+        r#"{"exec":{"name":"Aoife O'Neill","role":"CTO"}}"#,
+        r#"{"or":[{"color":"red"},{"color":"blue"}],"and":[{"size":9}]}"#,
+        r#"[{"select":"all"},{"union":"local 12"}]"#,
+    ] {
+        assert!(!detect(b), "flagged: {b}");
+    }
+    for a in [
+        r#"{"id":"1' or '1'='1"}"#,
+        r#"{ "' union/":"foo" }"#,
+        r#"[{"q":"1 union select password from users"}]"#,
+        // not JSON: judged as text
+        r#"{"id":1 union select 1,2}"#,
+    ] {
+        assert!(detect(a), "missed: {a}");
+    }
+}
