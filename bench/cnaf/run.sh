@@ -6,7 +6,9 @@
 #     wrk, the app and the proxy share the cores);
 #   - working app: the same answer after ~WORK_US microseconds of CPU work per request
 #     (default 150, calibrated against the thread CPU clock), like an app that renders a page.
-# Then the inspection latency of typical requests.
+# Then the latency at a fixed RATE (default 2000 requests/s, below saturation) for the working
+# app direct, through CNAF and through nginx: what a proxy adds to each request. Then the
+# inspection latency of typical requests.
 #
 #   bash bench/cnaf/run.sh [DURATION] [WORK_US]   # default 10s per target, 150 us of app work
 #   PIN=1 bash bench/cnaf/run.sh                  # app on CPU 1; proxies and wrk on CPU 0
@@ -16,6 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${1:-10s}"
+# requests/s of the fixed-rate latency runs (a third or less of what the working app serves)
+RATE="${RATE:-2000}"
 WORK_US="${2:-150}"
 PIN="${PIN:-0}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
@@ -115,6 +119,14 @@ run_set "app direct:$APP:" "through CNAF:$CNAF:$CNAF_PID" "through nginx:$NGINX:
 echo
 echo "working app (~$WORK_US us CPU per request; PIN=$PIN; load average: $(cut -d' ' -f1-3 /proc/loadavg)):"
 run_set "app direct:$WAPP:" "through CNAF:$WCNAF:$WCNAF_PID" "through nginx:$WNGINX:$NGINX_PID"
+echo
+# Latency below saturation: what each request gains by going through a proxy. wrk above sends as
+# fast as the target answers, so its percentiles there are mostly queueing.
+echo "fixed rate: $RATE requests/s over 64 connections, working app (fixed_rate; load average: $(cut -d' ' -f1-3 /proc/loadavg)):"
+for pair in "app direct:$WAPP" "through CNAF:$WCNAF" "through nginx:$WNGINX"; do
+  printf '%-16s ' "${pair%%:*}"
+  (on_proxy_cpu "$BIN/fixed_rate" "${pair#*:}" "$RATE" "${DURATION%s}")
+done
 echo
 echo "inspection latency (cnaf::inspect, release build):"
 "$BIN/inspect_latency" 20000
