@@ -5,7 +5,7 @@
 //!   command glued to a separator (`;who`, `&aptitude`), quoted or escaped command names
 //!   (`'ll' /var`, `\ls`), an unset variable before a command (`;$a cat x`), bash tilde
 //!   expansions (`~+`, `~-2`), brace groups naming a command (`{,ip,a}`), numbered history
-//!   expansions (`!1`, `!-2`).
+//!   expansions (`!1`, `!-2`), a hyphenated command name as the whole value (`chef-shell`).
 //! - 3: a bare command name as the whole value (`visudo`, `'id'`), any known command after a
 //!   separator or line break, the history expansion `!!`, shell metacharacter sequences
 //!   (`$(`, `` `x` ``, `2>&1`, `<(`), mail protocol verbs at the start of a line.
@@ -133,7 +133,20 @@ fn level2(lower: &str, l: &[u8]) -> bool {
             return true;
         }
     }
-    tilde_expansion(lower.trim()) || brace_group(l) || history_expansion(l, false)
+    tilde_expansion(lower.trim())
+        || brace_group(l)
+        || history_expansion(l, false)
+        || hyphenated_command(lower)
+}
+
+/// The whole value a hyphenated command name (`chef-shell`, `ansible-console`, `ssh-keygen`,
+/// `run-parts`): no word of prose is spelt like a tool's own command, while a bare name such
+/// as `shutdown` or `lastlog` is also a search term or a setting (level 3).
+fn hyphenated_command(lower: &str) -> bool {
+    let bare = lower
+        .trim()
+        .trim_matches(|c| matches!(c, '\'' | '"' | ';' | '&' | '|'));
+    bare.contains('-') && !ORDINARY_VALUES.contains(&bare) && paranoid_cmd(bare).is_some()
 }
 
 /// Command names that are also ordinary values: languages and shells, encodings and archive

@@ -348,6 +348,10 @@ fn paranoia_levels() {
         ("~-3", 2),
         ("{,top,}", 2),
         ("visudo", 3),
+        ("chef-shell", 2),
+        ("ansible-console", 2),
+        ("run-parts", 2),
+        ("ssh-keygen", 2),
         ("shutdown", 3),
         ("'id'", 2),
         ("x; top -b", 2),
@@ -542,6 +546,24 @@ fn exclamations_are_no_history_expansion_at_level_two() {
         "Win 1 of 3 prizes!1!",
         "Go!2 Fitness",
         "Order 5 !important",
+    ] {
+        assert!(
+            lowest_level(b) > 2,
+            "flagged at level {}: {b:?}",
+            lowest_level(b)
+        );
+    }
+}
+
+#[test]
+fn hyphenated_words_are_no_command_names() {
+    for b in [
+        "well-known",
+        "run-time",
+        "apt-get-out",
+        "e-mail",
+        "chef-d'oeuvre",
+        "x-ray",
     ] {
         assert!(
             lowest_level(b) > 2,
