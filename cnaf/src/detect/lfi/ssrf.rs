@@ -201,10 +201,16 @@ fn host_ref(t: &[u8], at: usize) -> Option<HostRef> {
         rest = &r[digits..];
     }
     let path = matches!(rest.first(), Some(b'/' | b'?' | b'#' | b'\\'));
-    let closes = path
-        || rest.is_empty()
-        || matches!(rest.first(), Some(b'"' | b'\'' | b'&'))
-        || rest.iter().all(u8::is_ascii_whitespace);
+    // the reference is the whole value or a whole attribute / `key=` value: the URL runs to the
+    // end, a quote or `&`; a URL followed by words opens a sentence (`localhost:3000/login
+    // redirects in a loop`)
+    let url_end = rest
+        .iter()
+        .position(|c| c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'&' | b'<'))
+        .unwrap_or(rest.len());
+    let tail = &rest[url_end..];
+    let closes = tail.iter().all(u8::is_ascii_whitespace)
+        || matches!(tail.first(), Some(b'"' | b'\'' | b'&' | b'<'));
     closes.then_some(HostRef {
         reach,
         scheme,
@@ -312,6 +318,8 @@ mod tests {
             "the loopback interface",
             "https://docs.docker.com/desktop/networking/",
             "lvh.me is handy",
+            "localhost:3000/login redirects in a loop after the update.",
+            "host.docker.internal/ does not resolve on Linux",
             "redis://localhost:6379",
             "mongodb://localhost:27017/app",
             "ws://localhost:8080/socket",
