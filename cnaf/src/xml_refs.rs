@@ -169,134 +169,111 @@ mod tests {
         external_reference(&ns, prefix, local, &a).is_some()
     }
 
+    type Attrs = &'static [(&'static str, &'static str, &'static str)];
+
     #[test]
     fn schema_directives_with_urls_are_flagged() {
-        let xs = ("xmlns", "xs", XSD);
-        assert!(flagged(
-            "xs",
-            "include",
-            &[xs, ("", "namespace", "http://evil.example/")]
-        ));
-        assert!(flagged(
-            "xs",
-            "import",
-            &[xs, ("", "schemaLocation", "file:///etc/passwd")]
-        ));
-        assert!(flagged(
-            "xi",
-            "include",
-            &[
-                ("xmlns", "xi", "http://www.w3.org/2001/XInclude"),
-                ("", "href", "http://169.254.169.254/latest/meta-data/")
-            ]
-        ));
-        // a relative include, an unbound prefix, or another element is not an external fetch
-        assert!(!flagged(
-            "xs",
-            "include",
-            &[xs, ("", "schemaLocation", "common.xsd")]
-        ));
-        assert!(!flagged(
-            "xs",
-            "include",
-            &[("", "namespace", "http://evil.example/")]
-        ));
-        assert!(!flagged(
-            "xs",
-            "element",
-            &[xs, ("", "name", "http://x.example/")]
-        ));
+        const XS: (&str, &str, &str) = ("xmlns", "xs", XSD);
+        const XI: (&str, &str, &str) = ("xmlns", "xi", "http://www.w3.org/2001/XInclude");
+        let cases: [(&str, &str, Attrs, bool); 6] = [
+            (
+                "xs",
+                "include",
+                &[XS, ("", "namespace", "http://evil.example/")],
+                true,
+            ),
+            (
+                "xs",
+                "import",
+                &[XS, ("", "schemaLocation", "file:///etc/passwd")],
+                true,
+            ),
+            (
+                "xi",
+                "include",
+                &[XI, ("", "href", "http://169.254.169.254/latest/")],
+                true,
+            ),
+            // a relative include, an unbound prefix, or another element is not an external fetch
+            (
+                "xs",
+                "include",
+                &[XS, ("", "schemaLocation", "common.xsd")],
+                false,
+            ),
+            (
+                "xs",
+                "include",
+                &[("", "namespace", "http://evil.example/")],
+                false,
+            ),
+            (
+                "xs",
+                "element",
+                &[XS, ("", "name", "http://x.example/")],
+                false,
+            ),
+        ];
+        for (prefix, local, list, want) in cases {
+            assert_eq!(
+                flagged(prefix, local, list),
+                want,
+                "{prefix}:{local} {list:?}"
+            );
+        }
     }
 
     #[test]
     fn schema_location_hints() {
-        let xsi = ("xmlns", "xsi", XSI);
-        // the conventional pair, on the namespace's own site
-        assert!(!flagged(
-            "",
-            "project",
-            &[
-                xsi,
-                (
-                    "xsi",
-                    "schemaLocation",
-                    "http://maven.apache.org/POM/4.0.0 http://maven.apache.org/xsd/maven-4.0.0.xsd"
-                )
-            ]
-        ));
-        assert!(!flagged(
-            "",
-            "svg",
-            &[
-                xsi,
-                (
-                    "xsi",
-                    "schemaLocation",
-                    "http://www.w3.org/2000/svg https://w3.org/svg.xsd"
-                )
-            ]
-        ));
-        assert!(!flagged(
-            "",
-            "order",
-            &[xsi, ("xsi", "schemaLocation", "urn:orders order.xsd")]
-        ));
-        // a lone URL, another host, a non-HTTP scheme
-        assert!(flagged(
-            "",
-            "x",
-            &[xsi, ("xsi", "schemaLocation", "http://attacker.example/")]
-        ));
-        assert!(flagged(
-            "",
-            "x",
-            &[
-                xsi,
-                (
-                    "xsi",
-                    "schemaLocation",
-                    "http://maven.apache.org/POM/4.0.0 http://10.0.0.5/x.xsd"
-                )
-            ]
-        ));
-        assert!(flagged(
-            "",
-            "x",
-            &[
-                xsi,
-                (
-                    "xsi",
-                    "schemaLocation",
-                    "http://a.example/ns file:///etc/passwd"
-                )
-            ]
-        ));
-        assert!(flagged(
-            "",
-            "x",
-            &[
-                xsi,
-                (
-                    "xsi",
-                    "noNamespaceSchemaLocation",
-                    "https://attacker.example/s.xsd"
-                )
-            ]
-        ));
-        assert!(!flagged(
-            "",
-            "x",
-            &[xsi, ("xsi", "noNamespaceSchemaLocation", "local.xsd")]
-        ));
-        // `xsi` bound to something else is just an attribute
-        assert!(!flagged(
-            "",
-            "x",
-            &[
-                ("xmlns", "xsi", "urn:other"),
-                ("xsi", "schemaLocation", "http://attacker.example/")
-            ]
-        ));
+        const XSI_NS: (&str, &str, &str) = ("xmlns", "xsi", XSI);
+        let hint = |value: &'static str| [XSI_NS, ("xsi", "schemaLocation", value)];
+        let cases: [([(&str, &str, &str); 2], bool); 9] = [
+            // the conventional pair, on the namespace's own site
+            (
+                hint(
+                    "http://maven.apache.org/POM/4.0.0 http://maven.apache.org/xsd/maven-4.0.0.xsd",
+                ),
+                false,
+            ),
+            (
+                hint("http://www.w3.org/2000/svg https://w3.org/svg.xsd"),
+                false,
+            ),
+            (hint("urn:orders order.xsd"), false),
+            // a lone URL, another host, a non-HTTP scheme
+            (hint("http://attacker.example/"), true),
+            (
+                hint("http://maven.apache.org/POM/4.0.0 http://10.0.0.5/x.xsd"),
+                true,
+            ),
+            (hint("http://a.example/ns file:///etc/passwd"), true),
+            (
+                [
+                    XSI_NS,
+                    (
+                        "xsi",
+                        "noNamespaceSchemaLocation",
+                        "https://attacker.example/s.xsd",
+                    ),
+                ],
+                true,
+            ),
+            (
+                [XSI_NS, ("xsi", "noNamespaceSchemaLocation", "local.xsd")],
+                false,
+            ),
+            // `xsi` bound to something else is just an attribute
+            (
+                [
+                    ("xmlns", "xsi", "urn:other"),
+                    ("xsi", "schemaLocation", "http://attacker.example/"),
+                ],
+                false,
+            ),
+        ];
+        for (list, want) in cases {
+            assert_eq!(flagged("", "x", &list), want, "{list:?}");
+        }
     }
 
     #[test]

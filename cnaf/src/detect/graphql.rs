@@ -332,7 +332,6 @@ fn string_end(b: &[u8], i: usize) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::model::{Action, Attack, RequestParts};
-    use crate::policy::{all, CnafEffect};
 
     #[test]
     fn string_literals_of_a_document() {
@@ -458,30 +457,13 @@ mod tests {
         let parts = RequestParts::new("POST", "/graphql")
             .header("Host", "app")
             .header("Content-Type", "application/json");
-        let mut p = all(CnafEffect::Disable);
-        p.graphql = CnafEffect::Prevent;
-        let v = crate::inspect(&parts, body.as_bytes(), &p);
-        assert_eq!(v.action(), Action::Block, "{v:?}");
-        let f = v.primary().expect("a finding");
-        assert_eq!(f.attack, Attack::Graphql);
-        // what the audit record carries: `attack` is the key, the message the description
-        assert_eq!(f.attack.key(), "graphql");
-        assert_eq!(
-            protect::audit::cnaf_message(
-                f.attack.describe(),
-                &f.location.to_string(),
-                "203.0.113.9",
-                f.effect
-            ),
-            "GraphQL introspection detected in JSON value $.query from 203.0.113.9; request blocked"
-        );
-        p.graphql = CnafEffect::Disable;
-        assert_eq!(
-            crate::inspect(&parts, body.as_bytes(), &p).action(),
-            Action::Allow
+        let p = crate::detect::test_support::blocks_on_prevent_only(
+            Attack::Graphql,
+            &parts,
+            body,
+            "GraphQL introspection detected in JSON value $.query from 203.0.113.9; request blocked",
         );
         // GET query parameter and application/graphql body
-        p.graphql = CnafEffect::Prevent;
         let get = RequestParts::new(
             "GET",
             "/graphql?query=%7B__type(name%3A%22User%22)%7Bname%7D%7D",

@@ -12,6 +12,9 @@ macro_rules! finder {
     }};
 }
 
+#[cfg(test)]
+pub(crate) mod test_support;
+
 pub mod cmdi;
 pub mod code;
 pub mod graphql;

@@ -1,8 +1,7 @@
 //! Unit tests of the LDAP filter injection detector.
 
 use super::*;
-use crate::model::{Action, Attack, RequestParts};
-use crate::policy::{all, CnafEffect, Protections};
+use crate::model::{Attack, RequestParts};
 
 fn level(n: u8) -> Paranoia {
     Paranoia::new(n).expect("a level")
@@ -194,31 +193,13 @@ fn form() -> RequestParts {
 #[test]
 fn inspect_blocks_on_prevent_and_not_on_disable() {
     let body = "user=*)(uid=*))(|(uid=*&pass=x";
-    let parts = form();
-    let mut p: Protections = all(CnafEffect::Disable);
-    p.ldap = CnafEffect::Prevent;
-    let v = crate::inspect(&parts, body.as_bytes(), &p);
-    assert_eq!(v.action(), Action::Block, "{v:?}");
-    let f = v.primary().expect("a finding");
-    assert_eq!(f.attack, Attack::Ldap);
-    // what the audit record carries: `attack` is the key, the message the description
-    assert_eq!(f.attack.key(), "ldap");
-    assert_eq!(
-        protect::audit::cnaf_message(
-            f.attack.describe(),
-            &f.location.to_string(),
-            "203.0.113.9",
-            f.effect
-        ),
-        "LDAP injection detected in form field user from 203.0.113.9; request blocked"
-    );
-    p.ldap = CnafEffect::Disable;
-    assert_eq!(
-        crate::inspect(&parts, body.as_bytes(), &p).action(),
-        Action::Allow
+    let p = crate::detect::test_support::blocks_on_prevent_only(
+        Attack::Ldap,
+        &form(),
+        body,
+        "LDAP injection detected in form field user from 203.0.113.9; request blocked",
     );
     // base64 and URL encodings are undone first
     let get = RequestParts::new("GET", "/?q=YWRtaW4pKHwodWlkPSop").header("Host", "app");
-    p.ldap = CnafEffect::Prevent;
     assert!(crate::inspect(&get, b"", &p).has(Attack::Ldap));
 }

@@ -1,0 +1,46 @@
+//! Checks several detectors' tests share.
+
+use crate::model::{Action, Attack, RequestParts};
+use crate::policy::{all, CnafEffect, Protections};
+
+/// With only `attack`'s protection on `prevent`, the request is blocked with one finding of
+/// `attack` whose audit message is `message` (from 203.0.113.9); with it on `disable`, it is
+/// forwarded. Returns the protections with `attack` on `prevent`, for further checks.
+pub(crate) fn blocks_on_prevent_only(
+    attack: Attack,
+    parts: &RequestParts,
+    body: &str,
+    message: &str,
+) -> Protections {
+    let mut p = all(CnafEffect::Disable);
+    let set = |p: &mut Protections, e: CnafEffect| match attack {
+        Attack::Ldap => p.ldap = e,
+        Attack::Graphql => p.graphql = e,
+        other => unreachable!("no shared protection-switch test for {other}"),
+    };
+    set(&mut p, CnafEffect::Prevent);
+    let v = crate::inspect(parts, body.as_bytes(), &p);
+    assert_eq!(v.action(), Action::Block, "{v:?}");
+    let Some(f) = v.primary() else {
+        unreachable!("a block has a finding")
+    };
+    assert_eq!(f.attack, attack);
+    // what the audit record carries: `attack` is the key, the message the description
+    assert_eq!(f.attack.key(), attack.to_string());
+    assert_eq!(
+        protect::audit::cnaf_message(
+            f.attack.describe(),
+            &f.location.to_string(),
+            "203.0.113.9",
+            f.effect
+        ),
+        message
+    );
+    set(&mut p, CnafEffect::Disable);
+    assert_eq!(
+        crate::inspect(parts, body.as_bytes(), &p).action(),
+        Action::Allow
+    );
+    set(&mut p, CnafEffect::Prevent);
+    p
+}
