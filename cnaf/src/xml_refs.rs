@@ -169,7 +169,8 @@ mod tests {
         external_reference(&ns, prefix, local, &a).is_some()
     }
 
-    type Attrs = &'static [(&'static str, &'static str, &'static str)];
+    type Attr3 = (&'static str, &'static str, &'static str);
+    type Attrs = &'static [Attr3];
 
     #[test]
     fn schema_directives_with_urls_are_flagged() {
@@ -227,7 +228,7 @@ mod tests {
     fn schema_location_hints() {
         const XSI_NS: (&str, &str, &str) = ("xmlns", "xsi", XSI);
         let hint = |value: &'static str| [XSI_NS, ("xsi", "schemaLocation", value)];
-        let cases: [([(&str, &str, &str); 2], bool); 9] = [
+        let cases: [([Attr3; 2], bool); 9] = [
             // the conventional pair, on the namespace's own site
             (
                 hint(
