@@ -395,17 +395,9 @@ mod tests {
         let long = format!("{{ {} }}", "items { id name } ".repeat(20_000));
         assert!(!detect(&format!("{long} __x")));
         let alphabet = b"{}()[]:,.\"\\#$@!=|&_ ab_schema__type\n\xc3\xa9";
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..20_000 {
-            let len = (seed % 40) as usize;
-            let mut v = Vec::with_capacity(len);
-            for _ in 0..len {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                v.push(alphabet[(seed % alphabet.len() as u64) as usize]);
-            }
-            let v = String::from_utf8_lossy(&v);
+        for v in
+            crate::detect::test_support::random_values(alphabet, 40, 20_000, 0x2545_f491_4f6c_dd1d)
+        {
             let _ = detect(&v);
             let _ = paranoid(&v, Paranoia::MAX);
         }

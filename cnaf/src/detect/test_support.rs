@@ -44,3 +44,28 @@ pub(crate) fn blocks_on_prevent_only(
     set(&mut p, CnafEffect::Prevent);
     p
 }
+
+/// `count` pseudo-random values of up to `max_len - 1` bytes drawn from `alphabet` (xorshift from
+/// `seed`, so a failure reproduces), read lossily as UTF-8: inputs for "never panics" tests.
+pub(crate) fn random_values(
+    alphabet: &[u8],
+    max_len: u64,
+    count: usize,
+    mut seed: u64,
+) -> Vec<String> {
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    (0..count)
+        .map(|_| {
+            let len = next() % max_len;
+            let v: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            String::from_utf8_lossy(&v).into_owned()
+        })
+        .collect()
+}

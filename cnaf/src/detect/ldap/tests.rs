@@ -157,17 +157,8 @@ fn paranoia_levels_add_fragments() {
 #[test]
 fn random_filter_syntax_never_panics() {
     let alphabet = b"()()&|!=*:~<>.;a1 \\\0x";
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    for _ in 0..20_000 {
-        let len = (seed % 32) as usize;
-        let mut v = Vec::with_capacity(len);
-        for _ in 0..len {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            v.push(alphabet[(seed % alphabet.len() as u64) as usize]);
-        }
-        let v = String::from_utf8_lossy(&v);
+    for v in crate::detect::test_support::random_values(alphabet, 32, 20_000, 0x9e37_79b9_7f4a_7c15)
+    {
         let _ = detect(&v);
         let _ = paranoid(&v, Paranoia::MAX);
     }
