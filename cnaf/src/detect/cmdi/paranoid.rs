@@ -3,9 +3,10 @@
 //!
 //! - 2: a known command in command position with an argument (`cscli alerts list`), any known
 //!   command glued to a separator (`;who`, `&aptitude`), quoted or escaped command names
-//!   (`'ll' /var`, `\ls`), an unset variable before a command (`;$a cat x`), bash tilde
-//!   expansions (`~+`, `~-2`), brace groups naming a command (`{,ip,a}`), numbered history
-//!   expansions (`!1`, `!-2`), a hyphenated command name as the whole value (`chef-shell`).
+//!   (`'ll' /var`, `\ls`), `at` glued to a separator with a time (`;at 2:00`), an unset
+//!   variable before a command (`;$a cat x`), bash tilde expansions (`~+`, `~-2`), brace
+//!   groups naming a command (`{,ip,a}`), numbered history expansions (`!1`, `!-2`), a
+//!   hyphenated command name as the whole value (`chef-shell`).
 //! - 3: a bare command name as the whole value (`visudo`, `'id'`), any known command after a
 //!   separator or line break, the history expansion `!!`, shell metacharacter sequences
 //!   (`$(`, `` `x` ``, `2>&1`, `<(`), mail protocol verbs at the start of a line.
@@ -104,7 +105,9 @@ fn level2(lower: &str, l: &[u8]) -> bool {
             let bare: String = a.chars().filter(|c| !matches!(c, '\'' | '"')).collect();
             shell_arg(&bare, true)
         });
-        if separated && glued && (!weak || !has_arg || shellish) {
+        // `;at 2:00 "x"`, `|at now + 1 minute`: `at` reads a time of day as its argument
+        let scheduled = word == "at" && arg.as_deref().is_some_and(time_spec);
+        if separated && glued && (!weak || !has_arg || shellish || scheduled) {
             // `;who`, `&aptitude`, `|more -f`: prose puts a blank after its punctuation (an
             // English word glued to one needs no argument or a shell-style one)
             return true;
@@ -201,6 +204,18 @@ fn prose_arg(a: &str) -> bool {
         "may", "might", "all", "some", "any", "more", "less", "again", "then", "too",
     ];
     WORDS.contains(&a.trim_end_matches([',', '.', '!', '?']))
+}
+
+/// A time as `at` reads one: `2:00`, `14:30`, `9am`, `now`, `noon`, `midnight`, `teatime`.
+fn time_spec(a: &str) -> bool {
+    let a = a.trim_end_matches(['a', 'p', 'm']);
+    if matches!(a, "now" | "noon" | "midnight" | "teatime" | "tomorrow") {
+        return true;
+    }
+    let (h, m) = a.split_once(':').unwrap_or((a, "00"));
+    (1..=2).contains(&h.len())
+        && m.len() == 2
+        && h.bytes().chain(m.bytes()).all(|c| c.is_ascii_digit())
 }
 
 /// `~+`, `~-`, `~+2`, `~-1`: bash tilde expansions (the working directories) as the whole value.

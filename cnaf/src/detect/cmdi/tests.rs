@@ -572,3 +572,23 @@ fn hyphenated_words_are_no_command_names() {
         );
     }
 }
+
+#[test]
+fn at_schedules_with_a_time() {
+    for a in [";at 2:00 \"echo test\"", "x|at now", "a&at 9pm"] {
+        assert_eq!(lowest_level(a), 2, "{a:?}");
+    }
+    for b in [
+        "Meet me at 2:00",
+        "Lunch; at 2:00 we leave",
+        "at 2:00 pm",
+        "AT&T at 5:00",
+        "x;at home",
+    ] {
+        assert!(
+            lowest_level(b) > 2,
+            "flagged at level {}: {b:?}",
+            lowest_level(b)
+        );
+    }
+}
