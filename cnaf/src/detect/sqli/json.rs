@@ -6,7 +6,7 @@ const MAX_DEPTH: usize = 32;
 
 /// `Some(verdict)` when `value` parses as a JSON object or array: whether any key or string leaf
 /// is an injection. `None` for anything else (judge the text as it is).
-pub(super) fn document(value: &str, detect: fn(&str) -> bool) -> Option<bool> {
+pub(super) fn document(value: &str, detect: &dyn Fn(&str) -> bool) -> Option<bool> {
     let v = value.trim();
     let framed =
         (v.starts_with('{') && v.ends_with('}')) || (v.starts_with('[') && v.ends_with(']'));

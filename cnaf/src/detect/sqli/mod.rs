@@ -93,7 +93,7 @@ pub fn detect(value: &str) -> bool {
             && value.bytes().any(|c| c.is_ascii_digit())
             && constant_tautology(value);
     }
-    if let Some(hit) = json::document(value, detect) {
+    if let Some(hit) = json::document(value, &detect) {
         return hit;
     }
     let mut toks = Vec::with_capacity(32);

@@ -30,6 +30,9 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
     if n < 2 || value.is_empty() {
         return false;
     }
+    if let Some(hit) = super::json::document(value, &|v| paranoid(v, level)) {
+        return hit;
+    }
     let mut toks = Vec::with_capacity(32);
     let mut sig = Vec::with_capacity(32);
     tokenize(value, None, &mut toks);
@@ -42,7 +45,11 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
         if value.as_bytes().contains(&q) {
             tokenize(value, Some(q), &mut toks);
             strip_comments(&toks, &mut quoted);
-            if after_quote2(&quoted) || (n >= 3 && after_quote3(&quoted)) {
+            let elided = q == b'\'' && super::elision(value);
+            if after_quote2(&quoted, elided)
+                || opening_quote2(value, &quoted)
+                || (n >= 3 && after_quote3(&quoted))
+            {
                 return true;
             }
         }
@@ -71,7 +78,17 @@ fn level2(value: &str, toks: &[Tok], s: &[Tok]) -> bool {
         || backslash_quote_logic(value)
         || comment_in_word(value)
         || toks2(toks)
+        || compared_string(value, s)
         || (0..s.len()).any(|i| at_2(s, i) || list_or_alias(s, i))
+}
+
+/// `'1001'='10`: the value opens with a quoted literal compared to another literal (a boolean
+/// probe whose last quote the application supplies).
+fn compared_string(value: &str, s: &[Tok]) -> bool {
+    value.starts_with(['\'', '"'])
+        && matches!(s.first(), Some(Tok::Str { closed: true, .. }))
+        && at(s, 1) == Some(Tok::Cmp)
+        && matches!(at(s, 2), Some(Tok::Num | Tok::Str { .. }))
 }
 
 /// Rules over the raw tokens (comments kept).
@@ -225,8 +242,10 @@ fn at_2(s: &[Tok], i: usize) -> bool {
 }
 
 /// A value read as starting inside a string: a statement or union right after the quote
-/// (`'alter a`, `" ALTER A`, `'select H`).
-fn after_quote2(s: &[Tok]) -> bool {
+/// (`'alter a`, `" ALTER A`, `'select H`) — not an elided article (`l'union`) nor a quoted word
+/// (`Press 'Execute' to run`, `Click 'Select all' then`), whose own closing quote follows the
+/// words.
+fn after_quote2(s: &[Tok], elided: bool) -> bool {
     matches!(
         s.first(),
         Some(Tok::Str {
@@ -234,6 +253,33 @@ fn after_quote2(s: &[Tok]) -> bool {
             closed: true
         })
     ) && matches!(at(s, 1), Some(Tok::Stmt(_) | Tok::Select | Tok::Union))
+        && !elided
+        && !s[2..]
+            .iter()
+            .find(|t| !matches!(t, Tok::Word | Tok::Kw(_)))
+            .is_some_and(|t| matches!(t, Tok::Str { .. }))
+}
+
+/// A value opening with a quote that closes the application's string (or name), then a
+/// comparison with a literal, or logic, one operand and an operator, a list or a number cut off by the value's end (`' or xyz!`, `' xor abc-`,
+/// `' or 3,4,2@!`).
+fn opening_quote2(value: &str, s: &[Tok]) -> bool {
+    if !value.starts_with(['\'', '"', '`']) {
+        return false;
+    }
+    match (s.first(), at(s, 1)) {
+        // `` `>65 ``, `` ` < 0) AND ` ``: the closed name compared to a literal
+        (Some(Tok::Str { closed: true, .. }), Some(Tok::Cmp)) => {
+            matches!(at(s, 2), Some(Tok::Num | Tok::Str { .. }))
+        }
+        (Some(Tok::Str { closed: true, .. }), Some(Tok::Logic)) => operand(s, 2).is_some_and(|e| {
+            matches!(
+                at(s, e),
+                Some(Tok::Cmp | Tok::Not | Tok::Arith | Tok::Comma | Tok::Num)
+            ) && s[e..].len() <= 6
+        }),
+        _ => false,
+    }
 }
 
 /// Words that call a SQL function: a known function name, then `(`, glued or after a little junk

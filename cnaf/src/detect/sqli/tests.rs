@@ -741,3 +741,33 @@ fn json_documents_are_judged_by_their_strings() {
         assert!(detect(a), "missed: {a}");
     }
 }
+
+#[test]
+fn paranoia_2_opening_quote_probes() {
+    let l2 = at_level(2);
+    for a in [
+        "' or abc!",
+        "' xor zzz-",
+        "' or 5,6,7@!",
+        "'2040'='20",
+        "`>42",
+        "` < 0) AND `",
+    ] {
+        assert!(paranoid(a, l2), "level 2 missed: {a}");
+    }
+    for b in [
+        "my parents' or yours!",
+        "'Delete' removes it, 'Archive' keeps it",
+        "Hit 'Truncate' to shorten the text.",
+        "Click 'Select all' then 'Copy'.",
+        "The \"Update\" button is grey.",
+        "Tap 'Insert' > 'Image' and pick a photo.",
+        "L'union fait la force",
+        "'90s music, or 80s?",
+        "'16/17 season was great",
+        r#"{"drop":{"where":"porch","slot":"9-12"}}"#,
+        r#"{"select":["id","name"],"order":"name","limit":20}"#,
+    ] {
+        assert!(!paranoid(b, l2), "level 2 flagged: {b}");
+    }
+}
