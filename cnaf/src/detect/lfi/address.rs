@@ -110,7 +110,7 @@ fn slashless_host(b: &[u8]) -> Option<&[u8]> {
 /// IPv4 address: this host (0.0.0.0, 127/8), private (10/8, 172.16/12, 192.168/16), link-local with
 /// the cloud metadata service (169.254/16) or carrier-grade NAT (100.64/10). `None` when `h` is
 /// not numeric.
-fn internal_ipv4(h: &[u8]) -> Option<bool> {
+pub(super) fn internal_ipv4(h: &[u8]) -> Option<bool> {
     let ip = ipv4(h)?;
     let [a, b, ..] = ip.to_be_bytes();
     Some(

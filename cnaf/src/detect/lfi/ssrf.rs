@@ -1,7 +1,8 @@
 //! Server-side request forgery by host name: a reference (`localhost/`, `http://host.docker.
 //! internal:2375/`, `url=http://localhost/admin`) to a name that only resolves inside the
 //! server's own network: loopback names, container and orchestrator service names, cloud
-//! metadata and instance-internal names. IP literals are judged in `address`.
+//! metadata and instance-internal names, wildcard-DNS names that spell an internal address
+//! (`10.0.0.5.nip.io`). IP literals are judged in `address`.
 //!
 //! Levels. A container, orchestrator or cloud-internal name (`*.docker.internal`,
 //! `*.svc.cluster.local`, `*.ec2.internal`) starting a value is level 1 anywhere: no browser can
@@ -32,6 +33,9 @@ static NAME_HINTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         ".internal",
         ".cluster.local",
         "kubernetes.default",
+        ".nip.io",
+        ".sslip.io",
+        ".xip.io",
     ])
 });
 
@@ -256,10 +260,33 @@ fn classify(host: &[u8]) -> Option<Reach> {
     if INTERNAL_ZONES.iter().any(|z| h.ends_with(z))
         || h == b"kubernetes.default"
         || h.starts_with(b"kubernetes.default.")
+        || names_internal_ip(h)
     {
         return Some(Reach::Internal);
     }
     None
+}
+
+/// `10.0.0.5.nip.io`, `app.127.0.0.1.sslip.io`, `10-0-0-5.sslip.io`: a name in a wildcard DNS
+/// zone that answers with the IPv4 address written in the name, here an internal one (the
+/// host-name spelling of `http://10.0.0.5/`, which passes filters that look for IP literals).
+fn names_internal_ip(h: &[u8]) -> bool {
+    const ZONES: &[&[u8]] = &[b".nip.io", b".sslip.io", b".xip.io"];
+    let Some(zone) = ZONES.iter().find(|z| h.ends_with(z)) else {
+        return false;
+    };
+    let name = &h[..h.len() - zone.len()];
+    let labels: Vec<&[u8]> = name.split(|&c| c == b'.').collect();
+    let dotted = (labels.len() >= 4).then(|| labels[labels.len() - 4..].join(&b'.'));
+    let dashed = labels.last().and_then(|l| {
+        let parts: Vec<&[u8]> = l.split(|&c| c == b'-').collect();
+        (parts.len() >= 4).then(|| parts[parts.len() - 4..].join(&b'.'))
+    });
+    [dotted, dashed].into_iter().flatten().any(|ip| {
+        ip.split(|&c| c == b'.')
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.iter().all(u8::is_ascii_digit))
+            && super::address::internal_ipv4(&ip) == Some(true)
+    })
 }
 
 #[cfg(test)]
@@ -296,6 +323,9 @@ mod tests {
             "POP3://LOCALHOST:110",
             "smtp://localhost:25/",
             "ftp://lvh.me/x",
+            "http://10.0.0.5.nip.io/admin",
+            "https://app.127.0.0.1.sslip.io:8443/",
+            "http://169-254-169-254.sslip.io/latest/meta-data/",
         ] {
             assert!(internal_reference(v.as_bytes()), "missed {v}");
         }
@@ -324,6 +354,9 @@ mod tests {
             "mongodb://localhost:27017/app",
             "ws://localhost:8080/socket",
             "irc://irc.libera.chat",
+            "http://8.8.8.8.nip.io/",
+            "https://nip.io/",
+            "http://my-app.sslip.io/",
         ] {
             assert!(!internal_reference(v.as_bytes()), "false positive {v}");
         }
