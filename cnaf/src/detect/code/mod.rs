@@ -174,7 +174,9 @@ pub(crate) static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
 /// Whether `value` (already decoded) is code injection.
 pub fn detect(value: &str) -> bool {
     let b = value.as_bytes();
-    if php_short_tag(b) {
+    // `<?xml :echo 1;`: a PHP open tag dressed as an XML declaration (one goes on with
+    // ` version=`)
+    if php_short_tag(b) || (b.contains(&b'?') && xml_dressed_tag(b)) {
         return true;
     }
     if MARKERS.is_match(b) || finder!(&[0xAC, 0xED, 0x00, 0x05]).find(b).is_some() {
@@ -203,6 +205,20 @@ pub fn detect(value: &str) -> bool {
         return true;
     }
     mongo_shell(b)
+}
+
+/// `<?xml :echo 1;`, `<?xml\t(`: an open tag that starts like an XML declaration but does not
+/// go on the way one does (blank, then `version`).
+fn xml_dressed_tag(b: &[u8]) -> bool {
+    finder!(b"<?xml").find_iter(b).any(|p| {
+        let rest = &b[p + 5..];
+        let blank = rest.iter().take_while(|c| c.is_ascii_whitespace()).count();
+        let next = &rest[blank..];
+        // `<?xml:echo`: no XML declaration puts a colon right after its name either
+        (blank > 0 || next.first() == Some(&b':'))
+            && !next.is_empty()
+            && matches!(next[0], b':' | b'(' | b';' | b'$')
+    })
 }
 
 /// `{% if True %}49{% endif %}`, `<% if x %>..<% end %>`: a template control block — an opening

@@ -3,10 +3,10 @@
 //!
 //! - 2: a dangerous PHP function called, also with blanks or comments before `(` (`exec  (x)`,
 //!   `fopen/**/(x)`), a dangerous function named without a call (`shell_exec`), a whole-value
-//!   php.ini assignment of a core directive with an ordinary name (`engine=true`), a PHP open
-//!   tag dressed as an XML declaration (`<?xml :echo`), an ORM oracle lookup key
-//!   (`username__startswith`), a PHP function of the runtime's dictionary called the way only
-//!   code calls it (`strrev( )`, `is_array()`, `array_diff (` left open, `filegroup  (x)`).
+//!   php.ini assignment of a core directive with an ordinary name (`engine=true`), an ORM
+//!   oracle lookup key (`username__startswith`), a PHP function of the runtime's dictionary
+//!   called the way only code calls it (`strrev( )`, `is_array()`, `array_diff (` left open,
+//!   `filegroup  (x)`).
 //! - 3: any PHP function of the runtime's dictionary called (`unpack($x)`, an extension
 //!   function such as `pg_query(x)`, English-word names such as `crypt(x)`), a superglobal
 //!   spelt with blanks (`$_S ERVER[`), `${name}` variable-variables, a value ending in an open
@@ -124,7 +124,6 @@ fn level2(value: &str, b: &[u8]) -> bool {
     }) || php_function_call(b, CallShape::CodeOnly)
         || super::php_ini::core_ini_assignment(value)
         || super::orm::any_lookup(value)
-        || xml_dressed_tag(b)
 }
 
 /// How a call must look for [`php_function_call`] to count it.
@@ -191,20 +190,6 @@ fn spaced_superglobal(b: &[u8]) -> bool {
         end < rest.len()
             && rest[..end].iter().any(u8::is_ascii_whitespace)
             && NAMES.iter().any(|n| letters == *n)
-    })
-}
-
-/// `<?xml :echo 1;`, `<?xml\t(`: an open tag that starts like an XML declaration but does not
-/// go on the way one does (blank, then `version`).
-fn xml_dressed_tag(b: &[u8]) -> bool {
-    finder!(b"<?xml").find_iter(b).any(|p| {
-        let rest = &b[p + 5..];
-        let blank = rest.iter().take_while(|c| c.is_ascii_whitespace()).count();
-        let next = &rest[blank..];
-        // `<?xml:echo`: no XML declaration puts a colon right after its name either
-        (blank > 0 || next.first() == Some(&b':'))
-            && !next.is_empty()
-            && matches!(next[0], b':' | b'(' | b';' | b'$')
     })
 }
 

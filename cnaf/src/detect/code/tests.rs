@@ -350,7 +350,7 @@ fn paranoia_levels() {
         ("Shell_Exec=(1)", 2),
         ("$_P OST['a']", 3),
         ("precision=true", 2),
-        ("<?xml :print 1;", 2),
+        ("<?xml :print 1;", 1),
         ("crypt(abc)", 3),
         ("date()", 3),
         ("${total}", 3),
@@ -391,7 +391,8 @@ fn prose_passes_level_two() {
 
 #[test]
 fn xml_dressed_open_tags() {
-    assert_eq!(lowest_level("<?xml:print 1;"), 2);
+    assert_eq!(lowest_level("<?xml:print 1;"), 1);
+    assert_eq!(lowest_level("<?xml \t();echo 1;"), 1);
     assert!(lowest_level("<?xml version=\"1.0\" encoding=\"UTF-8\"?>") > 2);
 }
 
