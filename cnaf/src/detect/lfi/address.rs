@@ -24,7 +24,16 @@ pub(super) fn remote_by_ip(n: &[u8]) -> bool {
         // drop user-info and port
         let h = h.rsplit(|&c| c == b'@').next().unwrap_or(h);
         let starts = s == 0 || matches!(n[s - 1], b'=' | b' ' | b'"' | b'\'' | b'>' | b'(');
-        if starts && (ip_literal(h) || metadata_host(h) || h.contains(&b'\\')) {
+        // an http(s) URL that is the whole value, as a redirect URI is
+        let web = s == 0
+            && matches!(&n[s..p], b"http" | b"https")
+            && !n[p..]
+                .iter()
+                .any(|c| c.is_ascii_whitespace() || matches!(c, b'\'' | b'"' | b'(' | b')' | b'<'));
+        if starts
+            && (ip_literal(h) || metadata_host(h) || h.contains(&b'\\'))
+            && !(web && loopback_redirect_host(h))
+        {
             return true;
         }
         // `http://a.com:80 &@127.1.2.3:22/`, `http://a.com#@10.0.0.1/`: an authority with blanks,
@@ -56,6 +65,27 @@ pub(super) fn remote_by_ip(n: &[u8]) -> bool {
         }
     }
     false
+}
+
+/// `127.0.0.1:53682`, `[::1]:8080`: the loopback address as native apps and command-line tools
+/// write it in an OAuth redirect URI (RFC 8252 prefers the IP literal to `localhost`), in
+/// canonical notation. Such an `http(s)` URL is judged by its parameter's name instead
+/// (`ssrf::fetched_internal_url`); obfuscated spellings (`0x7f.1`, `2130706433`) still count.
+pub(super) fn loopback_redirect_host(h: &[u8]) -> bool {
+    let host = if let Some(v6) = h.strip_prefix(b"[") {
+        return v6.starts_with(b"::1]");
+    } else {
+        h.split(|&c| c == b':').next().unwrap_or(h)
+    };
+    let parts: Vec<&[u8]> = host.split(|&c| c == b'.').collect();
+    parts.len() == 4
+        && parts[0] == b"127"
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 3
+                && p.iter().all(u8::is_ascii_digit)
+                && (p.len() == 1 || p[0] != b'0')
+        })
 }
 
 /// `http:2852039166`, `http:/0xA9FEA9FE`, `http:[::ffff:a9fe:a9fe]`: a URL of a special scheme

@@ -78,7 +78,28 @@ pub(super) fn internal_reference(b: &[u8]) -> bool {
 /// Level 1, by parameter name: a URL to an internal or loopback host in a parameter the server
 /// fetches.
 pub(super) fn fetched_internal_url(name: &str, value: &str) -> bool {
-    refs(value.as_bytes()).any(|r| r.scheme || r.path) && fetch_named(name)
+    (refs(value.as_bytes()).any(|r| r.scheme || r.path) || loopback_ip_url(value.as_bytes()))
+        && fetch_named(name)
+}
+
+/// `http://127.0.0.1:8080/`, `https://[::1]/`: a URL (the whole value) whose host is the
+/// loopback address in canonical notation, which the value-only rules leave to the name.
+fn loopback_ip_url(b: &[u8]) -> bool {
+    let t = b.trim_ascii();
+    let Some(p) = finder!(b"://").find(t) else {
+        return false;
+    };
+    if p == 0 || p > 16 || !t[..p].iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let auth = &t[p + 3..];
+    let end = auth
+        .iter()
+        .position(|&c| matches!(c, b'/' | b'?' | b'#'))
+        .unwrap_or(auth.len());
+    let host = &auth[..end];
+    let host = host.rsplit(|&c| c == b'@').next().unwrap_or(host);
+    super::address::loopback_redirect_host(host)
 }
 
 /// Words naming a parameter whose URL the server itself requests (lower case, whole words).
@@ -373,6 +394,8 @@ mod tests {
             ("feed", "http://lvh.me/rss"),
             ("callback_url", "http://localhost:9000/"),
             ("target", "//localhost/admin"),
+            ("url", "http://127.0.0.1:8080/"),
+            ("proxy_url", "https://[::1]/"),
         ] {
             assert!(fetched_internal_url(n, v), "missed {n}={v}");
         }
@@ -389,6 +412,52 @@ mod tests {
             ("url", "see localhost"),
         ] {
             assert!(!fetched_internal_url(n, v), "false positive {n}={v}");
+        }
+    }
+
+    /// Whole requests: the parameter's name is read in queries, forms, JSON members and
+    /// cookies alike; a loopback redirect URI passes, a loopback webhook does not.
+    #[test]
+    fn requests() {
+        use crate::{inspect, policy, Action, CnafEffect, RequestParts};
+        let all = policy::all(CnafEffect::Prevent);
+        let json = || {
+            RequestParts::new("POST", "/api")
+                .header("Host", "a")
+                .header("Content-Type", "application/json")
+        };
+        let get = |uri: &str| RequestParts::new("GET", uri).header("Host", "a");
+        for (parts, body) in [
+            (
+                json(),
+                &br#"{"webhook":{"target_url":"http://localhost:8080/"}}"#[..],
+            ),
+            (get("/?feed=http%3A%2F%2Flocalhost%2Frss"), b""),
+            (get("/?url=localhost/"), b""),
+            (get("/?x=Context(%27http://127.1.2.3/wb.xml%27)"), b""),
+            (get("/?x=http://0x7f.1/"), b""),
+            (
+                get("/").header("Cookie", "redirect=host.docker.internal/"),
+                b"",
+            ),
+        ] {
+            let v = inspect(&parts, body, &all);
+            assert_eq!(v.action(), Action::Block, "{parts:?}");
+        }
+        for (parts, body) in [
+            (
+                json(),
+                &br#"{"redirect_uri":"http://localhost:8765/callback"}"#[..],
+            ),
+            (
+                get("/authorize?redirect_uri=http%3A%2F%2F127.0.0.1%3A53682%2F"),
+                b"",
+            ),
+            (get("/setup?db_host=localhost&server=localhost"), b""),
+            (get("/?q=http%3A%2F%2Flocalhost%3A3000%2Fcallback"), b""),
+        ] {
+            let v = inspect(&parts, body, &all);
+            assert_eq!(v.action(), Action::Allow, "{parts:?}: {v:?}");
         }
     }
 }
