@@ -79,7 +79,31 @@ fn level2(value: &str, toks: &[Tok], s: &[Tok]) -> bool {
         || comment_in_word(value)
         || toks2(toks)
         || compared_string(value, s)
+        || lone_fragment(value)
         || (0..s.len()).any(|i| at_2(s, i) || list_or_alias(s, i))
+}
+
+/// The whole value is one SQL fragment that no text is: a function or operator word opening a
+/// call and nothing else (`IN (`, `values (`, `day. (`, `Execute(`, `md5 (`). (`ORDER BY` alone or
+/// `execute <name>` are searches too: "group by", "exec chair".)
+fn lone_fragment(value: &str) -> bool {
+    let v = value.trim();
+    if v.len() > 40 {
+        return false;
+    }
+    let lower = v.to_ascii_lowercase();
+    if let Some(head) = lower.strip_suffix('(') {
+        let word = head.trim_end_matches(|c: char| c.is_ascii_whitespace() || ".!'\"$".contains(c));
+        // an English name (`time (`, search-as-you-type) or `exec (` (PHP's and a shell's
+        // word too) only glued or with SQL junk between (`day. (`)
+        let loose = head[word.len()..].bytes().all(|c| c.is_ascii_whitespace());
+        let english = english_function(word) || matches!(word, "exec" | "execute");
+        return !word.is_empty()
+            && word.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+            && (sql_function(word) || matches!(word, "in" | "values" | "if" | "exec" | "execute"))
+            && !(english && loose && word.len() < head.len());
+    }
+    false
 }
 
 /// `'1001'='10`: the value opens with a quoted literal compared to another literal (a boolean
@@ -271,6 +295,10 @@ fn opening_quote2(value: &str, s: &[Tok]) -> bool {
         // `` `>65 ``, `` ` < 0) AND ` ``: the closed name compared to a literal
         (Some(Tok::Str { closed: true, .. }), Some(Tok::Cmp)) => {
             matches!(at(s, 2), Some(Tok::Num | Tok::Str { .. }))
+        }
+        // `' * from`: a select list closing on the string
+        (Some(Tok::Str { closed: true, .. }), Some(Tok::Arith)) => {
+            at(s, 2) == Some(Tok::Kw(Kw::From))
         }
         (Some(Tok::Str { closed: true, .. }), Some(Tok::Logic)) => operand(s, 2).is_some_and(|e| {
             matches!(

@@ -771,3 +771,31 @@ fn paranoia_2_opening_quote_probes() {
         assert!(!paranoid(b, l2), "level 2 flagged: {b}");
     }
 }
+
+#[test]
+fn paranoia_2_lone_call_openings() {
+    let l2 = at_level(2);
+    for a in [
+        "hour. (",
+        "md5 (",
+        "IN (",
+        "week. (",
+        "Execute(",
+        "' * from x",
+    ] {
+        assert!(paranoid(a, l2), "level 2 missed: {a}");
+    }
+    for b in [
+        "exec (",
+        "hour (",
+        "exec chair",
+        "group by",
+        "Order by",
+        "see the notes (",
+        "time flies (",
+        "Call me (",
+        "hour",
+    ] {
+        assert!(!paranoid(b, l2), "level 2 flagged: {b}");
+    }
+}
