@@ -118,6 +118,11 @@ pub(crate) fn walk(parts: &RequestParts, body: &[u8], insp: &mut Inspector<'_>, 
                 .split_once("://")
                 .map_or(value.as_str(), |(_, r)| r.find('/').map_or("", |i| &r[i..]));
             insp.scan(&loc, rest, ValueKind::Plain);
+            // and its query parameters one by one, as the page that sent them received them
+            if let Some((_, query)) = rest.split_once('?') {
+                let query = query.split('#').next().unwrap_or("");
+                pairs(query, insp, |_| loc(), |_| loc());
+            }
         } else if STRUCTURAL_HEADERS.contains(&lower) {
             // still: Shellshock hides in any header
             if insp.wants(Attack::Shellshock) && crate::detect::tools::shellshock(value) {

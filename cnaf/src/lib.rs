@@ -503,6 +503,25 @@ mod tests {
     }
 
     #[test]
+    fn referer_query_parameters_are_inspected_one_by_one() {
+        let with = |referer: &str| get("/next").header("Referer", referer);
+        let v = check(
+            with("https://shop.example.com/search?q=shoes&args=env%20--version"),
+            "",
+        );
+        assert_eq!(
+            v.primary().map(|f| (f.attack, f.location.to_string())),
+            Some((Attack::Cmdi, "header referer".to_string())),
+            "{v:?}"
+        );
+        let v = check(
+            with("https://shop.example.com/search?q=env+shoes&sort=price#top"),
+            "",
+        );
+        assert!(v.findings.is_empty(), "{v:?}");
+    }
+
+    #[test]
     fn real_browser_and_load_balancer_headers_pass() {
         let parts = RequestParts::new("GET", "/app/dashboard?tab=reports&from=2024-01-01&to=2024-01-31")
             .header("Host", "shop.example.com")
