@@ -99,7 +99,11 @@ pub(super) fn at_level(value: &str, level: u8) -> bool {
     }
     let norm = normalize_path(value);
     let n = norm.as_bytes();
-    (level >= 2 && (level2(n) || slashless_url_to_number(b) || text_data_url(b)))
+    (level >= 2
+        && (level2(n)
+            || slashless_url_to_number(b)
+            || text_data_url(b)
+            || super::ssrf::single_label_url(b)))
         || (level >= 3 && level3(b, n))
         || (level >= 4 && level4(n))
 }
@@ -304,6 +308,8 @@ mod tests {
             "data:text/plain",
             "data:text/plain;base64,SGVsbG8=",
             "DATA:application/x-httpd-php,x",
+            "http://redis:6379/",
+            "gopher://db/_x",
         ] {
             assert_eq!(level(a), Some(2), "{a}");
         }
@@ -353,6 +359,10 @@ mod tests {
             "https:443",
             "http:later",
             "http:0xABCDEF",
+            "https://example.com",
+            "It works on http://app:3000 but not on staging",
+            "file:///x",
+            "gid://shop/Product/42",
             "data:image/png;base64,iVBORw0KGgo=",
             "let name = user?.profile?.name ?? \"anonymous\";",
             "user.profile.zshrc_path",

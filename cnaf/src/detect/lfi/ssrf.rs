@@ -78,8 +78,59 @@ pub(super) fn internal_reference(b: &[u8]) -> bool {
 /// Level 1, by parameter name: a URL to an internal or loopback host in a parameter the server
 /// fetches.
 pub(super) fn fetched_internal_url(name: &str, value: &str) -> bool {
-    (refs(value.as_bytes()).any(|r| r.scheme || r.path) || loopback_ip_url(value.as_bytes()))
+    let b = value.as_bytes();
+    (refs(b).any(|r| r.scheme || r.path) || loopback_ip_url(b) || single_label_url(b))
         && fetch_named(name)
+}
+
+/// Level 2, any value: `http://redis:6379/`, `http://api/internal/users`: a URL (the whole
+/// value) whose host is a single label. Only the server's own resolver, through its search
+/// domains or a container network's service names, can resolve a name without a dot; every
+/// public host has one (`localhost` is judged above).
+pub(super) fn single_label_url(b: &[u8]) -> bool {
+    let t = b.trim_ascii();
+    if t.len() > 2048
+        || t.iter()
+            .any(|c| c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'<'))
+    {
+        return false;
+    }
+    let Some(p) = finder!(b"://").find(t) else {
+        return false;
+    };
+    // schemes a fetcher speaks (`gid://shop/Product/42` is an identifier, not a host)
+    let scheme = &t[..p];
+    let fetched = [
+        &b"http"[..],
+        b"https",
+        b"ws",
+        b"wss",
+        b"ftp",
+        b"ftps",
+        b"gopher",
+        b"dict",
+    ]
+    .iter()
+    .chain(SMUGGLING_SCHEMES)
+    .any(|s| scheme.eq_ignore_ascii_case(s));
+    if !fetched {
+        return false;
+    }
+    let auth = &t[p + 3..];
+    let end = auth
+        .iter()
+        .position(|&c| matches!(c, b'/' | b'?' | b'#'))
+        .unwrap_or(auth.len());
+    let host = &auth[..end];
+    let host = host.rsplit(|&c| c == b'@').next().unwrap_or(host);
+    let host = host.split(|&c| c == b':').next().unwrap_or(host);
+    !host.is_empty()
+        && host.len() <= 63
+        && host.iter().any(u8::is_ascii_alphabetic)
+        && classify(host).is_none()
+        && host
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
 }
 
 /// `http://127.0.0.1:8080/`, `https://[::1]/`: a URL (the whole value) whose host is the
@@ -396,6 +447,8 @@ mod tests {
             ("target", "//localhost/admin"),
             ("url", "http://127.0.0.1:8080/"),
             ("proxy_url", "https://[::1]/"),
+            ("webhook", "http://redis:6379/"),
+            ("image_url", "http://api/internal/users"),
         ] {
             assert!(fetched_internal_url(n, v), "missed {n}={v}");
         }
@@ -410,6 +463,9 @@ mod tests {
             ("server", "localhost"),
             ("url", "https://example.com/"),
             ("url", "see localhost"),
+            ("url", "https://example.com"),
+            ("redirect_uri", "http://app:3000/cb"),
+            ("url", "file:///x"),
         ] {
             assert!(!fetched_internal_url(n, v), "false positive {n}={v}");
         }
