@@ -69,3 +69,18 @@ pub(crate) fn random_values(
         })
         .collect()
 }
+
+/// The lowest paranoia level at which a detector flags `v` (1 = its level-1 `detect`, 2 to 4 =
+/// its `paranoid` rules), or 5 when none does.
+pub(crate) fn lowest_level(
+    v: &str,
+    detect: fn(&str) -> bool,
+    paranoid: fn(&str, crate::policy::Paranoia) -> bool,
+) -> u8 {
+    if detect(v) {
+        return 1;
+    }
+    (2..=4)
+        .find(|n| crate::policy::Paranoia::new(*n).is_some_and(|level| paranoid(v, level)))
+        .unwrap_or(5)
+}

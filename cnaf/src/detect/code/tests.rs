@@ -318,16 +318,9 @@ fn php_callees_with_comments() {
     }
 }
 
-fn level(n: u8) -> crate::policy::Paranoia {
-    crate::policy::Paranoia::new(n).unwrap_or_default()
-}
-
 /// The lowest level that flags `v` (1 = the level-1 rules), or 5 when none does.
 fn lowest_level(v: &str) -> u8 {
-    if detect(v) {
-        return 1;
-    }
-    (2..=4).find(|n| super::paranoid(v, level(*n))).unwrap_or(5)
+    crate::detect::test_support::lowest_level(v, detect, super::paranoid)
 }
 
 #[test]
