@@ -285,16 +285,27 @@ fn after_quote2(s: &[Tok], elided: bool) -> bool {
 }
 
 /// A value opening with a quote that closes the application's string (or name), then a
-/// comparison with a literal, or logic, one operand and an operator, a list or a number cut off by the value's end (`' or xyz!`, `' xor abc-`,
-/// `' or 3,4,2@!`).
+/// comparison with a literal (`` `>65 ``), a list of literals (`', 2, 1`), a JSON value
+/// (`":60`), a select list's end (`' * from`), or logic, one operand and an operator, a list or
+/// a number cut off by the value's end (`' or xyz!`, `' xor abc-`, `' or 3,4,2@!`).
 fn opening_quote2(value: &str, s: &[Tok]) -> bool {
     if !value.starts_with(['\'', '"', '`']) {
         return false;
+    }
+    // `":60`, `":"65`, `":["00`: a JSON key closed and a value of the attacker's choosing
+    if let Some(rest) = value.strip_prefix("\":") {
+        if rest.starts_with(|c: char| c.is_ascii_digit() || c == '"' || c == '[') {
+            return true;
+        }
     }
     match (s.first(), at(s, 1)) {
         // `` `>65 ``, `` ` < 0) AND ` ``: the closed name compared to a literal
         (Some(Tok::Str { closed: true, .. }), Some(Tok::Cmp)) => {
             matches!(at(s, 2), Some(Tok::Num | Tok::Str { .. }))
+        }
+        // `', 2, 1`: the string was the first item of a list that goes on with literals
+        (Some(Tok::Str { closed: true, .. }), Some(Tok::Comma)) => {
+            matches!(at(s, 2), Some(Tok::Num | Tok::Str { .. })) && at(s, 3) == Some(Tok::Comma)
         }
         // `' * from`: a select list closing on the string
         (Some(Tok::Str { closed: true, .. }), Some(Tok::Arith)) => {

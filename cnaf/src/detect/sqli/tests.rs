@@ -752,6 +752,9 @@ fn paranoia_2_opening_quote_probes() {
         "'2040'='20",
         "`>42",
         "` < 0) AND `",
+        "', 3, 4",
+        "\":42",
+        "\":[\"1",
     ] {
         assert!(paranoid(a, l2), "level 2 missed: {a}");
     }
@@ -765,6 +768,9 @@ fn paranoia_2_opening_quote_probes() {
         "L'union fait la force",
         "'90s music, or 80s?",
         "'16/17 season was great",
+        "', said she",
+        "\": is how a JSON key ends",
+        "'Apples', 'pears', and more",
         r#"{"drop":{"where":"porch","slot":"9-12"}}"#,
         r#"{"select":["id","name"],"order":"name","limit":20}"#,
     ] {
