@@ -67,6 +67,11 @@ pub(super) const CRS_NO_MATCH_ATTACKS: &[(i64, i64, &str)] = &[
         2,
         "$_COOKIE as a parameter name (933130 catches it)",
     ),
+    (
+        934110,
+        6,
+        "SSRF to the cloud metadata address, no scheme",
+    ),
     (934110, 7, "SSRF to the cloud metadata address"),
     (934110, 8, "SSRF to the cloud metadata host"),
     (
