@@ -47,6 +47,27 @@ pub(crate) fn literals(patterns: &[&str]) -> AhoCorasick {
         .expect("a fixed list of short literals always builds")
 }
 
+/// `b` without its `/* ... */` comments (an unclosed one runs to the end): how C-family
+/// languages (PHP, JavaScript) read code that hides names behind comments.
+pub(crate) fn without_block_comments(b: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if finder!(b"/*").find(b).is_none() {
+        return std::borrow::Cow::Borrowed(b);
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            i = finder!(b"*/")
+                .find(&b[i + 2..])
+                .map_or(b.len(), |p| i + 2 + p + 2);
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// How a value is to be decoded and which extra checks apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ValueKind {

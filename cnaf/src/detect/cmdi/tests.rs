@@ -1,5 +1,10 @@
 use super::detect;
 
+/// The lowest level that flags `v` (1 = the level-1 rules), or 5 when none does.
+fn lowest_level(v: &str) -> u8 {
+    crate::detect::test_support::lowest_level(v, detect, super::paranoid)
+}
+
 #[test]
 fn payloads() {
     for a in [
@@ -319,11 +324,6 @@ fn binary_paths_and_new_commands() {
     ] {
         assert!(!detect(b), "flagged {b:?}");
     }
-}
-
-/// The lowest level that flags `v` (1 = the level-1 rules), or 5 when none does.
-fn lowest_level(v: &str) -> u8 {
-    crate::detect::test_support::lowest_level(v, detect, super::paranoid)
 }
 
 #[test]

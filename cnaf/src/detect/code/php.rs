@@ -398,17 +398,18 @@ pub(super) fn parenthesised_callee(b: &[u8]) -> bool {
         // `(system)('uname')`, or `(system)(ls)`: the argument a string or a shell command
         matches!(b.get(k + 1), Some(b'\'' | b'"')) || {
             // `(ls/* x */)`: the comment is no part of the argument
-            let arg: String = without_comments(&b[k + 1..b.len().min(k + 129)])
-                .iter()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'/'))
-                .map(|&c| char::from(c).to_ascii_lowercase())
-                .collect();
+            let arg: String =
+                crate::detect::without_block_comments(&b[k + 1..b.len().min(k + 129)])
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'/'))
+                    .map(|&c| char::from(c).to_ascii_lowercase())
+                    .collect();
             !arg.is_empty() && crate::detect::cmdi::is_command_word(&arg) && {
                 // the callee must be a PHP function or a variable: `(system)`, `($f)`
                 let open = b[..p].iter().rposition(|&c| c == b'(');
                 open.is_some_and(|o| {
                     // `(/* x */system)`: blanks and comments around the name are no part of it
-                    let callee = without_comments(&b[o + 1..p]);
+                    let callee = crate::detect::without_block_comments(&b[o + 1..p]);
                     let callee = callee.trim_ascii();
                     callee.first() == Some(&b'$')
                         || CALLS
@@ -462,7 +463,7 @@ pub(super) fn assembled_callee(b: &[u8]) -> bool {
         return false;
     }
     // comments go first, so `{/* x */0}` reads as the index `{0}`
-    let stripped = without_comments(b);
+    let stripped = crate::detect::without_block_comments(b);
     let b = &stripped[..];
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -602,24 +603,4 @@ pub(super) fn variable_variable(b: &[u8]) -> bool {
                     .iter()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$')))
     })
-}
-
-/// `b` without its `/* ... */` comments (an unclosed one runs to the end).
-fn without_comments(b: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if finder!(b"/*").find(b).is_none() {
-        return std::borrow::Cow::Borrowed(b);
-    }
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-            i = finder!(b"*/")
-                .find(&b[i + 2..])
-                .map_or(b.len(), |p| i + 2 + p + 2);
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }

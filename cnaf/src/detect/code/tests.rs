@@ -1,5 +1,10 @@
 use super::detect;
 
+/// The lowest level that flags `v` (1 = the level-1 rules), or 5 when none does.
+fn lowest_level(v: &str) -> u8 {
+    crate::detect::test_support::lowest_level(v, detect, super::paranoid)
+}
+
 #[test]
 fn payloads() {
     for a in [
@@ -316,11 +321,6 @@ fn php_callees_with_comments() {
     for b in ["(/* note */ see below)(and more)", "(a) {/* b */0} (c)"] {
         assert!(!detect(b), "flagged {b:?}");
     }
-}
-
-/// The lowest level that flags `v` (1 = the level-1 rules), or 5 when none does.
-fn lowest_level(v: &str) -> u8 {
-    crate::detect::test_support::lowest_level(v, detect, super::paranoid)
 }
 
 #[test]

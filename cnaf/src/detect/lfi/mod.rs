@@ -205,6 +205,32 @@ fn redirect_into_system_dir(b: &[u8]) -> bool {
     })
 }
 
+/// Extensions of backups, dumps, logs and local databases, which a web server must not serve
+/// from a URL path (level 1) and which a file-name parameter rarely names (level 2, with a few
+/// more in `paranoid`).
+pub(super) const BACKUP_EXTENSIONS: &[&str] = &[
+    ".sql",
+    ".sql.gz",
+    ".sql.zip",
+    ".sql.bz2",
+    ".sql.tar.gz",
+    ".bak",
+    ".backup",
+    ".swp",
+    ".swo",
+    ".old",
+    ".orig",
+    ".save",
+    ".log",
+    ".db",
+    ".sqlite",
+    ".sqlite3",
+    ".mdb",
+    ".ini",
+    ".dump",
+    "~",
+];
+
 /// A URL path that asks for what web servers must not serve: hidden files and directories
 /// (`/.git/`, `/.env`, `/.claude/settings.json`; `/.well-known/` excepted) and backups, dumps
 /// and logs (`.sql`, `.bak`, `.swp`, `.log`...).
@@ -227,30 +253,8 @@ pub fn restricted_path(path: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'~'))
     });
     let last = lower.rsplit('/').next().unwrap_or("");
-    const BACKUP: &[&str] = &[
-        ".sql",
-        ".sql.gz",
-        ".sql.zip",
-        ".sql.bz2",
-        ".sql.tar.gz",
-        ".bak",
-        ".backup",
-        ".swp",
-        ".swo",
-        ".old",
-        ".orig",
-        ".save",
-        ".log",
-        ".db",
-        ".sqlite",
-        ".sqlite3",
-        ".mdb",
-        ".ini",
-        ".dump",
-        "~",
-    ];
     hidden
-        || BACKUP
+        || BACKUP_EXTENSIONS
             .iter()
             .any(|ext| last.len() > ext.len() && last.ends_with(ext))
 }

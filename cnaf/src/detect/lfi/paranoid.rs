@@ -59,33 +59,9 @@ const OS_FILES: &[&str] = &[
     ".user.ini",
 ];
 
-/// Backups, dumps, logs and configuration files by their extension (level 2, for a value that
-/// is a file name or path).
-const RESTRICTED_EXTENSIONS: &[&str] = &[
-    ".sql",
-    ".sql.gz",
-    ".sql.zip",
-    ".sql.bz2",
-    ".sql.tar.gz",
-    ".bak",
-    ".backup",
-    ".swp",
-    ".swo",
-    ".old",
-    ".orig",
-    ".save",
-    ".log",
-    ".sqlite",
-    ".sqlite3",
-    ".mdb",
-    ".ini",
-    ".conf",
-    ".cnf",
-    ".dump",
-    ".pem",
-    ".key",
-    ".env",
-];
+/// Configuration and key files by their extension; with [`super::BACKUP_EXTENSIONS`], what a
+/// value that is a file name or path must not name at level 2.
+const CONFIG_EXTENSIONS: &[&str] = &[".conf", ".cnf", ".pem", ".key", ".env"];
 
 /// The fragment rules at `level` (2 to 4; lower levels' rules included).
 pub(super) fn at_level(value: &str, level: u8) -> bool {
@@ -269,8 +245,9 @@ fn restricted_file_name(n: &[u8]) -> bool {
         return false;
     }
     let last = t.rsplit(|&c| c == b'/').next().unwrap_or(t);
-    RESTRICTED_EXTENSIONS
+    super::BACKUP_EXTENSIONS
         .iter()
+        .chain(CONFIG_EXTENSIONS)
         .any(|e| last.len() > e.len() && last.ends_with(e.as_bytes()))
 }
 

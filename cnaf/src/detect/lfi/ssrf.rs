@@ -116,13 +116,7 @@ pub(super) fn single_label_url(b: &[u8]) -> bool {
     if !fetched {
         return false;
     }
-    let auth = &t[p + 3..];
-    let end = auth
-        .iter()
-        .position(|&c| matches!(c, b'/' | b'?' | b'#'))
-        .unwrap_or(auth.len());
-    let host = &auth[..end];
-    let host = host.rsplit(|&c| c == b'@').next().unwrap_or(host);
+    let host = authority_host(&t[p + 3..]);
     let host = host.split(|&c| c == b':').next().unwrap_or(host);
     !host.is_empty()
         && host.len() <= 63
@@ -143,14 +137,18 @@ fn loopback_ip_url(b: &[u8]) -> bool {
     if p == 0 || p > 16 || !t[..p].iter().all(u8::is_ascii_alphanumeric) {
         return false;
     }
-    let auth = &t[p + 3..];
-    let end = auth
+    super::address::loopback_redirect_host(authority_host(&t[p + 3..]))
+}
+
+/// The host (with its port) of what follows a URL's `//`: up to the path, query or fragment,
+/// after any `user@`.
+fn authority_host(after_slashes: &[u8]) -> &[u8] {
+    let end = after_slashes
         .iter()
         .position(|&c| matches!(c, b'/' | b'?' | b'#'))
-        .unwrap_or(auth.len());
-    let host = &auth[..end];
-    let host = host.rsplit(|&c| c == b'@').next().unwrap_or(host);
-    super::address::loopback_redirect_host(host)
+        .unwrap_or(after_slashes.len());
+    let auth = &after_slashes[..end];
+    auth.rsplit(|&c| c == b'@').next().unwrap_or(auth)
 }
 
 /// Words naming a parameter whose URL the server itself requests (lower case, whole words).

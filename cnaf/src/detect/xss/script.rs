@@ -96,20 +96,11 @@ pub(super) fn split_property(b: &[u8]) -> bool {
     if b.len() > 4096 || !b.windows(2).any(|w| w == b"/*") {
         return false;
     }
-    let mut compact = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-            i = finder!(b"*/")
-                .find(&b[i + 2..])
-                .map_or(b.len(), |p| i + 2 + p + 2);
-            continue;
-        }
-        if !b[i].is_ascii_whitespace() {
-            compact.push(b[i]);
-        }
-        i += 1;
-    }
+    let compact: Vec<u8> = crate::detect::without_block_comments(b)
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     DOM.is_match(&compact)
 }
 
