@@ -115,6 +115,9 @@ pub fn detect(value: &str) -> bool {
         return true;
     }
     tokenize(value, None, &mut toks);
+    if commented_out(&toks) && bare_comment_end(value) {
+        return true;
+    }
     strip_comments(&toks, &mut sig);
     if generic(&sig) {
         return true;
@@ -172,6 +175,36 @@ fn identifier_breakout(s: &[Tok]) -> bool {
         }
         _ => false,
     }
+}
+
+/// A statement or condition ended and the query's rest commented out, with nothing else in the
+/// value: `DROP sampletable;--`, `OR 1#` (prose ends with no comment marker after a `;`, and opens
+/// with no logic word).
+fn commented_out(t: &[Tok]) -> bool {
+    matches!(
+        t,
+        [
+            Tok::Stmt(Stmt::Drop | Stmt::Truncate | Stmt::Alter),
+            Tok::Word | Tok::QuotedIdent,
+            Tok::Semi,
+            Tok::Comment
+        ] | [
+            Tok::Logic,
+            Tok::Num | Tok::Str { closed: true, .. },
+            Tok::Comment
+        ]
+    )
+}
+
+/// The value's comment holds no text (`--`, `-- -`, `#`, `--+`): it only swallows the query's
+/// rest (`Or 2 # of them` is prose using `#` for "number").
+fn bare_comment_end(value: &str) -> bool {
+    let cut = match (value.rfind("--"), value.rfind('#')) {
+        (Some(a), Some(b)) => a.max(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => return false,
+    };
+    !value[cut..].bytes().any(|c| c.is_ascii_alphanumeric())
 }
 
 /// The quoted break-out contexts alone.

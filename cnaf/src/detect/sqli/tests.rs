@@ -805,3 +805,25 @@ fn paranoia_2_lone_call_openings() {
         assert!(!paranoid(b, l2), "level 2 flagged: {b}");
     }
 }
+
+#[test]
+fn statement_then_comment_alone() {
+    for a in [
+        "DROP users;--",
+        "truncate `logs`; #",
+        "OR 1#",
+        "and 'x'-- -",
+    ] {
+        assert!(detect(a), "missed: {a}");
+    }
+    for b in [
+        "drop it;",
+        "Drop off; thanks",
+        "or 1 more",
+        "#1 or #2",
+        "Or 2 # of them",
+        "drop me a line; -- Sam",
+    ] {
+        assert!(!detect(b), "flagged: {b}");
+    }
+}
