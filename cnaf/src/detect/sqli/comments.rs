@@ -3,7 +3,8 @@
 
 /// `SELECT/**/password/**/FROM`, `DROP/*x*/t`: an inline comment standing for a blank next to a
 /// SQL keyword, with no blank around it — how filters that look for `select ` are evaded. Prose
-/// and code comments have blanks or punctuation around them.
+/// and code comments have blanks or punctuation around them. A comment splitting a keyword
+/// (`DR/**/OP`, `UN/*x*/ION`) counts too.
 pub(super) fn comment_as_blank(value: &str) -> bool {
     const KEYWORDS: &[&str] = &[
         "select", "union", "from", "where", "insert", "update", "delete", "drop", "exec", "and",
@@ -34,7 +35,9 @@ pub(super) fn comment_as_blank(value: &str) -> bool {
         };
         let before = word_before(p);
         let after = word_after(p + 2 + len + 2);
-        !before.is_empty() && !after.is_empty() && (keyword(before) || keyword(after))
+        !before.is_empty()
+            && !after.is_empty()
+            && (keyword(before) || keyword(after) || keyword(&[before, after].concat()))
     })
 }
 

@@ -827,3 +827,22 @@ fn statement_then_comment_alone() {
         assert!(!detect(b), "flagged: {b}");
     }
 }
+
+#[test]
+fn comment_splitting_a_keyword() {
+    for a in [
+        "DR/**/OP/*x*/users",
+        "1 UN/**/ION SEL/**/ECT 1",
+        "sel/*ab*/ect",
+    ] {
+        assert!(detect(a), "missed: {a}");
+    }
+    for b in [
+        "see src/*.rs and lib/*.rs",
+        "a/*b*/c",
+        "foo/* note */bar",
+        "/* fine */",
+    ] {
+        assert!(!detect(b), "flagged: {b}");
+    }
+}
