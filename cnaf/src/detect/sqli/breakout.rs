@@ -1,19 +1,15 @@
 //! Rules for a value read as starting inside a quoted string: what follows the closing quote.
 
 use super::lexer::{Kw, Tok};
-use super::{alias_from, at, comparison, operand, stmt_follows, tautology};
+use super::{
+    alias_from, at, comparison, operand, starts_after_closed_quote, stmt_follows, tautology,
+};
 
 /// Rules for a value read as starting inside a string (`toks[0]` is that string): what comes
 /// right after the closing quote decides. `elision`: that quote is an apostrophe inside a word
 /// (`l'union`, `sull'union`, `qu'or`), see [`elision`].
 pub(super) fn breakout(toks: &[Tok], s: &[Tok], elision: bool) -> bool {
-    if !matches!(
-        toks.first(),
-        Some(Tok::Str {
-            ctx: true,
-            closed: true
-        })
-    ) {
+    if !starts_after_closed_quote(toks) {
         return false;
     }
     // `admin'--`, `x'#`, `x'/*`

@@ -151,19 +151,25 @@ pub fn detect(value: &str) -> bool {
     false
 }
 
+/// The value, read as starting inside a string, closes that string (`toks[0]` is a context
+/// string whose closing quote is in the value): what follows the quote is SQL the value wrote.
+pub(super) fn starts_after_closed_quote(toks: &[Tok]) -> bool {
+    matches!(
+        toks.first(),
+        Some(Tok::Str {
+            ctx: true,
+            closed: true
+        })
+    )
+}
+
 /// A value read as starting inside a back-quoted identifier (`` ORDER BY `<value>` ``, a column
 /// name taken from the request): only SQL that continues a column list or a statement counts —
 /// `` ` AS `x` FROM ``, `` ` UNION SELECT ``, `` `; DROP TABLE ``, `` ` ORDER BY `` — because back
 /// quotes also delimit code in Markdown (`` `--flag` ``), where a quote and a comment-like `--`
 /// are ordinary.
 fn identifier_breakout(s: &[Tok]) -> bool {
-    if !matches!(
-        s.first(),
-        Some(Tok::Str {
-            ctx: true,
-            closed: true
-        })
-    ) {
+    if !starts_after_closed_quote(s) {
         return false;
     }
     match at(s, 1) {

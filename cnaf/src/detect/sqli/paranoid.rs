@@ -20,7 +20,7 @@ use super::markers::{
     integer_limit, lone_operator, loose_quote, quote_punct_digit, quoted_word, repeated_punct,
     scientific_glue, special_run, sql_only_operator, SYSTEM_NAMES,
 };
-use super::{at, comparison, operand, strip_comments};
+use super::{at, comparison, operand, starts_after_closed_quote, strip_comments};
 use crate::policy::Paranoia;
 
 /// The SQL injection rules of paranoia levels 2 to 4 (the inspector calls this only above level
@@ -270,13 +270,8 @@ fn at_2(s: &[Tok], i: usize) -> bool {
 /// (`Press 'Execute' to run`, `Click 'Select all' then`), whose own closing quote follows the
 /// words.
 fn after_quote2(s: &[Tok], elided: bool) -> bool {
-    matches!(
-        s.first(),
-        Some(Tok::Str {
-            ctx: true,
-            closed: true
-        })
-    ) && matches!(at(s, 1), Some(Tok::Stmt(_) | Tok::Select | Tok::Union))
+    starts_after_closed_quote(s)
+        && matches!(at(s, 1), Some(Tok::Stmt(_) | Tok::Select | Tok::Union))
         && !elided
         && !s[2..]
             .iter()
@@ -426,13 +421,7 @@ fn list_or_alias(s: &[Tok], i: usize) -> bool {
 
 /// `parents' or yours`, `'x' || `: a closing quote then logic.
 fn after_quote3(s: &[Tok]) -> bool {
-    if !matches!(
-        s.first(),
-        Some(Tok::Str {
-            ctx: true,
-            closed: true
-        })
-    ) {
+    if !starts_after_closed_quote(s) {
         return false;
     }
     match at(s, 1) {
