@@ -416,6 +416,13 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(inspect(&browser, b"", &all).action(), Action::Allow);
         }
+        // clean at level 1 is not clean at level 2: the memory is per paranoia level too
+        let fragment = get("/").header("User-Agent", "1 is not null");
+        for _ in 0..2 {
+            assert_eq!(inspect(&fragment, b"", &all).action(), Action::Allow);
+        }
+        let level2 = all.at(Paranoia::new(2).unwrap());
+        assert!(inspect(&fragment, b"", &level2).has(Attack::Sqli));
     }
 
     #[test]

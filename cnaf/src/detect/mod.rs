@@ -32,9 +32,10 @@ use crate::model::{sanitize_snippet, Attack, Finding, Location};
 use crate::policy::{CnafEffect, Paranoia, Protections};
 
 thread_local! {
-    /// Header values found clean, with the protections mask they were checked under.
-    static CLEAN: std::cell::RefCell<(u16, std::collections::HashSet<String>)> =
-        std::cell::RefCell::new((0, std::collections::HashSet::new()));
+    /// Header values found clean, with what they were checked under: the protections mask and
+    /// the paranoia level (a value clean at level 1 may not be at level 2).
+    static CLEAN: std::cell::RefCell<((u16, Paranoia), std::collections::HashSet<String>)> =
+        std::cell::RefCell::new(((0, Paranoia::DEFAULT), std::collections::HashSet::new()));
 }
 
 /// A case-insensitive, leftmost-longest automaton over a fixed literal list.
@@ -135,7 +136,8 @@ impl<'p> Inspector<'p> {
     }
 
     /// [`scan`](Self::scan) for header values that repeat across requests (`User-Agent`): a
-    /// value found clean before under the same protections is not inspected again. The memory
+    /// value found clean before under the same protections and paranoia level is not inspected
+    /// again. The memory
     /// is per thread (the proxy runs one), exact (whole strings), and bounded.
     pub(crate) fn scan_repeated(
         &mut self,
@@ -148,9 +150,10 @@ impl<'p> Inspector<'p> {
         if raw.len() > MAX_LEN {
             return self.scan(location, raw, kind);
         }
+        let under = (self.enabled, self.paranoia);
         let known = CLEAN.with(|c| {
             let c = c.borrow();
-            c.0 == self.enabled && c.1.contains(raw)
+            c.0 == under && c.1.contains(raw)
         });
         if known {
             return;
@@ -160,8 +163,8 @@ impl<'p> Inspector<'p> {
         if self.findings.len() == before && self.found == 0 {
             CLEAN.with(|c| {
                 let mut c = c.borrow_mut();
-                if c.0 != self.enabled || c.1.len() >= MAX_ENTRIES {
-                    c.0 = self.enabled;
+                if c.0 != under || c.1.len() >= MAX_ENTRIES {
+                    c.0 = under;
                     c.1.clear();
                 }
                 c.1.insert(raw.to_string());
