@@ -162,8 +162,14 @@ fn pairs(
         if worth_scanning_name(name) {
             insp.scan(&|| name_loc(&shown()), name, ValueKind::FormEncoded);
         }
-        insp.scan(&|| value_loc(&shown()), value, ValueKind::FormEncoded);
-        insp.scan_named(&|| value_loc(&shown()), name, value, true);
+        let decoded = insp.scan_decoding(&|| value_loc(&shown()), value, ValueKind::FormEncoded);
+        insp.scan_named(
+            &|| value_loc(&shown()),
+            name,
+            value,
+            decoded.as_deref(),
+            true,
+        );
     }
 }
 
@@ -388,6 +394,7 @@ impl<'v> JsonWalk<'v, '_, '_> {
                             },
                             k,
                             s,
+                            None,
                             false,
                         );
                     }

@@ -176,18 +176,24 @@ impl<'p> Inspector<'p> {
     /// JSON member): an absolute URL in a parameter named like a file, page or template is a
     /// remote file inclusion ([`lfi::remote_include`]). `form`: `name` and `raw` are
     /// URL-encoded with `+` for space.
+    /// `decoded`: `raw` as [`scan_decoding`](Self::scan_decoding) decoded it, if the caller has
+    /// it (decoding is not repeated).
     pub(crate) fn scan_named(
         &mut self,
         location: &dyn Fn() -> Location,
         name: &str,
         raw: &str,
+        decoded: Option<&str>,
         form: bool,
     ) {
         // every URL has a `:`, raw or percent-encoded
         if !self.wants(Attack::Lfi) || !raw.contains([':', '%']) {
             return;
         }
-        let value = normalize(raw, form);
+        let value = match decoded {
+            Some(d) => std::borrow::Cow::Borrowed(d),
+            None => std::borrow::Cow::Owned(normalize(raw, form)),
+        };
         if value.contains(':') && lfi::remote_include(&normalize(name, form), &value) {
             self.record(Attack::Lfi, location(), &value);
         }
@@ -195,8 +201,19 @@ impl<'p> Inspector<'p> {
 
     /// Decode `raw` every way an application might and run the value detectors on each form.
     pub(crate) fn scan(&mut self, location: &dyn Fn() -> Location, raw: &str, kind: ValueKind) {
+        self.scan_decoding(location, raw, kind);
+    }
+
+    /// [`scan`](Self::scan), handing back the value's main decoding (`None` when nothing was
+    /// left to inspect), for a caller that judges it again with the parameter's name.
+    pub(crate) fn scan_decoding(
+        &mut self,
+        location: &dyn Fn() -> Location,
+        raw: &str,
+        kind: ValueKind,
+    ) -> Option<String> {
         if self.done() || raw.is_empty() {
-            return;
+            return None;
         }
         if kind == ValueKind::UserAgent
             && self.wants(Attack::AttackTools)
@@ -228,6 +245,7 @@ impl<'p> Inspector<'p> {
             let inner = normalize(&b64, false);
             self.scan_decoded(location, &inner);
         }
+        Some(decoded)
     }
 
     fn scan_decoded(&mut self, loc: &dyn Fn() -> Location, v: &str) {

@@ -22,7 +22,7 @@ const URL_WORDS: &[&str] = &[
 /// Whether `value` (decoded), sent in the parameter `name`, is a remote file inclusion.
 pub fn remote_include(name: &str, value: &str) -> bool {
     let v = value.trim_start().as_bytes();
-    let scheme_len = [
+    let remote = [
         &b"http://"[..],
         b"https://",
         b"ftp://",
@@ -30,9 +30,8 @@ pub fn remote_include(name: &str, value: &str) -> bool {
         b"file://",
     ]
     .iter()
-    .find(|s| v.len() > s.len() && v[..s.len()].eq_ignore_ascii_case(s))
-    .map(|s| s.len());
-    (scheme_len.is_some() && names_a_file(name)) || super::ssrf::fetched_internal_url(name, value)
+    .any(|s| v.len() > s.len() && v[..s.len()].eq_ignore_ascii_case(s));
+    (remote && names_a_file(name)) || super::ssrf::fetched_internal_url(name, value)
 }
 
 /// Whether `name` has one of [`FILE_WORDS`] among its words and none of [`URL_WORDS`].
