@@ -2,6 +2,8 @@
 //! client connection (so keep-alive is observable) or raw bytes (for chunked framing).
 #![allow(clippy::unwrap_used)] // test helpers: a failure here is a test failure
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,17 +94,11 @@ async fn start(policy: ProxyPolicy, with_app: bool) -> Harness {
     let mut cfg = ProxyConfig::new("127.0.0.1:0".parse().unwrap(), app, handle.clone());
     cfg.audit = Arc::new(tx);
     cfg.context.task_family = "shop".into();
-    let proxy = Proxy::bind(cfg).await.unwrap();
-    let addr = proxy.local_addr().unwrap();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let done = tokio::spawn(async move {
-        proxy
-            .run(async {
-                let _ = stop_rx.await;
-            })
-            .await
-            .unwrap();
-    });
+    let common::Running {
+        addr,
+        stop: stop_tx,
+        done,
+    } = common::run_proxy(cfg).await;
     Harness {
         proxy: addr,
         app,

@@ -4,10 +4,12 @@
 //! them, so raw bytes stand for WebSocket frames here.
 #![allow(clippy::unwrap_used)] // test helpers: a failure here is a test failure
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use cnaf::proxy::{PolicyHandle, Proxy, ProxyConfig, ProxyPolicy};
+use cnaf::proxy::{PolicyHandle, ProxyConfig, ProxyPolicy};
 use cnaf::CnafEffect;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -118,17 +120,11 @@ async fn start(grace: Duration) -> Harness {
     let policy = PolicyHandle::new(ProxyPolicy::uniform("web", CnafEffect::Prevent));
     let mut cfg = ProxyConfig::new("127.0.0.1:0".parse().unwrap(), app, policy);
     cfg.limits.shutdown_grace = grace;
-    let proxy = Proxy::bind(cfg).await.unwrap();
-    let addr = proxy.local_addr().unwrap();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let done = tokio::spawn(async move {
-        proxy
-            .run(async {
-                let _ = stop_rx.await;
-            })
-            .await
-            .unwrap();
-    });
+    let common::Running {
+        addr,
+        stop: stop_tx,
+        done,
+    } = common::run_proxy(cfg).await;
     Harness {
         proxy: addr,
         seen,
