@@ -74,9 +74,15 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     let mut cases = gotestwaf::gotestwaf(&root.join("gotestwaf/testcases"))?;
-    cases.extend(crs::crs(
-        &root.join("crs-regression/tests/regression/tests"),
-    )?);
+    let (crs_cases, twins) = crs::crs(&root.join("crs-regression/tests/regression/tests"))?;
+    cases.extend(crs_cases);
+    println!(
+        "{} CRS no-match tests send the request of another rule's must-match test: labelled both ways, counted in neither set",
+        twins.len()
+    );
+    for t in twins.iter().take(show) {
+        println!("  labelled both ways: {t}");
+    }
     if let Some(c) = &only {
         cases.retain(|k| k.class.eq_ignore_ascii_case(c));
     }

@@ -14,6 +14,7 @@
 //!   functions called after a blank, quoted words, repeated punctuation.
 
 use super::functions::{english_function, sql_function};
+use super::probes::constant_comparison;
 use super::lexer::{tokenize, Kw, Stmt, Tok};
 use super::markers::{
     backquoted, backslash_quote_logic, bounded, comment_in_word, glued_keywords, hex_literal,
@@ -32,6 +33,14 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
     }
     if let Some(hit) = super::json::document(value, &|v| paranoid(v, level)) {
         return hit;
+    }
+    // `1 is not 1`, `'1' not regexp '1'`, `1=2`: two constants compared, always false. A probe
+    // needs logic around it (`and 1=2`) to change a query; alone it filters nothing out and is
+    // not read as SQL at level 2 (level 3 flags the operator itself). A string left open for the
+    // application's quote to close (`'2040'='20`) is a break-out probe, not a constant
+    let balanced = |q: char| value.matches(q).count() % 2 == 0;
+    if n == 2 && constant_comparison(value) == Some(false) && balanced('\'') && balanced('"') {
+        return false;
     }
     let mut toks = Vec::with_capacity(32);
     let mut sig = Vec::with_capacity(32);

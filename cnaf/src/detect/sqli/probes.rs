@@ -37,12 +37,19 @@ pub(super) fn lone_call(value: &str) -> bool {
 /// The whole value is a tautology of constants: `1=1`, `'a'='a'`, `11!=1`, `1 is not 2`,
 /// `42<=>42`, `'1' not regexp '2'` (equal operands compared equal, different ones compared unequal).
 pub(super) fn constant_tautology(value: &str) -> bool {
+    constant_comparison(value) == Some(true)
+}
+
+/// The whole value compares two constants: `Some(true)` when the comparison always holds (a
+/// tautology), `Some(false)` when it never does (`1 is not 1`, `'1' not regexp '1'`, `1=2`),
+/// `None` when the value is anything else.
+pub(super) fn constant_comparison(value: &str) -> Option<bool> {
     // the left operand is the value's start and must be a literal: a quote or a number
     if !value
         .trim_start()
         .starts_with(|c: char| matches!(c, '\'' | '"' | '.') || c.is_ascii_digit())
     {
-        return false;
+        return None;
     }
     let v = value.trim().to_ascii_lowercase();
     const OPS: [(&str, bool); 15] = [
@@ -69,8 +76,10 @@ pub(super) fn constant_tautology(value: &str) -> bool {
                 let unq = ['\'', '"'].into_iter().find_map(|q| {
                     let inner = x.strip_prefix(q)?;
                     // `'x'!='y`: the application's own closing quote ends the right operand
+                    // one string: a quote inside (`'{..}' < '$.c'`) makes it an expression
                     inner
                         .strip_suffix(q)
+                        .filter(|x| !x.contains(q))
                         .or_else(|| (open_end && !inner.contains(q)).then_some(inner))
                 });
                 match unq {
@@ -81,10 +90,10 @@ pub(super) fn constant_tautology(value: &str) -> bool {
             };
             let quoted_left = a.trim_start().starts_with(['\'', '"']);
             return match (lit(a, false), lit(b, quoted_left)) {
-                (Some(x), Some(y)) => (x == y) == equal,
-                _ => false,
+                (Some(x), Some(y)) => Some((x == y) == equal),
+                _ => None,
             };
         }
     }
-    false
+    None
 }

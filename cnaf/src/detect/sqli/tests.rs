@@ -846,3 +846,25 @@ fn comment_splitting_a_keyword() {
         assert!(!detect(b), "flagged: {b}");
     }
 }
+
+#[test]
+fn paranoia_2_judges_constant_comparisons_by_their_truth() {
+    let (l2, l3) = (at_level(2), at_level(3));
+    // always true: the bypass a tautology is for
+    for a in ["1 is not 2", "'1' not regexp '2'", "42 like 42", "'a'<=>'a'"] {
+        assert!(paranoid(a, l2), "missed {a:?}");
+    }
+    // always false and nothing around it: no row filter changes
+    for b in ["1 is not 1", "'1' not regexp '1'", "5 like 6", "'x' = 'y'"] {
+        assert!(!paranoid(b, l2), "flagged {b:?}");
+        assert!(paranoid(b, l3), "level 3 missed {b:?}");
+    }
+    // logic around a contradiction is the blind probe's false branch
+    for a in [
+        "1 and 1 is not 1",
+        "' and '1' not regexp '1",
+        "'{\"a\":2}' < '$.a' = 7",
+    ] {
+        assert!(paranoid(a, l2), "missed {a:?}");
+    }
+}
