@@ -304,3 +304,45 @@ pub(super) fn english_function(f: &str) -> bool {
             | "oct"
     )
 }
+
+/// SQL functions that math, spreadsheets and programming languages call by the same name
+/// (`sqrt(16)`, `=SUM(A1:A10)`, `Math.max(a, b)`): a call of one says SQL only where nothing
+/// reads it as one of those.
+pub(super) fn shared_function(f: &str) -> bool {
+    matches!(
+        f,
+        "abs"
+            | "acos"
+            | "asin"
+            | "atan"
+            | "atan2"
+            | "avg"
+            | "ceil"
+            | "ceiling"
+            | "cos"
+            | "cot"
+            | "count"
+            | "degrees"
+            | "exp"
+            | "floor"
+            | "ln"
+            | "log"
+            | "log10"
+            | "log2"
+            | "max"
+            | "min"
+            | "mod"
+            | "pi"
+            | "pow"
+            | "power"
+            | "radians"
+            | "round"
+            | "sign"
+            | "sin"
+            | "sqrt"
+            | "sum"
+            | "tan"
+            | "total"
+            | "trunc"
+    )
+}

@@ -13,14 +13,14 @@
 //! - Level 4, anything SQL-ish: comparison and comment residue, loose quotes, English-named
 //!   functions called after a blank, quoted words, repeated punctuation.
 
-use super::functions::{english_function, sql_function};
-use super::probes::constant_comparison;
+use super::functions::{english_function, shared_function, sql_function};
 use super::lexer::{tokenize, Kw, Stmt, Tok};
 use super::markers::{
     backquoted, backslash_quote_logic, bounded, comment_in_word, glued_keywords, hex_literal,
     integer_limit, lone_operator, loose_quote, quote_punct_digit, quoted_word, repeated_punct,
     scientific_glue, special_run, sql_only_operator, SYSTEM_NAMES,
 };
+use super::probes::constant_comparison;
 use super::{at, comparison, operand, starts_after_closed_quote, strip_comments};
 use crate::policy::Paranoia;
 
@@ -89,7 +89,11 @@ fn level2(value: &str, toks: &[Tok], s: &[Tok]) -> bool {
         || toks2(toks)
         || compared_string(value, s)
         || lone_fragment(value)
-        || (0..s.len()).any(|i| at_2(s, i) || list_or_alias(s, i))
+        || {
+            // the only comparison written is `>`: menus and paths, not a SQL chain
+            let breadcrumb = !value.contains(['<', '=', '!']);
+            (0..s.len()).any(|i| at_2(s, i, breadcrumb) || list_or_alias(s, i))
+        }
 }
 
 /// The whole value is one SQL fragment that no text is: a function or operator word opening a
@@ -145,7 +149,7 @@ fn toks2(t: &[Tok]) -> bool {
     })
 }
 
-fn at_2(s: &[Tok], i: usize) -> bool {
+fn at_2(s: &[Tok], i: usize, breadcrumb: bool) -> bool {
     let literal = |t: Option<Tok>| matches!(t, Some(Tok::Num | Tok::Str { .. }));
     match s[i] {
         // `IS NULL`, `LIKE NULL`, `IS NOT NULL`
@@ -178,8 +182,10 @@ fn at_2(s: &[Tok], i: usize) -> bool {
                 r += 1;
             }
             (worded || (k > i + 1 && at(s, k) == Some(Tok::Cmp))) && literal(at(s, r))
-                // `'{..}' < '$.c' = 7`: a chain of compared literals
+                // `'{..}' < '$.c' = 7`: a chain of compared literals (one written with `>`
+                // alone is a path through a UI: `'Settings' > 'Account' > 'Billing'`)
                 || (matches!(s[i], Tok::Str { .. })
+                    && !breadcrumb
                     && at(s, i + 1) == Some(Tok::Cmp)
                     && matches!(at(s, i + 2), Some(Tok::Str { .. }))
                     && at(s, i + 3) == Some(Tok::Cmp)
@@ -220,20 +226,18 @@ fn at_2(s: &[Tok], i: usize) -> bool {
         Tok::Stmt(Stmt::Exec) => at(s, i + 1) == Some(Tok::Word) && at(s, i + 2) == Some(Tok::Dot),
         // `SET @OLD_SQL_NOTES`
         Tok::Kw(Kw::Set) => at(s, i + 1) == Some(Tok::Var),
-        // `SELECT (CASE`, `select 0x616263`, `select *`
+        // `SELECT (CASE`, `select 0x616263`, `select *`, `select 'a',`
         Tok::Select => {
             matches!(
                 at(s, i + 1),
-                Some(
-                    Tok::LParen
-                        | Tok::Num
-                        | Tok::Str { .. }
-                        | Tok::Var
-                        | Tok::Func(_)
-                        | Tok::Kw(Kw::Distinct)
-                )
-            ) || (at(s, i + 1) == Some(Tok::Arith)
-                && matches!(at(s, i + 2), None | Some(Tok::Kw(Kw::From))))
+                Some(Tok::LParen | Tok::Num | Tok::Var | Tok::Func(_) | Tok::Kw(Kw::Distinct))
+            ) || (matches!(at(s, i + 1), Some(Tok::Str { .. })) && select_item_ends(s, i + 2))
+                || (at(s, i + 1) == Some(Tok::Arith)
+                    && match at(s, i + 2) {
+                        None => true,
+                        Some(Tok::Kw(Kw::From)) => table_reference(s, i + 3),
+                        _ => false,
+                    })
         }
         // `=(select`: a subquery
         Tok::LParen => at(s, i + 1) == Some(Tok::Select),
@@ -255,7 +259,8 @@ fn at_2(s: &[Tok], i: usize) -> bool {
         Tok::Kw(Kw::Having) => {
             operand(s, i + 1).is_some_and(|e| matches!(at(s, e), Some(Tok::Cmp | Tok::CmpWord)))
         }
-        // `2 union all`, `UNION SELECT`, `') union`
+        // `2 union all`, `UNION SELECT`, `') union` cut off by the value's end; a word after
+        // the union is English (`123 Union Street`, `l'union de`, `the 'Union Jack'`)
         Tok::Union => {
             matches!(
                 at(s, i + 1),
@@ -264,7 +269,8 @@ fn at_2(s: &[Tok], i: usize) -> bool {
                 && matches!(
                     at(s, i - 1),
                     Some(Tok::Num | Tok::Str { .. } | Tok::RParen | Tok::QuotedIdent)
-                ))
+                )
+                && !matches!(at(s, i + 1), Some(Tok::Word | Tok::Kw(_) | Tok::Str { .. })))
         }
         // `) when 234 then`, `case when condition1 then result1`
         Tok::Kw(Kw::When) => operand(s, i + 1).is_some_and(|e| {
@@ -272,6 +278,45 @@ fn at_2(s: &[Tok], i: usize) -> bool {
         }),
         _ => false,
     }
+}
+
+/// What may follow a selected string in SQL (`select 'a'` then the end, `,`, `FROM`, `;`, `)`,
+/// `UNION`, an alias or a concatenation); prose goes on with words or `>` (`Select 'Settings' >
+/// 'Account'`).
+fn select_item_ends(s: &[Tok], k: usize) -> bool {
+    matches!(
+        at(s, k),
+        None | Some(
+            Tok::Comma
+                | Tok::Kw(Kw::From | Kw::As | Kw::Into | Kw::Limit | Kw::Where)
+                | Tok::Semi
+                | Tok::RParen
+                | Tok::Union
+                | Tok::Comment
+                | Tok::Arith
+        )
+    )
+}
+
+/// After `FROM`: a table (`users`, `db.users`, `` `t` ``), an optional alias, then what SQL
+/// puts after a table: the end, `;`, `,`, `)`, a comment or a clause keyword. `from the menu?
+/// No` goes on as English.
+fn table_reference(s: &[Tok], k: usize) -> bool {
+    let name = |t: Option<Tok>| matches!(t, Some(Tok::Word | Tok::QuotedIdent));
+    if !name(at(s, k)) {
+        return false;
+    }
+    let mut e = k + 1;
+    while at(s, e) == Some(Tok::Dot) && name(at(s, e + 1)) {
+        e += 2;
+    }
+    if name(at(s, e)) {
+        e += 1; // an alias
+    }
+    matches!(
+        at(s, e),
+        None | Some(Tok::Semi | Tok::Comma | Tok::RParen | Tok::Comment | Tok::Union | Tok::Kw(_))
+    )
 }
 
 /// A value read as starting inside a string: a statement or union right after the quote
@@ -333,6 +378,7 @@ fn function_call(value: &str, loose: bool) -> bool {
     let b = value.as_bytes();
     let mut i = 0;
     let mut buf = [0u8; 32];
+    let mut math = None;
     while i < b.len() {
         if !(b[i].is_ascii_alphabetic() || b[i] == b'_') {
             i += 1;
@@ -371,11 +417,109 @@ fn function_call(value: &str, loose: bool) -> bool {
         }
         // prose puts blanks between a word and `(`: English names only count glued
         let hit = loose || blanks == 0 || !english;
-        if hit {
+        if hit && !(shared_function(word) && other_language_call(b, start, k, &mut math)) {
             return true;
         }
     }
     false
+}
+
+/// A call of a name SQL shares with math, spreadsheets and code, read as one of those: a method
+/// (`Cart.total(`, `Math.max(`), a declaration (`int max(int a`), a spreadsheet formula over cells
+/// (`=SUM(A1:A10)`), or a statement of arithmetic that opens the value (`sqrt(16) = 4`, then
+/// `cos(60°)` after it). `name` starts at `b[start]`, its `(` is `b[open]`; `math` is the
+/// value's verdict on the last, once computed.
+fn other_language_call(b: &[u8], start: usize, open: usize, math: &mut Option<bool>) -> bool {
+    let before = &b[..start];
+    // `Cart.total(`: a method of an object, not a schema-qualified SQL call of a common name
+    if before.len() >= 2
+        && before[before.len() - 1] == b'.'
+        && before[before.len() - 2].is_ascii_alphanumeric()
+    {
+        return true;
+    }
+    // `int max(`, `def total(`: the name declared
+    let prev = before.trim_ascii_end();
+    let prev_word = &prev[prev
+        .iter()
+        .rposition(|c| !c.is_ascii_alphanumeric())
+        .map_or(0, |p| p + 1)..];
+    if prev.len() < before.len()
+        && matches!(
+            prev_word.to_ascii_lowercase().as_slice(),
+            b"int" | b"long" | b"double" | b"float" | b"void" | b"def" | b"function" | b"fn"
+        )
+    {
+        return true;
+    }
+    let args = args_of(b, open);
+    // `=SUM(A1:A10)`: a formula over cells
+    if b.trim_ascii_start().starts_with(b"=")
+        && args.split(|c| matches!(c, b':' | b',' | b';')).all(cell)
+    {
+        return true;
+    }
+    numeric(args) && *math.get_or_insert_with(|| arithmetic_statement(b))
+}
+
+/// The argument text of the call whose `(` is `b[open]`: up to the matching `)`, or the value's
+/// end.
+fn args_of(b: &[u8], open: usize) -> &[u8] {
+    let mut depth = 0usize;
+    for (k, c) in b.iter().enumerate().skip(open) {
+        match c {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &b[open + 1..k];
+                }
+            }
+            _ => {}
+        }
+    }
+    &b[(open + 1).min(b.len())..]
+}
+
+/// A spreadsheet cell reference: letters then a row number (`A1`, ` $B$12`).
+fn cell(t: &[u8]) -> bool {
+    let t: Vec<u8> = t
+        .trim_ascii()
+        .iter()
+        .copied()
+        .filter(|c| *c != b'$')
+        .collect();
+    let letters = t.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+    (1..=3).contains(&letters) && t.len() > letters && t[letters..].iter().all(u8::is_ascii_digit)
+}
+
+/// Numbers only, with the blanks, signs, separators and units arithmetic writes (`30°`, `2, 8`).
+fn numeric(args: &[u8]) -> bool {
+    !args.is_empty()
+        && args.iter().any(u8::is_ascii_digit)
+        && std::str::from_utf8(args).is_ok_and(|a| {
+            a.chars()
+                .all(|c| c.is_ascii_digit() || " .,+-*/^°π%".contains(c))
+        })
+}
+
+/// The value opens with a call on numbers stated equal to a number: `log(100) = 2`,
+/// `sqrt(16) = 4, right?`, `sin(30°) = 0.5 and cos(60°) = 0.5`.
+fn arithmetic_statement(b: &[u8]) -> bool {
+    let v = b.trim_ascii_start();
+    let name = v.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+    if name == 0 || v.get(name) != Some(&b'(') {
+        return false;
+    }
+    let args = args_of(v, name);
+    let rest = &v[(name + args.len() + 2).min(v.len())..];
+    let rest = rest.trim_ascii_start();
+    numeric(args)
+        && rest.first() == Some(&b'=')
+        && rest[1..]
+            .trim_ascii_start()
+            .first()
+            .is_some_and(|c| c.is_ascii_digit() || *c == b'-')
 }
 
 // ---------------------------------------------------------------- level 3
@@ -489,3 +633,4 @@ fn comparison_residue(toks: &[Tok]) -> bool {
                 && matches!(toks.get(i + 1), Some(Tok::Word | Tok::Num)))
     })
 }
+

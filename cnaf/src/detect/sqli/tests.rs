@@ -851,7 +851,12 @@ fn comment_splitting_a_keyword() {
 fn paranoia_2_judges_constant_comparisons_by_their_truth() {
     let (l2, l3) = (at_level(2), at_level(3));
     // always true: the bypass a tautology is for
-    for a in ["1 is not 2", "'1' not regexp '2'", "42 like 42", "'a'<=>'a'"] {
+    for a in [
+        "1 is not 2",
+        "'1' not regexp '2'",
+        "42 like 42",
+        "'a'<=>'a'",
+    ] {
         assert!(paranoid(a, l2), "missed {a:?}");
     }
     // always false and nothing around it: no row filter changes
@@ -866,5 +871,50 @@ fn paranoia_2_judges_constant_comparisons_by_their_truth() {
         "'{\"a\":2}' < '$.a' = 7",
     ] {
         assert!(paranoid(a, l2), "missed {a:?}");
+    }
+}
+
+#[test]
+fn paranoia_2_reads_sql_shapes_not_their_words() {
+    let l2 = at_level(2);
+    for a in [
+        "select * from users",
+        "select * from db.users u;",
+        "select * from users where",
+        "select *",
+        "select 'a',",
+        "select 'a' from dual",
+        "1 union",
+        "' union",
+        "9 union select 1",
+        "sqrt(",
+        "max(id)",
+        "1 and sqrt(16)=4",
+        "=sum(password)",
+        "count(*)",
+    ] {
+        assert!(paranoid(a, l2), "level 2 missed: {a}");
+    }
+    for b in [
+        // English after SELECT *, a selected string or a union
+        "Select * from the menu? No, just the soup please :)",
+        "Select * from the list below",
+        "Select 'Settings' > 'Account' > 'Update payment method'.",
+        "Where's the 'Union Jack' cushion from your Instagram post?",
+        "C'est l'union de deux familles.",
+        "123 Union Street, Aberdeen AB11 6BH",
+        "Meet at 5 Union Square",
+        // math, spreadsheets and code calling names SQL shares
+        "log(100) = 2",
+        "sqrt(16) = 4, right?",
+        "sin(30°) = 0.5 and cos(60°) = 0.5",
+        "=SUM(A1:A10)/2",
+        "=MAX($B$2:$B$9)",
+        "NullPointerException at com.example.shop.Cart.total(Cart.java:42)",
+        "use Math.max(a, b) here",
+        "int max(int a, int b) { return a > b ? a : b; }",
+        "def total(items):",
+    ] {
+        assert!(!paranoid(b, l2), "level 2 flagged: {b}");
     }
 }
