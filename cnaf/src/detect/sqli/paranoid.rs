@@ -46,7 +46,7 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
     let mut sig = Vec::with_capacity(32);
     tokenize(value, None, &mut toks);
     strip_comments(&toks, &mut sig);
-    if level2(value, &toks, &sig) {
+    if level2(value, &toks, &sig, n) {
         return true;
     }
     let mut quoted = Vec::new();
@@ -75,7 +75,7 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
 
 // ---------------------------------------------------------------- level 2
 
-fn level2(value: &str, toks: &[Tok], s: &[Tok]) -> bool {
+fn level2(value: &str, toks: &[Tok], s: &[Tok], n: u8) -> bool {
     function_call(value, false)
         || glued_keywords(value)
         || sql_only_operator(value)
@@ -91,8 +91,11 @@ fn level2(value: &str, toks: &[Tok], s: &[Tok]) -> bool {
         || lone_fragment(value)
         || {
             // the only comparison written is `>`: menus and paths, not a SQL chain
-            let breadcrumb = !value.contains(['<', '=', '!']);
-            (0..s.len()).any(|i| at_2(s, i, breadcrumb) || list_or_alias(s, i))
+            let seen = Seen {
+                breadcrumb: !value.contains(['<', '=', '!']),
+                worded_false: n == 2 && worded_contradictions(value),
+            };
+            (0..s.len()).any(|i| at_2(s, i, seen) || list_or_alias(s, i))
         }
 }
 
@@ -149,7 +152,17 @@ fn toks2(t: &[Tok]) -> bool {
     })
 }
 
-fn at_2(s: &[Tok], i: usize, breadcrumb: bool) -> bool {
+/// What the level-2 token rules need to know of the value's text.
+#[derive(Clone, Copy)]
+struct Seen {
+    /// The only comparison written is `>`: menus and paths, not a SQL chain.
+    breadcrumb: bool,
+    /// Every literal compared by an operator word is a comparison that never holds (read so at
+    /// level 2 only; level 3 flags any such comparison).
+    worded_false: bool,
+}
+
+fn at_2(s: &[Tok], i: usize, seen: Seen) -> bool {
     let literal = |t: Option<Tok>| matches!(t, Some(Tok::Num | Tok::Str { .. }));
     match s[i] {
         // `IS NULL`, `LIKE NULL`, `IS NOT NULL`
@@ -181,11 +194,12 @@ fn at_2(s: &[Tok], i: usize, breadcrumb: bool) -> bool {
             while matches!(at(s, r), Some(Tok::Not | Tok::CmpWord)) {
                 r += 1;
             }
-            (worded || (k > i + 1 && at(s, k) == Some(Tok::Cmp))) && literal(at(s, r))
+            ((worded && !seen.worded_false) || (k > i + 1 && at(s, k) == Some(Tok::Cmp)))
+                && literal(at(s, r))
                 // `'{..}' < '$.c' = 7`: a chain of compared literals (one written with `>`
                 // alone is a path through a UI: `'Settings' > 'Account' > 'Billing'`)
                 || (matches!(s[i], Tok::Str { .. })
-                    && !breadcrumb
+                    && !seen.breadcrumb
                     && at(s, i + 1) == Some(Tok::Cmp)
                     && matches!(at(s, i + 2), Some(Tok::Str { .. }))
                     && at(s, i + 3) == Some(Tok::Cmp)
@@ -278,6 +292,62 @@ fn at_2(s: &[Tok], i: usize, breadcrumb: bool) -> bool {
         }),
         _ => false,
     }
+}
+
+/// Every comparison of two literals by an operator word in the value (`12 is 8`, `'a' not like
+/// 'a'`) is one that never holds, and there is at least one: prose stating numbers (`The average
+/// of 4, 8 and 12 is 8.`), not a tautology. A `LIKE`/`REGEXP`/`GLOB` pattern with wildcards
+/// (`'a' like '%'`) may match anything and keeps the rule.
+fn worded_contradictions(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split_ascii_whitespace().collect();
+    fn literal(w: &str) -> Option<&str> {
+        let w = w.trim_end_matches(['.', ',', '?', '!', ';', ')']);
+        let quoted = w.len() >= 2
+            && ['\'', '"']
+                .iter()
+                .any(|q| w.starts_with(*q) && w.ends_with(*q));
+        let number = !w.is_empty()
+            && w.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+            && w.bytes().any(|c| c.is_ascii_digit());
+        (quoted || number).then_some(w)
+    }
+    let mut found = false;
+    for (i, w) in words.iter().enumerate() {
+        if !matches!(*w, "is" | "like" | "regexp" | "rlike" | "glob") || i == 0 {
+            continue;
+        }
+        let negated_before = words[i - 1] == "not";
+        let left_at = if negated_before {
+            i.checked_sub(2)
+        } else {
+            Some(i - 1)
+        };
+        let negated_after = words.get(i + 1) == Some(&"not");
+        let right_at = i + 1 + usize::from(negated_after);
+        let (Some(left), Some(right)) = (
+            left_at.and_then(|l| literal(words[l])),
+            words.get(right_at).and_then(|r| literal(r)),
+        ) else {
+            continue;
+        };
+        if *w != "is" && right.contains(['%', '_', '.', '*', '^', '[', '?', '$']) {
+            return false;
+        }
+        let op = if negated_before {
+            format!("not {w}")
+        } else if negated_after {
+            format!("{w} not")
+        } else {
+            w.to_string()
+        };
+        let text = format!("{left} {op} {right}");
+        if constant_comparison(&text) != Some(false) {
+            return false;
+        }
+        found = true;
+    }
+    found
 }
 
 /// What may follow a selected string in SQL (`select 'a'` then the end, `,`, `FROM`, `;`, `)`,
@@ -633,4 +703,3 @@ fn comparison_residue(toks: &[Tok]) -> bool {
                 && matches!(toks.get(i + 1), Some(Tok::Word | Tok::Num)))
     })
 }
-

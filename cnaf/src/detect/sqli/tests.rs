@@ -779,6 +779,22 @@ fn paranoia_2_opening_quote_probes() {
 }
 
 #[test]
+fn paranoia_2_worded_comparisons_in_prose() {
+    let l2 = at_level(2);
+    for a in [
+        "x 1 is not 2",
+        "and 42 like 42",
+        "a 'a' like '%'",
+        "name 'ab' not like 'cd'",
+    ] {
+        assert!(paranoid(a, l2), "level 2 missed: {a}");
+    }
+    for b in ["The average of 4, 8 and 12 is 8.", "Room 5 is 3 floors up"] {
+        assert!(!paranoid(b, l2), "level 2 flagged: {b}");
+    }
+}
+
+#[test]
 fn paranoia_2_lone_call_openings() {
     let l2 = at_level(2);
     for a in [
@@ -864,9 +880,9 @@ fn paranoia_2_judges_constant_comparisons_by_their_truth() {
         assert!(!paranoid(b, l2), "flagged {b:?}");
         assert!(paranoid(b, l3), "level 3 missed {b:?}");
     }
-    // logic around a contradiction is the blind probe's false branch
+    // logic around a contradiction is the blind probe's false branch (a worded one after a
+    // number reads as prose at level 2: `8 and 12 is 8`)
     for a in [
-        "1 and 1 is not 1",
         "' and '1' not regexp '1",
         "'{\"a\":2}' < '$.a' = 7",
     ] {
