@@ -38,7 +38,7 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
     // needs logic around it (`and 1=2`) to change a query; alone it filters nothing out and is
     // not read as SQL at level 2 (level 3 flags the operator itself). A string left open for the
     // application's quote to close (`'2040'='20`) is a break-out probe, not a constant
-    let balanced = |q: char| value.matches(q).count() % 2 == 0;
+    let balanced = |q: char| value.matches(q).count().is_multiple_of(2);
     if n == 2 && constant_comparison(value) == Some(false) && balanced('\'') && balanced('"') {
         return false;
     }
