@@ -184,7 +184,9 @@ pub(super) fn crs(dir: &Path) -> Result<(Vec<Case>, Vec<String>)> {
     // level 3 and lets it pass below): neither label holds, the request counts in neither set
     let mut caught: HashMap<RequestKey, String> = HashMap::new();
     for c in cases.iter().filter(|c| c.attack) {
-        caught.entry(request_key(c)).or_insert_with(|| c.label.clone());
+        caught
+            .entry(request_key(c))
+            .or_insert_with(|| c.label.clone());
     }
     let mut twins = Vec::new();
     let mut both = std::collections::HashSet::new();
@@ -208,7 +210,8 @@ fn request_key(c: &Case) -> RequestKey {
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
         .filter(|(k, _)| {
-            !(k.starts_with("accept") || matches!(k.as_str(), "host" | "connection" | "content-length"))
+            !(k.starts_with("accept")
+                || matches!(k.as_str(), "host" | "connection" | "content-length"))
         })
         .collect();
     headers.sort();
@@ -226,7 +229,11 @@ fn request_key(c: &Case) -> RequestKey {
 
 /// A label cut to its test id and the start of the request.
 fn short(label: &str) -> String {
-    label.chars().take(90).collect::<String>().replace(['\r', '\n'], " ")
+    label
+        .chars()
+        .take(90)
+        .collect::<String>()
+        .replace(['\r', '\n'], " ")
 }
 
 type RequestKey = (String, Vec<(String, String)>, Vec<u8>);

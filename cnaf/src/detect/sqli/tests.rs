@@ -882,10 +882,7 @@ fn paranoia_2_judges_constant_comparisons_by_their_truth() {
     }
     // logic around a contradiction is the blind probe's false branch (a worded one after a
     // number reads as prose at level 2: `8 and 12 is 8`)
-    for a in [
-        "' and '1' not regexp '1",
-        "'{\"a\":2}' < '$.a' = 7",
-    ] {
+    for a in ["' and '1' not regexp '1", "'{\"a\":2}' < '$.a' = 7"] {
         assert!(paranoid(a, l2), "missed {a:?}");
     }
 }
