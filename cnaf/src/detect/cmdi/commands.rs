@@ -312,6 +312,10 @@ pub(super) fn is_cmd(word: &str) -> Option<bool> {
     COMMANDS.get(w).copied()
 }
 
+/// Commands that take options but no operand: `whoami game` or `uname linux` is not how they
+/// are run (they stop at "extra operand"), so a plain word after one is no argument of it.
+pub(super) const NO_OPERANDS: &[&str] = &["whoami", "pwd", "uname", "uptime"];
+
 /// Commands that run their argument as a command.
 pub(super) const PREFIXES: &[&str] = &[
     "nohup", "sudo", "xargs", "busybox", "env", "timeout", "nice", "strace", "exec", "eval",

@@ -13,7 +13,7 @@
 //! - 4: any known command word in command position, and any shell metacharacter residue: a
 //!   separator or redirection glued to a word, `$name`, backticks, a word broken by two quotes.
 
-use super::commands::paranoid_cmd;
+use super::commands::{paranoid_cmd, NO_OPERANDS};
 use super::{next_arg, shell_arg, shell_word};
 use crate::policy::Paranoia;
 
@@ -127,11 +127,23 @@ fn level2(lower: &str, l: &[u8]) -> bool {
         let prose = numbered
             || arg.as_deref().is_some_and(prose_arg)
             || l.split(u8::is_ascii_whitespace).count() > 6;
+        // `/search/id`: a path outside the directories that hold programs is a URL's, and
+        // its last segment reads by its name like any word at the value's start
+        let name = spoken_name(&word);
         // two-letter names ("id card holder", "ls 300") read as words at the value's start,
-        // and so do languages' and products' names ("python (programming language)")
-        let wordlike =
-            weak || (!separated && (word.len() <= 2 || ORDINARY_VALUES.contains(&word.as_str())));
-        if shellish || (has_arg && !wordlike && !prose) {
+        // and so do languages' and products' names ("python is great")
+        let wordlike = weak || (!separated && (name.len() <= 2 || ORDINARY_VALUES.contains(&name)));
+        // "whoami game": a plain word is no operand of a command that takes none (an option
+        // still is: `whoami --help`)
+        let operand = arg
+            .as_deref()
+            .is_some_and(|a| !NO_OPERANDS.contains(&name) || (a.len() > 1 && a.starts_with('-')));
+        // "python (programming language)": a `(` after a command word is a shell syntax
+        // error (only `name()` defines a function), so the words before it run nothing
+        let group = arg
+            .as_deref()
+            .is_some_and(|a| a.starts_with('(') && !a.starts_with("()"));
+        if shellish || (has_arg && operand && !group && !wordlike && !prose) {
             // `cscli alerts list`, `pip3 install x`, `kill -9`
             return true;
         }
@@ -140,6 +152,21 @@ fn level2(lower: &str, l: &[u8]) -> bool {
         || brace_group(l)
         || history_expansion(l, false)
         || hyphenated_command(lower)
+}
+
+/// The name a command word is spoken by: `/search/python` is `python`, a path whose
+/// directory holds no programs; `/usr/bin/id`, `bin/id`, `./id` and `../id` stay the program
+/// paths they are.
+fn spoken_name(word: &str) -> &str {
+    let Some((dir, name)) = word.rsplit_once('/') else {
+        return word;
+    };
+    let programs = dir.starts_with('.') || dir.split('/').any(|d| d.ends_with("bin"));
+    if programs {
+        word
+    } else {
+        name
+    }
 }
 
 /// The whole value a hyphenated command name (`chef-shell`, `ansible-console`, `ssh-keygen`,

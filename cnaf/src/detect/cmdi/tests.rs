@@ -585,3 +585,54 @@ fn at_schedules_with_a_time() {
         );
     }
 }
+
+#[test]
+fn url_paths_and_plain_words_are_no_command_lines_at_level_two() {
+    for b in [
+        // a URL path's last segment reads by its name, as at the value's start
+        "/search/id card holder",
+        "/search/python (programming language)",
+        "/search/find my phone",
+        "/search/kill bill movie",
+        "/search/which one is best",
+        // a command that takes no operand is not run with a plain word after it
+        "whoami game",
+        "/search/whoami game",
+        "pwd please",
+        "uname linux",
+        // a `(` after a command word is a syntax error
+        "python (programming language)",
+        "netstat (tool)",
+        "find my phone",
+        "kill bill movie",
+        "which one is best",
+        "id card holder",
+    ] {
+        assert!(
+            lowest_level(b) > 2,
+            "flagged at level {}: {b:?}",
+            lowest_level(b)
+        );
+    }
+    for (a, want) in [
+        (";id", 1),
+        ("id;", 1),
+        ("|whoami", 1),
+        ("$(whoami)", 1),
+        ("whoami;", 1),
+        ("whoami -u", 1),
+        ("whoami --help", 1),
+        (";whoami game", 1),
+        ("x; whoami game", 1),
+        ("whoami > /tmp/x", 1),
+        ("python -c 'import os'", 1),
+        ("/usr/bin/id card", 1),
+        ("bin/id card", 1),
+        ("./id card", 2),
+        ("netstat tool", 2),
+        ("/srv/netstat tool", 2),
+        ("whoami", 3),
+    ] {
+        assert_eq!(lowest_level(a), want, "{a:?}");
+    }
+}

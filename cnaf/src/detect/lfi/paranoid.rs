@@ -249,6 +249,17 @@ fn restricted_file_name(n: &[u8]) -> bool {
         .iter()
         .chain(CONFIG_EXTENSIONS)
         .any(|e| last.len() > e.len() && last.ends_with(e.as_bytes()))
+        && (last.last() != Some(&b'~') || editor_backup(t, &last[..last.len() - 1]))
+}
+
+/// `index.php~`, `.env~`, `src/Makefile~`: an editor's backup appends `~` to the name of a
+/// file, one with an extension, a dotfile or one named in a directory; a word that merely ends
+/// in `~` ("tilde~wave~", "hello~") names no file.
+fn editor_backup(path: &[u8], stem: &[u8]) -> bool {
+    path.contains(&b'/')
+        || stem
+            .windows(2)
+            .any(|w| w[0] == b'.' && w[1].is_ascii_alphanumeric())
 }
 
 #[cfg(test)]
@@ -281,6 +292,11 @@ mod tests {
             "/dev/tcp/1.2.3.4/80",
             "http:123456789",
             "https:8.8.8.8/x",
+            "index.php~",
+            ".env~",
+            "src/Makefile~",
+            "config.inc~",
+            "~/.ssh/id_rsa",
             "http:/0x7f.1",
             "data:text/plain",
             "data:text/plain;base64,SGVsbG8=",
@@ -308,6 +324,21 @@ mod tests {
             ("//evil.com/x", 3),
         ] {
             assert_eq!(level(v), Some(l), "{v}");
+        }
+    }
+
+    /// Home-directory files and editor backups stay caught by level 2 (level 1's rules
+    /// included).
+    #[test]
+    fn home_files_and_backups_stay_caught() {
+        for a in [
+            "~/.ssh/id_rsa",
+            "~root/.bashrc",
+            "index.php~",
+            "wp-config.php~",
+            "site/Makefile~",
+        ] {
+            assert!(super::super::detect(a) || at_level(a, 2), "missed {a}");
         }
     }
 
@@ -345,6 +376,11 @@ mod tests {
             "user.profile.zshrc_path",
             "Data: text/plain below",
             "metadata:text/x",
+            // a word ending in `~` names no editor backup
+            "tilde~wave~",
+            "hello~",
+            "~wave~",
+            "a~b~c~",
         ] {
             assert!(!at_level(b, 2), "false positive: {b}");
         }
