@@ -8,13 +8,13 @@ use super::{
 /// Rules for a value read as starting inside a string (`toks[0]` is that string): what comes
 /// right after the closing quote decides. `elision`: that quote is an apostrophe inside a word
 /// (`l'union`, `sull'union`, `qu'or`), see [`elision`].
-pub(super) fn breakout(toks: &[Tok], s: &[Tok], elision: bool) -> bool {
+pub(super) fn breakout(toks: &[Tok], s: &[Tok], elision: bool, term: bool) -> bool {
     if !starts_after_closed_quote(toks) {
         return false;
     }
     // `admin'--`, `x'#`, `x'/*`
     if toks.get(1) == Some(&Tok::Comment) {
-        return true;
+        return !term;
     }
     let mut k = 1;
     let mut parens = 0;
@@ -31,6 +31,7 @@ pub(super) fn breakout(toks: &[Tok], s: &[Tok], elision: bool) -> bool {
         next,
         Tok::Logic | Tok::Cmp | Tok::CmpWord | Tok::Arith | Tok::Not | Tok::Semi
     ) && toks.last() == Some(&Tok::Comment)
+        && !term
         && sql_before_comment(s, k)
     {
         return true;
@@ -172,4 +173,25 @@ pub(super) fn elision(value: &str) -> bool {
         .take_while(|c| c.is_ascii_alphabetic())
         .count();
     (1..=4).contains(&letters) && (letters == q || !b[q - letters - 1].is_ascii_alphanumeric())
+}
+
+/// The value's first `q` opens a quoted option or directive in prose rather than closing a
+/// string: it starts the value or follows a blank or `(`, a `-` or `#` glued to a letter or digit
+/// comes next, and the same quote closes the term later (`'--enable-debug'`, `"-b"`,
+/// `"#define x"`). An injection's quote follows the data it closes (`admin'--`), and its comment
+/// marker is bare (`'-- -`, `'#`) or never closed by a quote of its own.
+pub(super) fn quoted_term(value: &str, q: u8) -> bool {
+    let b = value.as_bytes();
+    let Some(p) = memchr::memchr(q, b) else {
+        return false;
+    };
+    if p > 0 && !(b[p - 1].is_ascii_whitespace() || b[p - 1] == b'(') {
+        return false;
+    }
+    let rest = &b[p + 1..];
+    let marks = rest.iter().take_while(|c| matches!(c, b'-' | b'#')).count();
+    (1..=2).contains(&marks)
+        && rest.get(marks).is_some_and(u8::is_ascii_alphanumeric)
+        && memchr::memchr(q, &rest[marks..])
+            .is_some_and(|e| !rest[marks + e - 1].is_ascii_whitespace())
 }

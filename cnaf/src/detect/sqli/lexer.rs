@@ -138,6 +138,7 @@ fn cast_type_at(b: &[u8], i: usize) -> bool {
             | "numeric"
             | "float"
             | "float8"
+            | "double"
             | "real"
             | "regclass"
             | "regproc"
@@ -274,6 +275,78 @@ fn collation_at(b: &[u8], i: usize) -> bool {
         || word
             .split_once('_')
             .is_some_and(|(cs, rest)| !rest.is_empty() && CHARSETS.contains(&cs))
+}
+
+/// The arguments at `b[open]` (a `(`) are ones the SQL function `word` takes: the niladic
+/// probes (`version()`, `user()`, `database()`) take none (with something inside, the
+/// parenthesis is an aside: `version (no changes)`, `user (CVE-...)`), nor do `index`,
+/// `function`, `view`, `trigger` outside a definition (`function (fcfree)`); `EXP`/`FLOOR` are
+/// the error-based probes only around a query, a call or a bit-flip (`exp(~(select...))`,
+/// `floor(rand(0)*2)`), while `exp(-t)` or `floor(x)` is arithmetic.
+fn sql_arguments(word: &str, b: &[u8], open: usize) -> bool {
+    let lower = word.to_ascii_lowercase();
+    // the argument text up to the matching `)` (or the value's end), and whether it closed
+    let mut depth = 0usize;
+    let mut end = b.len();
+    let mut quote: Option<u8> = None;
+    for (p, &c) in b.iter().enumerate().skip(open) {
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            b'\'' | b'"' | b'`' => quote = Some(c),
+            b'(' => depth += 1,
+            b')' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    end = p;
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let args = &b[(open + 1).min(end)..end];
+    let empty = args.iter().all(|c| c.is_ascii_whitespace());
+    match lower.as_str() {
+        "version" | "database" | "schema" | "user" | "current_user" | "system_user"
+        | "session_user" | "row_count" | "sqlite_version" | "view" | "index" | "function"
+        | "trigger" => empty,
+        "exp" | "floor" => args
+            .iter()
+            .any(|c| matches!(c, b'(' | b'~' | b'@' | b'\'' | b'"' | b'`')),
+        _ => true,
+    }
+}
+
+/// The operand after the operator word `word` (`IN`, `IS`, ...; `b[end]` is just after it) is
+/// one SQL's grammar allows: `IN` needs `(` (`x in putpwent` is English), `IS` a literal, a
+/// keyword of its own (`NULL`, `NOT`, `TRUE`, `FALSE`, `UNKNOWN`, `DISTINCT`) or a symbol — not
+/// a plain English word (`-o is specified`).
+fn operator_word_operand(word: &str, b: &[u8], end: usize) -> bool {
+    let mut k = end;
+    while k < b.len() && b[k].is_ascii_whitespace() {
+        k += 1;
+    }
+    if word.eq_ignore_ascii_case("in") {
+        // cut off right after the operator, or a comment hiding the blank (`in/**/(`)
+        return k >= b.len() || matches!(b[k], b'(' | b'/' | b'#') || b[k..].starts_with(b"--");
+    }
+    if word.eq_ignore_ascii_case("is") && b.get(k).is_some_and(u8::is_ascii_alphabetic) {
+        let next: Vec<u8> = b[k..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .map(u8::to_ascii_lowercase)
+            .collect();
+        return matches!(
+            next.as_slice(),
+            b"null" | b"not" | b"true" | b"false" | b"unknown" | b"distinct"
+        );
+    }
+    true
 }
 
 fn two_is(b: &[u8], i: usize, next: u8) -> bool {
@@ -413,6 +486,15 @@ pub fn tokenize(s: &str, ctx_quote: Option<u8>, out: &mut Vec<Tok>) {
                 }
             }
             let mut t = classify(word, b.get(k) == Some(&b'('));
+            if matches!(t, Tok::Func(1 | 2)) && !sql_arguments(word, b, k) {
+                // `version (X11R7.1)`, `if (p)`, `exp(x^2/2)`: the name is not that SQL function
+                t = Tok::Call;
+            }
+            if t == Tok::CmpWord && !operator_word_operand(word, b, j) {
+                // `gid in putpwent`, `-o is specified`: IN takes a parenthesised list, IS a
+                // literal, NULL, TRUE/FALSE/UNKNOWN, NOT or DISTINCT FROM
+                t = Tok::Word;
+            }
             if t == Tok::CmpWord && word.eq_ignore_ascii_case("collate") && !collation_at(b, k) {
                 // `COLLATE` takes a collation; "collate foo" is not SQL any engine runs
                 t = Tok::Kw(Kw::Other);
@@ -458,6 +540,13 @@ pub fn tokenize(s: &str, ctx_quote: Option<u8>, out: &mut Vec<Tok>) {
             (b')', _) => (Tok::RParen, 1),
             (b',', _) => (Tok::Comma, 1),
             (b';', _) => (Tok::Semi, 1),
+            // a full stop (a blank after it) ends a sentence; SQL's `.` joins the parts of a
+            // name (a value may end right after one: `exec master.`, blanks or not)
+            (b'.', Some(b' ' | b'\t' | b'\n' | b'\r'))
+                if i > 0 && b[i + 1..].iter().any(|c| !c.is_ascii_whitespace()) =>
+            {
+                (Tok::Other, 1)
+            }
             (b'.', _) => (Tok::Dot, 1),
             _ => (Tok::Other, 1),
         };

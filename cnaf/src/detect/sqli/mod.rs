@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 use aho_corasick::AhoCorasick;
 
 use super::literals;
-use breakout::{breakout, elision};
+use breakout::{breakout, elision, quoted_term};
 use comments::{comment_as_blank, mysql_comment_code};
 use lexer::{tokenize, Kw, Stmt, Tok};
 pub use paranoid::paranoid;
@@ -129,7 +129,12 @@ pub fn detect(value: &str) -> bool {
             let hit = if q == b'`' {
                 identifier_breakout(&sig)
             } else {
-                breakout(&toks, &sig, q == b'\'' && elision(value)) || generic(&sig[1..])
+                breakout(
+                    &toks,
+                    &sig,
+                    q == b'\'' && elision(value),
+                    quoted_term(value, q),
+                ) || generic(&sig[1..])
             };
             if hit {
                 return true;
@@ -219,7 +224,12 @@ fn detect_breakout_only(value: &str, toks: &mut Vec<Tok>, sig: &mut Vec<Tok>) ->
         if value.as_bytes().contains(&q) {
             tokenize(value, Some(q), toks);
             strip_comments(toks, sig);
-            if breakout(toks, sig, q == b'\'' && elision(value)) {
+            if breakout(
+                toks,
+                sig,
+                q == b'\'' && elision(value),
+                quoted_term(value, q),
+            ) {
                 return true;
             }
         }
@@ -238,7 +248,12 @@ fn at(s: &[Tok], i: usize) -> Option<Tok> {
 
 /// Rules that hold wherever the value starts.
 fn generic(s: &[Tok]) -> bool {
-    (0..s.len()).any(|i| match s[i] {
+    (0..s.len()).any(|i| generic_at(s, i))
+}
+
+/// The generic rule led by the token at `i`.
+fn generic_at(s: &[Tok], i: usize) -> bool {
+    match s[i] {
         Tok::Union => union_select(s, i),
         Tok::Select => select_shape(s, i),
         Tok::Semi => stacked(s, i + 1),
@@ -300,7 +315,7 @@ fn generic(s: &[Tok]) -> bool {
         }
         Tok::RParen if i == 0 => paren_breakout(s),
         _ => false,
-    })
+    }
 }
 
 /// `FROM users WHERE name="x"`: a table then a filter (English "from home where it is" has
@@ -533,7 +548,10 @@ fn tautology(s: &[Tok], j: usize) -> bool {
         Some(Tok::LParen) if comparison(s, k + 1).is_some() => return true,
         _ => {}
     }
-    comparison(s, k).is_some()
+    // `and status != 0 at line 9`, `HAVE_THREAD=0 to disable`, `>= 1.10 (closes...)`: a plain
+    // word or an opening parenthesis right after the comparison continues a sentence; no SQL
+    // goes on that way after a condition
+    comparison(s, k).is_some_and(|e| !matches!(at(s, e), Some(Tok::Word | Tok::LParen)))
 }
 
 /// `expr CMP expr` starting at `j`; returns the index after it.

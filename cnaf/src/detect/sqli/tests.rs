@@ -931,3 +931,103 @@ fn paranoia_2_reads_sql_shapes_not_their_words() {
         assert!(!paranoid(b, l2), "level 2 flagged: {b}");
     }
 }
+
+#[test]
+fn asides_after_niladic_and_math_names_pass() {
+    // a parenthesis after a word that names a niladic SQL function, or arithmetic inside
+    // `exp`/`floor`, is an aside or a formula
+    for b in [
+        "* Raise the minimum toolkit version (see notes)",
+        "release the schema (draft 3) to reviewers",
+        "the helper function (do_frob) in lib/frob.c",
+        "rebuild the search index (weekly job)",
+        "check the user (uid 0) before dropping rights",
+        "growth is exp(k*t) for small t",
+        "round down with floor(n/2) first",
+        "f(t) := \\exp(-a t) \\cos(t)",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+    for a in [
+        "1 and version()",
+        "' union select user(),database()--",
+        "and exp(~(select * from (select user())x))",
+        "1 and (select 1 from (select count(*),concat(version(),floor(rand(0)*2))x from information_schema.tables group by x)a)",
+        "function()",
+        "1' and database ()=1--",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+}
+
+#[test]
+fn in_and_is_need_their_sql_operands() {
+    // `IN` takes a parenthesised list, `IS` a literal or NULL/TRUE/FALSE/NOT: with an English
+    // word after them, they are English
+    for b in [
+        "* Do not mix tabs and spaces in makefile.",
+        "set 'Verbose' to 'Yes' or 'No' in the config",
+        "warn if -q or -s is given",
+        "use `--fast` and `--small` in `pack` mode",
+        "keep x and y in sync",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+    for a in [
+        "' or 'a' in ('a')--",
+        "1 and 1 in (select 1)",
+        "x' or id is not null--",
+        "id'is not-id--",
+        "' or 1 in/**/(1)--",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+}
+
+#[test]
+fn comparison_continued_by_prose_passes() {
+    // a word, a parenthesis or a new sentence right after a comparison continues the text
+    for b in [
+        "and count != 0 at step 12",
+        "build with DEBUG=1 to trace",
+        "needs libfoo >= 2.4 (see bug 77).",
+        "enabled and LIMIT_X > 0. Otherwise nothing",
+        "keep old and new == 3 times a day",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+    for a in [
+        "1 and 1=1",
+        "1' and 1=1--",
+        "1 and 1=1 union select 1",
+        "x' or a=a or 'b",
+        "1 or 2>1 limit 1",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+}
+
+#[test]
+fn quoted_options_in_prose_pass() {
+    // a quote opening an option or a directive (`'--flag'`, `"-x"`, `"#include x"`) is no
+    // break-out followed by a comment
+    for b in [
+        "* Add '--with-docs' to build the manual",
+        "pass \"-v\" or \"--verbose\" for details",
+        "guard it with \"#ifndef FOO_H\" as usual",
+        "the \"--prefix=/opt\" switch",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+    for a in [
+        "admin'--",
+        "admin' --",
+        "x'#",
+        "'-- -",
+        "' or 1=1--",
+        "'-1' or 1=1--",
+        "x'/email--",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+}
