@@ -171,12 +171,48 @@ pub(super) fn lone_operator(value: &str) -> bool {
     })
 }
 
+/// `regexp` is also the noun of technical prose (`fix the regexp for dates`): as SQL's operator
+/// it ends the value after nothing or a symbol (`REGEXP`, `NOT REGEXP`, `` ` REGEXP ``) or has a
+/// right operand SQL writes — a
+/// string, a number, a group, a variable, a name in back quotes, a call (`regexp '^a'`,
+/// `regexp 0x5e`, `regexp (select`, `regexp binary 'a'`) — not an English word.
+fn regexp_operand(value: &str, start: usize, end: usize) -> bool {
+    let before = value[..start].trim();
+    // the value ends with the operator after nothing, `NOT`, or a symbol closing an operand
+    // (`` ` REGEXP ``, `') rlike`)
+    if value[end..].trim().is_empty()
+        && (before.is_empty()
+            || before.eq_ignore_ascii_case("not")
+            || before.ends_with(|c: char| !c.is_ascii_alphabetic()))
+    {
+        return true;
+    }
+    let rest = value[end..].trim_start();
+    let b = rest.as_bytes();
+    match b.first() {
+        Some(b'\'' | b'"' | b'`' | b'(' | b'@' | b'-' | b'~' | b'!' | b'^') => true,
+        Some(c) if c.is_ascii_digit() => true,
+        Some(c) if c.is_ascii_alphabetic() => {
+            let w = b
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                .count();
+            let after = rest[w..].trim_start();
+            after.starts_with(['(', '\'', '"'])
+        }
+        _ => false,
+    }
+}
+
 /// Operators no other language or prose uses, standing alone: `<=>`, `RLIKE`, `REGEXP` (`XOR`
 /// is also a logic word of code and cryptography: level 3).
 pub(super) fn sql_only_operator(value: &str) -> bool {
     static OPS: LazyLock<AhoCorasick> = LazyLock::new(|| literals(&["<=>", "rlike", "regexp"]));
     OPS.find_iter(value).any(|m| {
-        !value.as_bytes()[m.start()].is_ascii_alphabetic() || bounded(value, m.start(), m.end())
+        !value.as_bytes()[m.start()].is_ascii_alphabetic()
+            || bounded(value, m.start(), m.end())
+                && (!value[m.start()..m.end()].eq_ignore_ascii_case("regexp")
+                    || regexp_operand(value, m.start(), m.end()))
     })
 }
 

@@ -220,7 +220,11 @@ fn at_2(s: &[Tok], i: usize, seen: Seen) -> bool {
             let opens = i == 0
                 && literal(at(s, j))
                 && match at(s, e) {
-                    None | Some(Tok::Cmp | Tok::CmpWord | Tok::Arith) => true,
+                    None | Some(Tok::Cmp | Tok::CmpWord) => true,
+                    // `or 1-`, `and 1-sleep(5)`; `and 64-bit nonce` is a quantity in a sentence
+                    Some(Tok::Arith) => {
+                        super::expression(s, j).is_none_or(|x| at(s, x) != Some(Tok::Word))
+                    }
                     // `and '5'x`: a string glued to what follows (`and 7 oranges` is English)
                     Some(Tok::Word) => matches!(at(s, j), Some(Tok::Str { .. })),
                     _ => false,
@@ -228,7 +232,10 @@ fn at_2(s: &[Tok], i: usize, seen: Seen) -> bool {
             cut || opens
         }
         // `;drop`, `;update users`, `; select`: a statement after `;`
-        Tok::Semi => matches!(at(s, i + 1), Some(Tok::Stmt(_) | Tok::Select | Tok::Union)),
+        Tok::Semi => match at(s, i + 1) {
+            Some(Tok::Stmt(_)) => statement_head(s, i + 1),
+            t => matches!(t, Some(Tok::Select | Tok::Union)),
+        },
         // `CREATE TABLE Persons`, `DROP DATABASE x`
         Tok::Stmt(Stmt::Create | Stmt::Alter | Stmt::Drop | Stmt::Truncate) => {
             matches!(
@@ -241,11 +248,14 @@ fn at_2(s: &[Tok], i: usize, seen: Seen) -> bool {
         // `SET @OLD_SQL_NOTES`
         Tok::Kw(Kw::Set) => at(s, i + 1) == Some(Tok::Var),
         // `SELECT (CASE`, `select 0x616263`, `select *`, `select 'a',`
+        // (`select()` with nothing inside is the system call of C and Python)
         Tok::Select => {
-            matches!(
-                at(s, i + 1),
-                Some(Tok::LParen | Tok::Num | Tok::Var | Tok::Func(_) | Tok::Kw(Kw::Distinct))
-            ) || (matches!(at(s, i + 1), Some(Tok::Str { .. })) && select_item_ends(s, i + 2))
+            !(at(s, i + 1) == Some(Tok::LParen) && at(s, i + 2) == Some(Tok::RParen))
+                && matches!(
+                    at(s, i + 1),
+                    Some(Tok::LParen | Tok::Num | Tok::Var | Tok::Func(_) | Tok::Kw(Kw::Distinct))
+                )
+                || (matches!(at(s, i + 1), Some(Tok::Str { .. })) && select_item_ends(s, i + 2))
                 || (at(s, i + 1) == Some(Tok::Arith)
                     && match at(s, i + 2) {
                         None => true,
@@ -395,12 +405,48 @@ fn table_reference(s: &[Tok], k: usize) -> bool {
 /// words.
 fn after_quote2(s: &[Tok], elided: bool) -> bool {
     starts_after_closed_quote(s)
-        && matches!(at(s, 1), Some(Tok::Stmt(_) | Tok::Select | Tok::Union))
+        && match at(s, 1) {
+            Some(Tok::Stmt(_)) => statement_head(s, 1),
+            t => matches!(t, Some(Tok::Select | Tok::Union)),
+        }
         && !elided
         && !s[2..]
             .iter()
             .find(|t| !matches!(t, Tok::Word | Tok::Kw(_)))
-            .is_some_and(|t| matches!(t, Tok::Str { .. }))
+            .is_some_and(|t| matches!(t, Tok::Str { .. } | Tok::QuotedIdent))
+}
+
+/// The statement word at `s[k]` goes on the way its statement does, or is cut off right after
+/// its first name: `;update users`, `'alter a`, `;drop table t`, `;update t set`, `; delete
+/// from`. A data or schema statement's word followed by English (`; update gnulib to latest`,
+/// `; alter the names:`, `"Drop Requires, use ..."`, `"update-passwd"`, `update and rename`) is
+/// the verb of a sentence or part of a compound name.
+fn statement_head(s: &[Tok], k: usize) -> bool {
+    if !matches!(
+        at(s, k),
+        Some(Tok::Stmt(
+            Stmt::Update
+                | Stmt::Delete
+                | Stmt::Insert
+                | Stmt::Drop
+                | Stmt::Create
+                | Stmt::Alter
+                | Stmt::Truncate
+        ))
+    ) {
+        return true;
+    }
+    match at(s, k + 1) {
+        None | Some(Tok::Comment | Tok::Semi) => true,
+        Some(Tok::Word) => matches!(
+            at(s, k + 2),
+            None | Some(Tok::Kw(_) | Tok::Dot | Tok::Comment | Tok::Semi | Tok::LParen)
+        ),
+        // `delete * from` (Access), `' alter/` cut off (`update-passwd` is a compound name)
+        Some(Tok::Arith) => matches!(at(s, k + 2), None | Some(Tok::Kw(Kw::From))),
+        Some(Tok::Logic | Tok::Comma | Tok::Num | Tok::Not | Tok::Cmp) => false,
+        Some(_) => true,
+    }
 }
 
 /// A value opening with a quote that closes the application's string (or name), then a
@@ -486,12 +532,94 @@ fn function_call(value: &str, loose: bool) -> bool {
             continue;
         }
         // prose puts blanks between a word and `(`: English names only count glued
-        let hit = loose || blanks == 0 || !english;
+        let hit = (loose || blanks == 0 || !english)
+            && (super::functions::dangerous_function(word) || !word_aside(b, k, blanks));
         if hit && !(shared_function(word) && other_language_call(b, start, k, &mut math)) {
             return true;
         }
     }
     false
+}
+
+/// The parenthesis at `b[open]` after a function's name is prose's, not a call's: a plural
+/// marker (`field(s)`), a manual page section (`crypt(3)`, `sha2(5)`, `ssl(3ssl)`), or, after a
+/// blank, an aside in English words (`compress (some systems lack it)`): no SQL argument list
+/// puts two plain words side by side unless one is a keyword (`x AS y`, `DISTINCT x`).
+fn word_aside(b: &[u8], open: usize, blanks: usize) -> bool {
+    let args = args_of(b, open);
+    let closed = b.len() > open + 1 + args.len();
+    if blanks == 0 && closed {
+        if matches!(args, b"s" | b"es") {
+            return true;
+        }
+        if args.first().is_some_and(|c| (b'1'..=b'9').contains(c))
+            && args.len() <= 4
+            && args[1..].iter().all(u8::is_ascii_lowercase)
+        {
+            return true;
+        }
+    }
+    if blanks == 0 {
+        return false;
+    }
+    let words: Vec<&[u8]> = args
+        .split(|c| c.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let plain = |w: &[u8]| {
+        w.len() > 1
+            && w.iter().all(u8::is_ascii_alphabetic)
+            && !matches!(
+                w.to_ascii_lowercase().as_slice(),
+                b"as"
+                    | b"using"
+                    | b"from"
+                    | b"distinct"
+                    | b"separator"
+                    | b"and"
+                    | b"or"
+                    | b"xor"
+                    | b"not"
+                    | b"is"
+                    | b"null"
+                    | b"like"
+                    | b"in"
+                    | b"between"
+                    | b"when"
+                    | b"then"
+                    | b"else"
+                    | b"case"
+                    | b"end"
+                    | b"select"
+                    | b"interval"
+                    | b"order"
+                    | b"group"
+                    | b"by"
+                    | b"asc"
+                    | b"desc"
+                    | b"div"
+                    | b"mod"
+                    | b"binary"
+                    | b"all"
+                    | b"where"
+                    | b"limit"
+                    | b"union"
+                    | b"char"
+                    | b"unsigned"
+                    | b"signed"
+                    | b"regexp"
+                    | b"rlike"
+                    | b"collate"
+                    | b"escape"
+                    | b"leading"
+                    | b"trailing"
+                    | b"both"
+                    | b"for"
+                    | b"over"
+                    | b"partition"
+            )
+    };
+    words.windows(2).any(|w| plain(w[0]) && plain(w[1]))
 }
 
 /// A call of a name SQL shares with math, spreadsheets and code, read as one of those: a method

@@ -1031,3 +1031,88 @@ fn quoted_options_in_prose_pass() {
         assert!(detect(a), "missed {a:?}");
     }
 }
+
+#[test]
+fn paranoia_2_regexp_the_noun_passes() {
+    let l2 = at_level(2);
+    for b in [
+        "* lib/scan.c: tighten the regexp for tags",
+        "Fix regexp.",
+        "the parser crashes if the regexp is empty",
+        "use a regexp instead of globbing",
+    ] {
+        assert!(!paranoid(b, l2), "flagged {b:?}");
+    }
+    for a in [
+        "REGEXP",
+        "not regexp",
+        "name regexp '^a'",
+        "1 regexp 1",
+        "x regexp (select 1)",
+        "x regexp binary 'A'",
+        "` REGEXP ",
+        "RLIKE",
+    ] {
+        assert!(paranoid(a, l2), "missed {a:?}");
+    }
+}
+
+#[test]
+fn paranoia_2_statement_words_in_sentences_pass() {
+    // a data or schema statement word that goes on as English, or is part of a compound name
+    let l2 = at_level(2);
+    for b in [
+        "tidy the docs; update libfoo to 2.1 and rebuild",
+        "fixed the typo; update and reformat the table",
+        "see the notes; alter the paths: as needed",
+        "Revert \"Create Makefile, move tests\"",
+        "new helper \"drop-privs\" to shed root",
+        "the `Delete` button asks first",
+    ] {
+        assert!(!paranoid(b, l2), "flagged {b:?}");
+    }
+    for a in [
+        ";update users",
+        ";drop",
+        "; update t set a=1",
+        "; delete from t",
+        "'alter a",
+        "\" ALTER A",
+        "' alter/",
+        ";truncate[xx",
+        "x; drop table users--",
+        "1; insert into t values (1)",
+    ] {
+        assert!(paranoid(a, l2), "missed {a:?}");
+    }
+}
+
+#[test]
+fn paranoia_2_prose_parentheses_after_function_names_pass() {
+    // plural markers, manual page sections and English asides after a function's name; an
+    // empty `select()` is C's and Python's system call; `and 64-bit` is a quantity
+    let l2 = at_level(2);
+    for b in [
+        "check the field(s) of the header",
+        "see crypt(3) and sha2(5) for details",
+        "rename it from compress (older systems lack it)",
+        "wait on poll()/select() first",
+        "and 32-bit builds too",
+    ] {
+        assert!(!paranoid(b, l2), "flagged {b:?}");
+    }
+    for a in [
+        "md5(",
+        "sin (",
+        "compress(x)",
+        "sleep(5)",
+        "ascii(1)",
+        "concat(a, b)",
+        "compress (select 1)",
+        "select (case",
+        "or 1-",
+        "and 1-sleep(5)",
+    ] {
+        assert!(paranoid(a, l2), "missed {a:?}");
+    }
+}
