@@ -9,12 +9,12 @@ use super::{
 /// right after the closing quote decides. `elision`: that quote is an apostrophe inside a word
 /// (`l'union`, `sull'union`, `qu'or`), see [`elision`].
 pub(super) fn breakout(toks: &[Tok], s: &[Tok], elision: bool, term: bool) -> bool {
-    if !starts_after_closed_quote(toks) {
+    if term || !starts_after_closed_quote(toks) {
         return false;
     }
     // `admin'--`, `x'#`, `x'/*`
     if toks.get(1) == Some(&Tok::Comment) {
-        return !term;
+        return true;
     }
     let mut k = 1;
     let mut parens = 0;
@@ -31,7 +31,6 @@ pub(super) fn breakout(toks: &[Tok], s: &[Tok], elision: bool, term: bool) -> bo
         next,
         Tok::Logic | Tok::Cmp | Tok::CmpWord | Tok::Arith | Tok::Not | Tok::Semi
     ) && toks.last() == Some(&Tok::Comment)
-        && !term
         && sql_before_comment(s, k)
     {
         return true;
@@ -175,11 +174,13 @@ pub(super) fn elision(value: &str) -> bool {
     (1..=4).contains(&letters) && (letters == q || !b[q - letters - 1].is_ascii_alphanumeric())
 }
 
-/// The value's first `q` opens a quoted option or directive in prose rather than closing a
-/// string: it starts the value or follows a blank or `(`, a `-` or `#` glued to a letter or digit
-/// comes next, and the same quote closes the term later (`'--enable-debug'`, `"-b"`,
-/// `"#define x"`). An injection's quote follows the data it closes (`admin'--`), and its comment
-/// marker is bare (`'-- -`, `'#`) or never closed by a quote of its own.
+/// The value's first `q` opens a quoted term in prose rather than closing a string, so the value
+/// is no break-out: an option or directive (it starts the value or follows a blank or `(`, a `-`
+/// or `#` glued to a letter or digit comes next, and the same quote closes the term later:
+/// `'--enable-debug'`, `"-b"`, `"#define x"`), or, after a blank inside the text, a short term
+/// without blanks closed by the same quote before a blank or punctuation (`the '=' key`, `the
+/// "||" operator`, `not "and".`). An injection's quote follows the data it closes (`admin'--`),
+/// its comment marker is bare (`'-- -`, `'#`), and its logic stands between blanks (`x ' or '1`).
 pub(super) fn quoted_term(value: &str, q: u8) -> bool {
     let b = value.as_bytes();
     let Some(p) = memchr::memchr(q, b) else {
@@ -189,6 +190,18 @@ pub(super) fn quoted_term(value: &str, q: u8) -> bool {
         return false;
     }
     let rest = &b[p + 1..];
+    if p > 0 && b[p - 1].is_ascii_whitespace() {
+        if let Some(e) = memchr::memchr(q, rest) {
+            if (1..=12).contains(&e)
+                && !rest[..e].iter().any(u8::is_ascii_whitespace)
+                && rest.get(e + 1).is_none_or(|c| {
+                    !(c.is_ascii_alphanumeric() || matches!(c, b'\'' | b'"' | b'`'))
+                })
+            {
+                return true;
+            }
+        }
+    }
     let marks = rest.iter().take_while(|c| matches!(c, b'-' | b'#')).count();
     (1..=2).contains(&marks)
         && rest.get(marks).is_some_and(u8::is_ascii_alphanumeric)

@@ -333,7 +333,10 @@ fn operator_word_operand(word: &str, b: &[u8], end: usize) -> bool {
     }
     if word.eq_ignore_ascii_case("in") {
         // cut off right after the operator, or a comment hiding the blank (`in/**/(`)
-        return k >= b.len() || matches!(b[k], b'(' | b'/' | b'#') || b[k..].starts_with(b"--");
+        return k >= b.len()
+            || matches!(b[k], b'(' | b'#')
+            || b[k..].starts_with(b"--")
+            || b[k..].starts_with(b"/*");
     }
     if word.eq_ignore_ascii_case("is") && b.get(k).is_some_and(u8::is_ascii_alphabetic) {
         let next: Vec<u8> = b[k..]
@@ -533,6 +536,8 @@ pub fn tokenize(s: &str, ctx_quote: Option<u8>, out: &mut Vec<Tok>) {
             (b'<', Some(b'=' | b'>')) | (b'>', Some(b'=')) | (b'!', Some(b'=')) => (Tok::Cmp, 2),
             (b':', Some(b'=')) => (Tok::Arith, 2),
             (b':', Some(b':')) if cast_type_at(b, i + 2) => (Tok::Cast, 2),
+            // `=>` is an arrow (Perl, PHP, JavaScript, Rust, a mapping in prose), no comparison
+            (b'=', Some(b'>')) => (Tok::Other, 2),
             (b'=' | b'<' | b'>', _) => (Tok::Cmp, 1),
             (b'!', _) => (Tok::Not, 1),
             (b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'|' | b'&' | b'~', _) => (Tok::Arith, 1),

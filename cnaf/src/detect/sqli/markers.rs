@@ -197,8 +197,8 @@ fn regexp_operand(value: &str, start: usize, end: usize) -> bool {
                 .iter()
                 .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
                 .count();
-            let after = rest[w..].trim_start();
-            after.starts_with(['(', '\'', '"'])
+            // a call glued to its parenthesis (`rlike sleep(5)`), a typed string
+            rest[w..].starts_with('(') || rest[w..].trim_start().starts_with(['\'', '"'])
         }
         _ => false,
     }

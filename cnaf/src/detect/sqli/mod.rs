@@ -275,13 +275,21 @@ fn generic_at(s: &[Tok], i: usize) -> bool {
         Tok::Kw(Kw::From) => {
             from_where(s, i)
                 || at(s, i + 1) == Some(Tok::QuotedIdent)
-                    && matches!(
-                        at(s, i + 2),
-                        Some(
-                            Tok::Dot
-                                | Tok::Kw(Kw::Where | Kw::Limit | Kw::Order | Kw::Group | Kw::Join)
-                        )
-                    )
+                    && match at(s, i + 2) {
+                        // `` from `db`.`t` ``; `` from `dev`. `` ends a sentence
+                        Some(Tok::Dot) => {
+                            matches!(
+                                at(s, i + 3),
+                                Some(Tok::QuotedIdent | Tok::Word | Tok::SysObject)
+                            )
+                        }
+                        t => matches!(
+                            t,
+                            Some(Tok::Kw(
+                                Kw::Where | Kw::Limit | Kw::Order | Kw::Group | Kw::Join
+                            ))
+                        ),
+                    }
         }
         Tok::Kw(Kw::Case) => case_when(s, i),
         Tok::Kw(Kw::Values) => {

@@ -171,7 +171,9 @@ fn at_2(s: &[Tok], i: usize, seen: Seen) -> bool {
             while at(s, k) == Some(Tok::Not) {
                 k += 1;
             }
-            at(s, k) == Some(Tok::Kw(Kw::Null))
+            (at(s, k) == Some(Tok::Kw(Kw::Null))
+                // `parent is not null before use`, `input is null. Then`: a sentence goes on
+                && !matches!(at(s, k + 1), Some(Tok::Word | Tok::Other | Tok::Dot)))
                 // `IN (0,1)`: a list of literals
                 || (at(s, i + 1) == Some(Tok::LParen)
                     && literal(at(s, i + 2))
@@ -420,8 +422,13 @@ fn after_quote2(s: &[Tok], elided: bool) -> bool {
 /// its first name: `;update users`, `'alter a`, `;drop table t`, `;update t set`, `; delete
 /// from`. A data or schema statement's word followed by English (`; update gnulib to latest`,
 /// `; alter the names:`, `"Drop Requires, use ..."`, `"update-passwd"`, `update and rename`) is
-/// the verb of a sentence or part of a compound name.
+/// the verb of a sentence or part of a compound name; so is `"Print the object"` (T-SQL's `PRINT`
+/// shows one value), and `exec 9>&2`.
 fn statement_head(s: &[Tok], k: usize) -> bool {
+    // `exec 9>&2`: a shell redirection (a procedure has a name)
+    if at(s, k) == Some(Tok::Stmt(Stmt::Exec)) && at(s, k + 1) == Some(Tok::Num) {
+        return false;
+    }
     if !matches!(
         at(s, k),
         Some(Tok::Stmt(
@@ -432,6 +439,7 @@ fn statement_head(s: &[Tok], k: usize) -> bool {
                 | Stmt::Create
                 | Stmt::Alter
                 | Stmt::Truncate
+                | Stmt::Print
         ))
     ) {
         return true;

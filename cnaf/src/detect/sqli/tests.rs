@@ -1116,3 +1116,53 @@ fn paranoia_2_prose_parentheses_after_function_names_pass() {
         assert!(paranoid(a, l2), "missed {a:?}");
     }
 }
+
+#[test]
+fn quoted_terms_arrows_and_sentence_ends_pass() {
+    // a short term quoted mid-sentence (`the '+' key`), an arrow, a name in back quotes ending
+    // a sentence
+    for b in [
+        "* switch 'Mode' to 'On' or 'Off' in /etc/foo.conf",
+        "* menu: the '+' key now zooms in",
+        "use the \"&&\" operator for that",
+        "licence: MIT *or* BSD, not \"and\". Thanks",
+        "- old-or-new-name => shiny-name",
+        "clone it and work on a branch from `main`.",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+    for a in [
+        "admin' or '1'='1",
+        "x' or 'x'='x",
+        "1' and 'a'='a",
+        "' or 1 in/**/(1)--",
+        "from `db`.`users` limit 1",
+        "x' or 1>=1--",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+}
+
+#[test]
+fn paranoia_2_print_exec_and_is_null_in_sentences_pass() {
+    let l2 = at_level(2);
+    for b in [
+        "\"\"\"Print the frame list.\"\"\"",
+        "redirect with `exec 3>&1' first",
+        "assert the node is not null before use",
+        "fails when the list is null. Then it stops",
+        "* src/c.lang: fixed regexp token (see notes)",
+    ] {
+        assert!(!paranoid(b, l2), "flagged {b:?}");
+    }
+    for a in [
+        "'print @@version",
+        ";print 'x'",
+        "IS NULL",
+        "and x is null",
+        "1 rlike sleep(5)",
+        "1;exec master..xp_cmdshell 'dir'",
+    ] {
+        assert!(paranoid(a, l2), "missed {a:?}");
+    }
+}
