@@ -311,6 +311,9 @@ fn sql_arguments(word: &str, b: &[u8], open: usize) -> bool {
     }
     let args = &b[(open + 1).min(end)..end];
     let empty = args.iter().all(|c| c.is_ascii_whitespace());
+    if issue_reference(args) && !super::functions::strong_function(&lower) {
+        return false;
+    }
     match lower.as_str() {
         "version" | "database" | "schema" | "user" | "current_user" | "system_user"
         | "session_user" | "row_count" | "sqlite_version" | "view" | "index" | "function"
@@ -350,6 +353,16 @@ fn operator_word_operand(word: &str, b: &[u8], end: usize) -> bool {
         );
     }
     true
+}
+
+/// Text in parentheses that cites an issue or a ticket (`(#123)`, `(ITS#9668)`, `(Apple #58)`):
+/// a `#` glued to a number, on one line. In SQL that `#` would comment out the closing
+/// parenthesis, so no argument list is written that way.
+pub(super) fn issue_reference(args: &[u8]) -> bool {
+    !args.contains(&b'\n')
+        && args
+            .windows(2)
+            .any(|w| w[0] == b'#' && w[1].is_ascii_digit())
 }
 
 fn two_is(b: &[u8], i: usize, next: u8) -> bool {

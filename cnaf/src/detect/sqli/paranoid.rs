@@ -542,20 +542,27 @@ fn function_call(value: &str, loose: bool) -> bool {
         // prose puts blanks between a word and `(`: English names only count glued
         let hit = (loose || blanks == 0 || !english)
             && (super::functions::dangerous_function(word) || !word_aside(b, k, blanks));
-        if hit && !(shared_function(word) && other_language_call(b, start, k, &mut math)) {
+        if hit
+            && !(shared_function(word) && other_language_call(b, start, k, &mut math))
+            && !(super::functions::function_level(word) == 0 && method_call(b, start))
+        {
             return true;
         }
     }
     false
 }
 
-/// The parenthesis at `b[open]` after a function's name is prose's, not a call's: a plural
+/// The parenthesis at `b[open]` after a function's name is prose's, not a call's: an issue
+/// reference (`default(ISSUE#66)`), a plural
 /// marker (`field(s)`), a manual page section (`crypt(3)`, `sha2(5)`, `ssl(3ssl)`), or, after a
 /// blank, an aside in English words (`compress (some systems lack it)`): no SQL argument list
 /// puts two plain words side by side unless one is a keyword (`x AS y`, `DISTINCT x`).
 fn word_aside(b: &[u8], open: usize, blanks: usize) -> bool {
     let args = args_of(b, open);
     let closed = b.len() > open + 1 + args.len();
+    if closed && super::lexer::issue_reference(args) {
+        return true;
+    }
     if blanks == 0 && closed {
         if matches!(args, b"s" | b"es") {
             return true;
@@ -628,6 +635,12 @@ fn word_aside(b: &[u8], open: usize, blanks: usize) -> bool {
             )
     };
     words.windows(2).any(|w| plain(w[0]) && plain(w[1]))
+}
+
+/// `attr.field(`, `FileUtils.concat(`: a method of an object named by a word (a schema-qualified
+/// SQL call that matters names an attack function: `dbms_lock.sleep(`, level 1 or 2).
+fn method_call(b: &[u8], start: usize) -> bool {
+    start >= 2 && b[start - 1] == b'.' && b[start - 2].is_ascii_alphabetic()
 }
 
 /// A call of a name SQL shares with math, spreadsheets and code, read as one of those: a method

@@ -1166,3 +1166,39 @@ fn paranoia_2_print_exec_and_is_null_in_sentences_pass() {
         assert!(paranoid(a, l2), "missed {a:?}");
     }
 }
+
+#[test]
+fn issue_references_and_method_calls_pass() {
+    // `(ITS#12)`, `(#5)` cite a ticket (a SQL `#` would comment out the closing parenthesis);
+    // `obj.field()` is a method of an object
+    for b in [
+        "fixed the parser: requires unsigned char (BUG#1234)",
+        "bump the schema version (#88)",
+    ] {
+        assert!(!detect(b), "flagged {b:?}");
+    }
+    let l2 = at_level(2);
+    for b in [
+        "- turn it off by default(GH#41)",
+        "- new `cfg.field()` helper",
+        "o a typo in Strings.concat()'s docs",
+    ] {
+        assert!(!paranoid(b, l2), "flagged {b:?}");
+    }
+    for a in [
+        "1 and char(#\n65)=1",
+        "sleep(#1\n5)",
+        "ascii(substr(x,1,1))",
+    ] {
+        assert!(detect(a), "missed {a:?}");
+    }
+    for a in [
+        "dbms_lock.sleep(5)",
+        "x.ascii(1)",
+        "md5(",
+        "default(x)",
+        "sys.fn_varbintohexstr(",
+    ] {
+        assert!(paranoid(a, l2), "missed {a:?}");
+    }
+}
