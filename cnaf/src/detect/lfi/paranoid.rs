@@ -76,7 +76,7 @@ pub(super) fn at_level(value: &str, level: u8) -> bool {
     let norm = normalize_path(value);
     let n = norm.as_bytes();
     (level >= 2
-        && (level2(n)
+        && (level2(n, value)
             || slashless_url_to_number(b)
             || text_data_url(b)
             || super::ssrf::single_label_url(b)))
@@ -105,11 +105,12 @@ fn text_data_url(b: &[u8]) -> bool {
     kind(b"text/") || kind(b"application/")
 }
 
-fn level2(n: &[u8]) -> bool {
+/// `value` is the raw value: an operating-system path mentioned in a sentence
+/// ([`super::path_in_prose`]) names no file to include.
+fn level2(n: &[u8], value: &str) -> bool {
     urls(n).any(|u| u.host_is_ip || u.trailing_question)
         || bare_scheme_question(n)
-        || os_file(n)
-        || restricted_file_name(n)
+        || ((os_file(n) || restricted_file_name(n)) && !super::path_in_prose(value))
         || climbs(n)
 }
 
@@ -324,6 +325,34 @@ mod tests {
             ("//evil.com/x", 3),
         ] {
             assert_eq!(level(v), Some(l), "{v}");
+        }
+    }
+
+    /// System paths mentioned in a sentence pass level 2; a path as the value, after a command
+    /// word, with shell syntax or in an assignment stays caught.
+    #[test]
+    fn system_paths_in_sentences_pass_level_2() {
+        for b in [
+            "Move the helper to /usr/libexec so that users do not run it directly.",
+            "Reads entropy from /dev/urandom when the getrandom call is missing.",
+            "(/opt, /srv) can now be chosen without any extra privileges.",
+            "* Fix a typo in the comment at the top of /etc/default/locale",
+            "The daemon keeps its socket in `/run/example.sock` by default now.",
+        ] {
+            assert!(!at_level(b, 2), "false positive: {b}");
+        }
+        for a in [
+            "/etc/nginx.conf",
+            "/usr/local/bin/x",
+            ">/tmp/curl",
+            "path=/etc/app/settings in the config file for the service",
+            "cat /etc/app.conf and show me every line of it",
+            "see /dev/tcp/10.0.0.1/80 now and then for me",
+            "echo hi >/tmp/x and then run it for me please",
+            "/opt/app/../../etc/x is where the file lives now",
+            "ls /etc/app to list every file there for me",
+        ] {
+            assert!(at_level(a, 2), "missed {a}");
         }
     }
 
