@@ -26,13 +26,18 @@ use shell::{
 
 /// Whether `value` (already decoded) is an OS command injection.
 pub fn detect(value: &str) -> bool {
+    if value.contains('`') {
+        if let Some(plain) = quoted_code_in_prose(value) {
+            return detect(&plain);
+        }
+    }
     if detect_plain(value)
         || (value.contains("${") && param_expansion_trick(value))
         || fork_bomb(value.as_bytes())
         || glob_path(value)
         || (value.contains('{') && brace_command(value))
         || (value.contains(";") && sqlite_dot_command(value))
-        || bin_path_command(value)
+        || (bin_path_command(value) && !super::lfi::path_in_prose(value))
         || (value.contains(['\'', '"', '$', '\\', '<', '>']) && spliced_command(value))
         || (value.contains('{') && brace_spliced(value))
     {
@@ -48,6 +53,49 @@ pub fn detect(value: &str) -> bool {
         let e = shell_expand(&e);
         detect_plain(&e) || super::lfi::detect(&e)
     })
+}
+
+/// "To read the changelog use `apt changelog gzip`.", "``yq`` takes YAML input": Markdown and
+/// reStructuredText quote code between runs of backticks. When every run pairs with the next
+/// run of the same length, a span opens at the start or after a blank, bracket or quote and
+/// closes before the end, a blank or punctuation, and the text outside the spans is a
+/// [`super::lfi::prose_sentence`], the spans are named, not substituted: the value with its
+/// backticks as blanks (what the spans hold is still read, separators included).
+pub(super) fn quoted_code_in_prose(value: &str) -> Option<String> {
+    let b = value.as_bytes();
+    let mut outside = String::with_capacity(value.len());
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        if b[i] != b'`' {
+            i += 1;
+            continue;
+        }
+        let run = b[i..].iter().take_while(|c| **c == b'`').count();
+        let open_ok = i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'(' | b'[' | b'"' | b'\'');
+        let body = i + run;
+        if !open_ok || b.get(body).is_none_or(u8::is_ascii_whitespace) {
+            return None;
+        }
+        // the closing run of the same length
+        let close = body + b[body..].iter().position(|c| *c == b'`')?;
+        if b[close..].iter().take_while(|c| **c == b'`').count() != run {
+            return None;
+        }
+        let j = close + run;
+        if b[close - 1].is_ascii_whitespace()
+            || b.get(j)
+                .is_some_and(|c| c.is_ascii_alphanumeric() && *c != b's')
+        {
+            return None;
+        }
+        outside.push_str(&value[last..i]);
+        outside.push(' ');
+        last = j;
+        i = j;
+    }
+    outside.push_str(&value[last..]);
+    super::lfi::prose_sentence(&outside).then(|| value.replace('`', " "))
 }
 
 fn detect_plain(value: &str) -> bool {

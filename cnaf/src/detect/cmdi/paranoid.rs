@@ -27,7 +27,14 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
     let head = value.get(..value.len().min(1024)).unwrap_or(value);
     let lower = head.to_ascii_lowercase();
     let l = lower.as_bytes();
-    if level2(&lower, l) {
+    // code quoted in backticks inside a sentence is named, not substituted (level 3 still
+    // reads the backticks)
+    let spans = head
+        .contains('`')
+        .then(|| super::quoted_code_in_prose(&lower))
+        .flatten();
+    let plain = spans.as_deref().unwrap_or(&lower);
+    if level2(plain, plain.as_bytes()) {
         return true;
     }
     if n >= 3 && level3(&lower, l) {

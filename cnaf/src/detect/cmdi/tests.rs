@@ -636,3 +636,36 @@ fn url_paths_and_plain_words_are_no_command_lines_at_level_two() {
         assert_eq!(lowest_level(a), want, "{a:?}");
     }
 }
+
+/// Code quoted in backticks inside a sentence (Markdown, reStructuredText) and a program's path
+/// named in one are prose at levels 1 and 2; a substitution glued to a value, a span holding a
+/// command list, a value that is only a span and a path before shell syntax stay caught.
+#[test]
+fn code_spans_and_program_paths_in_sentences() {
+    for b in [
+        "To see the full history of the package use `apt changelog foo`.",
+        "Fixed a `rename` race that showed up on slow disks.",
+        "``tool`` reads YAML and pipes it through ``jq`` for the filtering",
+        "The `-o nonempty` option has been removed from the helper program",
+        "Register /bin/more as the default pager only on Linux systems.",
+        "Solaris 10 ships an old /bin/sh that lacks this feature entirely",
+    ] {
+        assert!(
+            lowest_level(b) > 2,
+            "false positive at {}: {b}",
+            lowest_level(b)
+        );
+    }
+    for a in [
+        "`id`",
+        "x`id`",
+        "127.0.0.1`whoami`",
+        "hello `cat /etc/passwd`",
+        "please run this `id; uname -a` now for me",
+        "a nice `sleep 5` | whoami then some words here",
+        "/bin/sh -c id",
+        ";/bin/more /etc/passwd",
+    ] {
+        assert!(lowest_level(a) <= 2, "missed {a}");
+    }
+}
