@@ -17,7 +17,11 @@ pub(super) fn java_name(b: &[u8]) -> bool {
             let p = m.start();
             let boundary = p == 0
                 || !(b[p - 1].is_ascii_alphanumeric() || matches!(b[p - 1], b'_' | b'-' | b'.'));
-            boundary && b.get(m.end()).is_some_and(u8::is_ascii_alphabetic)
+            // `someone@sun.com`, `https://sun.example.org/`: a host in Sun's old domain or
+            // any other, not the `sun.misc` package
+            let host =
+                b[p..].starts_with(b"sun.") && (b[..p].ends_with(b"@") || b[..p].ends_with(b"//"));
+            boundary && !host && b.get(m.end()).is_some_and(u8::is_ascii_alphabetic)
         })
 }
 

@@ -173,16 +173,29 @@ pub(crate) static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
 
 /// Whether `value` (already decoded) is code injection.
 pub fn detect(value: &str) -> bool {
+    if let Some(plain) = mentions_in_prose(value) {
+        return detect(&plain);
+    }
     let b = value.as_bytes();
     // `<?xml :echo 1;`: a PHP open tag dressed as an XML declaration (one goes on with
     // ` version=`)
     if php_short_tag(b) || (b.contains(&b'?') && xml_dressed_tag(b)) {
         return true;
     }
-    if MARKERS.is_match(b) || finder!(&[0xAC, 0xED, 0x00, 0x05]).find(b).is_some() {
+    // "Fix SpotBugs issues in org.apache.commons.io.FileUtils.": a Java package named in a
+    // sentence is documentation, not a gadget chain (which comes serialized, in JSON or in an
+    // expression)
+    let prose = std::cell::OnceCell::new();
+    let marked = MARKERS.find_iter(b).any(|m| {
+        let java_package =
+            b[m.start()..].starts_with(b"org.") || b[m.start()..].starts_with(b"com.");
+        !java_package || !*prose.get_or_init(|| crate::detect::lfi::prose_sentence(value))
+    });
+    if marked || finder!(&[0xAC, 0xED, 0x00, 0x05]).find(b).is_some() {
         return true;
     }
-    if java_name(b) {
+    if java_name(b) && !crate::detect::lfi::prose_sentence(value) {
+        // "classes like java.io." names a package; a class to load is code's or a payload's
         return true;
     }
     if calls(b)
@@ -205,6 +218,42 @@ pub fn detect(value: &str) -> bool {
         return true;
     }
     mongo_shell(b)
+}
+
+/// "Fix a deadlock in system() when called concurrently", "install the symlink (Closes: #1)":
+/// a [`crate::detect::lfi::prose_sentence`] names functions by `name()` and puts asides in
+/// parentheses after a blank; no code is a sentence of words, so neither is a call. The value
+/// with its empty `()` removed and a blank-gapped `(` before a letter read as a blank, when it
+/// is such a sentence and that changes it (`system ('id')` and `exec(ls)` keep their
+/// parentheses).
+pub(super) fn mentions_in_prose(value: &str) -> Option<String> {
+    if !value.contains('(') || !crate::detect::lfi::prose_sentence(value) {
+        return None;
+    }
+    let b = value.as_bytes();
+    let mut out = String::with_capacity(value.len());
+    let mut last = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let empty = b[i] == b'(' && b.get(i + 1) == Some(&b')');
+        let aside = b[i] == b'('
+            && i > 0
+            && b[i - 1] == b' '
+            && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic);
+        if empty || aside {
+            out.push_str(&value[last..i]);
+            out.push(' ');
+            i += if empty { 2 } else { 1 };
+            last = i;
+        } else {
+            i += 1;
+        }
+    }
+    if last == 0 {
+        return None;
+    }
+    out.push_str(&value[last..]);
+    Some(out)
 }
 
 /// `<?xml :echo 1;`, `<?xml\t(`: an open tag that starts like an XML declaration but does not

@@ -27,7 +27,12 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
     }
     let b = value.as_bytes();
     let b = &b[..b.len().min(2048)];
-    if level2(value, b) {
+    // functions named in a sentence (`readdir()`) are mentions at level 2 (level 3 still
+    // reads the calls)
+    let plain = super::mentions_in_prose(value);
+    let v2 = plain.as_deref().unwrap_or(value);
+    let b2 = if plain.is_some() { v2.as_bytes() } else { b };
+    if level2(v2, b2) {
         return true;
     }
     if n >= 3 && level3(b) {

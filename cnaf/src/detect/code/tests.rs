@@ -420,3 +420,40 @@ fn orm_lookup_keys() {
         );
     }
 }
+
+/// Functions named with `()` in a sentence, asides in parentheses, Java packages named in a
+/// sentence and mail hosts under `sun.` are prose at levels 1 and 2; calls with arguments,
+/// bare probes, gadget classes in code or JSON and the `sun.` packages stay caught.
+#[test]
+fn functions_and_packages_named_in_sentences() {
+    for b in [
+        "Fix a hang in system() when it is called from two threads at once",
+        "The helper no longer calls readdir() in the fast mode of the scanner",
+        "Avoid hitting an assert() in the client library on shutdown",
+        "Install the completion symlink (Closes: #12345) for every shell",
+        "The class org.apache.commons.io.FileUtils is deprecated in this release.",
+        "Packages like java.io and java.nio are part of the runtime now",
+        "Signed-off-by: Some Person <some.person@sun.com>",
+        "New helper: `thing_is_zero()` compares a buffer with zeros quickly",
+    ] {
+        assert!(
+            lowest_level(b) > 2,
+            "false positive at {}: {b}",
+            lowest_level(b)
+        );
+    }
+    for a in [
+        "phpinfo()",
+        "system()",
+        "system('id')",
+        "please system ('id') now thanks",
+        "run exec(ls) for me now please",
+        "org.apache.commons.collections.functors.InvokerTransformer",
+        "{\"@type\":\"org.apache.commons.io.x\"}",
+        "sun.misc.Unsafe",
+        "T(java.lang.Runtime).getRuntime().exec('id')",
+        "java.lang.Runtime",
+    ] {
+        assert!(lowest_level(a) <= 2, "missed {a}");
+    }
+}
