@@ -150,8 +150,8 @@ pub(crate) fn path_in_prose(value: &str) -> bool {
 }
 
 /// A sentence of words: at least four plain words (letters, `-` and `'`, with the quotes,
-/// brackets and punctuation around them stripped), which outnumber the other tokens two to
-/// one, and no shell, assignment or template syntax (`;`, `|`, `&`, `$`, `<`, `>`, `=`, `{`,
+/// brackets and punctuation around them stripped), which outnumber the other tokens (list
+/// bullets and `#1234` references aside) two to one, and no shell, assignment or template syntax (`;`, `|`, `&`, `$`, `<`, `>`, `=`, `{`,
 /// `%`, a line break, a NUL, a backtick span longer than one token). What it mentions (a
 /// path, a command, a function) is named, not run.
 pub(crate) fn prose_sentence(value: &str) -> bool {
@@ -170,6 +170,13 @@ pub(crate) fn prose_sentence(value: &str) -> bool {
         }
         let t = tok.trim_start_matches(['(', '[', '"', '\'', '`', '*']);
         let t = t.trim_end_matches([')', ']', '"', '\'', '`', '.', ',', ':', '!', '?']);
+        // list bullets and dashes (`*`, `-`, `--`) and bug references (`#1234`) are neither
+        let reference = t
+            .strip_prefix('#')
+            .is_some_and(|n| n.bytes().all(|c| c.is_ascii_digit()));
+        if reference || !t.bytes().any(|c| c.is_ascii_alphanumeric()) {
+            continue;
+        }
         let word = t.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
             && t.bytes()
                 .all(|c| c.is_ascii_alphabetic() || c == b'-' || c == b'\'');

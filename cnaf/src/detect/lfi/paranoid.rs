@@ -338,6 +338,7 @@ mod tests {
             "(/opt, /srv) can now be chosen without any extra privileges.",
             "* Fix a typo in the comment at the top of /etc/default/locale",
             "The daemon keeps its socket in `/run/example.sock` by default now.",
+            "* [0a1b2c3d] Trim the comment at the top of /etc/default/locale (Closes: #12345)",
         ] {
             assert!(!at_level(b, 2), "false positive: {b}");
         }
