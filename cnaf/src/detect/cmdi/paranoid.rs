@@ -123,7 +123,10 @@ fn level2(lower: &str, l: &[u8]) -> bool {
         let spliced = l[start + 1..end.saturating_sub(1).max(start + 1)]
             .iter()
             .any(|c| matches!(c, b'\'' | b'"'));
-        if disguised && (!weak || shellish || spliced) {
+        // `"ps" is now faster`: a command name in quotation marks at the head of a sentence,
+        // with no shell-style argument, is the name's mention
+        let mentioned = || !shellish && !spliced && super::super::lfi::prose_sentence(lower);
+        if disguised && (!weak || shellish || spliced) && !mentioned() {
             // `'ll' /var`, `\ls`, `"cscli" alerts`
             return true;
         }
@@ -183,7 +186,13 @@ fn hyphenated_command(lower: &str) -> bool {
     let bare = lower
         .trim()
         .trim_matches(|c| matches!(c, '\'' | '"' | ';' | '&' | '|'));
-    bare.contains('-') && !ORDINARY_VALUES.contains(&bare) && paranoid_cmd(bare).is_some()
+    // one word whose own name (not a directory or a list bullet before it) carries the hyphen:
+    // "- debian/control" is a bullet and a path
+    let name = bare.rsplit('/').next().unwrap_or(bare);
+    !bare.contains(char::is_whitespace)
+        && name.contains('-')
+        && !ORDINARY_VALUES.contains(&bare)
+        && paranoid_cmd(bare).is_some()
 }
 
 /// Command names that are also ordinary values: languages and shells, encodings and archive

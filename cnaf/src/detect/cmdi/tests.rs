@@ -669,3 +669,25 @@ fn code_spans_and_program_paths_in_sentences() {
         assert!(lowest_level(a) <= 2, "missed {a}");
     }
 }
+
+/// A quoted command name heading a sentence and a bulleted path are prose at level 2; quoted
+/// command names with arguments and hyphenated tools as the whole value stay caught.
+#[test]
+fn quoted_names_and_bullets_in_sentences() {
+    for b in [
+        "\"top\" is now about twice as fast as the old release",
+        "- vendor/control-file",
+        "- debian/control",
+    ] {
+        assert!(lowest_level(b) > 2, "false positive at {}: {b}", lowest_level(b));
+    }
+    for a in [
+        "\"cscli\" alerts list",
+        "'ll' /var",
+        "\"top\" -b -n 1 and then some more words here",
+        "ssh-keygen",
+        "chef-shell",
+    ] {
+        assert!(lowest_level(a) <= 2, "missed {a}");
+    }
+}
