@@ -233,7 +233,7 @@ pub fn detect(value: &str) -> bool {
     if climbs >= 2 || (climbs == 1 && (n.starts_with(b"../") || n.starts_with(b"..;"))) {
         return true;
     }
-    if SENSITIVE.is_match(n) && looks_like_path_ref(n) {
+    if SENSITIVE.is_match(n) && looks_like_path_ref(n) && !path_in_prose(value) {
         return true;
     }
     let lower = value.to_ascii_lowercase();
@@ -438,6 +438,7 @@ mod tests {
             "We no longer read /proc/meminfo when the cgroup limit is known.",
             "Old entries in /var/log/messages are rotated every week now",
             "(see /etc/group) for the names that the package reserves",
+            "/proc/meminfo is unreadable here.  Reported in https://bugs.example.org/1",
         ] {
             let lowest = crate::detect::test_support::lowest_level(b, detect, super::paranoid);
             assert!(lowest > 2, "false positive at level {lowest}: {b}");
