@@ -164,5 +164,22 @@ pub(super) fn bin_path_command(v: &str) -> bool {
             && !words
                 .get(k + 1)
                 .is_some_and(|n| PROSE.contains(&n.to_ascii_lowercase().as_str()))
+            && !named_last(v, &words, k)
     })
+}
+
+/// "Port the scripts to Solaris 10's /bin/sh.": the program path is the value's last word
+/// (punctuation aside), after a plain word or a number that is no command and no option, and
+/// the value has no shell syntax: the sentence names the program, nothing runs it.
+fn named_last(v: &str, words: &[&str], k: usize) -> bool {
+    let last = k + 1 == words.len()
+        || words[k + 1..]
+            .iter()
+            .all(|w| w.bytes().all(|c| c.is_ascii_punctuation()));
+    let prev_plain = k > 0
+        && words[k - 1]
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'\'')
+        && is_cmd(&words[k - 1].to_ascii_lowercase()).is_none();
+    last && prev_plain && !v.contains(['\n', '\r', ';', '|', '&', '`', '$', '<', '>', '='])
 }

