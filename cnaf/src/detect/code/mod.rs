@@ -189,7 +189,13 @@ pub fn detect(value: &str) -> bool {
     let marked = MARKERS.find_iter(b).any(|m| {
         let java_package =
             b[m.start()..].starts_with(b"org.") || b[m.start()..].starts_with(b"com.");
-        !java_package || !*prose.get_or_init(|| crate::detect::lfi::prose_sentence(value))
+        // "`__class__` now works with slotted classes": a dunder named on its own, not an
+        // attribute reached through `.` or `[`
+        let dunder = b[m.start()..].starts_with(b"__")
+            && !(m.start() > 0 && matches!(b[m.start() - 1], b'.' | b'[' | b'\'' | b'"'))
+            && !matches!(b.get(m.end()), Some(b'.' | b'[' | b'('));
+        !(java_package || dunder)
+            || !*prose.get_or_init(|| crate::detect::lfi::prose_sentence(value))
     });
     if marked || finder!(&[0xAC, 0xED, 0x00, 0x05]).find(b).is_some() {
         return true;
@@ -242,7 +248,9 @@ pub(super) fn mentions_in_prose(value: &str) -> Option<String> {
             && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic);
         if empty || aside {
             out.push_str(&value[last..i]);
-            out.push(' ');
+            if aside {
+                out.push(' ');
+            }
             i += if empty { 2 } else { 1 };
             last = i;
         } else {

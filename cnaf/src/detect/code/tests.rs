@@ -457,3 +457,22 @@ fn functions_and_packages_named_in_sentences() {
         assert!(lowest_level(a) <= 2, "missed {a}");
     }
 }
+
+/// A dunder named on its own in a sentence is prose; dunders reached as attributes stay caught.
+#[test]
+fn dunders_named_in_sentences() {
+    for b in [
+        "- `__class__` and `super()` now work with frozen classes on Python 3.",
+        "The `__class__` cell is now rewritten when the class is rebuilt",
+    ] {
+        assert!(lowest_level(b) > 2, "false positive at {}: {b}", lowest_level(b));
+    }
+    for a in [
+        "{{''.__class__.__mro__[1].__subclasses__()}}",
+        "__class__",
+        "x.__class__ and then some more plain words here",
+        "the __globals__['os'] of this thing is nice to have",
+    ] {
+        assert!(lowest_level(a) <= 2, "missed {a}");
+    }
+}
