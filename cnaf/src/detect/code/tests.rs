@@ -428,6 +428,7 @@ fn orm_lookup_keys() {
 fn functions_and_packages_named_in_sentences() {
     for b in [
         "Fix a hang in system() when it is called from two threads at once",
+        "Fix the sizes returned by readdir() in the count==0 mode.",
         "The helper no longer calls readdir() in the fast mode of the scanner",
         "Avoid hitting an assert() in the client library on shutdown",
         "Install the completion symlink (Closes: #12345) for every shell",
@@ -465,7 +466,11 @@ fn dunders_named_in_sentences() {
         "- `__class__` and `super()` now work with frozen classes on Python 3.",
         "The `__class__` cell is now rewritten when the class is rebuilt",
     ] {
-        assert!(lowest_level(b) > 2, "false positive at {}: {b}", lowest_level(b));
+        assert!(
+            lowest_level(b) > 2,
+            "false positive at {}: {b}",
+            lowest_level(b)
+        );
     }
     for a in [
         "{{''.__class__.__mro__[1].__subclasses__()}}",

@@ -151,14 +151,14 @@ pub(crate) fn path_in_prose(value: &str) -> bool {
 
 /// A sentence of words: at least four plain words (letters, `-` and `'`, with the quotes,
 /// brackets and punctuation around them stripped), which outnumber the other tokens (list
-/// bullets and `#1234` references aside) two to one, and no shell, assignment or template syntax (`;`, `|`, `&`, `$`, `<`, `>`, `=`, `{`,
-/// `%`, a line break, a NUL, a backtick span longer than one token). What it mentions (a
-/// path, a command, a function) is named, not run.
+/// bullets and `#1234` references aside) two to one, and no shell, assignment or template
+/// syntax (`;`, `|`, `&`, `$`, `<`, `>`, an `=` outside `==`, `{`, `%`, a line break, a NUL,
+/// a backtick span longer than one token). What it mentions (a path, a command, a function)
+/// is named, not run.
 pub(crate) fn prose_sentence(value: &str) -> bool {
     if value.len() > 4096
-        || value.contains([
-            '\n', '\r', ';', '|', '&', '$', '<', '>', '=', '\0', '{', '%',
-        ])
+        || value.contains(['\n', '\r', ';', '|', '&', '$', '<', '>', '\0', '{', '%'])
+        || assigns(value)
     {
         return false;
     }
@@ -187,6 +187,15 @@ pub(crate) fn prose_sentence(value: &str) -> bool {
         }
     }
     words >= 4 && words >= 2 * others
+}
+
+/// An `=` that is not half of a comparison's `==` (`offset==0` states a condition; `x=1`,
+/// `file=/etc/passwd` assign).
+fn assigns(value: &str) -> bool {
+    let b = value.as_bytes();
+    memchr::memchr_iter(b'=', b).any(|p| {
+        !(b.get(p + 1) == Some(&b'=') || (p > 0 && b[p - 1] == b'=')) || b.get(p + 2) == Some(&b'=')
+    })
 }
 
 /// Whether `value` (already decoded) is a file inclusion or traversal.
@@ -439,6 +448,7 @@ mod tests {
             "Old entries in /var/log/messages are rotated every week now",
             "(see /etc/group) for the names that the package reserves",
             "/proc/meminfo is unreadable here.  Reported in https://bugs.example.org/1",
+            "Skip the /proc/meminfo check when limit==0 on the old kernels",
         ] {
             let lowest = crate::detect::test_support::lowest_level(b, detect, super::paranoid);
             assert!(lowest > 2, "false positive at level {lowest}: {b}");
@@ -449,6 +459,8 @@ mod tests {
             "file=/etc/passwd",
             "cat /etc/passwd and send the result to me",
             "copy /etc/shadow into the public folder right now",
+            "the file==/etc/passwd and the name=/etc/shadow for all users here",
+            "the file===/etc/passwd and some more words for all users here",
             "read ../../../etc/passwd from the server for me",
             "/proc/self/environ",
             "x; less /etc/passwd and then more words here",
