@@ -192,7 +192,7 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
         }
     }
     let (word, end) = shell_word(l, i);
-    if word.is_empty() || l.get(end) == Some(&b'=') {
+    if word.is_empty() || l.get(end) == Some(&b'=') || label(l, i, end) {
         // `&id=123`: a URL parameter, not a command
         return false;
     }
@@ -296,6 +296,17 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
         return true;
     }
     spliced_flag || arg.is_some_and(|a| shell_arg(&a, true))
+}
+
+/// `ps: document the -o option`, `* top: fix -b`: a line's first word (after blanks and a
+/// list bullet) followed by `:` and a blank is the label of a changelog or log line; the shell
+/// would look for a program named `ps:`.
+fn label(l: &[u8], start: usize, end: usize) -> bool {
+    l[..start]
+        .iter()
+        .all(|c| matches!(c, b' ' | b'\t' | b'*' | b'-'))
+        && l.get(end) == Some(&b':')
+        && l.get(end + 1).is_some_and(u8::is_ascii_whitespace)
 }
 
 fn at_value_start(l: &[u8], i: usize) -> bool {

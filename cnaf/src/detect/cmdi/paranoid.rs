@@ -101,7 +101,7 @@ fn level2(lower: &str, l: &[u8]) -> bool {
             }
             continue;
         };
-        if l.get(end) == Some(&b'=') || word.len() < 2 && weak {
+        if l.get(end) == Some(&b'=') || super::label(l, start, end) || word.len() < 2 && weak {
             continue;
         }
         let arg = next_arg(l, end);

@@ -721,3 +721,29 @@ fn program_named_last_and_gnu_quotes() {
         assert!(lowest_level(a) <= 2, "missed {a}");
     }
 }
+
+/// A command name used as a changelog label (`name: text`) is no command; the command with a
+/// real argument, or after a separator, stays caught.
+#[test]
+fn command_names_as_labels() {
+    for b in [
+        "top: document the -b and -n options",
+        "* vmstat: add the -w option to widen the output",
+        "sysctl: -q and -N options",
+    ] {
+        assert!(
+            lowest_level(b) > 2,
+            "false positive at {}: {b}",
+            lowest_level(b)
+        );
+    }
+    for a in [
+        "top -b -n 1",
+        "x; ps -ef",
+        "sysctl -a",
+        "a;id:",
+        "ping: ; id",
+    ] {
+        assert!(lowest_level(a) <= 2, "missed {a}");
+    }
+}
