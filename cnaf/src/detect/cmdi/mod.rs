@@ -292,6 +292,9 @@ fn command_at(l: &[u8], mut i: usize, need_args_for_weak: bool) -> bool {
                 a.len() > 1 && a.starts_with('-') && a.as_bytes()[1].is_ascii_alphabetic()
             });
     }
+    if need_args_for_weak && sentence_after_semicolon(l, i) {
+        return false;
+    }
     if !weak || !need_args_for_weak {
         return true;
     }
@@ -307,6 +310,26 @@ fn label(l: &[u8], start: usize, end: usize) -> bool {
         .all(|c| matches!(c, b' ' | b'\t' | b'*' | b'-'))
         && l.get(end) == Some(&b':')
         && l.get(end + 1).is_some_and(u8::is_ascii_whitespace)
+}
+
+/// "the variable is obsolescent; gzip now warns if it is set": after a semicolon and a blank,
+/// the way prose joins two clauses, a command word whose words up to the end make a
+/// [`super::lfi::prose_sentence`] with no option, path, digit or quote among them: whatever
+/// such a command line runs, it runs with English words as its only arguments.
+fn sentence_after_semicolon(l: &[u8], i: usize) -> bool {
+    let before = &l[..i];
+    let trimmed = before.trim_ascii_end();
+    if trimmed.len() == before.len() || !trimmed.ends_with(b";") {
+        return false;
+    }
+    let Ok(rest) = std::str::from_utf8(&l[i..]) else {
+        return false;
+    };
+    rest.split_ascii_whitespace().all(|t| {
+        !t.starts_with('-')
+            && !t.contains(['/', '\\', '\'', '"', '`', '~', '*', '?', '['])
+            && !t.bytes().any(|c| c.is_ascii_digit())
+    }) && super::lfi::prose_sentence(rest)
 }
 
 fn at_value_start(l: &[u8], i: usize) -> bool {

