@@ -418,8 +418,9 @@ mod tests {
         }
         // clean at level 1 is not clean at level 2: the memory is per paranoia level too
         let fragment = get("/").header("User-Agent", "1 is not null");
+        let level1 = all.at(Paranoia::MIN);
         for _ in 0..2 {
-            assert_eq!(inspect(&fragment, b"", &all).action(), Action::Allow);
+            assert_eq!(inspect(&fragment, b"", &level1).action(), Action::Allow);
         }
         let level2 = all.at(Paranoia::new(2).unwrap());
         assert!(inspect(&fragment, b"", &level2).has(Attack::Sqli));

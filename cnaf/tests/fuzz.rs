@@ -23,7 +23,7 @@ fn content_type() -> impl Strategy<Value = &'static str> {
 
 /// Inspect at paranoia levels 1 and 4 (level 4 runs every rule of levels 2 and 3 too).
 fn check(parts: &RequestParts, body: &[u8]) {
-    for level in [Paranoia::DEFAULT, Paranoia::MAX] {
+    for level in [Paranoia::MIN, Paranoia::DEFAULT, Paranoia::MAX] {
         let v = inspect(parts, body, &policy::all(CnafEffect::Prevent).at(level));
         assert!(v.findings.len() <= Attack::ALL.len());
         for f in &v.findings {

@@ -231,7 +231,7 @@ async fn smoke_attacks_blocked_and_look_alikes_forwarded() {
         "/?q=echo+in+the+mirror",
         "/?q=h2%3Ch1",
         "/?q=JavaScript%3A+Basics+of+JavaScript+Language",
-        "/docs/../index.html",
+        "/docs/v1.2..v1.3/changes",
     ] {
         let (status, _, _) = send(&mut c, "GET", target, &[], Vec::new()).await;
         assert_eq!(status, StatusCode::OK, "{target}");

@@ -317,14 +317,27 @@ async fn spooled_audits_survive_a_defender_restart_and_drops_are_reported() {
         audit_count(&c).await == 10
     })
     .await;
-    let r = call(
-        &c.app,
-        Method::GET,
-        "/api/v1/defenders",
-        Some(&c.auditor),
-        None,
-    )
+    let defenders = || async {
+        call(
+            &c.app,
+            Method::GET,
+            "/api/v1/defenders",
+            Some(&c.auditor),
+            None,
+        )
+        .await
+    };
+    // the drop count travels in the client's next report, which may land after the audits
+    wait_until("the drops reported", Duration::from_secs(10), || async {
+        defenders().await.body["defenders"]
+            .as_array()
+            .is_some_and(|l| {
+                l.iter()
+                    .any(|d| d["instance"] == "task-7" && d["audits_dropped"] == 15)
+            })
+    })
     .await;
+    let r = defenders().await;
     let d = r.body["defenders"]
         .as_array()
         .expect("defenders")

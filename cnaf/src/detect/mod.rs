@@ -262,7 +262,7 @@ impl<'p> Inspector<'p> {
         {
             if self.wants(Attack::Graphql)
                 && (graphql::detect(v)
-                    || self.paranoia > Paranoia::DEFAULT && graphql::paranoid(v, self.paranoia))
+                    || self.paranoia > Paranoia::MIN && graphql::paranoid(v, self.paranoia))
             {
                 self.record(Attack::Graphql, loc(), v);
             }
@@ -274,7 +274,7 @@ impl<'p> Inspector<'p> {
             }
             return;
         }
-        if self.paranoia > Paranoia::DEFAULT {
+        if self.paranoia > Paranoia::MIN {
             self.scan_paranoid(loc, v);
         }
         // Identifiers and numbers (`red`, `42`, `price_asc`, `abc123`): only keyword- and

@@ -13,7 +13,7 @@
 //! - 4: any known command word in command position, and any shell metacharacter residue: a
 //!   separator or redirection glued to a word, `$name`, backticks, a word broken by two quotes.
 
-use super::commands::{paranoid_cmd, NO_OPERANDS};
+use super::commands::{paranoid_cmd, NO_OPERANDS, PREFIXES};
 use super::{next_arg, shell_arg, shell_word};
 use crate::policy::Paranoia;
 
@@ -145,9 +145,17 @@ fn level2(lower: &str, l: &[u8]) -> bool {
         let wordlike = weak || (!separated && (name.len() <= 2 || ORDINARY_VALUES.contains(&name)));
         // "whoami game": a plain word is no operand of a command that takes none (an option
         // still is: `whoami --help`)
-        let operand = arg
-            .as_deref()
-            .is_some_and(|a| !NO_OPERANDS.contains(&name) || (a.len() > 1 && a.starts_with('-')));
+        // "env shoes", "time travel": a command that runs its operand as a command (`env`,
+        // `nohup`, `time`...) runs nothing when the word after it is no command (an option or
+        // anything but a plain word, such as a `VAR=value` assignment, still belongs to it)
+        let operand = arg.as_deref().is_some_and(|a| {
+            let option = a.len() > 1 && a.starts_with('-');
+            let word = a.trim_matches(|c| matches!(c, '\'' | '"'));
+            let runs = !PREFIXES.contains(&name)
+                || !word.bytes().all(|c| c.is_ascii_alphabetic())
+                || paranoid_cmd(word).is_some();
+            option || (!NO_OPERANDS.contains(&name) && runs)
+        });
         // "python (programming language)": a `(` after a command word is a shell syntax
         // error (only `name()` defines a function), so the words before it run nothing
         let group = arg

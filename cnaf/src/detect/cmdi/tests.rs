@@ -607,6 +607,11 @@ fn url_paths_and_plain_words_are_no_command_lines_at_level_two() {
         "kill bill movie",
         "which one is best",
         "id card holder",
+        // a command that runs its operand runs nothing when the operand is no command
+        "env shoes",
+        "time travel movies",
+        "nice weather today",
+        "watch football online",
     ] {
         assert!(
             lowest_level(b) > 2,
@@ -632,6 +637,11 @@ fn url_paths_and_plain_words_are_no_command_lines_at_level_two() {
         ("netstat tool", 2),
         ("/srv/netstat tool", 2),
         ("whoami", 3),
+        ("env bash", 1),
+        ("env X=1 id", 2),
+        ("nohup nc -e sh", 1),
+        ("time curl", 1),
+        ("env -i", 1),
     ] {
         assert_eq!(lowest_level(a), want, "{a:?}");
     }

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
 
-use super::address::slashless_url_to_number;
+use super::address::{loopback_redirect_host, slashless_url_to_number};
 use super::{ip_literal, literals, metadata_host, normalize_path, traversals};
 
 static OS_DIR_SET: LazyLock<AhoCorasick> = LazyLock::new(|| literals(OS_DIRS));
@@ -198,8 +198,15 @@ fn urls(n: &[u8]) -> impl Iterator<Item = Url> + '_ {
         if host.is_empty() && !n[s..p].eq_ignore_ascii_case(b"file") {
             return None;
         }
+        // a loopback `http(s)` URL that is the whole value (an RFC 8252 redirect URI) is judged
+        // by its parameter's name at level 1 (`ssrf`), as there
+        let web = s == 0
+            && (n[s..p].eq_ignore_ascii_case(b"http") || n[s..p].eq_ignore_ascii_case(b"https"))
+            && end == rest.len();
         Some(Url {
-            host_is_ip: !host.is_empty() && (ip_literal(host) || metadata_host(host)),
+            host_is_ip: !host.is_empty()
+                && (ip_literal(host) || metadata_host(host))
+                && !(web && loopback_redirect_host(host)),
             trailing_question: url.ends_with(b"?"),
         })
     })
@@ -304,8 +311,24 @@ mod tests {
             "DATA:application/x-httpd-php,x",
             "http://redis:6379/",
             "gopher://db/_x",
+            "go to http://127.0.0.1/admin",
+            "http://127.0.0.1:8080/ x",
+            "http://0x7f.1/",
         ] {
             assert_eq!(level(a), Some(2), "{a}");
+        }
+    }
+
+    #[test]
+    fn level_2_loopback_redirect_uris() {
+        // RFC 8252 loopback redirect URIs, as native apps send them: judged by the parameter's
+        // name at level 1, like there; at level 3 any absolute URL counts
+        for b in [
+            "http://127.0.0.1:53682/",
+            "http://127.0.0.1:8400/callback?x=1",
+            "https://[::1]:3000/cb",
+        ] {
+            assert_eq!(level(b), Some(3), "{b}");
         }
     }
 
