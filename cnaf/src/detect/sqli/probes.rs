@@ -51,6 +51,15 @@ pub(super) fn constant_comparison(value: &str) -> Option<bool> {
     {
         return None;
     }
+    // every operator below holds a `<`, `!`, `=` or a blank, and lowercasing makes none of them:
+    // a trimmed value without one holds no operator (cheap exit before the lowercase copy)
+    if !value
+        .trim()
+        .bytes()
+        .any(|c| matches!(c, b'<' | b'!' | b'=' | b' '))
+    {
+        return None;
+    }
     let v = value.trim().to_ascii_lowercase();
     const OPS: [(&str, bool); 15] = [
         ("<=>", true),
@@ -69,7 +78,23 @@ pub(super) fn constant_comparison(value: &str) -> Option<bool> {
         (" is ", true),
         (" like ", true),
     ];
+    // a spaced operator is a word between two blanks; a value without such a word (`12 Main
+    // St`) skips their substring searches, which matching them one by one would cost
+    let worded = {
+        let mut words = v.split(' ').skip(1).peekable();
+        let mut found = false;
+        while let Some(w) = words.next() {
+            if words.peek().is_some() && matches!(w, "is" | "like" | "regexp" | "rlike" | "glob") {
+                found = true;
+                break;
+            }
+        }
+        found
+    };
     for (op, equal) in OPS {
+        if op.starts_with(' ') && !worded {
+            continue;
+        }
         if let Some((a, b)) = v.split_once(op) {
             let lit = |x: &str, open_end: bool| {
                 let x = x.trim();
