@@ -15,6 +15,7 @@
 
 use super::functions::{english_function, shared_function, sql_function};
 use super::lexer::{tokenize, Kw, Stmt, Tok};
+use super::literals;
 use super::markers::{
     backquoted, backslash_quote_logic, bounded, comment_in_word, glued_keywords, hex_literal,
     integer_limit, lone_operator, loose_quote, quote_punct_digit, quoted_word, repeated_punct,
@@ -23,6 +24,8 @@ use super::markers::{
 use super::probes::constant_comparison;
 use super::{at, comparison, operand, starts_after_closed_quote, strip_comments};
 use crate::policy::Paranoia;
+use aho_corasick::AhoCorasick;
+use std::sync::LazyLock;
 
 /// The SQL injection rules of paranoia levels 2 to 4 (the inspector calls this only above level
 /// 1; [`detect`](super::detect) holds the level-1 rules).
@@ -49,9 +52,15 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
     if level2(value, &toks, &sig, n) {
         return true;
     }
+    // Level 2 reads the value after a quote only for `opening_quote2` (a value opening with a
+    // quote) and `after_quote2` (a `Select`, `Union` or `Stmt` token right after the closed
+    // string; the lexer makes those only of the words in `STATEMENT_WORDS`): without either,
+    // tokenizing again is wasted.
+    let quote_rules = value.contains(['\'', '"', '`'])
+        && (n >= 3 || value.starts_with(['\'', '"', '`']) || STATEMENT_WORDS.is_match(value));
     let mut quoted = Vec::new();
     for q in [b'\'', b'"', b'`'] {
-        if value.as_bytes().contains(&q) {
+        if quote_rules && value.as_bytes().contains(&q) {
             tokenize(value, Some(q), &mut toks);
             strip_comments(&toks, &mut quoted);
             let elided = q == b'\'' && super::elision(value);
@@ -63,17 +72,42 @@ pub fn paranoid(value: &str, level: Paranoia) -> bool {
             }
         }
     }
-    tokenize(value, None, &mut toks);
     if n < 3 {
         return false;
     }
     if level3(value, &sig) {
         return true;
     }
+    // the quote loop above overwrote `toks`: level 4 reads the value's own tokens again
+    tokenize(value, None, &mut toks);
     n >= 4 && level4(value, &toks)
 }
 
 // ---------------------------------------------------------------- level 2
+
+/// The words the lexer reads as a statement (`Tok::Stmt`), `Tok::Select` or `Tok::Union` (see
+/// `lexer::classify`; `exec` covers `execute`), found in any case as [`literals`] are.
+static STATEMENT_WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    literals(&[
+        "union",
+        "except",
+        "intersect",
+        "select",
+        "insert",
+        "update",
+        "delete",
+        "drop",
+        "create",
+        "alter",
+        "truncate",
+        "exec",
+        "declare",
+        "shutdown",
+        "waitfor",
+        "grant",
+        "print",
+    ])
+});
 
 fn level2(value: &str, toks: &[Tok], s: &[Tok], n: u8) -> bool {
     function_call(value, false)
@@ -93,7 +127,9 @@ fn level2(value: &str, toks: &[Tok], s: &[Tok], n: u8) -> bool {
             // the only comparison written is `>`: menus and paths, not a SQL chain
             let seen = Seen {
                 breadcrumb: !value.contains(['<', '=', '!']),
-                worded_false: n == 2 && worded_contradictions(value),
+                // read by `at_2` only after an operator word (`Tok::CmpWord`): without one the
+                // text scan would be wasted
+                worded_false: n == 2 && s.contains(&Tok::CmpWord) && worded_contradictions(value),
             };
             (0..s.len()).any(|i| at_2(s, i, seen) || list_or_alias(s, i))
         }
@@ -104,7 +140,8 @@ fn level2(value: &str, toks: &[Tok], s: &[Tok], n: u8) -> bool {
 /// `execute <name>` are searches too: "group by", "exec chair".)
 fn lone_fragment(value: &str) -> bool {
     let v = value.trim();
-    if v.len() > 40 {
+    // lowercasing keeps the `(` the rule needs at the end: without one, no need to lowercase
+    if v.len() > 40 || !v.ends_with('(') {
         return false;
     }
     let lower = v.to_ascii_lowercase();
@@ -500,6 +537,10 @@ fn opening_quote2(value: &str, s: &[Tok]) -> bool {
 /// prose does.
 fn function_call(value: &str, loose: bool) -> bool {
     let b = value.as_bytes();
+    // every call found below has its `(`
+    if memchr::memchr(b'(', b).is_none() {
+        return false;
+    }
     let mut i = 0;
     let mut buf = [0u8; 32];
     let mut math = None;
@@ -517,15 +558,8 @@ fn function_call(value: &str, loose: bool) -> bool {
         {
             continue;
         }
-        for (d, c) in buf.iter_mut().zip(&b[start..i]) {
-            *d = c.to_ascii_lowercase();
-        }
-        let word = std::str::from_utf8(&buf[..len]).unwrap_or("");
-        let div = matches!(word, "div" | "mod");
-        if !div && !sql_function(word) {
-            continue;
-        }
-        let english = english_function(word);
+        // the `(` after the name, looked for first: it depends on the bytes alone and is
+        // cheaper than looking the name up
         let mut k = i;
         let mut blanks = 0;
         while k < b.len() && b[k] != b'(' && k - i < 8 {
@@ -539,6 +573,15 @@ fn function_call(value: &str, loose: bool) -> bool {
         if b.get(k) != Some(&b'(') {
             continue;
         }
+        for (d, c) in buf.iter_mut().zip(&b[start..i]) {
+            *d = c.to_ascii_lowercase();
+        }
+        let word = std::str::from_utf8(&buf[..len]).unwrap_or("");
+        let div = matches!(word, "div" | "mod");
+        if !div && !sql_function(word) {
+            continue;
+        }
+        let english = english_function(word);
         // prose puts blanks between a word and `(`: English names only count glued
         let hit = (loose || blanks == 0 || !english)
             && (super::functions::dangerous_function(word) || !word_aside(b, k, blanks));
