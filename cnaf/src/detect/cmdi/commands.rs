@@ -2,7 +2,35 @@
 //! the larger list only the paranoid levels read.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
+
+/// FNV-1a, for the name maps below: every value's words are looked up in them, and SipHash (the
+/// default) costs more than the lookup itself on such short keys. Flooding is no concern: the
+/// maps hold only our fixed names, so a lookup's probe length is bounded by their layout
+/// whatever word is looked up.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325) // the FNV-1a offset basis
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// A map of names hashed with [`Fnv`].
+type Names = HashMap<&'static str, bool, BuildHasherDefault<Fnv>>;
 
 /// Commands an attacker runs and prose rarely contains after a separator.
 pub(super) const STRONG: &[&str] = &[
@@ -297,7 +325,7 @@ const WEAK: &[&str] = &[
 ];
 
 /// Command name → whether it is also an English word (needs a shell-style argument).
-static COMMANDS: LazyLock<HashMap<&'static str, bool>> =
+static COMMANDS: LazyLock<Names> =
     LazyLock::new(|| STRONG.iter().map(|c| (*c, WEAK.contains(c))).collect());
 
 pub(super) fn is_cmd(word: &str) -> Option<bool> {
@@ -453,7 +481,7 @@ const PARANOID_TOOLS: &[&str] = &[
 /// dictionary, the paranoid lists, a tool family's subcommand such as `ansible-config`), `weak`
 /// when it is also an English word.
 pub(super) fn paranoid_cmd(word: &str) -> Option<bool> {
-    static EXTRA: LazyLock<HashMap<&'static str, bool>> = LazyLock::new(|| {
+    static EXTRA: LazyLock<Names> = LazyLock::new(|| {
         PARANOID_TOOLS
             .iter()
             .map(|c| (*c, false))
