@@ -167,6 +167,8 @@ fn classify(word: &str, next_is_paren: bool) -> Tok {
         *d = s.to_ascii_lowercase();
     }
     let lower = std::str::from_utf8(&buf[..word.len()]).unwrap_or("");
+    // every word made `Union`, `Select` or `Stmt` here must also be in
+    // `paranoid::STATEMENT_WORDS`, which decides whether a value is worth re-reading after a quote
     let t = match lower {
         "union" | "except" | "intersect" => Tok::Union,
         "information_schema" | "pg_catalog" | "pg_shadow" | "pg_user" | "sysobjects"

@@ -109,6 +109,13 @@ static STATEMENT_WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     ])
 });
 
+/// Whether `word` holds one of [`STATEMENT_WORDS`] (for the test that keeps it in step with the
+/// lexer).
+#[cfg(test)]
+pub(super) fn statement_word(word: &str) -> bool {
+    STATEMENT_WORDS.is_match(word)
+}
+
 fn level2(value: &str, toks: &[Tok], s: &[Tok], n: u8) -> bool {
     function_call(value, false)
         || glued_keywords(value)

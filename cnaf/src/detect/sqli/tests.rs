@@ -1,3 +1,4 @@
+use super::lexer::Tok;
 use super::{detect, paranoid};
 
 #[test]
@@ -1201,4 +1202,31 @@ fn issue_references_and_method_calls_pass() {
     ] {
         assert!(paranoid(a, l2), "missed {a:?}");
     }
+}
+
+/// `paranoid::STATEMENT_WORDS` gates the level-2 quote rules: each word the lexer reads as a
+/// statement, `SELECT` or `UNION` must be in it (a word missing there would skip those rules).
+/// The candidates are every quoted word in the lexer's source, so a new match arm is covered.
+#[test]
+fn statement_words_cover_the_lexers_statement_tokens() {
+    let source = include_str!("lexer.rs");
+    let mut toks = Vec::new();
+    let mut checked = 0;
+    for w in source.split('"').skip(1).step_by(2) {
+        if w.is_empty() || !w.bytes().all(|c| c.is_ascii_lowercase() || c == b'_') {
+            continue;
+        }
+        super::lexer::tokenize(w, None, &mut toks);
+        if matches!(toks.as_slice(), [Tok::Stmt(_) | Tok::Select | Tok::Union]) {
+            checked += 1;
+            assert!(
+                super::paranoid::statement_word(w),
+                "{w} is missing in STATEMENT_WORDS"
+            );
+        }
+    }
+    assert!(
+        checked >= 18,
+        "only {checked} statement words found in lexer.rs"
+    );
 }
