@@ -31,7 +31,7 @@ pub(super) fn java_name(b: &[u8]) -> bool {
 /// each of the three alignments, keeping only the characters that depend on the name alone, and
 /// the value is searched for those fragments in one pass (standard and URL-safe alphabets).
 pub fn java_gadget_in_base64(value: &str) -> bool {
-    static FRAGMENTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    static FRAGMENTS: LazyLock<(AhoCorasick, usize)> = LazyLock::new(|| {
         const NAMES: &[&str] = &[
             "runtime",
             "processbuilder",
@@ -61,10 +61,33 @@ pub fn java_gadget_in_base64(value: &str) -> bool {
         }
         fragments.sort();
         fragments.dedup();
+        let shortest = fragments.iter().map(String::len).min().unwrap_or(0);
         #[allow(clippy::expect_used)]
-        AhoCorasick::new(&fragments).expect("base64 fragments always build")
+        let searcher = AhoCorasick::new(&fragments).expect("base64 fragments always build");
+        (searcher, shortest)
     });
-    value.len() >= 8 && FRAGMENTS.is_match(value)
+    let (fragments, shortest) = &*FRAGMENTS;
+    // Every fragment is base64 text (both alphabets: letters, digits, `+ / - _`), so a match
+    // lies inside a run of such bytes at least as long as the shortest fragment: a value
+    // without such a run (prose, where blanks and punctuation cut the runs short) has no match,
+    // and the automaton is run only on the others (same verdicts).
+    value.len() >= 8 && base64_run(value.as_bytes(), *shortest) && fragments.is_match(value)
+}
+
+/// Whether `b` holds `n` or more consecutive bytes of the standard or URL-safe base64 alphabet.
+fn base64_run(b: &[u8], n: usize) -> bool {
+    let mut run = 0;
+    for &c in b {
+        if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_') {
+            run += 1;
+            if run >= n {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    n == 0
 }
 
 /// `invokertransformer` → `InvokerTransformer`: the gadget's Java class name.
