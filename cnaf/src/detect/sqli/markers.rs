@@ -9,60 +9,91 @@ use super::literals;
 
 /// Catalog, sample-database, provider and type names an application does not take from a
 /// request: `information_schema` and `mysql.user` are level 1; these are their rarer kin.
-pub(super) static SYSTEM_NAMES: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    literals(&[
-        "mysql.db",
-        "mysql.user",
-        "mysql.tables_priv",
-        "northwind",
-        "schema_name",
-        "schemata",
-        "table_schema",
-        "table_name",
-        "column_name",
-        "master..sysdatabases",
-        "master.dbo",
-        "sysibm",
-        "syscat.",
-        "sysdummy1",
-        "pg_toast",
-        "pg_namespace",
-        "pg_class",
-        "pg_proc",
-        "pg_database",
-        "pg_roles",
-        "pg_authid",
-        "sqlite_temp_master",
-        "msysaccessstorage",
-        "msysaccessxml",
-        "msysmodules",
-        "msysrelationships",
-        "sysaux",
-        "sysfilegroups",
-        "syscomments",
-        "sysprocesses",
-        "sysservers",
-        "sys.objects",
-        "sys.tables",
-        "sys.databases",
-        "sys.sql_logins",
-        "msdasql",
-        "sqloledb",
-        "sqlncli",
-        "microsoft.jet.oledb",
-        "varchar",
-        "nvarchar",
-        "varchar2",
-        "nvarchar2",
-        "varbinary",
-        "dbms_java",
-        "dbms_lock",
-        "dbms_output",
-        "dbms_sql",
-        "autonomous_transaction",
-        "sql_variant",
-    ])
-});
+pub(super) static SYSTEM_NAMES: LazyLock<AhoCorasick> =
+    LazyLock::new(|| literals(SYSTEM_NAME_LIST));
+
+/// The literals of [`SYSTEM_NAMES`].
+const SYSTEM_NAME_LIST: &[&str] = &[
+    "mysql.db",
+    "mysql.user",
+    "mysql.tables_priv",
+    "northwind",
+    "schema_name",
+    "schemata",
+    "table_schema",
+    "table_name",
+    "column_name",
+    "master..sysdatabases",
+    "master.dbo",
+    "sysibm",
+    "syscat.",
+    "sysdummy1",
+    "pg_toast",
+    "pg_namespace",
+    "pg_class",
+    "pg_proc",
+    "pg_database",
+    "pg_roles",
+    "pg_authid",
+    "sqlite_temp_master",
+    "msysaccessstorage",
+    "msysaccessxml",
+    "msysmodules",
+    "msysrelationships",
+    "sysaux",
+    "sysfilegroups",
+    "syscomments",
+    "sysprocesses",
+    "sysservers",
+    "sys.objects",
+    "sys.tables",
+    "sys.databases",
+    "sys.sql_logins",
+    "msdasql",
+    "sqloledb",
+    "sqlncli",
+    "microsoft.jet.oledb",
+    "varchar",
+    "nvarchar",
+    "varchar2",
+    "nvarchar2",
+    "varbinary",
+    "dbms_java",
+    "dbms_lock",
+    "dbms_output",
+    "dbms_sql",
+    "autonomous_transaction",
+    "sql_variant",
+];
+
+/// The literals of [`glued_keywords`].
+const GLUED_LIST: &[&str] = &["unionselect", "unionall", "selectfrom", "fromwhere"];
+
+/// The literals of [`sql_only_operator`].
+const SQL_ONLY_OPS: &[&str] = &["<=>", "rlike", "regexp"];
+
+/// Whether `value` holds (in any case) any literal of [`glued_keywords`], [`sql_only_operator`]
+/// or [`SYSTEM_NAMES`]: one pass instead of three for the common value that holds none. Each of
+/// those three rules is true only on a match of its own case-insensitive automaton, that is on
+/// an occurrence of one of its literals; this automaton (case-insensitive too, standard
+/// semantics) matches whenever any of those literals occurs anywhere. So when this is false,
+/// all three are false (same verdicts).
+pub(super) fn any_level2_literal(value: &str) -> bool {
+    static ALL: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        let patterns: Vec<&str> = GLUED_LIST
+            .iter()
+            .chain(SQL_ONLY_OPS)
+            .chain(SYSTEM_NAME_LIST)
+            .copied()
+            .collect();
+        #[allow(clippy::expect_used)]
+        aho_corasick::AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(patterns)
+            .expect("a fixed list of short literals always builds")
+    });
+    ALL.is_match(value)
+}
 
 /// Whether `value[start..end]` is a whole word: no identifier character before it, nor after it
 /// when it ends in a letter or digit.
@@ -207,7 +238,7 @@ fn regexp_operand(value: &str, start: usize, end: usize) -> bool {
 /// Operators no other language or prose uses, standing alone: `<=>`, `RLIKE`, `REGEXP` (`XOR`
 /// is also a logic word of code and cryptography: level 3).
 pub(super) fn sql_only_operator(value: &str) -> bool {
-    static OPS: LazyLock<AhoCorasick> = LazyLock::new(|| literals(&["<=>", "rlike", "regexp"]));
+    static OPS: LazyLock<AhoCorasick> = LazyLock::new(|| literals(SQL_ONLY_OPS));
     OPS.find_iter(value).any(|m| {
         !value.as_bytes()[m.start()].is_ascii_alphabetic()
             || bounded(value, m.start(), m.end())
@@ -332,8 +363,7 @@ pub(super) fn quoted_word(value: &str) -> bool {
 
 /// `Xunionselectfrom`: SQL keywords glued together.
 pub(super) fn glued_keywords(value: &str) -> bool {
-    static GLUED: LazyLock<AhoCorasick> =
-        LazyLock::new(|| literals(&["unionselect", "unionall", "selectfrom", "fromwhere"]));
+    static GLUED: LazyLock<AhoCorasick> = LazyLock::new(|| literals(GLUED_LIST));
     GLUED.is_match(value)
 }
 

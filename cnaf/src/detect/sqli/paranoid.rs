@@ -17,9 +17,9 @@ use super::functions::{english_function, shared_function, sql_function};
 use super::lexer::{tokenize, Kw, Stmt, Tok};
 use super::literals;
 use super::markers::{
-    backquoted, backslash_quote_logic, bounded, comment_in_word, glued_keywords, hex_literal,
-    integer_limit, lone_operator, loose_quote, quote_punct_digit, quoted_word, repeated_punct,
-    scientific_glue, special_run, sql_only_operator, SYSTEM_NAMES,
+    any_level2_literal, backquoted, backslash_quote_logic, bounded, comment_in_word,
+    glued_keywords, hex_literal, integer_limit, lone_operator, loose_quote, quote_punct_digit,
+    quoted_word, repeated_punct, scientific_glue, special_run, sql_only_operator, SYSTEM_NAMES,
 };
 use super::probes::constant_comparison;
 use super::{at, comparison, operand, starts_after_closed_quote, strip_comments};
@@ -118,11 +118,13 @@ pub(super) fn statement_word(word: &str) -> bool {
 
 fn level2(value: &str, toks: &[Tok], s: &[Tok], n: u8) -> bool {
     function_call(value, false)
-        || glued_keywords(value)
-        || sql_only_operator(value)
-        || SYSTEM_NAMES
-            .find_iter(value)
-            .any(|m| bounded(value, m.start(), m.end()))
+        // `any_level2_literal` is false only when none of the next three rules can hold
+        || any_level2_literal(value)
+            && (glued_keywords(value)
+                || sql_only_operator(value)
+                || SYSTEM_NAMES
+                    .find_iter(value)
+                    .any(|m| bounded(value, m.start(), m.end())))
         || integer_limit(value)
         || scientific_glue(value)
         || backslash_quote_logic(value)
