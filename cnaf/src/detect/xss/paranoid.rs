@@ -104,6 +104,11 @@ fn level2(b: &[u8]) -> bool {
 /// called directly (a blank before the parenthesis is prose: `print (in colour)`; `print` with
 /// an argument is Python's).
 fn script_call(b: &[u8]) -> bool {
+    // every call below is a name followed by `(` or `` ` ``: a value with neither has none, and
+    // the automaton is not run (same verdicts)
+    if memchr::memchr2(b'(', b'`', b).is_none() {
+        return false;
+    }
     CALLS.find_iter(b).any(|m| {
         let (s, e) = (m.start(), m.end());
         (s == 0 || !(b[s - 1].is_ascii_alphanumeric() || matches!(b[s - 1], b'_' | b'$')))
@@ -340,6 +345,11 @@ fn string_breakout_assignment(b: &[u8]) -> bool {
 /// `import { a, b } from "./x.js"`, `import * as x from '...'`, `import("./x.js")`: an ES
 /// module import, which loads script.
 fn module_import(b: &[u8]) -> bool {
+    // an import is `import` then `(`, `{` or `*` (lowercasing keeps those bytes as they are): a
+    // value with none of them has none, and is neither lowercased nor searched (same verdicts)
+    if memchr::memchr3(b'(', b'{', b'*', b).is_none() {
+        return false;
+    }
     let lower = b.to_ascii_lowercase();
     finder!(b"import").find_iter(&lower).any(|p| {
         if p > 0 && (lower[p - 1].is_ascii_alphanumeric() || lower[p - 1] == b'_') {
