@@ -329,15 +329,26 @@ static COMMANDS: LazyLock<Names> =
     LazyLock::new(|| STRONG.iter().map(|c| (*c, WEAK.contains(c))).collect());
 
 pub(super) fn is_cmd(word: &str) -> Option<bool> {
-    let w = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    let w = last_segment(word);
     let w = w.strip_suffix(".exe").unwrap_or(w);
     if let Some(weak) = COMMANDS.get(w) {
         // `c89`, `python3`: names that end in digits themselves
         return Some(*weak);
     }
     // `python3.10`, `php7.4`: the interpreter with its version
-    let w = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    COMMANDS.get(w).copied()
+    let t = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    // nothing trimmed: the same lookup as above, which found nothing
+    if t.len() == w.len() {
+        return None;
+    }
+    COMMANDS.get(t).copied()
+}
+
+/// What `word.rsplit(['/', '\\']).next().unwrap_or(word)` gives (the text after the last `/` or
+/// `\`, or all of it), found by a byte search instead of a string splitter (both are ASCII, so
+/// the cut is a character boundary).
+fn last_segment(word: &str) -> &str {
+    memchr::memrchr2(b'/', b'\\', word.as_bytes()).map_or(word, |p| &word[p + 1..])
 }
 
 /// Commands that take options but no operand: `whoami game` or `uname linux` is not how they
@@ -491,13 +502,17 @@ pub(super) fn paranoid_cmd(word: &str) -> Option<bool> {
     if let Some(weak) = is_cmd(word) {
         return Some(weak);
     }
-    let w = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    let w = last_segment(word);
     let w = w.strip_suffix(".exe").unwrap_or(w);
     if let Some(weak) = EXTRA.get(w) {
         return Some(*weak);
     }
-    if let Some(weak) = EXTRA.get(w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.')) {
-        return Some(*weak);
+    let t = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    // nothing trimmed: the same lookup as above, which found nothing
+    if t.len() != w.len() {
+        if let Some(weak) = EXTRA.get(t) {
+            return Some(*weak);
+        }
     }
     tool_subcommand(w).then_some(false)
 }
@@ -505,7 +520,7 @@ pub(super) fn paranoid_cmd(word: &str) -> Option<bool> {
 /// `ansible-config`, `chef-run`, `aa-disable`: a command of a tool family that names its
 /// commands `tool-verb`. Such a name with an argument is that tool's command line.
 pub(super) fn tool_subcommand(word: &str) -> bool {
-    let w = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    let w = last_segment(word);
     w.split_once('-').is_some_and(|(tool, rest)| {
         rest.len() >= 2
             && rest.bytes().all(|c| c.is_ascii_lowercase() || c == b'-')
