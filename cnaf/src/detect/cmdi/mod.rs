@@ -373,7 +373,9 @@ pub fn is_command_word(word: &str) -> bool {
 
 /// One shell word with quote removal: `c'a't` → `cat`, `\l\s` → `ls`.
 fn shell_word(l: &[u8], start: usize) -> (String, usize) {
-    let mut w = String::new();
+    // at most one char per byte left and at most 64 (the loop stops there): room for the
+    // whole word at once instead of growing it byte by byte (same word)
+    let mut w = String::with_capacity(l.len().saturating_sub(start).min(64));
     let mut i = start;
     while i < l.len() && w.len() < 64 {
         match l[i] {
