@@ -191,6 +191,11 @@ fn spoken_name(word: &str) -> &str {
 /// `run-parts`): no word of prose is spelt like a tool's own command, while a bare name such
 /// as `shutdown` or `lastlog` is also a search term or a setting (level 3).
 fn hyphenated_command(lower: &str) -> bool {
+    // the name below is a part of `lower` that must hold a `-`: without one anywhere, skip the
+    // trimming and splitting (same verdicts)
+    if !lower.as_bytes().contains(&b'-') {
+        return false;
+    }
     let bare = lower
         .trim()
         .trim_matches(|c| matches!(c, '\'' | '"' | ';' | '&' | '|'));
