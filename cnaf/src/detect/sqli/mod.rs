@@ -83,9 +83,10 @@ pub fn detect(value: &str) -> bool {
             b,
             b'\'' | b'"' | b'(' | b'=' | b'<' | b'>' | b';' | b'#' | b'|' | b'&' | b'@' | b'`'
         )
-    }) || value.contains("--")
-        || value.contains("::")
-        || value.contains("/*");
+    }) // (`str::contains` of these, by a searcher built once: a substring is its bytes)
+        || finder!(b"--").find(value.as_bytes()).is_some()
+        || finder!(b"::").find(value.as_bytes()).is_some()
+        || finder!(b"/*").find(value.as_bytes()).is_some();
     if !punctuated && !KEYWORDS.is_match(value) {
         // `42 like 42`, `1 is not 2`: a tautology spelled with operator words only
         // (without quotes, only numbers can be its operands)
@@ -141,13 +142,15 @@ pub fn detect(value: &str) -> bool {
             }
         }
     }
-    if value.contains("/*") && (comment_as_blank(value) || mysql_comment_code(value)) {
+    if finder!(b"/*").find(value.as_bytes()).is_some()
+        && (comment_as_blank(value) || mysql_comment_code(value))
+    {
         return true;
     }
     // `\'or'1`: an application that escapes quotes itself turns `\'` into `\\'`, whose
     // backslash is escaped and whose quote closes the string, so read the value once more with
     // such backslashes dropped
-    if value.contains(['\\']) {
+    if memchr::memchr(b'\\', value.as_bytes()).is_some() {
         let unescaped = value.replace("\\'", "'").replace("\\\"", "\"");
         if unescaped.len() != value.len() && detect_breakout_only(&unescaped, &mut toks, &mut sig) {
             return true;
