@@ -1,7 +1,7 @@
 //! OWASP CRS regression tests as requests: attacks are the tests a 930-934/941/942/944 rule must
 //! catch; benign are the tests that only carry `no_expect_ids`, less the reviewed attacks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::Result;
@@ -182,22 +182,22 @@ pub(super) fn crs(dir: &Path) -> Result<(Vec<Case>, Vec<String>)> {
     }
     // the same request labelled both ways (often a rule's paranoia level: CRS flags `id=4` at
     // level 3 and lets it pass below): neither label holds, the request counts in neither set
-    let mut caught: HashMap<RequestKey, String> = HashMap::new();
-    for c in cases.iter().filter(|c| c.attack) {
-        caught
-            .entry(request_key(c))
-            .or_insert_with(|| c.label.clone());
+    let keys: Vec<RequestKey> = cases.iter().map(request_key).collect();
+    let mut caught: HashMap<&RequestKey, &str> = HashMap::new();
+    for (c, key) in cases.iter().zip(&keys).filter(|(c, _)| c.attack) {
+        caught.entry(key).or_insert(&c.label);
     }
     let mut twins = Vec::new();
-    let mut both = std::collections::HashSet::new();
-    for c in cases.iter().filter(|c| !c.attack) {
-        let key = request_key(c);
-        if let Some(attack) = caught.get(&key) {
+    let mut both = HashSet::new();
+    for (c, key) in cases.iter().zip(&keys).filter(|(c, _)| !c.attack) {
+        if let Some(attack) = caught.get(key) {
             twins.push(format!("{} = {}", short(&c.label), short(attack)));
             both.insert(key);
         }
     }
-    cases.retain(|c| !both.contains(&request_key(c)));
+    let keep: Vec<bool> = keys.iter().map(|k| !both.contains(k)).collect();
+    let mut keep = keep.into_iter();
+    cases.retain(|_| keep.next().unwrap_or(true));
     Ok((cases, twins))
 }
 
