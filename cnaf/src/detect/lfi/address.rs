@@ -24,12 +24,7 @@ pub(super) fn remote_by_ip(n: &[u8]) -> bool {
         // drop user-info and port
         let h = h.rsplit(|&c| c == b'@').next().unwrap_or(h);
         let starts = s == 0 || matches!(n[s - 1], b'=' | b' ' | b'"' | b'\'' | b'>' | b'(');
-        // an http(s) URL that is the whole value, as a redirect URI is
-        let web = s == 0
-            && matches!(&n[s..p], b"http" | b"https")
-            && !n[p..]
-                .iter()
-                .any(|c| c.is_ascii_whitespace() || matches!(c, b'\'' | b'"' | b'(' | b')' | b'<'));
+        let web = whole_web_url(n, s, p);
         if starts
             && (ip_literal(h) || metadata_host(h) || h.contains(&b'\\'))
             && !(web && loopback_redirect_host(h))
@@ -65,6 +60,18 @@ pub(super) fn remote_by_ip(n: &[u8]) -> bool {
         }
     }
     false
+}
+
+/// An `http(s)` URL that is the whole value, as a redirect URI is sent: the scheme `n[s..p]`
+/// opens the value and nothing but the URL follows (no blank, quote, parenthesis or `<`). A
+/// loopback host there is judged by the parameter's name ([`loopback_redirect_host`]), at every
+/// level.
+pub(super) fn whole_web_url(n: &[u8], s: usize, p: usize) -> bool {
+    s == 0
+        && (n[..p].eq_ignore_ascii_case(b"http") || n[..p].eq_ignore_ascii_case(b"https"))
+        && !n[p..]
+            .iter()
+            .any(|c| c.is_ascii_whitespace() || matches!(c, b'\'' | b'"' | b'(' | b')' | b'<'))
 }
 
 /// `127.0.0.1:53682`, `[::1]:8080`: the loopback address as native apps and command-line tools

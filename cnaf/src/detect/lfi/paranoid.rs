@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
 
-use super::address::{loopback_redirect_host, slashless_url_to_number};
+use super::address::{loopback_redirect_host, slashless_url_to_number, whole_web_url};
 use super::{ip_literal, literals, metadata_host, normalize_path, traversals};
 
 static OS_DIR_SET: LazyLock<AhoCorasick> = LazyLock::new(|| literals(OS_DIRS));
@@ -198,11 +198,8 @@ fn urls(n: &[u8]) -> impl Iterator<Item = Url> + '_ {
         if host.is_empty() && !n[s..p].eq_ignore_ascii_case(b"file") {
             return None;
         }
-        // a loopback `http(s)` URL that is the whole value (an RFC 8252 redirect URI) is judged
-        // by its parameter's name at level 1 (`ssrf`), as there
-        let web = s == 0
-            && (n[s..p].eq_ignore_ascii_case(b"http") || n[s..p].eq_ignore_ascii_case(b"https"))
-            && end == rest.len();
+        // a loopback redirect URI is judged by its parameter's name (`ssrf`), as at level 1
+        let web = whole_web_url(n, s, p);
         Some(Url {
             host_is_ip: !host.is_empty()
                 && (ip_literal(host) || metadata_host(host))
