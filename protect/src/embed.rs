@@ -64,6 +64,16 @@ pub const ENV_TOKEN: &str = "DEFENDER_TOKEN";
 pub const ENV_CNAF_LISTEN: &str = "DEFENDER_CNAF_LISTEN";
 /// See [`ENV_CONSOLE_URL`].
 pub const ENV_CNAF_UPSTREAM: &str = "DEFENDER_CNAF_UPSTREAM";
+/// Which container runs the CNAF proxy for the console's CNAF rule: `console` on that one
+/// container (the task's only app container, or the one chosen with `--cnaf-container`). Its
+/// defender starts, moves or stops the proxy as the task's CNAF rule names ports or not; any
+/// other value, or unset, leaves the proxy to `DEFENDER_CNAF_LISTEN`.
+pub const ENV_CNAF: &str = "DEFENDER_CNAF";
+/// The value of [`ENV_CNAF`] that hands the proxy's ports to the console's CNAF rule.
+pub const CNAF_FROM_CONSOLE: &str = "console";
+/// The startup mode while no policy is known yet (`availability` or `security`); a fetched or
+/// cached rule's `startup` wins.
+pub const ENV_STARTUP: &str = "DEFENDER_STARTUP";
 
 /// The protected task definition and what the caller should know about it.
 #[derive(Debug, Clone, PartialEq)]
