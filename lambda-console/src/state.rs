@@ -14,8 +14,9 @@ pub struct Settings {
     pub token_ttl: Duration,
     /// How long audits are kept.
     pub audit_retention: chrono::Duration,
-    /// Defender image the transform uses when the request names none.
-    pub defender_image: Option<String>,
+    /// Defender image the transform uses when the request names none (default: the tag
+    /// `cargo xtask package --image` builds for this version).
+    pub defender_image: String,
     /// Argon2 cost for new password hashes.
     pub argon2: argon2::Params,
     /// How long a policy read from the store is served from memory (other instances' writes
@@ -42,7 +43,7 @@ impl Default for Settings {
         Settings {
             token_ttl: Duration::from_secs(3600),
             audit_retention: chrono::Duration::days(30),
-            defender_image: None,
+            defender_image: protect::embed::default_defender_image(),
             argon2: argon2::Params::default(),
             policy_cache_ttl: Duration::from_secs(1),
             token_cache_ttl: Duration::from_secs(30),
@@ -78,7 +79,7 @@ impl Settings {
         }
         if let Ok(image) = std::env::var("CONSOLE_DEFENDER_IMAGE") {
             if !image.trim().is_empty() {
-                s.defender_image = Some(image.trim().to_string());
+                s.defender_image = image.trim().to_string();
             }
         }
         Ok(s)

@@ -620,21 +620,91 @@ async fn transform_embeds_the_defender() {
 }
 
 #[tokio::test]
-async fn transform_without_a_default_image_names_the_parameter() {
-    let mut settings = common::test_settings();
-    settings.defender_image = None;
+async fn transform_on_a_default_console_returns_a_task_that_can_start() {
     let state = lambda_console::AppState::new(
         std::sync::Arc::new(
             lambda_console::store::sqlite::SqliteStore::in_memory().expect("store"),
         ),
-        settings,
+        lambda_console::Settings {
+            defender_image: lambda_console::Settings::default().defender_image,
+            ..common::test_settings()
+        },
     );
     let c = common::console_on(state).await;
+    // The seed's call, as written: no image, no secret.
+    let r = call_raw(
+        &c.app,
+        Method::POST,
+        "/api/v1/defenders/fargate.json?consoleaddr=console.example.com&startup=security",
+        Some(&c.manager),
+        example("fargate-task.json"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let containers = r.body["containerDefinitions"]
+        .as_array()
+        .expect("containers");
+    let installer = containers
+        .iter()
+        .find(|c| c["name"] == "defender")
+        .expect("installer");
+    assert_eq!(
+        installer["image"],
+        format!("fargate-defender:{}", env!("CARGO_PKG_VERSION"))
+    );
+    let app = containers
+        .iter()
+        .find(|c| c["name"] == "twistlock-fargate-task")
+        .expect("app");
+    let env_of = |name: &str| {
+        app["environment"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .map(String::from)
+    };
+    assert_eq!(env_of("DEFENDER_STARTUP").as_deref(), Some("security"));
+    assert_eq!(env_of("DEFENDER_CNAF").as_deref(), Some("console"));
+    let token = env_of("DEFENDER_TOKEN").expect("a credential in the task");
+    let warnings: Vec<&str> = r
+        .headers
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().expect("ascii"))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("created defender credential")
+                && w.contains("twistlock-fargate-task")
+                && w.contains("tokenSecretArn")),
+        "{warnings:?}"
+    );
+    assert!(!warnings.iter().any(|w| w.contains(&token)), "{warnings:?}");
+    // The credential in the task is one the console accepts from a defender.
+    let r = call(&c.app, Method::GET, POLICY, Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Bad requests are refused (before any credential is made).
     let r = call_raw(
         &c.app,
         Method::POST,
         "/api/v1/defenders/fargate.json?consoleaddr=c",
-        Some(&c.admin),
+        Some(&c.manager),
+        r#"{"family": "x", "containerDefinitions": []}"#.to_string(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = call_raw(
+        &c.app,
+        Method::POST,
+        "/api/v1/defenders/fargate.json?consoleaddr=c&startup=fast",
+        Some(&c.manager),
         example("fargate-task.json"),
         &[],
     )
@@ -642,6 +712,6 @@ async fn transform_without_a_default_image_names_the_parameter() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         r.body["error"],
-        "defenderImage: missing and the console has no default; pass ?defenderImage=IMAGE or set CONSOLE_DEFENDER_IMAGE"
+        "startup: must be availability (start at once) or security (wait for the policy)"
     );
 }

@@ -75,6 +75,14 @@ pub const CNAF_FROM_CONSOLE: &str = "console";
 /// cached rule's `startup` wins.
 pub const ENV_STARTUP: &str = "DEFENDER_STARTUP";
 
+/// The defender image a console or CLI of this version uses when none is named: the tag
+/// `cargo xtask package --image` builds (`fargate-defender:VERSION`). Push it to a registry the
+/// tasks can pull from under the same name, or name another with `CONSOLE_DEFENDER_IMAGE` /
+/// `--defender-image`.
+pub fn default_defender_image() -> String {
+    format!("fargate-defender:{}", env!("CARGO_PKG_VERSION"))
+}
+
 /// The protected task definition and what the caller should know about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmbedOutput {
@@ -158,9 +166,12 @@ pub fn embed(input: &Value, options: &EmbedOptions) -> Result<EmbedOutput, Trans
             path: containers_path,
         });
     }
-    let cnaf_target = match settings.cnaf {
-        None => None,
-        Some(cnaf) => Some(cnaf_target(cnaf, &apps, &names)?),
+    // With no ports given, the only app container still runs the proxy once the console's
+    // CNAF rule names ports (`DEFENDER_CNAF=console`).
+    let cnaf_target = match (settings.cnaf, apps.as_slice()) {
+        (Some(cnaf), _) => Some(cnaf_target(cnaf, &apps, &names)?),
+        (None, [only]) => Some(*only),
+        (None, _) => None,
     };
     if let (Some(target), Some(cnaf)) = (cnaf_target, settings.cnaf) {
         for (i, c) in containers.iter().enumerate() {

@@ -54,7 +54,8 @@ fn seed_sample_whole_document() {
                     {"name": "DEFENDER_CONSOLE_URL", "value": CONSOLE},
                     {"name": "DEFENDER_TASK_FAMILY", "value": "twistlock-fargate-task"},
                     {"name": "DEFENDER_CONTAINER_NAME", "value": "twistlock-fargate-task"},
-                    {"name": "DEFENDER_IMAGE", "value": "matthewabq/twistlock-fargate-auto"}
+                    {"name": "DEFENDER_IMAGE", "value": "matthewabq/twistlock-fargate-auto"},
+                    {"name": "DEFENDER_CNAF", "value": "console"}
                 ]
             }
         ],
@@ -153,6 +154,7 @@ fn web_firelens_fields() {
             ("DEFENDER_TASK_FAMILY", "checkout-web"),
             ("DEFENDER_CONTAINER_NAME", "web"),
             ("DEFENDER_IMAGE", orig["image"].as_str().unwrap()),
+            ("DEFENDER_CNAF", "console"),
             ("DEFENDER_CNAF_LISTEN", "0.0.0.0:8080"),
             ("DEFENDER_CNAF_UPSTREAM", "127.0.0.1:8000"),
         ])
@@ -355,6 +357,7 @@ fn shop_ec2_bridge_fields() {
     assert_eq!(
         &env(nginx)[4..],
         pairs(&[
+            ("DEFENDER_CNAF", "console"),
             ("DEFENDER_CNAF_LISTEN", "0.0.0.0:8080"),
             ("DEFENDER_CNAF_UPSTREAM", "127.0.0.1:80"),
         ])
@@ -454,7 +457,7 @@ fn re_embedding_without_token_or_cnaf_keeps_them() {
     );
     let names: Vec<String> = env(web).into_iter().map(|(k, _)| k).collect();
     assert!(names.contains(&"DEFENDER_CNAF_LISTEN".to_string()));
-    assert_eq!(names.len(), 8);
+    assert_eq!(names.len(), 9);
 }
 
 #[test]
@@ -545,4 +548,77 @@ fn needless_no_image_entrypoint_warns_once_per_unwrapped_container() {
     // Once wrapped, the flag is what made it wrappable: no warning on re-embedding.
     let twice = embed(&once.task_definition, &o).unwrap();
     assert_eq!(twice.warnings, Vec::<String>::new());
+}
+
+#[test]
+fn startup_mode_is_written_replaced_and_kept() {
+    let mut security = options();
+    security.startup = Some(protect::policy::Startup::Security);
+    let once = embed(&fixture("seed-sample.json"), &security).unwrap();
+    let startup = |td: &Value| -> Vec<(String, String)> {
+        env(container(td, "twistlock-fargate-task"))
+            .into_iter()
+            .filter(|(k, _)| k == "DEFENDER_STARTUP")
+            .collect()
+    };
+    assert_eq!(
+        startup(&once.task_definition),
+        pairs(&[("DEFENDER_STARTUP", "security")])
+    );
+    // Not named again: the earlier choice stays.
+    let kept = embed(&once.task_definition, &options()).unwrap();
+    assert_eq!(
+        startup(&kept.task_definition),
+        pairs(&[("DEFENDER_STARTUP", "security")])
+    );
+    let mut availability = options();
+    availability.startup = Some(protect::policy::Startup::Availability);
+    let changed = embed(&kept.task_definition, &availability).unwrap();
+    assert_eq!(
+        startup(&changed.task_definition),
+        pairs(&[("DEFENDER_STARTUP", "availability")])
+    );
+    // Never named: no variable (the defender's default applies).
+    let plain = embed(&fixture("seed-sample.json"), &options()).unwrap();
+    assert_eq!(startup(&plain.task_definition), vec![]);
+}
+
+#[test]
+fn console_cnaf_marker_only_on_the_proxy_container() {
+    let marker = |c: &Value| {
+        env(c)
+            .into_iter()
+            .filter(|(k, _)| k == "DEFENDER_CNAF")
+            .map(|(_, v)| v)
+            .collect::<Vec<_>>()
+    };
+    // Two app containers and no CNAF ports: neither may claim a port the console names.
+    let worker = embed_fixture("describe-worker.json");
+    for name in ["worker", "xray-daemon"] {
+        assert_eq!(
+            marker(container(&worker.task_definition, name)),
+            Vec::<String>::new(),
+            "{name}"
+        );
+    }
+    // Ports and a chosen container: that one only.
+    let shop = embed_fixture("shop-ec2-bridge.json");
+    assert_eq!(
+        marker(container(&shop.task_definition, "nginx")),
+        vec!["console"]
+    );
+    assert_eq!(
+        marker(container(&shop.task_definition, "api")),
+        Vec::<String>::new()
+    );
+    // Embedding twice keeps one marker.
+    let twice = embed(
+        &shop.task_definition,
+        &fixture_options("shop-ec2-bridge.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        marker(container(&twice.task_definition, "nginx")),
+        vec!["console"]
+    );
 }

@@ -5,7 +5,7 @@
 //!   does not matter).
 //! - `target/package/defender-image/`: the static `defender` and the sidecar image's Dockerfile;
 //!   with `--image` the image is built with the local Docker Engine (default tag
-//!   `fargate-defender:latest`).
+//!   `fargate-defender:VERSION`, the console's default defender image).
 //!
 //! Static builds go to their own target directory (`target/static`) so they never invalidate the
 //! ordinary build cache. `--debug` builds the dev profile (fast; used by the tests).
@@ -18,7 +18,6 @@ use std::process::Command;
 use xtask::elf::elf_interpreter;
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
-const DEFAULT_IMAGE: &str = "fargate-defender:latest";
 
 /// What to build, from the command line.
 struct Options {
@@ -40,7 +39,7 @@ fn parse(args: &[String]) -> Result<Options> {
                     Some(next) if !next.starts_with("--") => it.next().cloned(),
                     _ => None,
                 };
-                opts.image = Some(tag.unwrap_or_else(|| DEFAULT_IMAGE.to_string()));
+                opts.image = Some(tag.unwrap_or_else(protect::embed::default_defender_image));
             }
             other => {
                 bail!("package: unknown argument {other:?}; expected --debug or --image [TAG]")

@@ -4,12 +4,13 @@
 use std::time::Instant;
 
 use axum::extract::{Query, State};
-use axum::http::header::WARNING;
+use axum::http::header::{CACHE_CONTROL, WARNING};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use protect::api::{DefenderIdentity, DefenderList, InstallBundle, InstallBundleRequest};
 use protect::embed::{embed, CnafOptions, EmbedOptions};
+use protect::policy::Startup;
 use serde::Deserialize;
 
 use crate::auth::{new_id, new_token, Auditor, Caller, Manager, DEFENDER_PREFIX};
@@ -89,6 +90,16 @@ pub async fn install_bundle(
             return Err(ApiError::field("name", "at most 128 printable characters"));
         }
     }
+    let bundle = mint_credential(&state, request.name, &caller.username).await?;
+    Ok((StatusCode::CREATED, axum::Json(bundle)).into_response())
+}
+
+/// Stores a new defender credential (its hash) and returns the token, shown this once.
+async fn mint_credential(
+    state: &AppState,
+    name: Option<String>,
+    by: &str,
+) -> Result<InstallBundle, ApiError> {
     let (token, hash) = new_token(DEFENDER_PREFIX);
     let id = new_id();
     state
@@ -97,22 +108,14 @@ pub async fn install_bundle(
             hash,
             subject: TokenSubject::Defender {
                 id: id.clone(),
-                name: request.name.clone(),
+                name: name.clone(),
             },
             created_at: Utc::now(),
             expires_at: None,
         })
         .await?;
-    tracing::info!(credential = %id, by = %caller.username, "defender credential created");
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(InstallBundle {
-            token,
-            id,
-            name: request.name,
-        }),
-    )
-        .into_response())
+    tracing::info!(credential = %id, by = %by, "defender credential created");
+    Ok(InstallBundle { token, id, name })
 }
 
 /// Query of the transform.
@@ -122,10 +125,16 @@ pub async fn install_bundle(
 pub struct TransformQuery {
     /// The console address defenders use: `HOST[:PORT]` (https assumed) or a full URL.
     pub consoleaddr: Option<String>,
-    /// Defender image; default: the console's `CONSOLE_DEFENDER_IMAGE`.
+    /// Defender image; default: the console's `CONSOLE_DEFENDER_IMAGE`, else
+    /// `fargate-defender:VERSION` (this console's version).
     pub defender_image: Option<String>,
-    /// Secrets Manager / SSM ARN holding the defender token (`DEFENDER_TOKEN`).
+    /// Secrets Manager / SSM ARN holding the defender token (`DEFENDER_TOKEN`). Without it the
+    /// console creates a defender credential and writes it in plain `environment`, with a
+    /// `Warning` header.
     pub token_secret_arn: Option<String>,
+    /// Startup mode of a fresh container while no policy is known (`DEFENDER_STARTUP`):
+    /// `availability` or `security`.
+    pub startup: Option<String>,
     /// CNAF external port (with `appPort`).
     pub cnaf_port: Option<u16>,
     /// The app's port behind CNAF.
@@ -149,6 +158,7 @@ fn http_names(text: String) -> String {
         ("--cnaf-container", "cnafContainer"),
         ("--no-image-entrypoint", "noImageEntrypoint"),
         ("--exclude-container", "excludeContainer"),
+        ("--startup", "startup"),
     ]
     .iter()
     .fold(text, |t, (flag, name)| t.replace(flag, name))
@@ -172,7 +182,7 @@ fn list(v: Option<String>) -> Vec<String> {
     responses((status = 200, description = "The protected task definition (RegisterTaskDefinition input); warnings in `Warning` headers", body = Object),
               (status = 400, description = "The error names the JSON path or query parameter and the fix", body = protect::api::ErrorBody)))]
 pub async fn transform(
-    _c: Caller<Manager>,
+    caller: Caller<Manager>,
     State(state): State<AppState>,
     query: Result<Query<TransformQuery>, axum::extract::rejection::QueryRejection>,
     req: axum::extract::Request,
@@ -198,14 +208,16 @@ pub async fn transform(
         .defender_image
         .clone()
         .filter(|s| !s.trim().is_empty())
-        .or_else(|| state.settings().defender_image.clone())
-        .ok_or_else(|| {
+        .unwrap_or_else(|| state.settings().defender_image.clone());
+    let startup = match q.startup.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(Startup::parse(s).ok_or_else(|| {
             ApiError::field(
-                "defenderImage",
-                "missing and the console has no default; pass ?defenderImage=IMAGE or set \
-                 CONSOLE_DEFENDER_IMAGE",
+                "startup",
+                "must be availability (start at once) or security (wait for the policy)",
             )
-        })?;
+        })?),
+    };
     let cnaf = match (q.cnaf_port, q.app_port) {
         (None, None) => None,
         (Some(external_port), Some(app_port)) => Some(CnafOptions {
@@ -227,11 +239,40 @@ pub async fn transform(
     options.cnaf = cnaf;
     options.no_image_entrypoint = list(q.no_image_entrypoint);
     options.exclude_containers = list(q.exclude_container);
-    let out =
-        embed(&input, &options).map_err(|e| ApiError::BadRequest(http_names(e.to_string())))?;
+    options.startup = startup;
+    let bad = |e: protect::embed::TransformError| ApiError::BadRequest(http_names(e.to_string()));
+    // A task that cannot be protected gets its error before any credential is made for it.
+    let mut out = embed(&input, &options).map_err(bad)?;
+    let mut warnings = Vec::new();
+    if options.token_secret_arn.is_none() {
+        let family = out.task_definition["family"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(100)
+            .collect::<String>();
+        let bundle = mint_credential(
+            &state,
+            Some(format!("transform: {family}")),
+            &caller.username,
+        )
+        .await?;
+        warnings.push(format!(
+            "no tokenSecretArn: created defender credential {} for task family {family} and \
+             wrote it to DEFENDER_TOKEN in plain environment; store it in Secrets Manager and \
+             pass tokenSecretArn=ARN instead (revoke this one when done)",
+            bundle.id
+        ));
+        options.plain_token = Some(bundle.token);
+        options.allow_plain_token = true;
+        out = embed(&input, &options).map_err(bad)?;
+    }
+    warnings.extend(out.warnings.into_iter().map(http_names));
     let mut resp = axum::Json(out.task_definition).into_response();
-    for w in out.warnings {
-        let text = format!("199 console \"{}\"", http_names(w).replace('"', "'"));
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for w in warnings {
+        let text = format!("199 console \"{}\"", w.replace('"', "'"));
         if let Ok(v) = HeaderValue::from_str(&text) {
             resp.headers_mut().append(WARNING, v);
         }

@@ -22,7 +22,7 @@ pub fn test_settings() -> Settings {
         argon2: argon2::Params::new(1024, 1, 1, None).expect("argon2 params"),
         policy_cache_ttl: std::time::Duration::from_millis(0),
         contact_interval: std::time::Duration::from_millis(0),
-        defender_image: Some("registry.example/defender:1".to_string()),
+        defender_image: "registry.example/defender:1".to_string(),
         ..Settings::default()
     }
 }

@@ -4,9 +4,9 @@
 use super::json::{array_mut, item_object, join, object_mut, opt_str, opt_string_array, strings};
 use super::options::{Settings, Token};
 use super::{
-    TransformError, DEFENDER_CONTAINER, DEFENDER_MOUNT_PATH, DEFENDER_VOLUME, ENV_CNAF_LISTEN,
-    ENV_CNAF_UPSTREAM, ENV_CONSOLE_URL, ENV_CONTAINER_NAME, ENV_IMAGE, ENV_TASK_FAMILY, ENV_TOKEN,
-    INSTALL_ENTRYPOINT, WRAPPER_PREFIX,
+    TransformError, CNAF_FROM_CONSOLE, DEFENDER_CONTAINER, DEFENDER_MOUNT_PATH, DEFENDER_VOLUME,
+    ENV_CNAF, ENV_CNAF_LISTEN, ENV_CNAF_UPSTREAM, ENV_CONSOLE_URL, ENV_CONTAINER_NAME, ENV_IMAGE,
+    ENV_STARTUP, ENV_TASK_FAMILY, ENV_TOKEN, INSTALL_ENTRYPOINT, WRAPPER_PREFIX,
 };
 use serde_json::{json, Map, Value};
 
@@ -14,7 +14,8 @@ use serde_json::{json, Map, Value};
 pub(crate) struct AppContext<'a> {
     pub settings: &'a Settings<'a>,
     pub family: &'a str,
-    /// This container runs the CNAF proxy.
+    /// This container runs the CNAF proxy: with the ports given to the transform, or (the
+    /// task's only app container) when the console's CNAF rule names them.
     pub cnaf_target: bool,
 }
 
@@ -292,7 +293,11 @@ fn set_environment(
         ENV_TASK_FAMILY,
         ENV_CONTAINER_NAME,
         ENV_IMAGE,
+        ENV_CNAF,
     ];
+    if settings.startup.is_some() {
+        replaced.push(ENV_STARTUP);
+    }
     if settings.token.is_some() {
         replaced.push(ENV_TOKEN);
     }
@@ -308,6 +313,12 @@ fn set_environment(
     ];
     if let Some(Token::Plain(token)) = &settings.token {
         add.push((ENV_TOKEN, token.clone()));
+    }
+    if let Some(startup) = settings.startup {
+        add.push((ENV_STARTUP, startup.as_str().to_string()));
+    }
+    if ctx.cnaf_target {
+        add.push((ENV_CNAF, CNAF_FROM_CONSOLE.to_string()));
     }
     if let Some(cnaf) = settings.cnaf.filter(|_| ctx.cnaf_target) {
         add.push((ENV_CNAF_LISTEN, format!("0.0.0.0:{}", cnaf.external_port)));

@@ -2,6 +2,7 @@
 //! their validation into the settings the transform applies.
 
 use super::TransformError;
+use crate::policy::Startup;
 
 /// How the transform embeds the defender. Build one with [`EmbedOptions::new`] and set the
 /// optional fields; [`crate::embed::embed`] validates it.
@@ -26,6 +27,10 @@ pub struct EmbedOptions {
     /// Containers whose image has no ENTRYPOINT, so a `command` without `entryPoint` is the
     /// whole program and can be wrapped.
     pub no_image_entrypoint: Vec<String>,
+    /// The startup mode a fresh container uses while no policy is known yet
+    /// (`DEFENDER_STARTUP`); `None` leaves the defender's default (`availability`) or the value
+    /// an earlier embedding wrote.
+    pub startup: Option<Startup>,
 }
 
 /// The CNAF proxy's ports: it listens on `external_port` and forwards to the app on
@@ -69,6 +74,7 @@ pub(crate) struct Settings<'a> {
     pub cnaf: Option<&'a CnafOptions>,
     pub exclude: &'a [String],
     pub no_image_entrypoint: &'a [String],
+    pub startup: Option<Startup>,
 }
 
 impl EmbedOptions {
@@ -124,6 +130,7 @@ impl EmbedOptions {
             cnaf: self.cnaf.as_ref(),
             exclude: &self.exclude_containers,
             no_image_entrypoint: &self.no_image_entrypoint,
+            startup: self.startup,
         })
     }
 }

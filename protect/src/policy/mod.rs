@@ -83,6 +83,25 @@ pub enum Startup {
     Security,
 }
 
+impl Startup {
+    /// The mode's name in policies and in `DEFENDER_STARTUP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Startup::Availability => "availability",
+            Startup::Security => "security",
+        }
+    }
+
+    /// Parses a name as [`Startup::as_str`] writes it.
+    pub fn parse(s: &str) -> Option<Startup> {
+        match s {
+            "availability" => Some(Startup::Availability),
+            "security" => Some(Startup::Security),
+            _ => None,
+        }
+    }
+}
+
 /// A concrete workload: the values a rule's scope is matched against.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Scope {
