@@ -1,5 +1,6 @@
 //! Audits: the process events the supervisor reports, turned into contract audit records and
-//! handed to every [`AuditSink`] (the `--audit-log` file; later the console shipper).
+//! handed to every [`AuditSink`] (the `--audit-log` file; later the console shipper); and the
+//! [`Caller`] that network, DNS and listen audits name.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -11,6 +12,7 @@ use arc_swap::ArcSwap;
 use protect::audit::{process_message, AuditKind, AuditRecord};
 use protect::policy::Scope;
 
+use crate::exec_target;
 use crate::judge::Finding;
 
 /// One process-policy violation as the supervisor saw it.
@@ -25,6 +27,39 @@ pub struct ProcessEvent {
     pub parent: String,
     /// The full command line.
     pub command: String,
+}
+
+/// The process behind a judged network call: the `process`, `parent` and `command` of its
+/// audit record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The executable of the caller's process, absolute path.
+    pub process: String,
+    /// The executable of that process's parent.
+    pub parent: String,
+    /// The process's command line (bounded, as for process audits).
+    pub command: String,
+}
+
+impl Caller {
+    /// Reads the process of thread `tid` from `/proc`: its thread group's executable and
+    /// command line, and its parent's executable. Read it while the thread is held in the
+    /// syscall (pending notification, ptrace stop) so the pid cannot name another process yet.
+    /// A field that cannot be read (the process is gone) is left empty. Four small `/proc`
+    /// reads: only for calls that are reported.
+    pub fn of(tid: i32) -> Caller {
+        let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
+        let tgid = exec_target::status_value(&status, "Tgid:").unwrap_or(tid);
+        let parent = exec_target::status_value(&status, "PPid:")
+            .filter(|&ppid| ppid > 0)
+            .and_then(exec_target::exe_of)
+            .unwrap_or_default();
+        Caller {
+            process: exec_target::exe_of(tgid).unwrap_or_default(),
+            parent,
+            command: exec_target::command_of(tgid),
+        }
+    }
 }
 
 /// Where the workload runs; copied into every record.
@@ -139,5 +174,53 @@ impl Auditor {
         record.parent = Some(event.parent.clone());
         record.command = Some(event.command.clone());
         self.record(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exe(pid: u32) -> String {
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .expect("readable exe")
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn the_caller_is_this_process_its_parent_and_its_command_from_any_thread() {
+        let me = Caller::of(std::process::id() as i32);
+        let current = std::env::current_exe().expect("current exe");
+        assert_eq!(
+            me.process,
+            std::fs::canonicalize(current)
+                .expect("canonical")
+                .to_string_lossy()
+        );
+        assert_eq!(me.parent, exe(std::os::unix::process::parent_id()));
+        let args: Vec<String> = std::env::args().filter(|a| !a.is_empty()).collect();
+        assert_eq!(me.command, args.join(" "));
+        // Another thread of this process names the same process.
+        let from_thread = std::thread::spawn(|| {
+            let link = std::fs::read_link("/proc/thread-self").expect("thread-self");
+            let tid: i32 = link
+                .to_string_lossy()
+                .rsplit('/')
+                .next()
+                .and_then(|t| t.parse().ok())
+                .expect("tid");
+            (tid, Caller::of(tid))
+        })
+        .join()
+        .expect("thread");
+        assert_ne!(from_thread.0, std::process::id() as i32);
+        assert_eq!(from_thread.1, me);
+    }
+
+    #[test]
+    fn a_caller_that_is_gone_leaves_every_field_empty() {
+        // Above any pid_max (at most 2^22): no such process.
+        assert_eq!(Caller::of(i32::MAX), Caller::default());
     }
 }

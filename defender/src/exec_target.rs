@@ -350,6 +350,11 @@ pub fn ppid_of(pid: i32) -> Option<i32> {
 
 fn status_field(pid: i32, key: &str) -> Option<i32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_value(&status, key)
+}
+
+/// The number after `key` (`"Tgid:"`, `"PPid:"`) in `/proc/PID/status` text.
+pub fn status_value(status: &str, key: &str) -> Option<i32> {
     status
         .lines()
         .find_map(|l| l.strip_prefix(key))
@@ -364,6 +369,11 @@ pub fn cmdline_of(pid: i32) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .collect()
+}
+
+/// The command line of a process as audits show it: [`cmdline_of`] joined by spaces.
+pub fn command_of(pid: i32) -> String {
+    cmdline_of(pid).join(" ")
 }
 
 /// For a multi-call binary (busybox, toybox) the applet it will run, chosen like the binary
@@ -508,6 +518,17 @@ mod tests {
         let (_, argv) = read_path_and_argv(pid, 0, abase + at as u64);
         assert_eq!(argv, expected[..2].to_vec());
         assert_eq!(read_path_and_argv(pid, 0, 0), (None, Vec::new()));
+    }
+
+    #[test]
+    fn status_values_by_key() {
+        let status = "Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4242\n\
+                      Ngid:\t0\nPid:\t4243\nPPid:\t17\nTracerPid:\t0\n";
+        assert_eq!(status_value(status, "Tgid:"), Some(4242));
+        assert_eq!(status_value(status, "Pid:"), Some(4243));
+        assert_eq!(status_value(status, "PPid:"), Some(17));
+        assert_eq!(status_value(status, "Name:"), None);
+        assert_eq!(status_value("", "PPid:"), None);
     }
 
     #[test]

@@ -246,3 +246,85 @@ fn seed_under_the_ptrace_backend_too() {
         run.messages()
     );
 }
+
+/// The canonical path of `p` (`/bin/sh` -> `/usr/bin/dash`), as `/proc/PID/exe` names it.
+fn canonical(p: impl AsRef<std::path::Path>) -> String {
+    std::fs::canonicalize(p)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The program `name` found on `PATH`, canonical.
+fn on_path(name: &str) -> String {
+    let out = Command::new("/bin/sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .unwrap();
+    canonical(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A DNS lookup through glibc (the stub under notify), a musl-style query, an outbound connect
+/// and a listen, each reported under `alert`: every audit names the program that made the call,
+/// its parent (the shell) and its command line.
+fn audits_name_the_caller(backend: &str, octet: u8) {
+    let s = Scratch::new(&format!("run-caller-{backend}"));
+    let r = Responder::start(ns(octet), &[("yahoo.com", "127.0.0.8")], &[]);
+    let target = Counter::tcp("127.0.0.8:0");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let lport = free.local_addr().unwrap().port();
+    drop(free);
+    let p = probe().display().to_string();
+    let (getent, dns_sendto, connect, bind) = (
+        "getent ahostsv4 yahoo.com".to_string(),
+        format!("{p} dns-sendto {} 53 yahoo.com", r.addr.ip()),
+        format!("{p} connect 127.0.0.8 {}", target.addr.port()),
+        format!("{p} bind 127.0.0.1 {lport}"),
+    );
+    // `echo` last: the shell stays the parent of every program (dash execs a last command).
+    let inner = format!("{getent} >/dev/null; {dns_sendto}; {connect}; {bind}; echo end");
+    let script = with_resolv_conf(&s, r.addr.ip(), &inner);
+    let net = format!(
+        r#"{{"effect":"alert","denied_outbound":["127.0.0.8"],"denied_listening_ports":[{lport}]}}"#
+    );
+    let run = defender_run_with(
+        backend,
+        &s,
+        r#"{"effect":"alert","denied":["yahoo.com"]}"#,
+        &net,
+        &script,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.stdout, "rcode 0 answers 1\nok 0\nlisten ok 0\nend\n",
+        "{}",
+        run.stderr
+    );
+    let field = |a: &serde_json::Value, f: &str| a[f].as_str().unwrap_or("<absent>").to_string();
+    let mut seen: Vec<[String; 4]> = run
+        .audits
+        .iter()
+        .map(|a| ["kind", "process", "parent", "command"].map(|f| field(a, f)))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    let (sh, probe) = (canonical("/bin/sh"), canonical(probe()));
+    let mut expected = vec![
+        ["dns".into(), on_path("getent"), sh.clone(), getent],
+        ["dns".into(), probe.clone(), sh.clone(), dns_sendto],
+        ["listen".into(), probe.clone(), sh.clone(), bind],
+        ["network".into(), probe, sh, connect],
+    ];
+    expected.sort();
+    assert_eq!(seen, expected, "{:#?}", run.audits);
+}
+
+#[test]
+fn audits_name_the_caller_under_notify() {
+    audits_name_the_caller("notify", 23);
+}
+
+#[test]
+fn audits_name_the_caller_under_ptrace() {
+    audits_name_the_caller("ptrace", 24);
+}

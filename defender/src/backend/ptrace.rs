@@ -111,7 +111,7 @@ fn resume(stopped: Stopped) -> Result<(), SysError> {
 fn unexpected_exec(stopped: &Stopped) -> Option<ExecInFlight> {
     Some(ExecInFlight {
         literal: crate::exec_target::exe_of(stopped.pid()).unwrap_or_default(),
-        command: crate::exec_target::cmdline_of(stopped.pid()).join(" "),
+        command: crate::exec_target::command_of(stopped.pid()),
         parent: String::new(),
     })
 }

@@ -7,6 +7,7 @@ use protect::audit::{dns_message, listen_message, outbound_message, AuditKind, A
 use protect::policy::{Effect, Rule, Violation};
 
 use super::sockaddr::policy_ip;
+use crate::audit::Caller;
 
 /// One network policy event, ready to become an audit record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +24,9 @@ pub struct NetEvent {
     pub domain: Option<String>,
     pub ip: Option<String>,
     pub port: Option<u16>,
+    /// The process that made the call: left `None` by the pure decisions, read from `/proc` by
+    /// the guard when it reports the event (only reported calls pay for it).
+    pub caller: Option<Caller>,
 }
 
 /// What to do with one operation.
@@ -49,6 +53,11 @@ impl NetEvent {
         r.domain.clone_from(&self.domain);
         r.ip.clone_from(&self.ip);
         r.port = self.port;
+        if let Some(c) = &self.caller {
+            r.process = Some(c.process.clone());
+            r.parent = Some(c.parent.clone());
+            r.command = Some(c.command.clone());
+        }
         r
     }
 }
@@ -96,6 +105,7 @@ pub fn outbound(rule: Option<&Rule>, dest: SocketAddr, domain: Option<&str>, pid
         domain: domain.map(str::to_owned),
         ip: Some(ip.to_string()),
         port: Some(dest.port()),
+        caller: None,
     })
 }
 
@@ -113,6 +123,7 @@ pub fn listen(rule: Option<&Rule>, port: u16, pid: i32) -> Verdict {
         domain: None,
         ip: None,
         port: Some(port),
+        caller: None,
     })
 }
 
@@ -131,6 +142,7 @@ pub fn domain(rule: Option<&Rule>, name: &str, server: Option<IpAddr>, pid: i32)
         ip: server.map(|s| policy_ip(s).to_string()),
         domain: Some(name),
         port: None,
+        caller: None,
     })
 }
 
@@ -243,6 +255,41 @@ mod tests {
             (AuditKind::Dns, Some(3), Some("yahoo.com"), None)
         );
         assert_eq!(serde_json::to_value(&rec).unwrap()["kind"], "dns");
+    }
+
+    #[test]
+    fn the_record_names_the_caller_when_the_guard_filled_it() {
+        let r = prevent();
+        let Verdict::Deny(mut e) = listen(Some(&r), 8081, 7) else {
+            panic!()
+        };
+        assert_eq!(e.caller, None);
+        let rec = e.to_record();
+        assert_eq!((rec.process, rec.parent, rec.command), (None, None, None));
+        e.caller = Some(Caller {
+            process: "/usr/bin/python3.12".into(),
+            parent: "/usr/bin/dash".into(),
+            command: "python3 -m http.server 8081".into(),
+        });
+        let json = serde_json::to_value(e.to_record()).unwrap();
+        assert_eq!(json["process"], "/usr/bin/python3.12");
+        assert_eq!(json["parent"], "/usr/bin/dash");
+        assert_eq!(json["command"], "python3 -m http.server 8081");
+        assert_eq!(
+            (json["pid"].as_u64(), json["port"].as_u64()),
+            (Some(7), Some(8081))
+        );
+        assert_eq!(
+            json["message"],
+            "Listening on port 8081 is not in the allowed list of the runtime rule"
+        );
+        // A caller that could not be read still gives the fields, empty.
+        e.caller = Some(Caller::default());
+        let json = serde_json::to_value(e.to_record()).unwrap();
+        assert_eq!(
+            (&json["process"], &json["command"]),
+            (&"".into(), &"".into())
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use protect::policy::{Effect, Rule, RuntimePolicy, Scope};
 
-use crate::audit::Auditor;
+use crate::audit::{Auditor, Caller};
 use crate::backend::notify::NotifyDelegate;
 use crate::judge::SharedPolicy;
 use crate::supervisor::Stopper;
@@ -111,7 +111,12 @@ impl Shared {
         self.rules.rule()
     }
 
-    fn report(&self, event: NetEvent) {
+    /// Reports `event`, naming the process that made the call. Every path but the stub calls
+    /// this while that thread is still held in its syscall (the notification unanswered, the
+    /// tracee at its seccomp stop), so its pid still names it; the stub judges a query already
+    /// sent, while the connecting thread normally waits for the answer.
+    fn report(&self, mut event: NetEvent) {
+        event.caller = Some(Caller::of(event.pid));
         (self.audit)(event);
     }
 
