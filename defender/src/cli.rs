@@ -8,19 +8,21 @@ use std::time::Duration;
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand, ValueEnum};
-use cnaf::proxy::{PolicyHandle, ProxyPolicy};
+use cnaf::proxy::{PolicyHandle, ProxyError, ProxyPolicy};
 use defender::audit::{AuditSink, Auditor, JsonLinesFile, Workload};
 use defender::backend::notify::NotifyDelegate;
 use defender::backend::BackendKind;
+use defender::cnaf_live::{self, Endpoints, Feed, LiveConfig, Mode, Pending};
 use defender::console::ConsoleConfig;
 use defender::judge::PolicyJudge;
 use defender::metadata::{self, Lookup};
 use defender::supervisor::{self, Launch};
 use protect::api::DefenderIdentity;
+use protect::embed::{CNAF_FROM_CONSOLE, ENV_CNAF};
 use protect::policy::{RuntimePolicy, Scope};
 
-use crate::cnaf_run::{self, Endpoints};
-use crate::console_run::{self, ConsoleArgs};
+use crate::cnaf_run::{self, CnafProxy};
+use crate::console_run::{self, CnafTarget, ConsoleArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -70,6 +72,12 @@ struct RunArgs {
     /// CNAF policy file (JSON); its rule for the task family applies (default: the console's).
     #[arg(long = "cnaf-policy-file")]
     cnaf_policy_file: Option<PathBuf>,
+    /// `console`: the CNAF proxy listens on the ports of the console's CNAF rule for the task
+    /// family (0.0.0.0:external_port, forwarding to 127.0.0.1:app_port) and starts, moves or
+    /// stops live as that rule changes (needs a console). Unset or `off`: CNAF runs only with
+    /// --cnaf-listen, whose endpoints a console rule naming ports overrides.
+    #[arg(long = "cnaf", env = ENV_CNAF, value_name = "MODE")]
+    cnaf: Option<String>,
     /// The app: program and arguments.
     #[arg(
         trailing_var_arg = true,
@@ -166,6 +174,10 @@ struct CnafArgs {
     /// The app's address (IP:PORT, or PORT on 127.0.0.1).
     #[arg(long, env = "DEFENDER_CNAF_UPSTREAM")]
     upstream: Option<String>,
+    /// `console`: listen on the ports of the console's CNAF rule for the task family and follow
+    /// them live (then --listen is optional); unset or `off`: --listen is required.
+    #[arg(long = "cnaf", env = ENV_CNAF, value_name = "MODE")]
+    cnaf: Option<String>,
     #[command(flatten)]
     scope: ScopeArgs,
     #[command(flatten)]
@@ -241,40 +253,129 @@ fn audit_log_sink(path: Option<&PathBuf>) -> anyhow::Result<Vec<Arc<dyn AuditSin
     Ok(sinks)
 }
 
+/// The raw CNAF settings of a command.
+struct CnafParts<'a> {
+    /// `DEFENDER_CNAF` (`--cnaf`).
+    mode: Option<&'a str>,
+    listen: Option<&'a str>,
+    upstream: Option<&'a str>,
+    file: Option<&'a PathBuf>,
+    /// The file flag's name, for messages.
+    file_flag: &'static str,
+    family: &'a str,
+    /// The console's poll interval, when a console is configured.
+    console_poll: Option<Duration>,
+}
+
 /// The CNAF part of a run: where to listen, and the rule (from a file, or pass-through until
 /// the console's arrives).
 struct CnafSettings {
-    at: Endpoints,
+    /// `DEFENDER_CNAF_LISTEN` / `DEFENDER_CNAF_UPSTREAM`.
+    at: Option<Endpoints>,
     handle: PolicyHandle,
     /// The rule comes from `--cnaf-policy-file` (the console's `cnaf` part is then ignored).
     from_file: bool,
+    /// The proxy's ports follow the console's CNAF rule (a console, no policy file, and
+    /// `DEFENDER_CNAF=console` or a listen address): the poll interval (how often a port that
+    /// could not be bound is tried again), and the policy queue until the proxy thread starts.
+    live: Option<(Duration, Option<(Feed, Pending)>)>,
 }
 
 impl CnafSettings {
-    fn from_parts(
-        listen: Option<&str>,
-        upstream: Option<&str>,
-        file: Option<&PathBuf>,
-        family: &str,
-    ) -> anyhow::Result<Option<CnafSettings>> {
-        let Some(at) = Endpoints::from_settings(listen, upstream)? else {
-            if file.is_some() {
+    /// `None` when the command runs no proxy (`DEFENDER_CNAF` off and no listen address).
+    fn from_parts(p: CnafParts<'_>) -> anyhow::Result<Option<CnafSettings>> {
+        let mode = Mode::parse(p.mode)?;
+        let at = Endpoints::from_settings(p.listen, p.upstream)?;
+        if mode == Mode::Console {
+            if p.file.is_some() {
                 anyhow::bail!(
-                    "--cnaf-policy-file needs DEFENDER_CNAF_LISTEN (--cnaf-listen): the address \
-                     the CNAF proxy listens on"
+                    "{ENV_CNAF}={CNAF_FROM_CONSOLE} (--cnaf) takes the CNAF rule and its ports \
+                     from the console, and {} replaces that rule: set one or the other",
+                    p.file_flag
+                );
+            }
+            if p.console_poll.is_none() {
+                anyhow::bail!(
+                    "{ENV_CNAF}={CNAF_FROM_CONSOLE} (--cnaf): the proxy's ports come from the \
+                     console's CNAF rule, but DEFENDER_CONSOLE_URL (--console-url) is not set"
+                );
+            }
+        }
+        if at.is_none() && mode == Mode::Off {
+            if p.file.is_some() {
+                anyhow::bail!(
+                    "{} needs DEFENDER_CNAF_LISTEN (--cnaf-listen): the address the CNAF proxy \
+                     listens on",
+                    p.file_flag
                 );
             }
             return Ok(None);
-        };
-        let policy = match file {
-            Some(path) => cnaf_run::load_policy_file(path, family)?,
+        }
+        let policy = match p.file {
+            Some(path) => cnaf_run::load_policy_file(path, p.family)?,
             None => ProxyPolicy::pass_through(),
+        };
+        let live = match (p.console_poll, p.file) {
+            (Some(poll), None) => Some((poll, Some(cnaf_live::feed()))),
+            _ => None,
         };
         Ok(Some(CnafSettings {
             at,
             handle: PolicyHandle::new(policy),
-            from_file: file.is_some(),
+            from_file: p.file.is_some(),
+            live,
         }))
+    }
+
+    /// Where the console's CNAF policies go (`None`: a policy file decides). Takes the feed.
+    fn console_target(&mut self, family: &str) -> Option<CnafTarget> {
+        if self.from_file {
+            return None;
+        }
+        let live = self
+            .live
+            .as_mut()
+            .and_then(|(_, queue)| queue.as_ref())
+            .map(|(feed, _)| feed.clone());
+        Some(CnafTarget {
+            handle: self.handle.clone(),
+            family: family.to_string(),
+            live,
+        })
+    }
+
+    /// Starts the proxy: following the console's rule (its cached or fetched ports are bound
+    /// before this returns), or fixed on the listen address. A fixed address that cannot be
+    /// bound is an error (the app does not start).
+    fn start(
+        &mut self,
+        family: &str,
+        auditor: Auditor,
+        workload: &Workload,
+    ) -> Result<Option<CnafProxy>, ProxyError> {
+        if let Some((retry, queue)) = &mut self.live {
+            let Some((_, pending)) = queue.take() else {
+                return Ok(None);
+            };
+            let live = pending.start(LiveConfig {
+                family: family.to_string(),
+                settings: self.at,
+                retry: *retry,
+                policy: self.handle.clone(),
+                auditor,
+                workload: workload.clone(),
+            })?;
+            return Ok(Some(CnafProxy::Live(live)));
+        }
+        match self.at {
+            Some(at) => Ok(Some(CnafProxy::Fixed(cnaf_live::start(
+                at,
+                self.handle.clone(),
+                auditor,
+                workload,
+            )?))),
+            None => Ok(None),
+        }
     }
 }
 
@@ -315,12 +416,15 @@ impl RunSettings {
             .console
             .config(args.scope.identity())?
             .map(|c| (c, args.console.clone()));
-        let cnaf = CnafSettings::from_parts(
-            args.cnaf_listen.as_deref(),
-            args.cnaf_upstream.as_deref(),
-            args.cnaf_policy_file.as_ref(),
-            &args.scope.task_family,
-        )?;
+        let cnaf = CnafSettings::from_parts(CnafParts {
+            mode: args.cnaf.as_deref(),
+            listen: args.cnaf_listen.as_deref(),
+            upstream: args.cnaf_upstream.as_deref(),
+            file: args.cnaf_policy_file.as_ref(),
+            file_flag: "--cnaf-policy-file",
+            family: &args.scope.task_family,
+            console_poll: console.as_ref().map(|(c, _)| c.poll_interval),
+        })?;
         let mut program = args.program.into_iter();
         let Some(first) = program.next() else {
             anyhow::bail!("PROGRAM: missing; usage: defender run [OPTIONS] -- PROGRAM [ARGS...]");
@@ -356,9 +460,8 @@ fn run(mut args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u
                 runtime: (!settings.policy_from_file).then(|| Arc::clone(&policy)),
                 cnaf: settings
                     .cnaf
-                    .as_ref()
-                    .filter(|c| !c.from_file)
-                    .map(|c| (c.handle.clone(), scope.task.clone())),
+                    .as_mut()
+                    .and_then(|c| c.console_target(&scope.task)),
             };
             let connected = console_run::connect(config, targets)
                 .map_err(|e| RunFailure::Usage(anyhow::anyhow!("console: {e}")))?;
@@ -382,11 +485,10 @@ fn run(mut args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u
 
     // CNAF before the app, so the app's port is guarded from its first request. Signals are
     // blocked already: the proxy threads inherit the mask.
-    let proxy = match &settings.cnaf {
-        Some(c) => Some(
-            cnaf_run::start(c.at, c.handle.clone(), auditor.clone(), &settings.workload)
-                .map_err(|e| RunFailure::Runtime(anyhow::anyhow!("CNAF: {e}")))?,
-        ),
+    let proxy = match &mut settings.cnaf {
+        Some(c) => c
+            .start(&scope.task, auditor.clone(), &settings.workload)
+            .map_err(|e| RunFailure::Runtime(anyhow::anyhow!("CNAF: {e}")))?,
         None => None,
     };
 
@@ -437,19 +539,22 @@ fn cnaf_alone(
 ) -> Result<u8, RunFailure> {
     let pending_metadata = args.scope.learn_task_metadata();
     let family = args.scope.task_family.clone();
-    let (cnaf, sinks, console) = (|| {
-        let cnaf = CnafSettings::from_parts(
-            Some(args.listen.as_deref().unwrap_or("")),
-            args.upstream.as_deref(),
-            args.policy_file.as_ref(),
-            &family,
-        )?
+    let (mut cnaf, sinks, console) = (|| {
+        let console = args.console.config(args.scope.identity())?;
+        let cnaf = CnafSettings::from_parts(CnafParts {
+            mode: args.cnaf.as_deref(),
+            listen: args.listen.as_deref(),
+            upstream: args.upstream.as_deref(),
+            file: args.policy_file.as_ref(),
+            file_flag: "--policy-file",
+            family: &family,
+            console_poll: console.as_ref().map(|c| c.poll_interval),
+        })?
         .context(
             "DEFENDER_CNAF_LISTEN (--listen): not set; the address CNAF listens on, e.g. \
-             0.0.0.0:8080",
+             0.0.0.0:8080 (or DEFENDER_CNAF=console: the ports of the console's CNAF rule)",
         )?;
         let sinks = audit_log_sink(args.audit_log.as_ref())?;
-        let console = args.console.config(args.scope.identity())?;
         anyhow::Ok((cnaf, sinks, console))
     })()
     .map_err(RunFailure::Usage)?;
@@ -458,7 +563,7 @@ fn cnaf_alone(
         Some(config) => {
             let targets = console_run::Targets {
                 runtime: None,
-                cnaf: (!cnaf.from_file).then(|| (cnaf.handle.clone(), family.clone())),
+                cnaf: cnaf.console_target(&family),
             };
             let connected = console_run::connect(config, targets)
                 .map_err(|e| RunFailure::Usage(anyhow::anyhow!("console: {e}")))?;
@@ -481,8 +586,11 @@ fn cnaf_alone(
     );
     let auditor = Auditor::new(workload.clone(), sinks);
     learn_late(pending_metadata, &auditor);
-    let proxy = cnaf_run::start(cnaf.at, cnaf.handle.clone(), auditor, &workload)
-        .map_err(|e| RunFailure::Runtime(anyhow::anyhow!("CNAF: {e}")))?;
+    let proxy = cnaf
+        .start(&family, auditor, &workload)
+        .map_err(|e| RunFailure::Runtime(anyhow::anyhow!("CNAF: {e}")))?
+        .context("CNAF: no proxy to run")
+        .map_err(RunFailure::Runtime)?;
     let outcome = loop {
         if proxy.finished() {
             break Err(RunFailure::Runtime(anyhow::anyhow!(
