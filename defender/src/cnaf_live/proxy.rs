@@ -273,10 +273,8 @@ mod tests {
 
     #[test]
     fn a_rules_ports_are_all_interfaces_to_loopback() {
-        let rule: CnafRule = serde_json::from_str(
-            r#"{"name":"web","external_port":8080,"app_port":80}"#,
-        )
-        .unwrap();
+        let rule: CnafRule =
+            serde_json::from_str(r#"{"name":"web","external_port":8080,"app_port":80}"#).unwrap();
         assert_eq!(
             Endpoints::from_rule(&rule),
             Some(Endpoints {
@@ -290,7 +288,11 @@ mod tests {
                 app_port,
                 ..rule.clone()
             };
-            assert_eq!(Endpoints::from_rule(&odd), None, "{external_port} {app_port}");
+            assert_eq!(
+                Endpoints::from_rule(&odd),
+                None,
+                "{external_port} {app_port}"
+            );
         }
     }
 }

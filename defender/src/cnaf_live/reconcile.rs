@@ -126,8 +126,11 @@ impl<P: Proxies> Reconciler<P> {
     /// The first start, before the app: a settings address that cannot be bound is an error
     /// (as with a fixed `DEFENDER_CNAF_LISTEN`); a rule's is reported and retried.
     pub(crate) fn start_up(&mut self) -> Result<Vec<String>, ProxyError> {
-        if let (None, Some(Target { at, origin: Origin::Settings })) = (&self.running, &self.wanted) {
-            let at = *at;
+        let settings_first = match (&self.running, &self.wanted) {
+            (None, Some(t)) if t.origin == Origin::Settings => Some(t.at),
+            _ => None,
+        };
+        if let Some(at) = settings_first {
             let running = self.proxies.start(at)?;
             self.running = Some((at, running));
             return Ok(Vec::new());
@@ -335,8 +338,14 @@ mod tests {
         assert_eq!(step(Some(a), Some(b)), restart(a, b, false));
         // the same port: the old one lets go first
         assert_eq!(step(Some(a), Some(a_new_app)), restart(a, a_new_app, true));
-        assert_eq!(step(Some(a_loopback), Some(a)), restart(a_loopback, a, true));
-        assert_eq!(step(Some(a), Some(a_loopback)), restart(a, a_loopback, true));
+        assert_eq!(
+            step(Some(a_loopback), Some(a)),
+            restart(a_loopback, a, true)
+        );
+        assert_eq!(
+            step(Some(a), Some(a_loopback)),
+            restart(a, a_loopback, true)
+        );
         // same port on two distinct addresses: both can be bound
         assert_eq!(
             step(Some(a_loopback), Some(other_ip)),
@@ -395,8 +404,10 @@ mod tests {
         let mut rec = console_only();
         assert_eq!(
             rec.start_up().unwrap(),
-            ["defender: cnaf: no enabled CNAF rule for task family \"web-shop\" names ports \
-              yet: not listening until one does"]
+            [
+                "defender: cnaf: no enabled CNAF rule for task family \"web-shop\" names ports \
+              yet: not listening until one does"
+            ]
         );
         assert!(log(&mut rec).is_empty());
 
@@ -408,8 +419,10 @@ mod tests {
         rec.policy(&policy(9090, 90, false, "prevent"));
         assert_eq!(
             rec.reconcile(),
-            ["defender: cnaf: CNAF rule \"web\" moved the proxy: no longer listening on \
-              0.0.0.0:8080 (forwarding to 127.0.0.1:80)"]
+            [
+                "defender: cnaf: CNAF rule \"web\" moved the proxy: no longer listening on \
+              0.0.0.0:8080 (forwarding to 127.0.0.1:80)"
+            ]
         );
         assert_eq!(log(&mut rec), ["start 0.0.0.0:9090", "stop 0.0.0.0:8080"]);
         assert_eq!(rec.serving(), Some(at("0.0.0.0:9090", "127.0.0.1:90")));
@@ -427,8 +440,10 @@ mod tests {
         rec.policy(&policy(9090, 91, true, "disable"));
         assert_eq!(
             rec.reconcile(),
-            ["defender: cnaf: stopped listening on 0.0.0.0:9090: no enabled CNAF rule for task \
-              family \"web-shop\" names ports"]
+            [
+                "defender: cnaf: stopped listening on 0.0.0.0:9090: no enabled CNAF rule for task \
+              family \"web-shop\" names ports"
+            ]
         );
         assert_eq!(log(&mut rec), ["stop 0.0.0.0:9090"]);
         assert_eq!(rec.serving(), None);
@@ -446,10 +461,12 @@ mod tests {
         rec.policy(&policy(9090, 80, false, "prevent"));
         assert_eq!(
             rec.reconcile(),
-            ["defender: cnaf: cannot listen on 0.0.0.0:9090 for CNAF rule \"web\": Address \
+            [
+                "defender: cnaf: cannot listen on 0.0.0.0:9090 for CNAF rule \"web\": Address \
               already in use (os error 98) (is another process using the port? free it or change \
               the rule's external_port); still listening on 0.0.0.0:8080; trying again at each \
-              policy poll"]
+              policy poll"
+            ]
         );
         // the retries (poll ticks, the same policy again) say nothing more
         assert!(rec.reconcile().is_empty());
@@ -487,13 +504,22 @@ mod tests {
         // the rule names the same port on all interfaces: the settings' proxy lets go first
         rec.policy(&policy(8080, 80, false, "prevent"));
         rec.reconcile();
-        assert_eq!(log(&mut rec), ["start 127.0.0.1:8080", "stop 127.0.0.1:8080", "start 0.0.0.0:8080"]);
+        assert_eq!(
+            log(&mut rec),
+            [
+                "start 127.0.0.1:8080",
+                "stop 127.0.0.1:8080",
+                "start 0.0.0.0:8080"
+            ]
+        );
         // rule disabled: back to the settings, not stopped
         rec.policy(&policy(8080, 80, true, "prevent"));
         assert_eq!(
             rec.reconcile(),
-            ["defender: cnaf: DEFENDER_CNAF_LISTEN moved the proxy: no longer listening on \
-              0.0.0.0:8080 (forwarding to 127.0.0.1:80)"]
+            [
+                "defender: cnaf: DEFENDER_CNAF_LISTEN moved the proxy: no longer listening on \
+              0.0.0.0:8080 (forwarding to 127.0.0.1:80)"
+            ]
         );
         assert_eq!(rec.serving(), Some(settings));
     }
@@ -512,7 +538,10 @@ mod tests {
         rec.policy(&policy(8080, 80, false, "prevent"));
         let notes = rec.start_up().unwrap();
         assert_eq!(notes.len(), 1);
-        assert!(notes[0].ends_with("not listening; trying again at each policy poll"), "{notes:?}");
+        assert!(
+            notes[0].ends_with("not listening; trying again at each policy poll"),
+            "{notes:?}"
+        );
     }
 
     #[test]
@@ -528,7 +557,11 @@ mod tests {
         rec.proxies.dead.clear();
         assert_eq!(
             log(&mut rec),
-            ["start 0.0.0.0:8080", "stop 0.0.0.0:8080", "start 0.0.0.0:8080"]
+            [
+                "start 0.0.0.0:8080",
+                "stop 0.0.0.0:8080",
+                "start 0.0.0.0:8080"
+            ]
         );
         assert_eq!(rec.serving(), Some(at("0.0.0.0:8080", "127.0.0.1:80")));
     }
