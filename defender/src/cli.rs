@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand, ValueEnum};
-use cnaf::proxy::{PolicyHandle, ProxyPolicy};
 use defender::audit::{AuditSink, Auditor, JsonLinesFile, Workload};
 use defender::backend::notify::NotifyDelegate;
 use defender::backend::BackendKind;
@@ -17,9 +16,10 @@ use defender::judge::PolicyJudge;
 use defender::metadata::{self, Lookup};
 use defender::supervisor::{self, Launch};
 use protect::api::DefenderIdentity;
+use protect::embed::ENV_CNAF;
 use protect::policy::{RuntimePolicy, Scope};
 
-use crate::cnaf_run::{self, Endpoints};
+use crate::cnaf_run::{self, CnafParts, CnafSettings};
 use crate::console_run::{self, ConsoleArgs};
 
 #[derive(Parser, Debug)]
@@ -70,6 +70,12 @@ struct RunArgs {
     /// CNAF policy file (JSON); its rule for the task family applies (default: the console's).
     #[arg(long = "cnaf-policy-file")]
     cnaf_policy_file: Option<PathBuf>,
+    /// `console`: the CNAF proxy listens on the ports of the console's CNAF rule for the task
+    /// family (0.0.0.0:external_port, forwarding to 127.0.0.1:app_port) and starts, moves or
+    /// stops live as that rule changes (needs a console). Unset or `off`: CNAF runs only with
+    /// --cnaf-listen, whose endpoints a console rule naming ports overrides.
+    #[arg(long = "cnaf", env = ENV_CNAF, value_name = "MODE")]
+    cnaf: Option<String>,
     /// The app: program and arguments.
     #[arg(
         trailing_var_arg = true,
@@ -166,6 +172,10 @@ struct CnafArgs {
     /// The app's address (IP:PORT, or PORT on 127.0.0.1).
     #[arg(long, env = "DEFENDER_CNAF_UPSTREAM")]
     upstream: Option<String>,
+    /// `console`: listen on the ports of the console's CNAF rule for the task family and follow
+    /// them live (then --listen is optional); unset or `off`: --listen is required.
+    #[arg(long = "cnaf", env = ENV_CNAF, value_name = "MODE")]
+    cnaf: Option<String>,
     #[command(flatten)]
     scope: ScopeArgs,
     #[command(flatten)]
@@ -241,43 +251,6 @@ fn audit_log_sink(path: Option<&PathBuf>) -> anyhow::Result<Vec<Arc<dyn AuditSin
     Ok(sinks)
 }
 
-/// The CNAF part of a run: where to listen, and the rule (from a file, or pass-through until
-/// the console's arrives).
-struct CnafSettings {
-    at: Endpoints,
-    handle: PolicyHandle,
-    /// The rule comes from `--cnaf-policy-file` (the console's `cnaf` part is then ignored).
-    from_file: bool,
-}
-
-impl CnafSettings {
-    fn from_parts(
-        listen: Option<&str>,
-        upstream: Option<&str>,
-        file: Option<&PathBuf>,
-        family: &str,
-    ) -> anyhow::Result<Option<CnafSettings>> {
-        let Some(at) = Endpoints::from_settings(listen, upstream)? else {
-            if file.is_some() {
-                anyhow::bail!(
-                    "--cnaf-policy-file needs DEFENDER_CNAF_LISTEN (--cnaf-listen): the address \
-                     the CNAF proxy listens on"
-                );
-            }
-            return Ok(None);
-        };
-        let policy = match file {
-            Some(path) => cnaf_run::load_policy_file(path, family)?,
-            None => ProxyPolicy::pass_through(),
-        };
-        Ok(Some(CnafSettings {
-            at,
-            handle: PolicyHandle::new(policy),
-            from_file: file.is_some(),
-        }))
-    }
-}
-
 /// Validated settings for `defender run`.
 struct RunSettings {
     policy: RuntimePolicy,
@@ -315,12 +288,15 @@ impl RunSettings {
             .console
             .config(args.scope.identity())?
             .map(|c| (c, args.console.clone()));
-        let cnaf = CnafSettings::from_parts(
-            args.cnaf_listen.as_deref(),
-            args.cnaf_upstream.as_deref(),
-            args.cnaf_policy_file.as_ref(),
-            &args.scope.task_family,
-        )?;
+        let cnaf = CnafSettings::from_parts(CnafParts {
+            mode: args.cnaf.as_deref(),
+            listen: args.cnaf_listen.as_deref(),
+            upstream: args.cnaf_upstream.as_deref(),
+            file: args.cnaf_policy_file.as_ref(),
+            file_flag: "--cnaf-policy-file",
+            family: &args.scope.task_family,
+            console_poll: console.as_ref().map(|(c, _)| c.poll_interval),
+        })?;
         let mut program = args.program.into_iter();
         let Some(first) = program.next() else {
             anyhow::bail!("PROGRAM: missing; usage: defender run [OPTIONS] -- PROGRAM [ARGS...]");
@@ -356,9 +332,8 @@ fn run(mut args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u
                 runtime: (!settings.policy_from_file).then(|| Arc::clone(&policy)),
                 cnaf: settings
                     .cnaf
-                    .as_ref()
-                    .filter(|c| !c.from_file)
-                    .map(|c| (c.handle.clone(), scope.task.clone())),
+                    .as_mut()
+                    .and_then(|c| c.console_target(&scope.task)),
             };
             let connected = console_run::connect(config, targets)
                 .map_err(|e| RunFailure::Usage(anyhow::anyhow!("console: {e}")))?;
@@ -382,11 +357,10 @@ fn run(mut args: RunArgs, signals: defender::sys::process::SignalFd) -> Result<u
 
     // CNAF before the app, so the app's port is guarded from its first request. Signals are
     // blocked already: the proxy threads inherit the mask.
-    let proxy = match &settings.cnaf {
-        Some(c) => Some(
-            cnaf_run::start(c.at, c.handle.clone(), auditor.clone(), &settings.workload)
-                .map_err(|e| RunFailure::Runtime(anyhow::anyhow!("CNAF: {e}")))?,
-        ),
+    let proxy = match &mut settings.cnaf {
+        Some(c) => c
+            .start(&scope.task, auditor.clone(), &settings.workload)
+            .map_err(|e| RunFailure::Runtime(anyhow::anyhow!("CNAF: {e}")))?,
         None => None,
     };
 
@@ -437,19 +411,22 @@ fn cnaf_alone(
 ) -> Result<u8, RunFailure> {
     let pending_metadata = args.scope.learn_task_metadata();
     let family = args.scope.task_family.clone();
-    let (cnaf, sinks, console) = (|| {
-        let cnaf = CnafSettings::from_parts(
-            Some(args.listen.as_deref().unwrap_or("")),
-            args.upstream.as_deref(),
-            args.policy_file.as_ref(),
-            &family,
-        )?
+    let (mut cnaf, sinks, console) = (|| {
+        let console = args.console.config(args.scope.identity())?;
+        let cnaf = CnafSettings::from_parts(CnafParts {
+            mode: args.cnaf.as_deref(),
+            listen: args.listen.as_deref(),
+            upstream: args.upstream.as_deref(),
+            file: args.policy_file.as_ref(),
+            file_flag: "--policy-file",
+            family: &family,
+            console_poll: console.as_ref().map(|c| c.poll_interval),
+        })?
         .context(
             "DEFENDER_CNAF_LISTEN (--listen): not set; the address CNAF listens on, e.g. \
-             0.0.0.0:8080",
+             0.0.0.0:8080 (or DEFENDER_CNAF=console: the ports of the console's CNAF rule)",
         )?;
         let sinks = audit_log_sink(args.audit_log.as_ref())?;
-        let console = args.console.config(args.scope.identity())?;
         anyhow::Ok((cnaf, sinks, console))
     })()
     .map_err(RunFailure::Usage)?;
@@ -458,7 +435,7 @@ fn cnaf_alone(
         Some(config) => {
             let targets = console_run::Targets {
                 runtime: None,
-                cnaf: (!cnaf.from_file).then(|| (cnaf.handle.clone(), family.clone())),
+                cnaf: cnaf.console_target(&family),
             };
             let connected = console_run::connect(config, targets)
                 .map_err(|e| RunFailure::Usage(anyhow::anyhow!("console: {e}")))?;
@@ -481,8 +458,11 @@ fn cnaf_alone(
     );
     let auditor = Auditor::new(workload.clone(), sinks);
     learn_late(pending_metadata, &auditor);
-    let proxy = cnaf_run::start(cnaf.at, cnaf.handle.clone(), auditor, &workload)
-        .map_err(|e| RunFailure::Runtime(anyhow::anyhow!("CNAF: {e}")))?;
+    let proxy = cnaf
+        .start(&family, auditor, &workload)
+        .map_err(|e| RunFailure::Runtime(anyhow::anyhow!("CNAF: {e}")))?
+        .context("CNAF: no proxy to run")
+        .map_err(RunFailure::Runtime)?;
     let outcome = loop {
         if proxy.finished() {
             break Err(RunFailure::Runtime(anyhow::anyhow!(

@@ -1,76 +1,145 @@
-//! CNAF inside the defender: settings (`--cnaf-listen`/`DEFENDER_CNAF_LISTEN`, the upstream, a
-//! CNAF policy file), and the proxy run on a thread of its own with its audits fanned out
-//! through the defender's [`Auditor`] (so they reach `--audit-log` and the console).
+//! CNAF in `defender run` / `defender cnaf`: the settings (`DEFENDER_CNAF`,
+//! `DEFENDER_CNAF_LISTEN`, `DEFENDER_CNAF_UPSTREAM`, a CNAF policy file), and the proxy the
+//! command runs — fixed on `DEFENDER_CNAF_LISTEN`, or following the console's CNAF rule
+//! ([`defender::cnaf_live`]).
 
-use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::pin::pin;
-use std::sync::mpsc;
-use std::sync::Arc;
-use std::task::Poll;
-use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use cnaf::proxy::{AuditContext, PolicyHandle, ProxyConfig, ProxyError, ProxyPolicy};
+use cnaf::proxy::{PolicyHandle, ProxyError, ProxyPolicy};
 use defender::audit::{Auditor, Workload};
-use protect::audit::AuditRecord;
+use defender::cnaf_live::{
+    self, Endpoints, Feed, LiveConfig, LiveProxy, Mode, Pending, RunningProxy,
+};
 use protect::cnaf_policy::CnafPolicy;
+use protect::embed::{CNAF_FROM_CONSOLE, ENV_CNAF};
 
-/// Reads an address: `IP:PORT`, or a bare `PORT` (then `default_ip`). `what` names the setting
-/// in the error.
-pub fn parse_addr(what: &str, value: &str, default_ip: IpAddr) -> anyhow::Result<SocketAddr> {
-    let v = value.trim();
-    if let Ok(port) = v.parse::<u16>() {
-        return Ok(SocketAddr::new(default_ip, port));
-    }
-    v.parse::<SocketAddr>().map_err(|_| {
-        anyhow::anyhow!(
-            "{what} {value:?}: not an address; expected IP:PORT (e.g. 0.0.0.0:8080) or a port \
-             (names are not resolved)"
-        )
-    })
+use crate::console_run::CnafTarget;
+
+/// The raw CNAF settings of a command.
+pub struct CnafParts<'a> {
+    /// `DEFENDER_CNAF` (`--cnaf`).
+    pub mode: Option<&'a str>,
+    pub listen: Option<&'a str>,
+    pub upstream: Option<&'a str>,
+    pub file: Option<&'a PathBuf>,
+    /// The file flag's name, for messages.
+    pub file_flag: &'static str,
+    pub family: &'a str,
+    /// The console's poll interval, when a console is configured.
+    pub console_poll: Option<Duration>,
 }
 
-/// Where the proxy listens and forwards.
-#[derive(Clone, Copy, Debug)]
-pub struct Endpoints {
-    pub listen: SocketAddr,
-    pub upstream: SocketAddr,
+/// The CNAF part of a run: where to listen, and the rule (from a file, or pass-through until
+/// the console's arrives).
+pub struct CnafSettings {
+    /// `DEFENDER_CNAF_LISTEN` / `DEFENDER_CNAF_UPSTREAM`.
+    at: Option<Endpoints>,
+    handle: PolicyHandle,
+    /// The rule comes from `--cnaf-policy-file` (the console's `cnaf` part is then ignored).
+    from_file: bool,
+    /// The proxy's ports follow the console's CNAF rule (a console, no policy file, and
+    /// `DEFENDER_CNAF=console` or a listen address): the poll interval (how often a port that
+    /// could not be bound is tried again), and the policy queue until the proxy thread starts.
+    live: Option<(Duration, Option<(Feed, Pending)>)>,
 }
 
-impl Endpoints {
-    /// From the flag/environment values; `None` when CNAF is not asked for (no listen address).
-    pub fn from_settings(
-        listen: Option<&str>,
-        upstream: Option<&str>,
-    ) -> anyhow::Result<Option<Endpoints>> {
-        let Some(listen) = listen.filter(|l| !l.trim().is_empty()) else {
-            return Ok(None);
-        };
-        let listen = parse_addr(
-            "DEFENDER_CNAF_LISTEN (--cnaf-listen)",
-            listen,
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        )?;
-        let Some(upstream) = upstream.filter(|u| !u.trim().is_empty()) else {
-            anyhow::bail!(
-                "DEFENDER_CNAF_UPSTREAM (--cnaf-upstream): not set; CNAF listens on {listen} and \
-                 needs the app's address to forward to, e.g. 127.0.0.1:80"
-            );
-        };
-        let upstream = parse_addr(
-            "DEFENDER_CNAF_UPSTREAM (--cnaf-upstream)",
-            upstream,
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-        )?;
-        if upstream == listen {
-            anyhow::bail!(
-                "DEFENDER_CNAF_UPSTREAM {upstream}: the same address CNAF listens on; point it \
-                 at the app's port"
-            );
+impl CnafSettings {
+    /// `None` when the command runs no proxy (`DEFENDER_CNAF` off and no listen address).
+    pub fn from_parts(p: CnafParts<'_>) -> anyhow::Result<Option<CnafSettings>> {
+        let mode = Mode::parse(p.mode)?;
+        let at = Endpoints::from_settings(p.listen, p.upstream)?;
+        if mode == Mode::Console {
+            if p.file.is_some() {
+                anyhow::bail!(
+                    "{ENV_CNAF}={CNAF_FROM_CONSOLE} (--cnaf) takes the CNAF rule and its ports \
+                     from the console, and {} replaces that rule: set one or the other",
+                    p.file_flag
+                );
+            }
+            if p.console_poll.is_none() {
+                anyhow::bail!(
+                    "{ENV_CNAF}={CNAF_FROM_CONSOLE} (--cnaf): the proxy's ports come from the \
+                     console's CNAF rule, but DEFENDER_CONSOLE_URL (--console-url) is not set"
+                );
+            }
         }
-        Ok(Some(Endpoints { listen, upstream }))
+        if at.is_none() && mode == Mode::Off {
+            if p.file.is_some() {
+                anyhow::bail!(
+                    "{} needs DEFENDER_CNAF_LISTEN (--cnaf-listen): the address the CNAF proxy \
+                     listens on",
+                    p.file_flag
+                );
+            }
+            return Ok(None);
+        }
+        let policy = match p.file {
+            Some(path) => load_policy_file(path, p.family)?,
+            None => ProxyPolicy::pass_through(),
+        };
+        let live = match (p.console_poll, p.file) {
+            (Some(poll), None) => Some((poll, Some(cnaf_live::feed()))),
+            _ => None,
+        };
+        Ok(Some(CnafSettings {
+            at,
+            handle: PolicyHandle::new(policy),
+            from_file: p.file.is_some(),
+            live,
+        }))
+    }
+
+    /// Where the console's CNAF policies go (`None`: a policy file decides). Takes the feed.
+    pub fn console_target(&mut self, family: &str) -> Option<CnafTarget> {
+        if self.from_file {
+            return None;
+        }
+        let live = self
+            .live
+            .as_mut()
+            .and_then(|(_, queue)| queue.as_ref())
+            .map(|(feed, _)| feed.clone());
+        Some(CnafTarget {
+            handle: self.handle.clone(),
+            family: family.to_string(),
+            live,
+        })
+    }
+
+    /// Starts the proxy: following the console's rule (its cached or fetched ports are bound
+    /// before this returns), or fixed on the listen address. A fixed address that cannot be
+    /// bound is an error (the app does not start).
+    pub fn start(
+        &mut self,
+        family: &str,
+        auditor: Auditor,
+        workload: &Workload,
+    ) -> Result<Option<CnafProxy>, ProxyError> {
+        if let Some((retry, queue)) = &mut self.live {
+            let Some((_, pending)) = queue.take() else {
+                return Ok(None);
+            };
+            let live = pending.start(LiveConfig {
+                family: family.to_string(),
+                settings: self.at,
+                retry: *retry,
+                policy: self.handle.clone(),
+                auditor,
+                workload: workload.clone(),
+            })?;
+            return Ok(Some(CnafProxy::Live(live)));
+        }
+        match self.at {
+            Some(at) => Ok(Some(CnafProxy::Fixed(cnaf_live::start(
+                at,
+                self.handle.clone(),
+                auditor,
+                workload,
+            )?))),
+            None => Ok(None),
+        }
     }
 }
 
@@ -91,122 +160,29 @@ pub fn load_policy_file(path: &Path, family: &str) -> anyhow::Result<ProxyPolicy
     Ok(chosen)
 }
 
-/// CNAF audits go through the defender's auditor (stderr, `--audit-log`, the console).
-struct ToAuditor(Auditor);
-
-impl cnaf::proxy::AuditSink for ToAuditor {
-    fn record(&self, record: AuditRecord) {
-        self.0.record(record);
-    }
+/// The proxy a command runs.
+pub enum CnafProxy {
+    /// On `DEFENDER_CNAF_LISTEN`, for the whole run.
+    Fixed(RunningProxy),
+    /// Following the console's CNAF rule.
+    Live(LiveProxy),
 }
 
-/// The proxy, serving on its own threads until [`RunningProxy::stop`].
-pub struct RunningProxy {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Result<(), ProxyError>>>,
-}
-
-/// Binds the listen address and starts serving; returns once the socket is bound, or the
-/// bind error (a busy port fails here, before the app starts).
-pub fn start(
-    at: Endpoints,
-    policy: PolicyHandle,
-    auditor: Auditor,
-    workload: &Workload,
-) -> Result<RunningProxy, ProxyError> {
-    let mut config = ProxyConfig::new(at.listen, at.upstream, policy);
-    config.audit = Arc::new(ToAuditor(auditor));
-    config.context = AuditContext {
-        task_family: workload.scope.task.clone(),
-        task_arn: workload.task_arn.clone(),
-        container: workload.scope.container.clone(),
-        image: workload.scope.image.clone(),
-    };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = mpsc::channel::<Result<(), ProxyError>>();
-    let thread = std::thread::Builder::new()
-        .name("cnaf".into())
-        .spawn(move || -> Result<(), ProxyError> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(ProxyError::Thread)?;
-            rt.block_on(async move {
-                let shutdown = async move {
-                    let _ = stop_rx.await;
-                };
-                let mut serving = pin!(cnaf::proxy::serve(config, shutdown));
-                // `serve` binds before its first await: one poll tells bound from failed.
-                let first = std::future::poll_fn(|cx| Poll::Ready(serving.as_mut().poll(cx))).await;
-                match first {
-                    Poll::Ready(Err(e)) => {
-                        let _ = bound_tx.send(Err(e));
-                        Ok(())
-                    }
-                    Poll::Ready(Ok(())) => {
-                        let _ = bound_tx.send(Ok(()));
-                        Ok(())
-                    }
-                    Poll::Pending => {
-                        let _ = bound_tx.send(Ok(()));
-                        serving.await
-                    }
-                }
-            })
-        })
-        .map_err(ProxyError::Thread)?;
-    match bound_rx.recv() {
-        Ok(Ok(())) => {
-            defender::say!(
-                "defender: cnaf: listening on {}, forwarding to {}",
-                at.listen,
-                at.upstream
-            );
-            Ok(RunningProxy {
-                stop: Some(stop_tx),
-                thread: Some(thread),
-            })
-        }
-        Ok(Err(e)) => {
-            let _ = thread.join();
-            Err(e)
-        }
-        Err(_) => {
-            // The thread ended without a word: its runtime failed to build, or it panicked.
-            match thread.join() {
-                Ok(Err(e)) => Err(e),
-                _ => Err(ProxyError::ThreadLost),
-            }
-        }
-    }
-}
-
-impl RunningProxy {
-    /// True once the proxy stopped on its own (an error; see [`RunningProxy::stop`]).
+impl CnafProxy {
+    /// The proxy (fixed), or the thread running it (live), ended on its own.
     pub fn finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+        match self {
+            CnafProxy::Fixed(p) => p.finished(),
+            CnafProxy::Live(p) => p.finished(),
+        }
     }
 
     /// Stops accepting, lets in-flight requests finish (bounded), and reports how it ended.
-    pub fn stop(mut self) -> Result<(), ProxyError> {
-        self.shutdown()
-    }
-
-    fn shutdown(&mut self) -> Result<(), ProxyError> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+    pub fn stop(self) -> Result<(), ProxyError> {
+        match self {
+            CnafProxy::Fixed(p) => p.stop(),
+            CnafProxy::Live(p) => p.stop(),
         }
-        match self.thread.take().map(JoinHandle::join) {
-            None => Ok(()),
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(ProxyError::ThreadLost),
-        }
-    }
-}
-
-impl Drop for RunningProxy {
-    fn drop(&mut self) {
-        let _ = self.shutdown();
     }
 }
 

@@ -1,6 +1,7 @@
 //! `defender run` / `defender cnaf` and the console: settings (flags or `DEFENDER_*`), where a
 //! new policy goes (the running supervisor's [`SharedPolicy`], the CNAF proxy's
-//! [`PolicyHandle`]), and the startup decision (`availability` / `security`).
+//! [`PolicyHandle`] and, when its ports follow the console, its [`Feed`]), and the startup
+//! decision (`availability` / `security`).
 //!
 //! The startup mode lives in the rule, so it is only known once a policy is: the cached copy
 //! from an earlier run decides at once; with no copy, the defender waits briefly
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use cnaf::proxy::{PolicyHandle, ProxyPolicy};
+use defender::cnaf_live::Feed;
 use defender::console::{Console, ConsoleConfig, ConsoleError};
 use defender::judge::SharedPolicy;
 use protect::api::{DefenderIdentity, PolicyBundle};
@@ -112,8 +114,18 @@ impl ConsoleArgs {
 pub struct Targets {
     /// The running supervisor's runtime policy.
     pub runtime: Option<SharedPolicy>,
-    /// The CNAF proxy's rule, and the task family that picks it.
-    pub cnaf: Option<(PolicyHandle, String)>,
+    /// The CNAF proxy's rule.
+    pub cnaf: Option<CnafTarget>,
+}
+
+/// Where the console's CNAF rule goes.
+pub struct CnafTarget {
+    /// The protections of the running proxy (applied at once, no restart).
+    pub handle: PolicyHandle,
+    /// The task family that picks the rule.
+    pub family: String,
+    /// The proxy's ports follow the rule: the whole CNAF policy goes to the proxy thread too.
+    pub live: Option<Feed>,
 }
 
 /// Applies bundles to the targets; a cached bundle never overwrites a fetched one.
@@ -127,8 +139,13 @@ impl Applier {
         if let Some(runtime) = &self.targets.runtime {
             runtime.store(Arc::new(bundle.runtime.clone()));
         }
-        if let Some((handle, family)) = &self.targets.cnaf {
-            handle.set(ProxyPolicy::for_task(&bundle.cnaf, family));
+        if let Some(cnaf) = &self.targets.cnaf {
+            cnaf.handle
+                .set(ProxyPolicy::for_task(&bundle.cnaf, &cnaf.family));
+            if let Some(feed) = &cnaf.live {
+                // queued: the proxy (re)starts on its own thread, not on the poller's
+                feed.policy(&bundle.cnaf);
+            }
         }
     }
 

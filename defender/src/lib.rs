@@ -5,6 +5,8 @@
 //! - [`backend`]: the interception mechanisms (seccomp user notification; ptrace fallback) and
 //!   the exec checks they share.
 //! - [`console`]: the console client (policy polling, audit shipping with a disk spool).
+//! - [`cnaf_live`]: the CNAF proxy inside the defender, its ports following the console's CNAF
+//!   rule live (`DEFENDER_CNAF=console`).
 //! - [`copies`]: denied programs under another name (copies, hard links, memfds).
 //! - [`judge`]: the [`judge::ExecJudge`] trait deciding whether a program may run.
 //! - [`exec_target`]: reading an exec's path and argv, resolving the program's names.
@@ -21,6 +23,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod cnaf_live;
 pub mod console;
 pub mod copies;
 pub mod exec_target;

@@ -278,6 +278,7 @@ pub fn defender(console: &ConsoleProc, token: &str, state: &Path) -> Command {
         .env("DEFENDER_IMAGE", IMAGE)
         .env("DEFENDER_POLL_SECONDS", "1")
         .env("DEFENDER_STATE_DIR", state)
+        .env_remove("DEFENDER_CNAF")
         .env_remove("DEFENDER_CNAF_LISTEN")
         .env_remove("DEFENDER_CNAF_UPSTREAM")
         .env_remove("DEFENDER_STARTUP")
