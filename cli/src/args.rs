@@ -5,8 +5,10 @@
 //! credential, CNAF, exclusions); both `#[command(flatten)]` it, and
 //! [`EmbedFlags::to_options`] turns it into the library's [`protect::embed::EmbedOptions`].
 
+use crate::console::{Console, ConsoleError, Login};
 use clap::{Args, Parser, Subcommand};
 use protect::embed::{CnafOptions, EmbedOptions};
+use protect::policy::Startup;
 use std::path::PathBuf;
 
 /// Embed the Fargate defender into an ECS task definition, and deploy it.
@@ -29,7 +31,7 @@ pub struct Cli {
 
     /// Deploy mode: how the defender is embedded (`--console-url`, `--defender-image`, ...).
     #[command(flatten)]
-    pub embed: Option<EmbedFlags>,
+    pub embed: EmbedFlags,
 }
 
 /// The subcommands.
@@ -59,18 +61,46 @@ pub struct EmbedArgs {
 }
 
 /// How the defender is embedded: shared by `embed` and the deploy mode.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, Default)]
 pub struct EmbedFlags {
-    /// Console URL the defender connects to (DEFENDER_CONSOLE_URL).
-    #[arg(long, value_name = "URL")]
-    pub console_url: String,
+    /// Console URL: the defender connects to it (DEFENDER_CONSOLE_URL), and this tool takes
+    /// the defender image, the CNAF ports and a defender credential from it when it has the
+    /// operator's login (CONSOLE_USER + CONSOLE_PASSWORD, or CONSOLE_TOKEN).
+    #[arg(long, value_name = "URL", env = "CONSOLE_URL")]
+    pub console_url: Option<String>,
 
-    /// Defender image run by the `defender` installer container.
+    /// Console user (with CONSOLE_PASSWORD in the environment; role admin or
+    /// defender-manager).
+    #[arg(long, value_name = "USER", env = "CONSOLE_USER")]
+    pub console_user: Option<String>,
+
+    /// Console password; set it in the environment, not on the command line.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "CONSOLE_PASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub console_password: Option<String>,
+
+    /// Console bearer token (instead of user and password); best from the environment.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CONSOLE_TOKEN",
+        hide_env_values = true
+    )]
+    pub console_token: Option<String>,
+
+    /// Defender image run by the `defender` installer container (default: the console's).
     #[arg(long, value_name = "IMAGE")]
-    pub defender_image: String,
+    pub defender_image: Option<String>,
 
     /// Secrets Manager or SSM parameter ARN holding the defender credential; ECS injects it
-    /// as DEFENDER_TOKEN through `secrets`.
+    /// as DEFENDER_TOKEN through `secrets`. Default: a credential from the console (deploy:
+    /// stored in Secrets Manager, one secret per family; embed: in plain environment, with a
+    /// warning).
     #[arg(long, value_name = "ARN")]
     pub token_secret_arn: Option<String>,
 
@@ -83,7 +113,13 @@ pub struct EmbedFlags {
     #[arg(long)]
     pub allow_plain_token: bool,
 
-    /// CNAF: the external port the proxy listens on (needs --app-port).
+    /// Startup mode of a fresh container until the first policy arrives: availability (the
+    /// app starts at once) or security (the app waits for the console's policy, bounded).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub startup: Option<StartupArg>,
+
+    /// CNAF: the external port the proxy listens on (needs --app-port; default: the port of
+    /// the console's CNAF rule for the family).
     #[arg(long, value_name = "EXT", requires = "app_port")]
     pub cnaf_port: Option<u16>,
 
@@ -92,7 +128,7 @@ pub struct EmbedFlags {
     pub app_port: Option<u16>,
 
     /// CNAF: the container that serves HTTP (needed when the task has several app containers).
-    #[arg(long, value_name = "NAME", requires = "cnaf_port")]
+    #[arg(long, value_name = "NAME")]
     pub cnaf_container: Option<String>,
 
     /// Leave this container unwrapped (repeatable).
@@ -105,30 +141,137 @@ pub struct EmbedFlags {
     pub no_image_entrypoint: Vec<String>,
 }
 
-impl EmbedFlags {
-    /// The library options these flags stand for (validated by `protect::embed::embed`).
-    pub fn to_options(&self) -> EmbedOptions {
-        EmbedOptions {
-            console_url: self.console_url.clone(),
-            defender_image: self.defender_image.clone(),
-            token_secret_arn: self.token_secret_arn.clone(),
-            plain_token: self.token.clone(),
-            allow_plain_token: self.allow_plain_token,
-            cnaf: match (self.cnaf_port, self.app_port) {
-                (Some(external_port), Some(app_port)) => Some(CnafOptions {
-                    external_port,
-                    app_port,
-                    container: self.cnaf_container.clone(),
-                }),
-                _ => None,
-            },
-            exclude_containers: self.exclude_containers.clone(),
-            no_image_entrypoint: self.no_image_entrypoint.clone(),
+/// `--startup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StartupArg {
+    /// The app starts at once with the last cached (or no) policy.
+    Availability,
+    /// The app waits for the console's policy (bounded), else the container fails.
+    Security,
+}
+
+impl From<StartupArg> for Startup {
+    fn from(s: StartupArg) -> Startup {
+        match s {
+            StartupArg::Availability => Startup::Availability,
+            StartupArg::Security => Startup::Security,
         }
     }
 }
 
+/// The transform's options once the console has filled in what the flags left out.
+#[derive(Debug)]
+pub struct Resolved {
+    pub options: EmbedOptions,
+    /// The console with the operator's login, when one is set.
+    pub console: Option<Console>,
+    /// What was taken from the console, for the user.
+    pub notes: Vec<String>,
+}
+
+impl EmbedFlags {
+    /// The console with the operator's login (`None` without a login).
+    pub fn console(&self) -> Result<Option<Console>, ConsoleError> {
+        let login = Login::from_values(
+            self.console_user.as_deref(),
+            self.console_password.as_deref(),
+            self.console_token.as_deref(),
+        )?;
+        match (login, self.console_url()) {
+            (Some(login), Some(url)) => Ok(Some(Console::new(url, login))),
+            (Some(_), None) => Err(ConsoleError::Settings(
+                "a console login is set but no console: pass --console-url or set CONSOLE_URL"
+                    .into(),
+            )),
+            (None, _) => Ok(None),
+        }
+    }
+
+    fn console_url(&self) -> Option<&str> {
+        self.console_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+    }
+
+    /// The library options these flags stand for, with the defender image and the CNAF ports
+    /// of task family `family` taken from the console where the flags name none. The
+    /// credential is left to the caller when no flag names one.
+    pub fn resolve(&self, family: &str) -> Result<Resolved, ConsoleError> {
+        let url = self.console_url().ok_or_else(|| {
+            ConsoleError::Settings(
+                "--console-url is required (or set CONSOLE_URL): the console address the \
+                 defenders reach"
+                    .into(),
+            )
+        })?;
+        let console = self.console()?;
+        let mut notes = Vec::new();
+        let defender_image = match (&self.defender_image, &console) {
+            (Some(image), _) => image.clone(),
+            (None, Some(c)) => {
+                let image = c.defaults()?.defender_image;
+                notes.push(format!("defender image {image} (the console's default)"));
+                image
+            }
+            (None, None) => {
+                return Err(ConsoleError::Settings(
+                    "--defender-image is required without a console login; pass it, or set \
+                     CONSOLE_USER and CONSOLE_PASSWORD (or CONSOLE_TOKEN) to use the console's"
+                        .into(),
+                ))
+            }
+        };
+        let cnaf = match (self.cnaf_port, self.app_port, &console) {
+            (Some(external_port), Some(app_port), _) => Some(CnafOptions {
+                external_port,
+                app_port,
+                container: self.cnaf_container.clone(),
+            }),
+            (None, None, Some(c)) => c.cnaf_rule(family)?.map(|rule| {
+                notes.push(format!(
+                    "CNAF port {} forwarding to the app's port {} (the console's CNAF rule {:?})",
+                    rule.external_port, rule.app_port, rule.name
+                ));
+                CnafOptions {
+                    external_port: rule.external_port,
+                    app_port: rule.app_port,
+                    container: self.cnaf_container.clone(),
+                }
+            }),
+            _ => None,
+        };
+        Ok(Resolved {
+            options: EmbedOptions {
+                console_url: url.to_string(),
+                defender_image,
+                token_secret_arn: self.token_secret_arn.clone(),
+                plain_token: self.token.clone(),
+                allow_plain_token: self.allow_plain_token,
+                cnaf,
+                exclude_containers: self.exclude_containers.clone(),
+                no_image_entrypoint: self.no_image_entrypoint.clone(),
+                startup: self.startup.map(Startup::from),
+            },
+            console,
+            notes,
+        })
+    }
+
+    /// Whether a flag names the credential.
+    pub fn names_credential(&self) -> bool {
+        self.token_secret_arn.is_some() || self.token.is_some()
+    }
+}
+
+/// The error for a task that would get no credential.
+pub const NO_CREDENTIAL: &str = "no defender credential: pass --token-secret-arn ARN (a Secrets \
+     Manager secret holding a token from POST /api/v1/defenders/install-bundle), or set \
+     CONSOLE_USER and CONSOLE_PASSWORD (or CONSOLE_TOKEN) so that one is created; without it \
+     the defender cannot reach the console and the app does not start";
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
@@ -161,13 +304,16 @@ mod tests {
             "b",
             "--no-image-entrypoint",
             "c",
+            "--startup",
+            "security",
         ])
         .unwrap();
         let Some(Command::Embed(args)) = cli.command else {
             panic!("not embed");
         };
         assert_eq!(args.file, None);
-        let o = args.embed.to_options();
+        let o = args.embed.resolve("fam").unwrap().options;
+        assert_eq!(o.startup, Some(Startup::Security));
         assert_eq!(o.console_url, "https://c.example");
         assert_eq!(o.defender_image, "d:1");
         assert_eq!(

@@ -1,9 +1,11 @@
 //! `deploy-protected embed`: reads a task definition (a file or stdin), embeds the defender and
 //! prints the protected definition as pretty JSON on stdout; warnings go to stderr.
 
-use crate::args::EmbedArgs;
+use crate::args::{EmbedArgs, NO_CREDENTIAL};
+use crate::console::ConsoleError;
 use crate::Failure;
 use anyhow::{anyhow, Context};
+use protect::embed::EmbedOptions;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -29,8 +31,43 @@ pub fn run(
         _ => ("stdin".to_string(), read_bounded(stdin)?),
     };
     let document = parse(&source, &text)?;
-    let output = protect::embed::embed(&document, &args.embed.to_options())
-        .map_err(|e| Failure::BadInput(anyhow!(e).context(format!("embedding {source}"))))?;
+    let family = family_of(&document);
+    let console_failure = |e: ConsoleError| {
+        if e.is_usage() {
+            Failure::BadInput(e.into())
+        } else {
+            Failure::Runtime(e.into())
+        }
+    };
+    let resolved = args.embed.resolve(&family).map_err(console_failure)?;
+    let mut options = resolved.options;
+    let embed = |options: &EmbedOptions| {
+        protect::embed::embed(&document, options)
+            .map_err(|e| Failure::BadInput(anyhow!(e).context(format!("embedding {source}"))))
+    };
+    // A task that cannot be protected fails before any credential is made for it.
+    let mut output = embed(&options)?;
+    let mut notes = resolved.notes;
+    if !args.embed.names_credential() {
+        let console = resolved
+            .console
+            .ok_or_else(|| Failure::BadInput(anyhow!(NO_CREDENTIAL)))?;
+        let bundle = console
+            .install_bundle(&format!("embed: {family}"))
+            .map_err(console_failure)?;
+        notes.push(format!(
+            "created defender credential {} for task family {family}",
+            bundle.id
+        ));
+        options.plain_token = Some(bundle.token);
+        options.allow_plain_token = true;
+        output = embed(&options)?;
+    }
+    for note in &notes {
+        writeln!(stderr, "deploy-protected: {note}")
+            .context("writing to stderr")
+            .map_err(Failure::Runtime)?;
+    }
     for warning in &output.warnings {
         writeln!(stderr, "deploy-protected: warning: {warning}")
             .context("writing to stderr")
@@ -73,4 +110,15 @@ pub fn parse(source: &str, text: &[u8]) -> Result<Value, Failure> {
              of `aws ecs describe-task-definition --task-definition FAMILY`"
         ))
     })
+}
+
+/// The task family of a task definition document (either input shape), or `""`.
+fn family_of(document: &Value) -> String {
+    document
+        .get("taskDefinition")
+        .unwrap_or(document)
+        .get("family")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }

@@ -10,12 +10,13 @@
 //! `main.rs` only calls [`main`].
 
 pub mod args;
+pub mod console;
 pub mod deploy;
 pub mod embed_cmd;
 pub mod local;
 
 use args::{Cli, Command};
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
@@ -62,21 +63,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         ),
-        None => match &cli.embed {
-            Some(embed) => deploy::cmd::run(&cli.deploy, &embed.to_options()).map_err(|e| match e
-                .exit_code()
-            {
-                2 => Failure::BadInput(e.into()),
-                _ => Failure::Runtime(e.into()),
-            }),
-            None => {
-                let help = Cli::command().render_help();
-                Err(Failure::BadInput(anyhow::anyhow!(
-                    "--console-url and --defender-image are required to deploy; see the usage \
-                     below\n\n{help}"
-                )))
-            }
-        },
+        None => deploy::cmd::run(&cli.deploy, &cli.embed).map_err(|e| match e.exit_code() {
+            2 => Failure::BadInput(e.into()),
+            _ => Failure::Runtime(e.into()),
+        }),
     }
 }
 

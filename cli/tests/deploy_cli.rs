@@ -26,6 +26,8 @@ fn run(endpoint: &str, extra: &[&str]) -> Output {
         "https://console.example",
         "--defender-image",
         "fargate-defender:1",
+        "--token-secret-arn",
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:defender-token",
         "--cnaf-port",
         "8080",
         "--app-port",

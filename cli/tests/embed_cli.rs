@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 
 const CONSOLE: &str = "http://127.0.0.1:8083";
 const IMAGE: &str = "fargate-defender:latest";
+const SECRET: &str = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:defender-Xy12Zw";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -63,9 +64,23 @@ fn library_output(path: &Path, options: &protect::embed::EmbedOptions) -> Value 
 #[test]
 fn embeds_a_file_like_the_demo_does() {
     let seed = seed();
-    let out = run(&embed_args(&["--file", seed.to_str().unwrap()]), None);
+    let out = run(
+        &embed_args(&[
+            "--file",
+            seed.to_str().unwrap(),
+            "--token-secret-arn",
+            SECRET,
+        ]),
+        None,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stderr(&out), "");
+    // The seed's sample has no execution role, which ECS needs to inject the secret.
+    assert_eq!(
+        stderr(&out),
+        "deploy-protected: warning: executionRoleArn: not set; ECS needs a task execution role \
+         allowed to read the token secret (secretsmanager:GetSecretValue or ssm:GetParameters) \
+         to start the task\n"
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         stdout.starts_with("{\n  \"requiresCompatibilities\""),
@@ -73,19 +88,27 @@ fn embeds_a_file_like_the_demo_does() {
     );
     assert!(stdout.ends_with("}\n"));
     let printed: Value = serde_json::from_str(&stdout).unwrap();
-    let expected = library_output(&seed, &protect::embed::EmbedOptions::new(CONSOLE, IMAGE));
+    let mut options = protect::embed::EmbedOptions::new(CONSOLE, IMAGE);
+    options.token_secret_arn = Some(SECRET.into());
+    let expected = library_output(&seed, &options);
     assert_eq!(printed, expected);
 }
 
 #[test]
 fn reads_stdin_without_file_or_with_dash() {
     let text = std::fs::read(seed()).unwrap();
-    let a = run(&embed_args(&[]), Some(&text));
-    let b = run(&embed_args(&["--file", "-"]), Some(&text));
+    let a = run(&embed_args(&["--token-secret-arn", SECRET]), Some(&text));
+    let b = run(
+        &embed_args(&["--file", "-", "--token-secret-arn", SECRET]),
+        Some(&text),
+    );
     assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
     assert_eq!(b.status.code(), Some(0), "{}", stderr(&b));
     assert_eq!(a.stdout, b.stdout);
-    let file = run(&embed_args(&["-f", seed().to_str().unwrap()]), None);
+    let file = run(
+        &embed_args(&["-f", seed().to_str().unwrap(), "--token-secret-arn", SECRET]),
+        None,
+    );
     assert_eq!(a.stdout, file.stdout);
 }
 
@@ -226,10 +249,32 @@ fn missing_file_exits_1() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = run(&["embed", "--console-url", CONSOLE], None);
+    let seed = seed();
+    let out = run(
+        &[
+            "embed",
+            "--console-url",
+            CONSOLE,
+            "-f",
+            seed.to_str().unwrap(),
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("--defender-image <IMAGE>"), "{err}");
+    assert!(
+        err.contains("--defender-image is required without a console login"),
+        "{err}"
+    );
+    // No credential and no console login to make one: refused, never a task that cannot start.
+    let out = run(&embed_args(&["-f", seed.to_str().unwrap()]), None);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.stdout, b"");
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("deploy-protected: error: no defender credential: pass --token-secret-arn"),
+        "{err}"
+    );
     let out = run(&embed_args(&["--cnaf-port", "8080"]), Some(b"{}"));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--app-port <APP>"));
@@ -262,6 +307,9 @@ fn help_exits_0_on_stdout() {
         "--cnaf-container",
         "--exclude-container",
         "--no-image-entrypoint",
+        "--startup",
+        "--console-user",
+        "CONSOLE_URL",
     ] {
         assert!(help.contains(flag), "{flag} missing from help");
     }
@@ -285,7 +333,12 @@ fn describe_output_on_stdin_errors_name_the_nested_path() {
          --exclude-container xray-daemon\n"
     );
     let out = run(
-        &embed_args(&["--exclude-container", "xray-daemon"]),
+        &embed_args(&[
+            "--exclude-container",
+            "xray-daemon",
+            "--token-secret-arn",
+            SECRET,
+        ]),
         Some(doc.to_string().as_bytes()),
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

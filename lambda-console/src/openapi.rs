@@ -14,6 +14,7 @@ use crate::routes::{audits, defenders, policies, users};
         policies::defender_policy,
         audits::post_audits, audits::runtime_audits, audits::firewall_audits,
         defenders::list_defenders, defenders::install_bundle, defenders::transform,
+        defenders::defaults,
     ),
     components(schemas(
         protect::api::ErrorBody, protect::api::Role, protect::api::AuthenticateRequest,
@@ -21,7 +22,7 @@ use crate::routes::{audits, defenders, policies, users};
         protect::api::InstallBundleRequest, protect::api::InstallBundle,
         protect::api::DefenderIdentity, protect::api::AuditBatch, protect::api::AuditBatchAck,
         protect::api::PolicyBundle, protect::api::DefenderInfo, protect::api::DefenderList,
-        protect::api::AuditPage,
+        protect::api::AuditPage, protect::api::DefenderDefaults,
     )),
     modifiers(&Security),
 )]

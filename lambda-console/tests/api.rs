@@ -689,6 +689,33 @@ async fn transform_on_a_default_console_returns_a_task_that_can_start() {
     let r = call(&c.app, Method::GET, POLICY, Some(&token), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
+    // Tools that embed the defender themselves read the same default.
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/defenders/defaults",
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({
+            "defender_image": format!("fargate-defender:{}", env!("CARGO_PKG_VERSION")),
+            "version": env!("CARGO_PKG_VERSION"),
+        })
+    );
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/defenders/defaults",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
     // Bad requests are refused (before any credential is made).
     let r = call_raw(
         &c.app,

@@ -10,6 +10,7 @@
 //! - `POST /users` with [`NewUser`] → [`UserInfo`]
 //! - `POST /defenders/install-bundle` with an optional [`InstallBundleRequest`] →
 //!   [`InstallBundle`]
+//! - `GET /defenders/defaults` → [`DefenderDefaults`]
 //! - every error: [`ErrorBody`]
 
 use chrono::{DateTime, Utc};
@@ -126,6 +127,24 @@ pub struct InstallBundle {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
+
+/// `GET /api/v1/defenders/defaults`: what a tool embedding the defender takes from the console
+/// when its user names nothing else.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DefenderDefaults {
+    /// The defender image the console's transform uses by default.
+    pub defender_image: String,
+    /// The console's version.
+    pub version: String,
+}
+
+/// Path of [`DefenderDefaults`].
+pub const DEFENDER_DEFAULTS_PATH: &str = "/api/v1/defenders/defaults";
+/// Path of the install bundle route ([`InstallBundle`]).
+pub const INSTALL_BUNDLE_PATH: &str = "/api/v1/defenders/install-bundle";
+/// Path of the CNAF policy route.
+pub const CNAF_POLICY_PATH: &str = "/api/v1/policies/firewall/app/app-embedded";
 
 /// Who a defender is: the workload it protects, and its build.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash)]

@@ -146,6 +146,7 @@ pub async fn load_sdk_config(region: Option<&str>, profile: Option<&str>) -> aws
 pub struct AwsClients {
     ecs: aws_sdk_ecs::Client,
     ec2: aws_sdk_ec2::Client,
+    secrets: aws_sdk_secretsmanager::Client,
     region: String,
 }
 
@@ -225,11 +226,54 @@ impl AwsClients {
         AwsClients {
             ecs: aws_sdk_ecs::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
             region: config
                 .region()
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| "(no region configured)".to_string()),
         }
+    }
+
+    /// DescribeSecret of `name`: its ARN, or `None` when no such secret exists (a secret
+    /// scheduled for deletion counts as existing: its name is taken).
+    pub async fn secret_arn(&self, name: &str) -> Result<Option<String>, AwsCallError> {
+        const ACTION: &str = "secretsmanager:DescribeSecret";
+        match self.secrets.describe_secret().secret_id(name).send().await {
+            Ok(out) => Ok(Some(out.arn.unwrap_or_default())),
+            Err(e) => match classify(ACTION, e) {
+                AwsCallError::Service { code, .. } if code == "ResourceNotFoundException" => {
+                    Ok(None)
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    /// CreateSecret `name` holding `value`, with `tags`; returns its ARN.
+    pub async fn create_secret(
+        &self,
+        name: &str,
+        description: &str,
+        value: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<String, AwsCallError> {
+        const ACTION: &str = "secretsmanager:CreateSecret";
+        let mut req = self
+            .secrets
+            .create_secret()
+            .name(name)
+            .description(description)
+            .secret_string(value);
+        for (k, v) in tags {
+            req = req.tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build(),
+            );
+        }
+        let out = req.send().await.map_err(|e| classify(ACTION, e))?;
+        Ok(out.arn.unwrap_or_default())
     }
 
     /// The region the clients talk to (for messages).

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crate::args::{EmbedFlags, NO_CREDENTIAL};
 use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 use protect::embed::EmbedOptions;
@@ -13,7 +14,8 @@ use super::aws::{load_sdk_config, AwsClients, AwsVpc};
 use super::output::{render_plan, render_summary, OutputFormat};
 use super::progress::{self, Progress};
 use super::{
-    deploy, CnafIngress, DeployError, DeploySettings, Outcome, TransformFailure, WaitSettings,
+    credential, deploy, CnafIngress, DeployError, DeploySettings, Outcome, TransformFailure,
+    WaitSettings,
 };
 
 /// `--output`.
@@ -38,7 +40,7 @@ pub struct DeployFlags {
     pub revision: Option<i64>,
 
     /// ECS cluster (name or ARN).
-    #[arg(long, value_name = "CLUSTER", required = true)]
+    #[arg(long, value_name = "CLUSTER", default_value = "default")]
     pub cluster: Option<String>,
 
     /// Service name (default: the family).
@@ -199,10 +201,22 @@ pub async fn execute(
     result.map(|_| ())
 }
 
-/// The deploy mode end to end: AWS settings from the standard chain and the flags, progress on
-/// stderr, summary on stdout.
-pub fn run(flags: &DeployFlags, options: &EmbedOptions) -> Result<(), DeployError> {
+/// The deploy mode end to end: the console fills in what the flags leave out (defender image,
+/// CNAF ports, a credential kept in Secrets Manager), AWS settings come from the standard chain
+/// and the flags, progress goes to stderr and the summary to stdout.
+pub fn run(flags: &DeployFlags, embed: &EmbedFlags) -> Result<(), DeployError> {
+    let family = flags.family.clone().unwrap_or_default();
+    let resolved = embed.resolve(&family)?;
+    let console = match (embed.names_credential(), resolved.console) {
+        (true, _) => None,
+        (false, Some(console)) => Some(console),
+        (false, None) => return Err(DeployError::InvalidSettings(NO_CREDENTIAL.to_string())),
+    };
+    let mut options = resolved.options;
     let settings = flags.to_settings(options.cnaf.as_ref().map(|c| c.external_port))?;
+    for note in &resolved.notes {
+        eprintln!("deploy-protected: {note}");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -218,11 +232,18 @@ pub fn run(flags: &DeployFlags, options: &EmbedOptions) -> Result<(), DeployErro
             ));
         }
         let clients = AwsClients::new(&config);
+        if let Some(console) = &console {
+            let secret =
+                credential::ensure_secret(&clients, &settings.family, console, settings.dry_run)
+                    .await?;
+            eprintln!("deploy-protected: {}", secret.describe());
+            options.token_secret_arn = Some(secret.arn().to_string());
+        }
         let mut progress = progress::for_stderr();
         execute(
             &clients,
             &settings,
-            options,
+            &options,
             flags.format(),
             &mut std::io::stdout().lock(),
             progress.as_mut(),
@@ -265,7 +286,7 @@ mod tests {
         ])
         .expect("parses");
         assert!(cli.command.is_none());
-        let options = cli.embed.as_ref().expect("embed flags").to_options();
+        let options = cli.embed.resolve("web").expect("embed flags").options;
         let s = cli
             .deploy
             .to_settings(options.cnaf.as_ref().map(|c| c.external_port))

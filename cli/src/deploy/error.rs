@@ -99,6 +99,9 @@ pub enum DeployError {
     /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsCallError),
+    /// A console call failed.
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
     /// The service did not reach a steady state; what was done is in the summary.
     #[error("{reason}")]
     NotSteady {
@@ -164,7 +167,9 @@ impl DeployError {
             | DeployError::NetworkResourceNotFound { .. }
             | DeployError::VpcMismatch { .. }
             | DeployError::Transform { .. } => 2,
+            DeployError::Console(e) if e.is_usage() => 2,
             DeployError::ServiceDraining { .. }
+            | DeployError::Console(_)
             | DeployError::Aws(_)
             | DeployError::NotSteady { .. } => 1,
         }

@@ -8,11 +8,13 @@
 //! - [`wait`]: our own steady-state poll loop; [`progress`]: spinner or plain lines.
 //! - [`output`]: the summary as text or JSON; [`cmd`]: the flags and the glue `main` calls.
 //! - [`error`]: [`DeployError`] and its exit codes.
+//! - [`credential`]: the family's defender credential in Secrets Manager.
 //!
 //! Nothing here reads flags: callers build a [`DeploySettings`] and hand in the transform.
 
 pub mod aws;
 pub mod cmd;
+pub mod credential;
 pub mod error;
 pub mod normalize;
 pub mod output;

@@ -8,7 +8,9 @@ use axum::http::header::{CACHE_CONTROL, WARNING};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use protect::api::{DefenderIdentity, DefenderList, InstallBundle, InstallBundleRequest};
+use protect::api::{
+    DefenderDefaults, DefenderIdentity, DefenderList, InstallBundle, InstallBundleRequest,
+};
 use protect::embed::{embed, CnafOptions, EmbedOptions};
 use protect::policy::Startup;
 use serde::Deserialize;
@@ -68,6 +70,20 @@ pub async fn list_defenders(
 ) -> Result<axum::Json<DefenderList>, ApiError> {
     let defenders = state.store().list_defenders().await?;
     Ok(axum::Json(DefenderList { defenders }))
+}
+
+/// The defender image and console version that tools embedding the defender use by default.
+#[utoipa::path(get, path = "/api/v1/defenders/defaults", tag = "defenders",
+    security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = DefenderDefaults), (status = 401, body = protect::api::ErrorBody)))]
+pub async fn defaults(
+    _c: Caller<Auditor>,
+    State(state): State<AppState>,
+) -> axum::Json<DefenderDefaults> {
+    axum::Json(DefenderDefaults {
+        defender_image: state.settings().defender_image.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
 }
 
 /// Creates a defender credential. The token is shown once; the console keeps its hash.

@@ -35,6 +35,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/defenders", get(defenders::list_defenders))
         .route("/api/v1/defenders/fargate.json", post(defenders::transform))
+        .route("/api/v1/defenders/defaults", get(defenders::defaults))
         .route(
             "/api/v1/defenders/install-bundle",
             post(defenders::install_bundle),

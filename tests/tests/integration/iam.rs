@@ -140,12 +140,16 @@ fn the_deploy_policy_grants_only_what_deploy_protected_calls() {
     let doc: Value = serde_json::from_str(&read("infra/iam/deploy-protected-policy.json")).unwrap();
     for action in actions(&doc) {
         let (service, op) = action.split_once(':').unwrap();
-        // Implicit permissions: tags on RegisterTaskDefinition, roles passed to ECS.
-        if action == "ecs:TagResource" || action == "iam:PassRole" {
+        // Implicit permissions: tags on RegisterTaskDefinition and CreateSecret, roles passed
+        // to ECS.
+        if matches!(
+            action.as_str(),
+            "ecs:TagResource" | "secretsmanager:TagResource" | "iam:PassRole"
+        ) {
             continue;
         }
         assert!(
-            matches!(service, "ecs" | "ec2"),
+            matches!(service, "ecs" | "ec2" | "secretsmanager"),
             "unexpected service in {action}"
         );
         assert!(

@@ -81,7 +81,7 @@ fn options(flags: &[&str]) -> EmbedOptions {
     ];
     args.extend_from_slice(flags);
     match Cli::try_parse_from(args).expect("flags").command {
-        Some(Command::Embed(embed)) => embed.embed.to_options(),
+        Some(Command::Embed(embed)) => embed.embed.resolve("any").expect("no console call").options,
         other => panic!("not embed: {other:?}"),
     }
 }

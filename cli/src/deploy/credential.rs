@@ -1,0 +1,98 @@
+//! The deployment's defender credential when no flag names one: a token from the console's
+//! install bundle, kept in a Secrets Manager secret of the task family's own
+//! ([`secret_name`]), created once and reused by every later deployment of the family.
+
+use super::aws::AwsClients;
+use super::DeployError;
+use crate::console::Console;
+
+/// Tag keys on the secrets this tool creates.
+pub const TAG_FAMILY: &str = "fargate-defender:family";
+/// The console's id of the credential the secret holds.
+pub const TAG_CREDENTIAL: &str = "fargate-defender:credential-id";
+
+/// The secret that holds the defender credential of task family `family`.
+pub fn secret_name(family: &str) -> String {
+    format!("fargate-defender/{family}/defender-token")
+}
+
+/// Where the credential came from, for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSecret {
+    /// The family's secret exists from an earlier deployment.
+    Reused { name: String, arn: String },
+    /// A new credential, stored in a new secret.
+    Created {
+        name: String,
+        arn: String,
+        id: String,
+    },
+    /// `--dry-run` and no secret yet: it would be created; `arn` is a stand-in.
+    WouldCreate { name: String, arn: String },
+}
+
+impl CredentialSecret {
+    /// The ARN the task definition references.
+    pub fn arn(&self) -> &str {
+        match self {
+            CredentialSecret::Reused { arn, .. }
+            | CredentialSecret::Created { arn, .. }
+            | CredentialSecret::WouldCreate { arn, .. } => arn,
+        }
+    }
+
+    /// One line for the user.
+    pub fn describe(&self) -> String {
+        match self {
+            CredentialSecret::Reused { name, .. } => {
+                format!("defender credential: reusing secret {name}")
+            }
+            CredentialSecret::Created { name, id, .. } => format!(
+                "defender credential: created {id} in the console and stored it in secret {name}"
+            ),
+            CredentialSecret::WouldCreate { name, .. } => format!(
+                "defender credential: would create one in the console and store it in secret \
+                 {name} (dry run: the ARN shown is a stand-in)"
+            ),
+        }
+    }
+}
+
+/// The family's secret, created (with a fresh console credential) when it does not exist.
+pub async fn ensure_secret(
+    clients: &AwsClients,
+    family: &str,
+    console: &Console,
+    dry_run: bool,
+) -> Result<CredentialSecret, DeployError> {
+    let name = secret_name(family);
+    if let Some(arn) = clients.secret_arn(&name).await? {
+        return Ok(CredentialSecret::Reused { name, arn });
+    }
+    if dry_run {
+        let arn = format!(
+            "arn:aws:secretsmanager:{}:000000000000:secret:{name}",
+            clients.region()
+        );
+        return Ok(CredentialSecret::WouldCreate { name, arn });
+    }
+    let bundle = console.install_bundle(&format!("deploy: {family}"))?;
+    let description = format!(
+        "Defender credential of ECS task family {family} (console credential {}); read by the \
+         task execution role, injected as DEFENDER_TOKEN",
+        bundle.id
+    );
+    let arn = clients
+        .create_secret(
+            &name,
+            &description,
+            &bundle.token,
+            &[(TAG_FAMILY, family), (TAG_CREDENTIAL, &bundle.id)],
+        )
+        .await?;
+    Ok(CredentialSecret::Created {
+        name,
+        arn,
+        id: bundle.id,
+    })
+}

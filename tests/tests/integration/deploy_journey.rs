@@ -1,0 +1,351 @@
+//! The seed's journey as a user walks it, against moto server and a real local console: a CNAF
+//! rule in the console, then `deploy-protected --family twistlock-fargate-task` with nothing
+//! but environment settings. The console supplies the defender image, the CNAF ports and a
+//! defender credential, which lands in a Secrets Manager secret of the family's own; a second
+//! run changes nothing.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use aws_sdk_ec2::types::IpPermission;
+use integration_tests::moto::MotoServer;
+use serde_json::{json, Value};
+
+use super::deploy_mock::{sdk_config, SAMPLE};
+use super::local_docker::binary;
+
+const FAMILY: &str = "twistlock-fargate-task";
+const ADMIN_PASSWORD: &str = "journey-admin-password-1";
+const SECRET_NAME: &str = "fargate-defender/twistlock-fargate-task/defender-token";
+
+/// `lambda-console serve` on a free loopback port, killed on drop.
+struct Console {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Console {
+    fn start(dir: &Path) -> Console {
+        let bin = binary().with_file_name("lambda-console");
+        let mut child = Command::new(&bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("CONSOLE_ADMIN_USER", "admin")
+            .env("CONSOLE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env_remove("CONSOLE_DEFENDER_IMAGE")
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the console announced its address")
+                .expect("console stderr");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.split_whitespace().next().expect("addr").to_string();
+            }
+        };
+        // Keep draining the log so the console never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Console {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64_engine::encode;
+    format!("Basic {}", encode(format!("{user}:{password}").as_bytes()))
+}
+
+/// A tiny standard base64 encoder (the test crate needs no other dependency for it).
+mod base64_engine {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    pub fn encode(bytes: &[u8]) -> String {
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                chunk.get(1).copied().unwrap_or(0),
+                chunk.get(2).copied().unwrap_or(0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+}
+
+fn deploy(moto: &str, console: &Console, extra: &[&str]) -> Output {
+    Command::new(binary())
+        .args(["--family", FAMILY, "--no-wait", "--output", "json"])
+        .args(extra)
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", moto)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("CONSOLE_URL", &console.url)
+        .env("CONSOLE_USER", "admin")
+        .env("CONSOLE_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .expect("run deploy-protected")
+}
+
+fn cnaf_ports(permissions: &[IpPermission]) -> Vec<i32> {
+    permissions.iter().filter_map(|p| p.from_port()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_with_only_environment_settings_takes_everything_from_the_console() {
+    let moto = MotoServer::start(&[]).expect("moto server");
+    let config = sdk_config(&moto.endpoint());
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let console = Console::start(dir.path());
+
+    // AWS before: the `default` cluster, a subnet and a group, the seed's sample task.
+    ecs.create_cluster()
+        .cluster_name("default")
+        .send()
+        .await
+        .expect("cluster");
+    let vpc_id = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .expect("vpc")
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("vpc id")
+        .to_string();
+    let subnet_id = ec2
+        .create_subnet()
+        .vpc_id(&vpc_id)
+        .cidr_block("10.0.1.0/24")
+        .send()
+        .await
+        .expect("subnet")
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .expect("subnet id")
+        .to_string();
+    let group_id = ec2
+        .create_security_group()
+        .group_name("web")
+        .description("web tasks")
+        .vpc_id(&vpc_id)
+        .send()
+        .await
+        .expect("group")
+        .group_id()
+        .expect("group id")
+        .to_string();
+    let sample: Value = serde_json::from_str(SAMPLE).expect("sample");
+    deploy_protected::deploy::AwsClients::new(&config)
+        .register_task_definition(&sample)
+        .await
+        .expect("seed the sample");
+
+    // Step 1, in the console: the CNAF rule for the family.
+    let cnaf = json!({"rules": [{"name": "web", "scope": {"tasks": ["twistlock-fargate-*"]},
+        "external_port": 8080, "app_port": 80,
+        "protections": {"sqli": "prevent", "xss": "prevent"}}]});
+    let url = console.url.clone();
+    let put = tokio::task::spawn_blocking(move || {
+        ureq::put(&format!("{url}/api/v1/policies/firewall/app/app-embedded"))
+            .set("Authorization", &basic("admin", ADMIN_PASSWORD))
+            .set("Content-Type", "application/json")
+            .send_string(&cnaf.to_string())
+            .map(|r| r.status())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .expect("join");
+    assert_eq!(put.expect("PUT the CNAF policy"), 200);
+
+    // Step 2: the seed's command, with only environment settings (and the network).
+    let subnets = subnet_id.clone();
+    let groups = group_id.clone();
+    let endpoint = moto.endpoint();
+    let first = deploy(
+        &endpoint,
+        &console,
+        &["--subnets", &subnets, "--security-groups", &groups],
+    );
+    let stderr = String::from_utf8_lossy(&first.stderr).to_string();
+    assert_eq!(first.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "deploy-protected: defender image fargate-defender:{} (the console's default)",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "deploy-protected: CNAF port 8080 forwarding to the app's port 80 (the console's \
+             CNAF rule \"web\")"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("deploy-protected: defender credential: created ")
+            && stderr.contains(&format!("stored it in secret {SECRET_NAME}")),
+        "{stderr}"
+    );
+    let summary: Value = serde_json::from_slice(&first.stdout).expect("json summary");
+
+    // The secret exists, is tagged, and holds a token the console accepts from a defender.
+    let secret = secrets
+        .get_secret_value()
+        .secret_id(SECRET_NAME)
+        .send()
+        .await
+        .expect("the family's secret");
+    let token = secret.secret_string().expect("token").to_string();
+    let arn = secret.arn().expect("arn").to_string();
+    let described = secrets
+        .describe_secret()
+        .secret_id(SECRET_NAME)
+        .send()
+        .await
+        .expect("describe");
+    assert!(
+        described
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("fargate-defender:family") && t.value() == Some(FAMILY)),
+        "{described:?}"
+    );
+    let url = console.url.clone();
+    let policy = tokio::task::spawn_blocking(move || {
+        ureq::get(&format!(
+            "{url}/api/v1/defender/policy?task={FAMILY}&container={FAMILY}&image=x"
+        ))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .map(|r| r.status())
+        .map_err(|e| e.to_string())
+    })
+    .await
+    .expect("join");
+    assert_eq!(policy.expect("the defender credential works"), 200);
+
+    // The protected revision references that secret, runs the console's image, maps 8080.
+    let td = ecs
+        .describe_task_definition()
+        .task_definition(FAMILY)
+        .send()
+        .await
+        .expect("describe")
+        .task_definition
+        .expect("task definition");
+    assert_eq!(td.revision(), 2);
+    let installer = td
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some("defender"))
+        .expect("installer");
+    assert_eq!(
+        installer.image(),
+        Some(format!("fargate-defender:{}", env!("CARGO_PKG_VERSION")).as_str())
+    );
+    let app = td
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(FAMILY))
+        .expect("app");
+    let secret_ref: Vec<(&str, &str)> = app
+        .secrets()
+        .iter()
+        .map(|s| (s.name(), s.value_from()))
+        .collect();
+    assert_eq!(secret_ref, vec![("DEFENDER_TOKEN", arn.as_str())]);
+    assert!(
+        app.port_mappings()
+            .iter()
+            .any(|m| m.container_port() == Some(8080)),
+        "{:?}",
+        app.port_mappings()
+    );
+    assert!(
+        !app.environment()
+            .iter()
+            .any(|e| e.name() == Some("DEFENDER_TOKEN")),
+        "no plain token"
+    );
+
+    // The service exists and the group is open on the console's CNAF port.
+    assert_eq!(summary["service"], "created", "{summary}");
+    assert_eq!(summary["task_definition"], "registered", "{summary}");
+    let group = ec2
+        .describe_security_groups()
+        .group_ids(&group_id)
+        .send()
+        .await
+        .expect("groups");
+    let perms = group.security_groups()[0].ip_permissions();
+    assert_eq!(cnaf_ports(perms), vec![8080]);
+
+    // A second run changes nothing: same secret, same revision, same rule.
+    let second = deploy(
+        &endpoint,
+        &console,
+        &["--subnets", &subnets, "--security-groups", &groups],
+    );
+    let stderr = String::from_utf8_lossy(&second.stderr).to_string();
+    assert_eq!(second.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "deploy-protected: defender credential: reusing secret {SECRET_NAME}"
+        )),
+        "{stderr}"
+    );
+    let summary: Value = serde_json::from_slice(&second.stdout).expect("json summary");
+    assert_eq!(summary["task_definition"], "reused", "{summary}");
+    assert_eq!(summary["service"], "unchanged", "{summary}");
+    let again = secrets
+        .get_secret_value()
+        .secret_id(SECRET_NAME)
+        .send()
+        .await
+        .expect("secret");
+    assert_eq!(again.arn(), Some(arn.as_str()));
+    let group = ec2
+        .describe_security_groups()
+        .group_ids(&group_id)
+        .send()
+        .await
+        .expect("groups");
+    assert_eq!(
+        cnaf_ports(group.security_groups()[0].ip_permissions()),
+        vec![8080]
+    );
+}
