@@ -526,6 +526,125 @@ async fn defenders_list_scope_version_and_last_contact() {
     assert_eq!(d.version, "0.1.0");
     assert!(d.last_contact >= before && d.first_seen >= before);
     assert_eq!((d.audits_received, d.audits_dropped), (3, 4));
+    assert_eq!(d.status, Some(protect::api::DefenderStatus::Connected));
+}
+
+#[tokio::test]
+async fn defenders_are_connected_stale_or_disconnected_by_last_contact() {
+    let c = console().await;
+    // One defender polls now; two were last heard from 5 minutes and 2 hours ago.
+    let r = call(&c.app, Method::GET, POLICY, Some(&c.defender), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    for (instance, ago) in [
+        ("task-2", Duration::minutes(5)),
+        ("task-3", Duration::hours(2)),
+    ] {
+        c.state
+            .store()
+            .touch_defender(lambda_console::store::DefenderContact {
+                identity: protect::api::DefenderIdentity {
+                    task: "twistlock-fargate-task".into(),
+                    container: "twistlock-fargate-task".into(),
+                    image: "img:1".into(),
+                    instance: Some(instance.into()),
+                    version: "0.1.0".into(),
+                },
+                at: Utc::now() - ago,
+                audits: 0,
+                dropped: 0,
+            })
+            .await
+            .expect("touch");
+    }
+    let statuses = |r: &common::Resp| -> Vec<(String, String)> {
+        let list: protect::api::DefenderList =
+            serde_json::from_value(r.body.clone()).expect("DefenderList");
+        let mut v: Vec<(String, String)> = list
+            .defenders
+            .iter()
+            .map(|d| {
+                (
+                    d.instance.clone().unwrap_or_default(),
+                    d.status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let pair = |i: &str, s: &str| (i.to_string(), s.to_string());
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/defenders",
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        statuses(&r),
+        vec![
+            pair("task-1", "connected"),
+            pair("task-2", "stale"),
+            pair("task-3", "disconnected")
+        ],
+        "{}",
+        r.text
+    );
+    for (status, instance) in [
+        ("connected", "task-1"),
+        ("stale", "task-2"),
+        ("disconnected", "task-3"),
+    ] {
+        let r = call(
+            &c.app,
+            Method::GET,
+            &format!("/api/v1/defenders?status={status}"),
+            Some(&c.auditor),
+            None,
+        )
+        .await;
+        assert_eq!(statuses(&r), vec![pair(instance, status)], "{status}");
+    }
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/defenders?status=offline",
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.body["error"],
+        "status: unknown status \"offline\"; expected one of connected, stale, disconnected"
+    );
+
+    // The thresholds are settings.
+    let mut settings = common::test_settings();
+    settings.defender_connected_within = Duration::minutes(10);
+    settings.defender_stale_within = Duration::hours(3);
+    let app = lambda_console::app(lambda_console::AppState::new(
+        c.state.store().clone(),
+        settings,
+    ));
+    let r = call(
+        &app,
+        Method::GET,
+        "/api/v1/defenders",
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(
+        statuses(&r),
+        vec![
+            pair("task-1", "connected"),
+            pair("task-2", "connected"),
+            pair("task-3", "stale")
+        ]
+    );
 }
 
 #[tokio::test]

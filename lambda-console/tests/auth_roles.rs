@@ -519,4 +519,18 @@ async fn openapi_lists_every_route() {
     assert!(paths["/api/v1/policies/runtime/app-embedded"]["put"].is_object());
     assert!(r.body["components"]["schemas"]["AuditBatch"].is_object());
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
+
+    // The defenders' status filter and field.
+    let params = &paths["/api/v1/defenders"]["get"]["parameters"];
+    assert_eq!(params[0]["name"], "status");
+    assert_eq!(
+        params[0]["schema"],
+        json!({"$ref": "#/components/schemas/DefenderStatus"})
+    );
+    let schemas = &r.body["components"]["schemas"];
+    assert_eq!(
+        schemas["DefenderStatus"]["enum"],
+        json!(["connected", "stale", "disconnected"])
+    );
+    assert!(schemas["DefenderInfo"]["properties"]["status"].is_object());
 }

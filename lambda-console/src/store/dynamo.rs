@@ -585,6 +585,7 @@ impl Store for DynamoStore {
                     last_contact: ms_to_time(get_n(&item, "last_ms")?)?,
                     audits_received: u64::try_from(get_n(&item, "audits")?).unwrap_or(0),
                     audits_dropped: u64::try_from(get_n(&item, "dropped")?).unwrap_or(0),
+                    status: None,
                 });
             }
             match page.last_evaluated_key {

@@ -428,6 +428,7 @@ impl Store for SqliteStore {
                     last_contact: ms_to_time(last)?,
                     audits_received: to_u64(audits),
                     audits_dropped: to_u64(dropped),
+                    status: None,
                 });
             }
             Ok(out)
