@@ -22,7 +22,7 @@ use crate::routes::{audits, defenders, policies, users};
         protect::api::DefenderIdentity, protect::api::AuditBatch, protect::api::AuditBatchAck,
         protect::api::PolicyBundle, protect::api::DefenderInfo, protect::api::DefenderStatus,
         protect::api::DefenderList,
-        protect::api::AuditPage,
+        protect::api::AuditPage, protect::audit::AuditKind, protect::policy::Effect,
     )),
     modifiers(&Security),
 )]

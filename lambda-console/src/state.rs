@@ -28,6 +28,9 @@ pub struct Settings {
     pub contact_interval: Duration,
     /// How far in the future an audit's time may be.
     pub max_clock_skew: chrono::Duration,
+    /// Most stored audits one audit query examines; a filtered page that has not filled by then
+    /// comes back short with a `next_cursor` (bounds the work of one request).
+    pub audit_scan_limit: usize,
     /// A defender last heard from at most this long ago is `connected` (its default poll is
     /// every 10 s; policy fetches are recorded at most every `contact_interval`).
     pub defender_connected_within: chrono::Duration,
@@ -54,6 +57,7 @@ impl Default for Settings {
             token_cache_ttl: Duration::from_secs(30),
             contact_interval: Duration::from_secs(5),
             max_clock_skew: chrono::Duration::minutes(10),
+            audit_scan_limit: 10_000,
             defender_connected_within: chrono::Duration::seconds(60),
             defender_stale_within: chrono::Duration::minutes(10),
         }
