@@ -8,11 +8,26 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use lambda_console::Settings;
 
+const ENVIRONMENT: &str = "\
+Environment:
+  CONSOLE_ADMIN_USER, CONSOLE_ADMIN_PASSWORD   first admin, created on an empty store
+  CONSOLE_ADMIN_PASSWORD_SECRET_ARN            Lambda: the first admin's password secret
+  CONSOLE_TABLE                                Lambda: the DynamoDB table
+  CONSOLE_DEFENDER_IMAGE                       default defender image of the transform
+  CONSOLE_AUDIT_RETENTION_DAYS                 audits kept (default 30; 1-3650)
+  CONSOLE_TOKEN_TTL_SECONDS                    session token lifetime (default 3600; 60-86400)
+  CONSOLE_DEFENDER_CONNECTED_SECONDS           defenders heard from within this are `connected`
+                                               (default 60; 1-86400)
+  CONSOLE_DEFENDER_STALE_SECONDS               ... within this `stale`, beyond `disconnected`
+                                               (default 600; 1-2592000)
+  CONSOLE_LOG                                  log filter (default info)";
+
 #[derive(Parser)]
 #[command(
     name = "lambda-console",
     version,
-    about = "The runtime-defense console API"
+    about = "The runtime-defense console API",
+    after_help = ENVIRONMENT
 )]
 struct Cli {
     #[command(subcommand)]
@@ -22,6 +37,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the console locally, storing in SQLite under --data-dir.
+    #[command(after_help = ENVIRONMENT)]
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8083")]

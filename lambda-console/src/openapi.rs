@@ -21,8 +21,9 @@ use crate::routes::{audits, defenders, policies, users};
         protect::api::TokenResponse, protect::api::NewUser, protect::api::UserInfo,
         protect::api::InstallBundleRequest, protect::api::InstallBundle,
         protect::api::DefenderIdentity, protect::api::AuditBatch, protect::api::AuditBatchAck,
-        protect::api::PolicyBundle, protect::api::DefenderInfo, protect::api::DefenderList,
-        protect::api::AuditPage, protect::api::DefenderDefaults,
+        protect::api::PolicyBundle, protect::api::DefenderInfo, protect::api::DefenderStatus,
+        protect::api::DefenderList, protect::api::DefenderDefaults,
+        protect::api::AuditPage, protect::audit::AuditKind, protect::policy::Effect,
     )),
     modifiers(&Security),
 )]

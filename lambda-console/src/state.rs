@@ -28,6 +28,14 @@ pub struct Settings {
     pub contact_interval: Duration,
     /// How far in the future an audit's time may be.
     pub max_clock_skew: chrono::Duration,
+    /// Most stored audits one audit query examines; a filtered page that has not filled by then
+    /// comes back short with a `next_cursor` (bounds the work of one request).
+    pub audit_scan_limit: usize,
+    /// A defender last heard from at most this long ago is `connected` (its default poll is
+    /// every 10 s; policy fetches are recorded at most every `contact_interval`).
+    pub defender_connected_within: chrono::Duration,
+    /// ... and `stale` up to this long ago; `disconnected` beyond.
+    pub defender_stale_within: chrono::Duration,
 }
 
 /// Why the settings could not be read.
@@ -49,6 +57,9 @@ impl Default for Settings {
             token_cache_ttl: Duration::from_secs(30),
             contact_interval: Duration::from_secs(5),
             max_clock_skew: chrono::Duration::minutes(10),
+            audit_scan_limit: 10_000,
+            defender_connected_within: chrono::Duration::seconds(60),
+            defender_stale_within: chrono::Duration::minutes(10),
         }
     }
 }
@@ -68,9 +79,28 @@ fn env_u64(var: &'static str, min: u64, max: u64) -> Result<Option<u64>, Setting
 
 impl Settings {
     /// Defaults, overridden by `CONSOLE_TOKEN_TTL_SECONDS` (60..=86400),
-    /// `CONSOLE_AUDIT_RETENTION_DAYS` (1..=3650) and `CONSOLE_DEFENDER_IMAGE`.
+    /// `CONSOLE_AUDIT_RETENTION_DAYS` (1..=3650), `CONSOLE_DEFENDER_IMAGE`,
+    /// `CONSOLE_DEFENDER_CONNECTED_SECONDS` (1..=86400) and `CONSOLE_DEFENDER_STALE_SECONDS`
+    /// (1..=2592000, at least the connected threshold).
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut s = Settings::default();
+        if let Some(v) = env_u64("CONSOLE_DEFENDER_CONNECTED_SECONDS", 1, 86_400)? {
+            s.defender_connected_within = chrono::Duration::seconds(i64::try_from(v).unwrap_or(1));
+        }
+        if let Some(v) = env_u64("CONSOLE_DEFENDER_STALE_SECONDS", 1, 2_592_000)? {
+            s.defender_stale_within = chrono::Duration::seconds(i64::try_from(v).unwrap_or(1));
+        }
+        if s.defender_stale_within < s.defender_connected_within {
+            return Err(SettingsError {
+                var: "CONSOLE_DEFENDER_STALE_SECONDS",
+                message: format!(
+                    "{} is below the connected threshold ({} s, CONSOLE_DEFENDER_CONNECTED_SECONDS); \
+                     set it at least as high",
+                    s.defender_stale_within.num_seconds(),
+                    s.defender_connected_within.num_seconds()
+                ),
+            });
+        }
         if let Some(v) = env_u64("CONSOLE_TOKEN_TTL_SECONDS", 60, 86_400)? {
             s.token_ttl = Duration::from_secs(v);
         }

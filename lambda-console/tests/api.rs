@@ -373,6 +373,220 @@ async fn audit_batches_are_idempotent_validated_and_queryable() {
     }
 }
 
+/// The audits of a query as `kind:task:effect:rule`, newest first, following every
+/// `next_cursor`; and whether a page came back short yet with a cursor.
+async fn walk(c: &common::Console, route: &str, query: &str) -> (Vec<String>, bool) {
+    let mut out = Vec::new();
+    let mut short = false;
+    let mut cursor = String::new();
+    for _ in 0..50 {
+        let r = call(
+            &c.app,
+            Method::GET,
+            &format!("{route}?{query}{cursor}"),
+            Some(&c.auditor),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.text);
+        let audits = r.body["audits"].as_array().expect("audits");
+        out.extend(audits.iter().map(|a| {
+            format!(
+                "{}:{}:{}:{}",
+                a["kind"].as_str().unwrap_or(""),
+                a["task_family"].as_str().unwrap_or(""),
+                a["effect"].as_str().unwrap_or(""),
+                a["rule"].as_str().unwrap_or("")
+            )
+        }));
+        match r.body["next_cursor"].as_str() {
+            Some(n) => {
+                let limit = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("limit="))
+                    .map_or(100, |l| l.parse().expect("limit"));
+                short |= audits.len() < limit;
+                cursor = format!("&cursor={n}");
+            }
+            None => return (out, short),
+        }
+    }
+    panic!("{query}: paging does not end: {out:?}");
+}
+
+const RUNTIME_AUDITS: &str = "/api/v1/audits/runtime/app-embedded";
+const FIREWALL_AUDITS: &str = "/api/v1/audits/firewall/app/app-embedded";
+
+#[tokio::test]
+async fn audit_filters_take_patterns_effect_and_rule() {
+    // A scan budget of 3 audits per request: filtered pages come back short, with a cursor.
+    let mut settings = common::test_settings();
+    settings.audit_scan_limit = 3;
+    let state = lambda_console::AppState::new(
+        std::sync::Arc::new(
+            lambda_console::store::sqlite::SqliteStore::in_memory().expect("store"),
+        ),
+        settings,
+    );
+    let c = common::console_on(state).await;
+    let now = Utc::now();
+    let t = |secs: i64| (now - Duration::seconds(secs)).to_rfc3339();
+    let seed = "twistlock-fargate-task";
+    let rec = |kind: &str, secs: i64, task: &str, effect: &str, rule: &str, image: &str| {
+        let mut r = record(kind, &t(secs), task, seed);
+        r["effect"] = json!(effect);
+        r["rule"] = json!(rule);
+        r["image"] = json!(image);
+        r
+    };
+    let records = vec![
+        rec(
+            "process",
+            80,
+            seed,
+            "prevent",
+            "sample",
+            "matthewabq/twistlock-fargate-auto",
+        ),
+        rec("dns", 70, "web", "alert", "sample-dns", "nginx:1.27"),
+        rec(
+            "network",
+            60,
+            seed,
+            "alert",
+            "Sample",
+            "matthewabq/twistlock-fargate-auto",
+        ),
+        rec(
+            "listen",
+            50,
+            "billing",
+            "block",
+            "other",
+            "registry.example/billing:2",
+        ),
+        rec(
+            "process",
+            40,
+            "TWISTLOCK-FARGATE-TASK",
+            "alert",
+            "other",
+            "nginx:1.27",
+        ),
+        rec("process", 30, "web", "prevent", "other", "nginx:1.27"),
+        rec(
+            "cnaf",
+            20,
+            seed,
+            "prevent",
+            "cnaf-sample",
+            "matthewabq/twistlock-fargate-auto",
+        ),
+        rec("cnaf", 10, "web", "alert", "cnaf-web", "nginx:1.27"),
+    ];
+    let r = call(
+        &c.app,
+        Method::POST,
+        AUDITS,
+        Some(&c.defender),
+        Some(batch("filters-1", records)),
+    )
+    .await;
+    assert_eq!(r.body["accepted"], 8, "{}", r.text);
+
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "task=twistlock-fargate-*",
+            &[
+                "process:TWISTLOCK-FARGATE-TASK:alert:other",
+                "network:twistlock-fargate-task:alert:Sample",
+                "process:twistlock-fargate-task:prevent:sample",
+            ],
+        ),
+        (
+            "effect=prevent",
+            &[
+                "process:web:prevent:other",
+                "process:twistlock-fargate-task:prevent:sample",
+            ],
+        ),
+        (
+            "rule=sample",
+            &[
+                "network:twistlock-fargate-task:alert:Sample",
+                "process:twistlock-fargate-task:prevent:sample",
+            ],
+        ),
+        (
+            "rule=sample*",
+            &[
+                "network:twistlock-fargate-task:alert:Sample",
+                "dns:web:alert:sample-dns",
+                "process:twistlock-fargate-task:prevent:sample",
+            ],
+        ),
+        (
+            "image=NGINX:*&kind=process",
+            &[
+                "process:web:prevent:other",
+                "process:TWISTLOCK-FARGATE-TASK:alert:other",
+            ],
+        ),
+        (
+            "task=twistlock-fargate-*&effect=alert&kind=network",
+            &["network:twistlock-fargate-task:alert:Sample"],
+        ),
+        (
+            "effect=block&container=twistlock-*",
+            &["listen:billing:block:other"],
+        ),
+        ("task=nothing-*", &[]),
+    ];
+    for (query, want) in cases {
+        for limit in ["", "&limit=1", "&limit=2"] {
+            let (got, _) = walk(&c, RUNTIME_AUDITS, &format!("{query}{limit}")).await;
+            assert_eq!(got, *want, "{query}{limit}");
+        }
+    }
+    // The budget of 3 left some filtered pages short; following the cursor lost nothing.
+    let (got, short) = walk(&c, RUNTIME_AUDITS, "effect=prevent&limit=2").await;
+    assert_eq!(got.len(), 2);
+    assert!(short, "a page of effect=prevent stopped at the scan budget");
+
+    let (got, _) = walk(&c, FIREWALL_AUDITS, "task=TWISTLOCK-*&effect=prevent").await;
+    assert_eq!(got, vec!["cnaf:twistlock-fargate-task:prevent:cnaf-sample"]);
+    let (got, _) = walk(&c, FIREWALL_AUDITS, "rule=cnaf-*&kind=cnaf").await;
+    assert_eq!(got.len(), 2);
+
+    // Bad filters are 400s naming the parameter.
+    let long = "a".repeat(1025);
+    for (query, want) in [
+        ("effect=deny", "effect: unknown effect \"deny\"; expected one of disable, alert, prevent, block".to_string()),
+        ("effect=Prevent", "effect: unknown effect \"Prevent\"; expected one of disable, alert, prevent, block".to_string()),
+        ("kind=file", "kind: unknown audit kind \"file\"; expected one of process, dns, network, listen, cnaf".to_string()),
+        ("task=a%01b", "task: pattern \"a\\u{1}b\" contains a control character; remove it".to_string()),
+        ("container=a%00", "container: pattern \"a\\0\" contains a control character; remove it".to_string()),
+        ("image=%1Fx", "image: pattern \"\\u{1f}x\" contains a control character; remove it".to_string()),
+        (&*format!("rule={long}"), "rule: pattern is 1025 bytes long; the limit is 1024".to_string()),
+    ] {
+        let r = call(&c.app, Method::GET, &format!("{RUNTIME_AUDITS}?{query}"), Some(&c.auditor), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(r.body["error"], want, "{query}");
+    }
+    let r = call(
+        &c.app,
+        Method::GET,
+        &format!("{FIREWALL_AUDITS}?kind=dns"),
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.body["error"],
+        "kind: \"dns\" audits are not on this route; expected cnaf"
+    );
+}
+
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
 }
@@ -526,6 +740,125 @@ async fn defenders_list_scope_version_and_last_contact() {
     assert_eq!(d.version, "0.1.0");
     assert!(d.last_contact >= before && d.first_seen >= before);
     assert_eq!((d.audits_received, d.audits_dropped), (3, 4));
+    assert_eq!(d.status, Some(protect::api::DefenderStatus::Connected));
+}
+
+#[tokio::test]
+async fn defenders_are_connected_stale_or_disconnected_by_last_contact() {
+    let c = console().await;
+    // One defender polls now; two were last heard from 5 minutes and 2 hours ago.
+    let r = call(&c.app, Method::GET, POLICY, Some(&c.defender), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    for (instance, ago) in [
+        ("task-2", Duration::minutes(5)),
+        ("task-3", Duration::hours(2)),
+    ] {
+        c.state
+            .store()
+            .touch_defender(lambda_console::store::DefenderContact {
+                identity: protect::api::DefenderIdentity {
+                    task: "twistlock-fargate-task".into(),
+                    container: "twistlock-fargate-task".into(),
+                    image: "img:1".into(),
+                    instance: Some(instance.into()),
+                    version: "0.1.0".into(),
+                },
+                at: Utc::now() - ago,
+                audits: 0,
+                dropped: 0,
+            })
+            .await
+            .expect("touch");
+    }
+    let statuses = |r: &common::Resp| -> Vec<(String, String)> {
+        let list: protect::api::DefenderList =
+            serde_json::from_value(r.body.clone()).expect("DefenderList");
+        let mut v: Vec<(String, String)> = list
+            .defenders
+            .iter()
+            .map(|d| {
+                (
+                    d.instance.clone().unwrap_or_default(),
+                    d.status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let pair = |i: &str, s: &str| (i.to_string(), s.to_string());
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/defenders",
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        statuses(&r),
+        vec![
+            pair("task-1", "connected"),
+            pair("task-2", "stale"),
+            pair("task-3", "disconnected")
+        ],
+        "{}",
+        r.text
+    );
+    for (status, instance) in [
+        ("connected", "task-1"),
+        ("stale", "task-2"),
+        ("disconnected", "task-3"),
+    ] {
+        let r = call(
+            &c.app,
+            Method::GET,
+            &format!("/api/v1/defenders?status={status}"),
+            Some(&c.auditor),
+            None,
+        )
+        .await;
+        assert_eq!(statuses(&r), vec![pair(instance, status)], "{status}");
+    }
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/defenders?status=offline",
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.body["error"],
+        "status: unknown status \"offline\"; expected one of connected, stale, disconnected"
+    );
+
+    // The thresholds are settings.
+    let mut settings = common::test_settings();
+    settings.defender_connected_within = Duration::minutes(10);
+    settings.defender_stale_within = Duration::hours(3);
+    let app = lambda_console::app(lambda_console::AppState::new(
+        c.state.store().clone(),
+        settings,
+    ));
+    let r = call(
+        &app,
+        Method::GET,
+        "/api/v1/defenders",
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(
+        statuses(&r),
+        vec![
+            pair("task-1", "connected"),
+            pair("task-2", "connected"),
+            pair("task-3", "stale")
+        ]
+    );
 }
 
 #[tokio::test]

@@ -519,4 +519,73 @@ async fn openapi_lists_every_route() {
     assert!(paths["/api/v1/policies/runtime/app-embedded"]["put"].is_object());
     assert!(r.body["components"]["schemas"]["AuditBatch"].is_object());
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
+
+    // The query filters, with their closed sets of values.
+    let params = |path: &str| -> Vec<(String, serde_json::Value)> {
+        paths[path]["get"]["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap_or("").to_string(),
+                    p["schema"].clone(),
+                )
+            })
+            .collect()
+    };
+    for route in [
+        "/api/v1/audits/runtime/app-embedded",
+        "/api/v1/audits/firewall/app/app-embedded",
+    ] {
+        let ps = params(route);
+        let names: Vec<&str> = ps.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "task",
+                "container",
+                "image",
+                "kind",
+                "effect",
+                "rule",
+                "since",
+                "limit",
+                "cursor"
+            ],
+            "{route}"
+        );
+        let schema = |n: &str| {
+            ps.iter()
+                .find(|(x, _)| x == n)
+                .map(|(_, s)| s["$ref"].clone())
+        };
+        assert_eq!(schema("effect"), Some(json!("#/components/schemas/Effect")));
+        assert_eq!(
+            schema("kind"),
+            Some(json!("#/components/schemas/AuditKind"))
+        );
+    }
+    let ps = params("/api/v1/defenders");
+    assert_eq!(
+        ps,
+        vec![(
+            "status".to_string(),
+            json!({"$ref": "#/components/schemas/DefenderStatus"})
+        )]
+    );
+    let schemas = &r.body["components"]["schemas"];
+    assert_eq!(
+        schemas["Effect"]["enum"],
+        json!(["disable", "alert", "prevent", "block"])
+    );
+    assert_eq!(
+        schemas["AuditKind"]["enum"],
+        json!(["process", "dns", "network", "listen", "cnaf"])
+    );
+    assert_eq!(
+        schemas["DefenderStatus"]["enum"],
+        json!(["connected", "stale", "disconnected"])
+    );
+    assert!(schemas["DefenderInfo"]["properties"]["status"].is_object());
 }

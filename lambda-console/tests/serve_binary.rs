@@ -249,3 +249,56 @@ fn serves_over_http_and_keeps_state_across_a_restart() {
         assert!(!log.contains(secret), "secret in the log: {log}");
     }
 }
+
+/// Runs the binary to completion with `args` and extra environment.
+fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-console"));
+    cmd.args(args)
+        .current_dir(dir.path())
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("CONSOLE_DEFENDER_CONNECTED_SECONDS")
+        .env_remove("CONSOLE_DEFENDER_STALE_SECONDS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run lambda-console");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn defender_status_thresholds_come_from_the_environment() {
+    let (code, stdout, _) = run(&["serve", "--help"], &[]);
+    assert_eq!(code, Some(0));
+    for var in [
+        "CONSOLE_DEFENDER_CONNECTED_SECONDS",
+        "CONSOLE_DEFENDER_STALE_SECONDS",
+        "CONSOLE_AUDIT_RETENTION_DAYS",
+    ] {
+        assert!(stdout.contains(var), "{var} missing from --help:\n{stdout}");
+    }
+    let bad = [
+        (
+            vec![("CONSOLE_DEFENDER_CONNECTED_SECONDS", "soon")],
+            "lambda-console: CONSOLE_DEFENDER_CONNECTED_SECONDS: \"soon\" is not a whole number \
+             between 1 and 86400\n",
+        ),
+        (
+            vec![
+                ("CONSOLE_DEFENDER_CONNECTED_SECONDS", "120"),
+                ("CONSOLE_DEFENDER_STALE_SECONDS", "60"),
+            ],
+            "lambda-console: CONSOLE_DEFENDER_STALE_SECONDS: 60 is below the connected threshold \
+             (120 s, CONSOLE_DEFENDER_CONNECTED_SECONDS); set it at least as high\n",
+        ),
+    ];
+    for (env, want) in bad {
+        let (code, _, stderr) = run(&["serve", "--listen", "127.0.0.1:0"], &env);
+        assert_eq!(code, Some(2), "{env:?}: {stderr}");
+        assert_eq!(stderr, want, "{env:?}");
+    }
+}

@@ -3,8 +3,8 @@
 use chrono::{Duration, Utc};
 use lambda_console::store::sqlite::SqliteStore;
 use lambda_console::store::{
-    audit_sort_key, conformance, AuditCategory, AuditQuery, NewBatch, PolicyKind, Store,
-    StoredAudit, StoredPolicy,
+    audit_sort_key, conformance, AuditCategory, AuditMatch, AuditQuery, NewBatch, PolicyKind,
+    Store, StoredAudit, StoredPolicy,
 };
 
 #[tokio::test]
@@ -45,18 +45,17 @@ async fn prune_deletes_audits_past_retention() {
     let all = store
         .query_audits(AuditQuery {
             category: AuditCategory::Runtime,
-            task: None,
-            container: None,
-            kind: None,
+            filter: AuditMatch::default(),
             since_ms: 0,
             until_ms: fresh + 1,
             before_sk: None,
             limit: 10,
+            scan_limit: 100,
         })
         .await
         .expect("query");
-    assert_eq!(all.len(), 1);
-    assert_eq!(all[0].time_ms, fresh);
+    assert_eq!(all.audits.len(), 1);
+    assert_eq!(all.audits[0].time_ms, fresh);
 }
 
 #[tokio::test]

@@ -218,6 +218,65 @@ pub struct DefenderInfo {
     pub audits_received: u64,
     /// Audit records the defender reported dropping.
     pub audits_dropped: u64,
+    /// How recent `last_contact` is, judged by the console when it answers. Absent in answers
+    /// of older consoles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<DefenderStatus>,
+}
+
+/// Whether a defender is in touch, from the age of its last contact.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum DefenderStatus {
+    /// Heard from within the connected threshold (a few poll intervals).
+    Connected,
+    /// Silent longer than that, but within the stale threshold.
+    Stale,
+    /// Silent longer than the stale threshold.
+    Disconnected,
+}
+
+impl DefenderStatus {
+    /// Every status, in the order error messages list them.
+    pub const ALL: [DefenderStatus; 3] = [
+        DefenderStatus::Connected,
+        DefenderStatus::Stale,
+        DefenderStatus::Disconnected,
+    ];
+
+    /// The wire name (`connected`, `stale`, `disconnected`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DefenderStatus::Connected => "connected",
+            DefenderStatus::Stale => "stale",
+            DefenderStatus::Disconnected => "disconnected",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<DefenderStatus> {
+        DefenderStatus::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// The status of a defender last heard from at `last_contact`, at `now`: `connected` up to
+    /// `connected_within` ago (or in the future, clock skew between console instances), `stale`
+    /// up to `stale_within` ago, `disconnected` beyond.
+    pub fn at(
+        last_contact: DateTime<Utc>,
+        now: DateTime<Utc>,
+        connected_within: chrono::Duration,
+        stale_within: chrono::Duration,
+    ) -> DefenderStatus {
+        let age = now - last_contact;
+        if age <= connected_within {
+            DefenderStatus::Connected
+        } else if age <= stale_within {
+            DefenderStatus::Stale
+        } else {
+            DefenderStatus::Disconnected
+        }
+    }
 }
 
 /// `GET /api/v1/defenders` answer.
@@ -267,6 +326,45 @@ mod tests {
         assert!(!valid_batch_id(""));
         assert!(!valid_batch_id("a#b"));
         assert!(!valid_batch_id(&"a".repeat(129)));
+    }
+
+    #[test]
+    fn defender_status_from_the_age_of_the_last_contact() {
+        let now = Utc::now();
+        let (conn, stale) = (chrono::Duration::seconds(60), chrono::Duration::minutes(10));
+        let at =
+            |secs: i64| DefenderStatus::at(now - chrono::Duration::seconds(secs), now, conn, stale);
+        assert_eq!(at(-5), DefenderStatus::Connected, "a contact in the future");
+        assert_eq!(at(0), DefenderStatus::Connected);
+        assert_eq!(at(60), DefenderStatus::Connected);
+        assert_eq!(at(61), DefenderStatus::Stale);
+        assert_eq!(at(600), DefenderStatus::Stale);
+        assert_eq!(at(601), DefenderStatus::Disconnected);
+        for s in DefenderStatus::ALL {
+            assert_eq!(DefenderStatus::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
+        }
+        assert_eq!(DefenderStatus::parse("Connected"), None);
+    }
+
+    #[test]
+    fn defender_info_without_status_still_reads() {
+        let d: DefenderInfo = serde_json::from_str(
+            r#"{"task":"t","container":"c","image":"i","version":"0.1.0",
+                "first_seen":"2026-11-28T19:00:00Z","last_contact":"2026-11-28T19:00:10Z",
+                "audits_received":1,"audits_dropped":0}"#,
+        )
+        .unwrap();
+        assert_eq!(d.status, None);
+        let json = serde_json::to_value(DefenderInfo {
+            status: Some(DefenderStatus::Stale),
+            ..d
+        })
+        .unwrap();
+        assert_eq!(json["status"], "stale");
     }
 
     #[test]

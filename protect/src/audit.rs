@@ -15,6 +15,7 @@ use crate::policy::{Effect, Reason, Scope};
 /// What kind of event an audit describes.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AuditKind {
     /// A process was started.
     Process,

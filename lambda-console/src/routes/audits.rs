@@ -11,6 +11,8 @@ use protect::api::{
     valid_batch_id, AuditBatch, AuditBatchAck, AuditPage, MAX_BATCH_BYTES, MAX_BATCH_RECORDS,
 };
 use protect::audit::AuditKind;
+use protect::pattern::Pattern;
+use protect::policy::Effect;
 use serde::Deserialize;
 
 use crate::auth::{Auditor, Caller, DefenderCaller};
@@ -19,7 +21,8 @@ use crate::error::ApiError;
 use crate::routes::policies::scope_field;
 use crate::state::AppState;
 use crate::store::{
-    audit_sort_key, AuditCategory, AuditQuery, BatchOutcome, NewBatch, StoredAudit,
+    audit_sort_key, AuditCategory, AuditMatch, AuditQuery, AuditRows, BatchOutcome, NewBatch,
+    StoredAudit,
 };
 
 /// Largest accepted single record (its JSON).
@@ -130,22 +133,94 @@ pub async fn post_audits(
     .into_response())
 }
 
-/// Filters of the audit queries.
+/// Filters of the audit queries. `task`, `container`, `image` and `rule` are patterns as in
+/// policy scopes: `*` matches any run of characters, the rest matches ignoring case.
 #[derive(Deserialize, Debug, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditFilter {
-    /// Task definition family (exact).
+    /// Task definition family pattern, e.g. `twistlock-fargate-*`.
     pub task: Option<String>,
-    /// Container name (exact).
+    /// Container name pattern.
     pub container: Option<String>,
+    /// Image reference pattern, e.g. `*/nginx:*`.
+    pub image: Option<String>,
     /// `process`, `dns`, `network`, `listen` (runtime) or `cnaf` (firewall).
+    #[param(value_type = Option<AuditKind>)]
     pub kind: Option<String>,
+    /// The effect applied.
+    #[param(value_type = Option<Effect>)]
+    pub effect: Option<String>,
+    /// Rule name pattern (an exact name matches itself, ignoring case).
+    pub rule: Option<String>,
     /// RFC 3339 time; only audits at or after it.
     pub since: Option<String>,
-    /// Page size, 1-1000 (default 100).
+    /// Page size, 1-1000 (default 100). A filtered page may hold fewer audits, even none, and
+    /// still carry `next_cursor`: follow it until it is absent.
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// The `kind` values, as `AuditKind` spells them.
+const KINDS: [AuditKind; 5] = [
+    AuditKind::Process,
+    AuditKind::Dns,
+    AuditKind::Network,
+    AuditKind::Listen,
+    AuditKind::Cnaf,
+];
+
+/// A query parameter, trimmed; empty means absent.
+fn param(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// A pattern parameter, checked as policy scope patterns are.
+fn pattern_param(name: &str, v: Option<&str>) -> Result<Option<Pattern>, ApiError> {
+    param(v)
+        .map(|p| Pattern::new(p).map_err(|e| ApiError::field(name, e.to_string())))
+        .transpose()
+}
+
+fn effect_param(v: Option<&str>) -> Result<Option<Effect>, ApiError> {
+    let Some(e) = param(v) else {
+        return Ok(None);
+    };
+    Effect::ALL
+        .into_iter()
+        .find(|x| x.as_str() == e)
+        .map(Some)
+        .ok_or_else(|| {
+            let all: Vec<&str> = Effect::ALL.iter().map(|x| x.as_str()).collect();
+            ApiError::field(
+                "effect",
+                format!("unknown effect {e:?}; expected one of {}", all.join(", ")),
+            )
+        })
+}
+
+fn kind_param(v: Option<&str>, category: AuditCategory) -> Result<Option<AuditKind>, ApiError> {
+    let Some(k) = param(v) else {
+        return Ok(None);
+    };
+    let parsed: AuditKind = k.parse().map_err(|e: String| ApiError::field("kind", e))?;
+    if category_of(parsed) != category {
+        let on_route: Vec<&str> = KINDS
+            .iter()
+            .filter(|k| category_of(**k) == category)
+            .map(|k| k.as_str())
+            .collect();
+        let expected = match on_route.split_last() {
+            Some((last, [])) => last.to_string(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        return Err(ApiError::field(
+            "kind",
+            format!("{k:?} audits are not on this route; expected {expected}"),
+        ));
+    }
+    Ok(Some(parsed))
 }
 
 fn parse_filter(
@@ -155,7 +230,7 @@ fn parse_filter(
 ) -> Result<AuditQuery, ApiError> {
     let now = Utc::now();
     let oldest = (now - state.settings().audit_retention).timestamp_millis();
-    let since_ms = match f.since.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let since_ms = match param(f.since.as_deref()) {
         None => oldest,
         Some(s) => DateTime::parse_from_rfc3339(s)
             .map_err(|_| {
@@ -167,7 +242,7 @@ fn parse_filter(
             .timestamp_millis()
             .max(oldest),
     };
-    let limit = match f.limit.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let limit = match param(f.limit.as_deref()) {
         None => DEFAULT_LIMIT,
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
@@ -178,23 +253,6 @@ fn parse_filter(
                 ))
             }
         },
-    };
-    let kind = match f.kind.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(k) => {
-            let parsed: AuditKind = k.parse().map_err(|e: String| ApiError::field("kind", e))?;
-            if category_of(parsed) != category {
-                let expected = match category {
-                    AuditCategory::Runtime => "process, dns, network or listen",
-                    AuditCategory::Firewall => "cnaf",
-                };
-                return Err(ApiError::field(
-                    "kind",
-                    format!("{k:?} audits are not on this route; expected {expected}"),
-                ));
-            }
-            Some(parsed.as_str().to_string())
-        }
     };
     let before_sk = match f.cursor.as_deref().filter(|s| !s.is_empty()) {
         None => None,
@@ -212,16 +270,21 @@ fn parse_filter(
                 })?,
         ),
     };
-    let nonempty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     Ok(AuditQuery {
         category,
-        task: nonempty(f.task),
-        container: nonempty(f.container),
-        kind,
+        filter: AuditMatch {
+            task: pattern_param("task", f.task.as_deref())?,
+            container: pattern_param("container", f.container.as_deref())?,
+            image: pattern_param("image", f.image.as_deref())?,
+            kind: kind_param(f.kind.as_deref(), category)?,
+            effect: effect_param(f.effect.as_deref())?,
+            rule: pattern_param("rule", f.rule.as_deref())?,
+        },
         since_ms,
         until_ms: (now + state.settings().max_clock_skew).timestamp_millis(),
         before_sk,
         limit,
+        scan_limit: state.settings().audit_scan_limit,
     })
 }
 
@@ -232,14 +295,20 @@ async fn query(
 ) -> Result<Response, ApiError> {
     let mut q = parse_filter(filter, category, state)?;
     let limit = q.limit;
+    // One more than the page: if it exists, there is a next page.
     q.limit = limit + 1;
-    let mut rows = state.store().query_audits(q).await?;
+    let AuditRows {
+        audits: mut rows,
+        resume_after,
+    } = state.store().query_audits(q).await?;
     let next = if rows.len() > limit {
         rows.truncate(limit);
-        rows.last().map(|r| URL_SAFE_NO_PAD.encode(r.sk.as_bytes()))
+        rows.last().map(|r| r.sk.clone())
     } else {
-        None
-    };
+        // The scan budget ran out first: the next page starts below the last audit examined.
+        resume_after
+    }
+    .map(|sk| URL_SAFE_NO_PAD.encode(sk.as_bytes()));
     // The stored bodies are the records' JSON; the page is assembled without re-parsing them.
     let mut out = String::with_capacity(rows.iter().map(|r| r.body.len() + 1).sum::<usize>() + 64);
     out.push_str("{\"audits\":[");

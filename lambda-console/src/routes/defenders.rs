@@ -9,7 +9,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use protect::api::{
-    DefenderDefaults, DefenderIdentity, DefenderList, InstallBundle, InstallBundleRequest,
+    DefenderDefaults, DefenderIdentity, DefenderList, DefenderStatus, InstallBundle,
+    InstallBundleRequest,
 };
 use protect::embed::{embed, CnafOptions, EmbedOptions};
 use protect::policy::Startup;
@@ -60,15 +61,52 @@ pub async fn note_contact(
     }
 }
 
-/// Defenders seen, with scope, version and last contact.
+/// Filter of the defenders list.
+#[derive(Deserialize, Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DefenderFilter {
+    /// Only defenders with this status.
+    #[param(value_type = Option<DefenderStatus>)]
+    pub status: Option<String>,
+}
+
+/// Defenders seen, with scope, version, last contact and the status it gives: `connected`
+/// (heard from within `CONSOLE_DEFENDER_CONNECTED_SECONDS`, default 60 s), `stale` (within
+/// `CONSOLE_DEFENDER_STALE_SECONDS`, default 10 min) or `disconnected`.
 #[utoipa::path(get, path = "/api/v1/defenders", tag = "defenders",
-    security(("bearer" = []), ("basic" = [])),
-    responses((status = 200, body = DefenderList), (status = 401, body = protect::api::ErrorBody)))]
+    security(("bearer" = []), ("basic" = [])), params(DefenderFilter),
+    responses((status = 200, body = DefenderList), (status = 400, body = protect::api::ErrorBody),
+              (status = 401, body = protect::api::ErrorBody)))]
 pub async fn list_defenders(
     _c: Caller<Auditor>,
     State(state): State<AppState>,
+    filter: Result<Query<DefenderFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<DefenderList>, ApiError> {
-    let defenders = state.store().list_defenders().await?;
+    let Query(f) = filter?;
+    let wanted = match f.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(DefenderStatus::parse(s).ok_or_else(|| {
+            let all: Vec<&str> = DefenderStatus::ALL.iter().map(|d| d.as_str()).collect();
+            ApiError::field(
+                "status",
+                format!("unknown status {s:?}; expected one of {}", all.join(", ")),
+            )
+        })?),
+    };
+    let settings = state.settings();
+    let now = Utc::now();
+    let mut defenders = state.store().list_defenders().await?;
+    for d in &mut defenders {
+        d.status = Some(DefenderStatus::at(
+            d.last_contact,
+            now,
+            settings.defender_connected_within,
+            settings.defender_stale_within,
+        ));
+    }
+    if let Some(w) = wanted {
+        defenders.retain(|d| d.status == Some(w));
+    }
     Ok(axum::Json(DefenderList { defenders }))
 }
 

@@ -5,9 +5,13 @@
 use chrono::{Duration, Utc};
 use protect::api::{DefenderIdentity, Role};
 
+use protect::audit::AuditKind;
+use protect::pattern::Pattern;
+
 use super::{
-    audit_sort_key, AuditCategory, AuditQuery, BatchOutcome, DefenderContact, NewBatch, PolicyKind,
-    Store, StoredAudit, StoredPolicy, TokenRecord, TokenSubject, UserRecord,
+    audit_sort_key, AuditCategory, AuditMatch, AuditQuery, AuditRows, BatchOutcome,
+    DefenderContact, NewBatch, PolicyKind, Store, StoredAudit, StoredPolicy, TokenRecord,
+    TokenSubject, UserRecord,
 };
 
 macro_rules! ensure {
@@ -21,6 +25,9 @@ macro_rules! ensure {
 fn e(err: super::StoreError) -> String {
     err.to_string()
 }
+
+mod filters;
+pub use filters::audit_filters;
 
 /// Runs every check.
 pub async fn run(store: &dyn Store) -> Result<(), String> {
@@ -173,8 +180,31 @@ fn audit(
         task: task.into(),
         container: format!("c-{task}"),
         kind: kind.into(),
-        body: format!("{{\"i\":{i},\"batch\":\"{batch}\"}}"),
+        body: format!(
+            "{{\"i\":{i},\"batch\":\"{batch}\",\"effect\":\"alert\",\"rule\":\"r\",\"image\":\"img\"}}"
+        ),
     }
+}
+
+fn query(category: AuditCategory, since_ms: i64, until_ms: i64) -> AuditQuery {
+    AuditQuery {
+        category,
+        filter: AuditMatch::default(),
+        since_ms,
+        until_ms,
+        before_sk: None,
+        limit: 100,
+        scan_limit: 10_000,
+    }
+}
+
+/// A pattern from a literal known to be valid.
+fn pattern(p: &str) -> Pattern {
+    Pattern::new(p).unwrap_or_else(|_| Pattern::any())
+}
+
+fn keys(rows: &AuditRows) -> Vec<String> {
+    rows.audits.iter().map(|a| a.sk.clone()).collect()
 }
 
 /// Audits: idempotent batches, newest-first pages, filters, cursors across days.
@@ -203,30 +233,24 @@ pub async fn audits(store: &dyn Store) -> Result<(), String> {
     let out = store.insert_audits(batch).await.map_err(e)?;
     ensure!(out == BatchOutcome::Duplicate, "repeated batch: {out:?}");
 
-    let base = AuditQuery {
-        category: rt,
-        task: None,
-        container: None,
-        kind: None,
-        since_ms: now_ms - 30 * day_ms,
-        until_ms: now_ms + 600_000,
-        before_sk: None,
-        limit: 100,
-    };
+    let base = query(rt, now_ms - 30 * day_ms, now_ms + 600_000);
     let all = store.query_audits(base.clone()).await.map_err(e)?;
-    let idx: Vec<usize> = all
+    ensure!(
+        all.resume_after.is_none(),
+        "resume_after without a budget: {all:?}"
+    );
+    let idx: Vec<usize> = keys(&all)
         .iter()
-        .map(|a| a.sk.clone())
-        .map(|sk| records.iter().position(|r| r.sk == sk).unwrap_or(99))
+        .map(|sk| records.iter().position(|r| &r.sk == sk).unwrap_or(99))
         .collect();
     ensure!(
         idx == vec![4, 3, 2, 1, 0],
         "all runtime audits, newest first: {idx:?}"
     );
     ensure!(
-        all[0] == records[4],
+        all.audits[0] == records[4],
         "stored audit read back as {:?}",
-        all[0]
+        all.audits[0]
     );
 
     // Pages of two, following the cursor across the day boundary.
@@ -235,11 +259,11 @@ pub async fn audits(store: &dyn Store) -> Result<(), String> {
     q.limit = 2;
     for _ in 0..4 {
         let page = store.query_audits(q.clone()).await.map_err(e)?;
-        if page.is_empty() {
+        if page.audits.is_empty() {
             break;
         }
-        q.before_sk = page.last().map(|a| a.sk.clone());
-        seen.extend(page.into_iter().map(|a| a.sk));
+        q.before_sk = page.audits.last().map(|a| a.sk.clone());
+        seen.extend(keys(&page));
     }
     let want: Vec<String> = [4, 3, 2, 1, 0]
         .iter()
@@ -248,39 +272,44 @@ pub async fn audits(store: &dyn Store) -> Result<(), String> {
     ensure!(seen == want, "paged: {seen:?}");
 
     let mut q = base.clone();
-    q.task = Some("web".into());
-    q.kind = Some("process".into());
-    let got: Vec<String> = store
-        .query_audits(q)
-        .await
-        .map_err(e)?
-        .into_iter()
-        .map(|a| a.sk)
-        .collect();
+    q.filter.task = Some(pattern("web"));
+    q.filter.kind = Some(AuditKind::Process);
+    let got = keys(&store.query_audits(q).await.map_err(e)?);
     ensure!(
         got == vec![records[3].sk.clone(), records[0].sk.clone()],
         "task=web kind=process: {got:?}"
     );
     let mut q = base.clone();
-    q.container = Some("c-api".into());
+    q.filter.container = Some(pattern("c-api"));
     q.limit = 1;
     let got = store.query_audits(q).await.map_err(e)?;
     ensure!(
-        got.len() == 1 && got[0].sk == records[4].sk,
+        keys(&got) == vec![records[4].sk.clone()],
         "container filter with limit 1: {got:?}"
     );
     let mut q = base.clone();
     q.since_ms = now_ms - 3;
     let got = store.query_audits(q).await.map_err(e)?;
-    ensure!(got.len() == 3, "since now-3ms: {} records", got.len());
+    ensure!(
+        got.audits.len() == 3,
+        "since now-3ms: {} records",
+        got.audits.len()
+    );
+    let mut q = base.clone();
+    q.until_ms = now_ms - 2;
+    let got = keys(&store.query_audits(q).await.map_err(e)?);
+    ensure!(
+        got == [3, 2, 1, 0].map(|i| records[i].sk.clone()),
+        "until now-2ms (inclusive): {got:?}"
+    );
     let mut q = base.clone();
     q.category = AuditCategory::Firewall;
     let got = store.query_audits(q).await.map_err(e)?;
     ensure!(
-        got.len() == 1 && got[0] == records[5],
+        got.audits.len() == 1 && got.audits[0] == records[5],
         "firewall audits: {got:?}"
     );
-    Ok(())
+    filters::audit_filters(store).await
 }
 
 /// Defenders: first contact creates, later ones update and add counters.

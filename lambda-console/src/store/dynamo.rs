@@ -26,9 +26,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use protect::api::DefenderInfo;
 
 use super::{
-    defender_key, ms_to_time, role, sort_key_time, AuditQuery, BatchOutcome, DefenderContact,
-    NewBatch, PolicyKind, Store, StoreError, StoredAudit, StoredPolicy, TokenRecord, TokenSubject,
-    UserRecord,
+    defender_key, ms_to_time, role, sort_key_ceiling, sort_key_floor, sort_key_time, AuditQuery,
+    AuditRows, BatchOutcome, DefenderContact, NewBatch, PageCollector, PolicyKind, Store,
+    StoreError, StoredAudit, StoredPolicy, TokenRecord, TokenSubject, UserRecord,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -429,32 +429,21 @@ impl Store for DynamoStore {
         })
     }
 
-    async fn query_audits(&self, q: AuditQuery) -> Result<Vec<StoredAudit>, StoreError> {
-        let mut out = Vec::new();
+    async fn query_audits(&self, q: AuditQuery) -> Result<AuditRows, StoreError> {
+        // No FilterExpression: DynamoDB applies it after `Limit` and hides what it drops, so
+        // the filters run here, on every item read, through the same predicate as SQLite's.
+        // `Limit` bounds each read by what the page can still use.
         let top_ms = q
             .before_sk
             .as_deref()
             .and_then(sort_key_time)
             .map_or(q.until_ms, |t| t.min(q.until_ms));
-        let lo = format!("{:013}", q.since_ms.max(0));
+        let lo = sort_key_floor(q.since_ms);
         let hi = match &q.before_sk {
-            Some(b) => b.clone(),
-            None => format!("{:013}", q.until_ms.saturating_add(1)),
+            Some(b) => b.clone().min(sort_key_ceiling(q.until_ms)),
+            None => sort_key_ceiling(q.until_ms),
         };
-        let mut filters = Vec::new();
-        let mut names = HashMap::new();
-        let mut values: Item = HashMap::new();
-        for (attr, val) in [
-            ("task", &q.task),
-            ("container", &q.container),
-            ("kind", &q.kind),
-        ] {
-            if let Some(v) = val {
-                filters.push(format!("#{attr} = :{attr}"));
-                names.insert(format!("#{attr}"), attr.to_string());
-                values.insert(format!(":{attr}"), s(v));
-            }
-        }
+        let mut page = PageCollector::new(&q);
         let mut day = Utc
             .timestamp_millis_opt(top_ms)
             .single()
@@ -464,13 +453,15 @@ impl Store for DynamoStore {
             .single()
             .map(|t| t.date_naive());
         while let (Some(d), Some(stop)) = (day, since_day) {
-            if d < stop || out.len() >= q.limit {
+            if d < stop || page.done() {
                 break;
             }
             let pk = format!("AUDIT#{}#{}", q.category.as_str(), d.format("%Y-%m-%d"));
             let mut start: Option<Item> = None;
-            loop {
-                let mut req = self
+            while !page.done() {
+                // One more: `BETWEEN` includes `hi`, the previous page's last key, skipped below.
+                let want = i32::try_from(page.read_ahead().saturating_add(1)).unwrap_or(i32::MAX);
+                let out = self
                     .client
                     .query()
                     .table_name(&self.table)
@@ -479,37 +470,29 @@ impl Store for DynamoStore {
                     .expression_attribute_values(":lo", s(&lo))
                     .expression_attribute_values(":hi", s(&hi))
                     .scan_index_forward(false)
-                    .set_exclusive_start_key(start.take());
-                for (k, v) in &values {
-                    req = req.expression_attribute_values(k, v.clone());
-                }
-                if filters.is_empty() {
-                    let want = q.limit.saturating_sub(out.len()).saturating_add(1);
-                    req = req.limit(i32::try_from(want).unwrap_or(i32::MAX));
-                } else {
-                    req = req
-                        .filter_expression(filters.join(" AND "))
-                        .set_expression_attribute_names(Some(names.clone()));
-                }
-                let page = req.send().await.map_err(err("Query"))?;
-                for item in page.items.unwrap_or_default() {
+                    .limit(want)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(err("Query"))?;
+                for item in out.items.unwrap_or_default() {
+                    if page.done() {
+                        break;
+                    }
                     let a = audit_from_item(&item, &q)?;
-                    if q.before_sk.as_deref() == Some(a.sk.as_str()) {
+                    if a.sk >= hi {
                         continue;
                     }
-                    out.push(a);
-                    if out.len() >= q.limit {
-                        return Ok(out);
-                    }
+                    page.offer(a)?;
                 }
-                match page.last_evaluated_key {
+                match out.last_evaluated_key {
                     Some(k) if !k.is_empty() => start = Some(k),
                     _ => break,
                 }
             }
             day = d.pred_opt();
         }
-        Ok(out)
+        Ok(page.finish())
     }
 
     async fn prune(&self, _before: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -585,6 +568,7 @@ impl Store for DynamoStore {
                     last_contact: ms_to_time(get_n(&item, "last_ms")?)?,
                     audits_received: u64::try_from(get_n(&item, "audits")?).unwrap_or(0),
                     audits_dropped: u64::try_from(get_n(&item, "dropped")?).unwrap_or(0),
+                    status: None,
                 });
             }
             match page.last_evaluated_key {

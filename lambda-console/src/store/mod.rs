@@ -14,6 +14,10 @@ pub mod sqlite;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use protect::api::{DefenderIdentity, DefenderInfo, Role};
+use protect::audit::AuditKind;
+use protect::pattern::Pattern;
+use protect::policy::Effect;
+use serde::Deserialize;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -151,20 +155,149 @@ pub enum BatchOutcome {
     Duplicate,
 }
 
+/// What an audit must be to be returned; `None` fields match everything. Patterns are
+/// [`Pattern`]s (case-insensitive, `*` wildcards), as in policy scopes. Both stores apply this
+/// one predicate, [`AuditMatch::matches`], so filters behave the same on each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditMatch {
+    /// Task definition family.
+    pub task: Option<Pattern>,
+    /// Container name.
+    pub container: Option<Pattern>,
+    /// Image reference.
+    pub image: Option<Pattern>,
+    pub kind: Option<AuditKind>,
+    pub effect: Option<Effect>,
+    /// Rule name.
+    pub rule: Option<Pattern>,
+}
+
+/// The fields of a stored record's JSON that are not columns of their own.
+#[derive(Deserialize)]
+struct BodyFields {
+    #[serde(default)]
+    image: String,
+    effect: Effect,
+    rule: String,
+}
+
+impl AuditMatch {
+    /// Whether `a` passes every filter. The record's JSON is read only when `image`, `effect` or
+    /// `rule` is asked for.
+    pub fn matches(&self, a: &StoredAudit) -> Result<bool, StoreError> {
+        let pat = |p: &Option<Pattern>, v: &str| p.as_ref().is_none_or(|p| p.matches(v));
+        if !(pat(&self.task, &a.task)
+            && pat(&self.container, &a.container)
+            && self.kind.is_none_or(|k| k.as_str() == a.kind))
+        {
+            return Ok(false);
+        }
+        if self.image.is_none() && self.effect.is_none() && self.rule.is_none() {
+            return Ok(true);
+        }
+        let body: BodyFields = serde_json::from_str(&a.body)
+            .map_err(|e| StoreError::Corrupt(format!("audit {}: {e}", a.sk)))?;
+        Ok(pat(&self.image, &body.image)
+            && self.effect.is_none_or(|e| e == body.effect)
+            && pat(&self.rule, &body.rule))
+    }
+}
+
 /// A page request, newest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditQuery {
     pub category: AuditCategory,
-    pub task: Option<String>,
-    pub container: Option<String>,
-    pub kind: Option<String>,
+    pub filter: AuditMatch,
     /// Oldest time to return (inclusive); the caller clamps it to the retention window.
     pub since_ms: i64,
     /// Newest time that can exist (now plus allowed clock skew).
     pub until_ms: i64,
     /// Only keys strictly below this one (the previous page's last key).
     pub before_sk: Option<String>,
+    /// Most audits to return.
     pub limit: usize,
+    /// Most stored audits to examine (matching or not) before giving up on filling the page; see
+    /// [`AuditRows::resume_after`].
+    pub scan_limit: usize,
+}
+
+/// The answer to an [`AuditQuery`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditRows {
+    /// Up to `limit` matching audits, newest first.
+    pub audits: Vec<StoredAudit>,
+    /// Set when `scan_limit` audits were examined before the page filled: the key of the last
+    /// one examined. Every audit above it has been looked at, so the next page starts strictly
+    /// below it; nothing is skipped.
+    pub resume_after: Option<String>,
+}
+
+/// Fills an [`AuditRows`] from candidates offered newest first: applies the filter, the limit
+/// and the scan budget, the same way for every store.
+pub(crate) struct PageCollector<'q> {
+    query: &'q AuditQuery,
+    rows: AuditRows,
+    examined: usize,
+}
+
+impl<'q> PageCollector<'q> {
+    pub(crate) fn new(query: &'q AuditQuery) -> PageCollector<'q> {
+        PageCollector {
+            query,
+            rows: AuditRows::default(),
+            examined: 0,
+        }
+    }
+
+    /// True once the page is full or the budget spent: offer nothing more.
+    pub(crate) fn done(&self) -> bool {
+        self.rows.audits.len() >= self.query.limit || self.rows.resume_after.is_some()
+    }
+
+    /// How many more candidates are worth reading: the budget left, and without filters no more
+    /// than the page still needs.
+    pub(crate) fn read_ahead(&self) -> usize {
+        let budget = self.query.scan_limit.saturating_sub(self.examined);
+        if self.query.filter == AuditMatch::default() {
+            budget.min(self.query.limit.saturating_sub(self.rows.audits.len()))
+        } else {
+            budget
+        }
+    }
+
+    /// Examines the next candidate (in the query's range, below its cursor, newest first).
+    pub(crate) fn offer(&mut self, a: StoredAudit) -> Result<(), StoreError> {
+        if self.done() {
+            return Ok(());
+        }
+        self.examined += 1;
+        let sk = if self.query.filter.matches(&a)? {
+            self.rows.audits.push(a);
+            None
+        } else {
+            Some(a.sk)
+        };
+        if !self.done() && self.examined >= self.query.scan_limit {
+            let last = sk.or_else(|| self.rows.audits.last().map(|a| a.sk.clone()));
+            self.rows.resume_after = last;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> AuditRows {
+        self.rows
+    }
+}
+
+/// The lowest sort key of an audit at `since_ms` or later (sort keys start with the zero-padded
+/// time, so a time range is a key range).
+pub(crate) fn sort_key_floor(since_ms: i64) -> String {
+    format!("{:013}", since_ms.max(0))
+}
+
+/// A key above every sort key of an audit at `until_ms` or earlier.
+pub(crate) fn sort_key_ceiling(until_ms: i64) -> String {
+    format!("{:013}", until_ms.max(0).saturating_add(1))
 }
 
 /// A policy fetch or audit batch from a defender.
@@ -224,8 +357,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a batch unless its id was stored before.
     async fn insert_audits(&self, batch: NewBatch) -> Result<BatchOutcome, StoreError>;
-    /// Up to `limit` audits matching the query, newest first.
-    async fn query_audits(&self, query: AuditQuery) -> Result<Vec<StoredAudit>, StoreError>;
+    /// Up to `limit` audits matching the query, newest first, examining at most `scan_limit`.
+    async fn query_audits(&self, query: AuditQuery) -> Result<AuditRows, StoreError>;
     /// Deletes audits and batch markers older than `before` and expired tokens; returns how many
     /// audits went. (DynamoDB also expires items by TTL.)
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;

@@ -9,9 +9,9 @@ use protect::api::DefenderInfo;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    defender_key, ms_to_time, role, AuditQuery, BatchOutcome, DefenderContact, NewBatch,
-    PolicyKind, Store, StoreError, StoredAudit, StoredPolicy, TokenRecord, TokenSubject,
-    UserRecord,
+    defender_key, ms_to_time, role, sort_key_ceiling, sort_key_floor, AuditQuery, AuditRows,
+    BatchOutcome, DefenderContact, NewBatch, PageCollector, PolicyKind, Store, StoreError,
+    StoredAudit, StoredPolicy, TokenRecord, TokenSubject, UserRecord,
 };
 
 const SCHEMA: &str = "
@@ -307,41 +307,36 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn query_audits(&self, q: AuditQuery) -> Result<Vec<StoredAudit>, StoreError> {
+    async fn query_audits(&self, q: AuditQuery) -> Result<AuditRows, StoreError> {
         self.with(move |c| {
+            // The key range is the time range (keys start with the time); rows come newest
+            // first from the primary key, and are read only as far as the page needs.
             let mut stmt = c.prepare_cached(
                 "SELECT sk, time_ms, task, container, kind, body FROM audits
-                 WHERE category = ?1 AND time_ms >= ?2 AND time_ms <= ?3
-                   AND (?4 IS NULL OR sk < ?4)
-                   AND (?5 IS NULL OR task = ?5)
-                   AND (?6 IS NULL OR container = ?6)
-                   AND (?7 IS NULL OR kind = ?7)
-                 ORDER BY sk DESC LIMIT ?8",
+                 WHERE category = ?1 AND sk >= ?2 AND sk < ?3
+                 ORDER BY sk DESC",
             )?;
-            let rows = stmt.query_map(
-                params![
-                    q.category.as_str(),
-                    q.since_ms,
-                    q.until_ms,
-                    q.before_sk,
-                    q.task,
-                    q.container,
-                    q.kind,
-                    i64::try_from(q.limit).unwrap_or(i64::MAX)
-                ],
-                |r| {
-                    Ok(StoredAudit {
-                        category: q.category,
-                        sk: r.get(0)?,
-                        time_ms: r.get(1)?,
-                        task: r.get(2)?,
-                        container: r.get(3)?,
-                        kind: r.get(4)?,
-                        body: r.get(5)?,
-                    })
-                },
-            )?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let hi = q
+                .before_sk
+                .clone()
+                .unwrap_or_else(|| sort_key_ceiling(q.until_ms))
+                .min(sort_key_ceiling(q.until_ms));
+            let mut rows =
+                stmt.query(params![q.category.as_str(), sort_key_floor(q.since_ms), hi])?;
+            let mut page = PageCollector::new(&q);
+            while !page.done() {
+                let Some(r) = rows.next()? else { break };
+                page.offer(StoredAudit {
+                    category: q.category,
+                    sk: r.get(0)?,
+                    time_ms: r.get(1)?,
+                    task: r.get(2)?,
+                    container: r.get(3)?,
+                    kind: r.get(4)?,
+                    body: r.get(5)?,
+                })?;
+            }
+            Ok(page.finish())
         })
         .await
     }
@@ -428,6 +423,7 @@ impl Store for SqliteStore {
                     last_contact: ms_to_time(last)?,
                     audits_received: to_u64(audits),
                     audits_dropped: to_u64(dropped),
+                    status: None,
                 });
             }
             Ok(out)
