@@ -252,6 +252,7 @@ impl EmbedFlags {
                 exclude_containers: self.exclude_containers.clone(),
                 no_image_entrypoint: self.no_image_entrypoint.clone(),
                 startup: self.startup.map(Startup::from),
+                execution_role_arn: None,
             },
             console,
             notes,

@@ -964,7 +964,20 @@ async fn transform_on_a_default_console_returns_a_task_that_can_start() {
         },
     );
     let c = common::console_on(state).await;
-    // The seed's call, as written: no image, no secret.
+    // The seed's order: the CNAF rule first, in the console.
+    let r = call(
+        &c.app,
+        Method::PUT,
+        "/api/v1/policies/firewall/app/app-embedded",
+        Some(&c.admin),
+        Some(
+            json!({"rules": [{"name": "web", "scope": {"tasks": ["twistlock-fargate-*"]},
+            "external_port": 8080, "app_port": 80}]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // The seed's call, as written: no image, no secret, no ports.
     let r = call_raw(
         &c.app,
         Method::POST,
@@ -1002,6 +1015,19 @@ async fn transform_on_a_default_console_returns_a_task_that_can_start() {
     };
     assert_eq!(env_of("DEFENDER_STARTUP").as_deref(), Some("security"));
     assert_eq!(env_of("DEFENDER_CNAF").as_deref(), Some("console"));
+    assert_eq!(
+        env_of("DEFENDER_CNAF_LISTEN").as_deref(),
+        Some("0.0.0.0:8080")
+    );
+    assert_eq!(
+        env_of("DEFENDER_CNAF_UPSTREAM").as_deref(),
+        Some("127.0.0.1:80")
+    );
+    assert!(
+        app["portMappings"].to_string().contains("8080"),
+        "{}",
+        app["portMappings"]
+    );
     let token = env_of("DEFENDER_TOKEN").expect("a credential in the task");
     let warnings: Vec<&str> = r
         .headers
@@ -1018,6 +1044,12 @@ async fn transform_on_a_default_console_returns_a_task_that_can_start() {
         "{warnings:?}"
     );
     assert!(!warnings.iter().any(|w| w.contains(&token)), "{warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("CNAF port 8080 forwards to the app's port 80")),
+        "{warnings:?}"
+    );
     // The credential in the task is one the console accepts from a defender.
     let r = call(&c.app, Method::GET, POLICY, Some(&token), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);

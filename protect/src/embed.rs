@@ -192,6 +192,9 @@ pub fn embed(input: &Value, options: &EmbedOptions) -> Result<EmbedOutput, Trans
         }
     }
 
+    if let Some(role) = &options.execution_role_arn {
+        td.insert("executionRoleArn".into(), Value::String(role.clone()));
+    }
     if matches!(settings.token, Some(options::Token::Secret(_)))
         && !td.contains_key("executionRoleArn")
     {

@@ -33,6 +33,13 @@ pub const API_ACTIONS: &[&str] = &[
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
     "ec2:AuthorizeSecurityGroupIngress",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:CreateSecret",
+    "secretsmanager:PutResourcePolicy",
+    "iam:GetRole",
+    "iam:CreateRole",
+    "iam:AttachRolePolicy",
+    "iam:PutRolePolicy",
 ];
 
 /// A failed AWS call, classified so callers can give actionable messages.
@@ -102,7 +109,7 @@ const ACCESS_DENIED_CODES: &[&str] = &[
     "UnauthorizedException",
 ];
 
-fn classify<E, R>(action: &'static str, err: SdkError<E, R>) -> AwsCallError
+pub(super) fn classify<E, R>(action: &'static str, err: SdkError<E, R>) -> AwsCallError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -147,6 +154,7 @@ pub struct AwsClients {
     ecs: aws_sdk_ecs::Client,
     ec2: aws_sdk_ec2::Client,
     secrets: aws_sdk_secretsmanager::Client,
+    iam: aws_sdk_iam::Client,
     region: String,
 }
 
@@ -227,6 +235,7 @@ impl AwsClients {
             ecs: aws_sdk_ecs::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
             region: config
                 .region()
                 .map(|r| r.to_string())
@@ -274,6 +283,24 @@ impl AwsClients {
         }
         let out = req.send().await.map_err(|e| classify(ACTION, e))?;
         Ok(out.arn.unwrap_or_default())
+    }
+
+    /// PutResourcePolicy on a secret.
+    pub async fn put_secret_policy(&self, secret: &str, policy: &str) -> Result<(), AwsCallError> {
+        const ACTION: &str = "secretsmanager:PutResourcePolicy";
+        self.secrets
+            .put_resource_policy()
+            .secret_id(secret)
+            .resource_policy(policy)
+            .send()
+            .await
+            .map_err(|e| classify(ACTION, e))?;
+        Ok(())
+    }
+
+    /// The IAM client (the execution role, [`super::exec_role`]).
+    pub(super) fn iam(&self) -> &aws_sdk_iam::Client {
+        &self.iam
     }
 
     /// The region the clients talk to (for messages).

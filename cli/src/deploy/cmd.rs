@@ -14,8 +14,8 @@ use super::aws::{load_sdk_config, AwsClients, AwsVpc};
 use super::output::{render_plan, render_summary, OutputFormat};
 use super::progress::{self, Progress};
 use super::{
-    credential, deploy, CnafIngress, DeployError, DeploySettings, Outcome, TransformFailure,
-    WaitSettings,
+    credential, deploy, exec_role, CnafIngress, DeployError, DeploySettings, Outcome,
+    TransformFailure, WaitSettings,
 };
 
 /// `--output`.
@@ -63,6 +63,11 @@ pub struct DeployFlags {
     /// Desired task count (default 1 for a new service; unchanged on update).
     #[arg(long, value_name = "N")]
     pub desired_count: Option<i32>,
+
+    /// Task execution role for the protected revision (default: the task's own; a task with
+    /// none gets a role of the family's own that can read the defender credential).
+    #[arg(long, value_name = "ARN", value_parser = execution_role_arn)]
+    pub execution_role: Option<String>,
 
     /// Source CIDR allowed to reach the CNAF port.
     #[arg(long, value_name = "CIDR", default_value = "0.0.0.0/0")]
@@ -201,6 +206,34 @@ pub async fn execute(
     result.map(|_| ())
 }
 
+/// `--execution-role`: an IAM role ARN.
+fn execution_role_arn(value: &str) -> Result<String, String> {
+    let ok = value.starts_with("arn:")
+        && value.split(':').nth(2) == Some("iam")
+        && value.contains(":role/");
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err("expected an IAM role ARN, arn:aws:iam::ACCOUNT:role/NAME".to_string())
+    }
+}
+
+/// The source revision's `executionRoleArn`, if it has one.
+async fn task_execution_role(
+    clients: &AwsClients,
+    settings: &DeploySettings,
+) -> Result<Option<String>, DeployError> {
+    let reference = match settings.revision {
+        Some(rev) => format!("{}:{rev}", settings.family),
+        None => settings.family.clone(),
+    };
+    let current = super::service::describe(clients, settings, &reference).await?;
+    Ok(current.definition["executionRoleArn"]
+        .as_str()
+        .filter(|r| !r.is_empty())
+        .map(String::from))
+}
+
 /// The deploy mode end to end: the console fills in what the flags leave out (defender image,
 /// CNAF ports, a credential kept in Secrets Manager), AWS settings come from the standard chain
 /// and the flags, progress goes to stderr and the summary to stdout.
@@ -232,12 +265,27 @@ pub fn run(flags: &DeployFlags, embed: &EmbedFlags) -> Result<(), DeployError> {
             ));
         }
         let clients = AwsClients::new(&config);
+        options.execution_role_arn.clone_from(&flags.execution_role);
         if let Some(console) = &console {
             let secret =
                 credential::ensure_secret(&clients, &settings.family, console, settings.dry_run)
                     .await?;
             eprintln!("deploy-protected: {}", secret.describe());
             options.token_secret_arn = Some(secret.arn().to_string());
+            let role = match &flags.execution_role {
+                Some(role) => Some(role.clone()),
+                None => task_execution_role(&clients, &settings).await?,
+            };
+            let role = exec_role::ensure(
+                &clients,
+                &settings.family,
+                role.as_deref(),
+                secret.arn(),
+                settings.dry_run,
+            )
+            .await?;
+            eprintln!("deploy-protected: {}", role.describe());
+            options.execution_role_arn = Some(role.arn().to_string());
         }
         let mut progress = progress::for_stderr();
         execute(

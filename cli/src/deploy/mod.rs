@@ -16,6 +16,7 @@ pub mod aws;
 pub mod cmd;
 pub mod credential;
 pub mod error;
+pub mod exec_role;
 pub mod normalize;
 pub mod output;
 pub mod plan;

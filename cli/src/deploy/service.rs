@@ -357,7 +357,7 @@ fn check_settings(settings: &DeploySettings) -> Result<(), DeployError> {
     Ok(())
 }
 
-async fn describe(
+pub(super) async fn describe(
     clients: &AwsClients,
     settings: &DeploySettings,
     reference: &str,

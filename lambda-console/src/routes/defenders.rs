@@ -288,6 +288,32 @@ pub async fn transform(
     };
     let body = read_bounded(req, MAX_TASK_DEFINITION_BYTES).await?;
     let input: serde_json::Value = parse_json(&body)?;
+    let mut warnings = Vec::new();
+    // No ports named: the task family's CNAF rule gives them (port mapping included).
+    let cnaf = match cnaf {
+        Some(c) => Some(c),
+        None => {
+            let family = input
+                .get("taskDefinition")
+                .unwrap_or(&input)
+                .get("family")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            let snap = crate::routes::policies::snapshot(&state).await?;
+            snap.cnaf.rule_for_task(family).map(|rule| {
+                warnings.push(format!(
+                    "CNAF port {} forwards to the app's port {} (the console's CNAF rule {:?}); \
+                     open the port in the service's security group",
+                    rule.external_port, rule.app_port, rule.name
+                ));
+                CnafOptions {
+                    external_port: rule.external_port,
+                    app_port: rule.app_port,
+                    container: q.cnaf_container.clone(),
+                }
+            })
+        }
+    };
     let mut options = EmbedOptions::new(console_url, image);
     options.token_secret_arn = q.token_secret_arn.clone().filter(|s| !s.trim().is_empty());
     options.cnaf = cnaf;
@@ -297,7 +323,6 @@ pub async fn transform(
     let bad = |e: protect::embed::TransformError| ApiError::BadRequest(http_names(e.to_string()));
     // A task that cannot be protected gets its error before any credential is made for it.
     let mut out = embed(&input, &options).map_err(bad)?;
-    let mut warnings = Vec::new();
     if options.token_secret_arn.is_none() {
         let family = out.task_definition["family"]
             .as_str()

@@ -31,6 +31,8 @@ pub struct EmbedOptions {
     /// (`DEFENDER_STARTUP`); `None` leaves the defender's default (`availability`) or the value
     /// an earlier embedding wrote.
     pub startup: Option<Startup>,
+    /// The task execution role to set (`executionRoleArn`), replacing the task's own.
+    pub execution_role_arn: Option<String>,
 }
 
 /// The CNAF proxy's ports: it listens on `external_port` and forwards to the app on

@@ -121,7 +121,9 @@ fn cnaf_ports(permissions: &[IpPermission]) -> Vec<i32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_with_only_environment_settings_takes_everything_from_the_console() {
-    let moto = MotoServer::start(&[]).expect("moto server");
+    // moto knows AWS managed policies (the ECS task execution one) only when asked to.
+    let moto =
+        MotoServer::start(&[("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")]).expect("moto server");
     let config = sdk_config(&moto.endpoint());
     let ecs = aws_sdk_ecs::Client::new(&config);
     let ec2 = aws_sdk_ec2::Client::new(&config);
@@ -302,6 +304,54 @@ async fn deploy_with_only_environment_settings_takes_everything_from_the_console
         "no plain token"
     );
 
+    // The sample has no execution role: one of the family's own reads exactly that secret.
+    let iam = aws_sdk_iam::Client::new(&config);
+    let role_name = "fargate-defender-exec-twistlock-fargate-task";
+    let role = iam
+        .get_role()
+        .role_name(role_name)
+        .send()
+        .await
+        .expect("the family's execution role")
+        .role
+        .expect("role");
+    assert_eq!(td.execution_role_arn(), Some(role.arn.as_str()));
+    assert!(
+        stderr.contains(&format!(
+            "deploy-protected: execution role: the task had none; created {}",
+            role.arn
+        )),
+        "{stderr}"
+    );
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(role_name)
+        .send()
+        .await
+        .expect("attached");
+    assert_eq!(
+        attached
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn())
+            .collect::<Vec<_>>(),
+        vec!["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]
+    );
+    let inline = iam
+        .get_role_policy()
+        .role_name(role_name)
+        .policy_name("read-defender-token")
+        .send()
+        .await
+        .expect("inline policy");
+    let doc: Value =
+        serde_json::from_str(&percent_decode(inline.policy_document())).expect("policy JSON");
+    assert_eq!(
+        doc["Statement"][0]["Action"],
+        "secretsmanager:GetSecretValue"
+    );
+    assert_eq!(doc["Statement"][0]["Resource"], arn.as_str());
+
     // The service exists and the group is open on the console's CNAF port.
     assert_eq!(summary["service"], "created", "{summary}");
     assert_eq!(summary["task_definition"], "registered", "{summary}");
@@ -338,6 +388,13 @@ async fn deploy_with_only_environment_settings_takes_everything_from_the_console
         .await
         .expect("secret");
     assert_eq!(again.arn(), Some(arn.as_str()));
+    assert!(
+        stderr.contains(&format!(
+            "deploy-protected: execution role: reusing {}",
+            role.arn
+        )),
+        "{stderr}"
+    );
     let group = ec2
         .describe_security_groups()
         .group_ids(&group_id)
@@ -348,4 +405,40 @@ async fn deploy_with_only_environment_settings_takes_everything_from_the_console
         cnaf_ports(group.security_groups()[0].ip_permissions()),
         vec![8080]
     );
+}
+
+/// IAM returns policy documents URL-encoded (as the query API does); plain JSON passes through.
+fn percent_decode(text: &str) -> String {
+    if text.trim_start().starts_with('{') {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    Err(_) => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).to_string()
 }
