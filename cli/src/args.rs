@@ -124,6 +124,8 @@ impl EmbedFlags {
             },
             exclude_containers: self.exclude_containers.clone(),
             no_image_entrypoint: self.no_image_entrypoint.clone(),
+            // No `--startup` flag yet: the defender's default (or an earlier embedding's value).
+            startup: None,
         }
     }
 }
