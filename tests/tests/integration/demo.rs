@@ -1,5 +1,7 @@
 //! The README's main command, `cargo xtask demo`, runs the seed scenario end to end: its output
-//! must show the seed's three audits as the console returned them.
+//! must walk the seed's journey in order (console, rules, the transform called as the seed
+//! does, the service, the audits), with the credential and the CNAF ports coming from the
+//! console, and show the seed's three audits as the console returned them.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,7 +13,10 @@ fn the_demo_shows_the_seed_audits() {
         .expect("workspace root")
         .to_path_buf();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
+    let mut demo = Command::new(cargo);
+    // Without the variables `cargo test` set for this package, or the build rebuilds ring.
+    xtask::cargo_env::without_package_env(&mut demo);
+    let out = demo
         .current_dir(&root)
         .args(["xtask", "demo"])
         .output()
@@ -22,6 +27,70 @@ fn the_demo_shows_the_seed_audits() {
         out.status.success(),
         "cargo xtask demo failed: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         out.status
+    );
+    // The seed's order: console, rules, transform, service, test, audits.
+    let steps: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("==> "))
+        .collect();
+    let order = [
+        "1. Starting the console on its defaults",
+        "2. Defining the policy",
+        "3. Embedding the Fargate Defender",
+        "4. Starting the service",
+        "5. Testing the task",
+        "Audits, as the console returns them",
+    ];
+    let mut at = steps.iter();
+    for want in order {
+        assert!(
+            at.any(|s| s.starts_with(want)),
+            "step {want:?} missing or out of order in {steps:?}"
+        );
+    }
+    // The seed's API call as written, and the console's warning about the credential it minted.
+    let call = stdout
+        .lines()
+        .find(|l| l.contains("/api/v1/defenders/fargate.json?"))
+        .unwrap_or_else(|| panic!("no transform call in:\n{stdout}"));
+    assert!(call.contains("fargate.json?consoleaddr="), "{call}");
+    for param in ["defenderImage", "tokenSecretArn", "cnafPort", "appPort"] {
+        assert!(
+            !call.contains(param),
+            "the seed's call has no {param}: {call}"
+        );
+    }
+    assert!(
+        stdout.lines().any(|l| l
+            .starts_with("Warning: 199 console \"no tokenSecretArn: created defender credential ")),
+        "no credential warning in:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("DEFENDER_TOKEN=cdt_") && !stdout.contains("install-bundle"),
+        "the credential must be the transform's DEFENDER_TOKEN:\n{stdout}"
+    );
+    // The CNAF port: from the console's rule (DEFENDER_CNAF=console), not DEFENDER_CNAF_LISTEN.
+    assert!(
+        stdout.contains("    DEFENDER_CNAF=console\n") && !stdout.contains("DEFENDER_CNAF_LISTEN="),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "CNAF rule \"web\" (revision 1) for task family twistlock-fargate-task: external port \
+             8080 -> app port 80"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "[twistlock-fargate-task] defender: cnaf: listening on 0.0.0.0:8080, forwarding to \
+             127.0.0.1:80"
+        ),
+        "the defender did not open the rule's port:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("service up: http://127.0.0.1:8080/ answers through CNAF (port 8080 from the console's rule \"web\""),
+        "{stdout}"
     );
     // The audits section, as printed from the console's answers.
     let audits = stdout
@@ -46,10 +115,9 @@ fn the_demo_shows_the_seed_audits() {
         "no yahoo.com audit in:\n{audits}"
     );
     assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("[Cnaf/Prevent] web: SQL injection detected")
-                && l.ends_with("request blocked")),
+        lines.iter().any(|l| l
+            .contains("[Cnaf/Prevent] twistlock-fargate-task: SQL injection detected")
+            && l.ends_with("request blocked")),
         "no SQL injection audit in:\n{audits}"
     );
     assert!(

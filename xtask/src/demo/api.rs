@@ -1,7 +1,7 @@
 //! The few console API calls the demo makes, over real HTTP.
 
 use anyhow::{anyhow, bail, Context, Result};
-use protect::api::{AuditPage, InstallBundle, TokenResponse};
+use protect::api::{AuditPage, DefenderInfo, DefenderList, TokenResponse};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -91,13 +91,15 @@ impl Console {
         )
     }
 
-    pub fn install_bundle(&self, name: &str) -> Result<InstallBundle> {
-        let v = self.post(
-            "/api/v1/defenders/install-bundle",
-            &json!({"name": name}),
-            "creating a defender credential",
-        )?;
-        serde_json::from_value(v).context("reading the install bundle")
+    /// `GET /api/v1/defenders`: the defenders that have contacted the console.
+    pub fn defenders(&self) -> Result<Vec<DefenderInfo>> {
+        let list: DefenderList = ureq::get(&format!("{}/api/v1/defenders", self.base))
+            .set("Authorization", &self.bearer)
+            .call()
+            .map_err(|e| failed("listing defenders", e))?
+            .into_json()
+            .context("reading the defender list")?;
+        Ok(list.defenders)
     }
 
     /// All audits of one family (`runtime` or `firewall`), oldest first.
@@ -132,15 +134,31 @@ impl Console {
     }
 }
 
-/// The Jenkins-style transform call: Basic auth, the task definition as the body.
-pub fn transform_basic(base: &str, user: &str, password: &str, task: &Value) -> Result<Value> {
+/// What the transform answered: the protected task definition and its `Warning` headers.
+pub struct Protected {
+    pub task: Value,
+    pub warnings: Vec<String>,
+}
+
+/// The seed's Jenkins call, as written: `POST /api/v1/defenders/fargate.json?consoleaddr=ADDR`
+/// with Basic auth and the task definition as the body, nothing else.
+pub fn transform_basic(
+    base: &str,
+    consoleaddr: &str,
+    user: &str,
+    password: &str,
+    task: &Value,
+) -> Result<Protected> {
     use base64::Engine;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    ureq::post(&format!("{base}/api/v1/defenders/fargate.json"))
-        .query("consoleaddr", base)
+    let resp = ureq::post(&format!("{base}/api/v1/defenders/fargate.json"))
+        .query("consoleaddr", consoleaddr)
         .set("Authorization", &format!("Basic {basic}"))
         .send_json(task)
-        .map_err(|e| failed("transforming the task definition", e))?
+        .map_err(|e| failed("transforming the task definition", e))?;
+    let warnings = resp.all("Warning").into_iter().map(String::from).collect();
+    let task = resp
         .into_json()
-        .context("reading the protected task definition")
+        .context("reading the protected task definition")?;
+    Ok(Protected { task, warnings })
 }

@@ -3,22 +3,28 @@
 //! The outer half builds the binaries and re-runs this task inside a fresh user, network and
 //! mount namespace (`unshare`), where the demo owns loopback, may bind ports 53/80/8080, and gives
 //! the sample a `resolv.conf` naming the demo's own name server: nothing leaves the machine.
-//! The inner half plays the seed's story:
-//! 1. starts the local console (embedded store) and writes the seed's rules through its API;
-//! 2. embeds the seed's sample task definition through the console's transform API (as the
-//!    Jenkins example does) and starts the protected container the way the task would: the
-//!    `defender install` sidecar, then `defender run -- entry.sh` with the task's environment;
-//!    `entry.sh` runs `mkdir test` and fetches yahoo.com and google.com with wget;
-//! 3. embeds the web variant with `deploy-protected embed --cnaf-port 8080 --app-port 80`, runs an
-//!    HTTP app behind CNAF and sends the seed's SQL injection request;
-//! 4. prints the audits as the console returns them and checks the seed's three are there.
+//! The inner half walks the seed's journey in its order, with nothing assembled by hand:
+//! 1. starts the local console on its defaults (embedded store, no defender image configured);
+//! 2. writes the seed's rules through its API: the runtime rule (mkdir prevented, DNS for
+//!    yahoo.com prevented) and a CNAF rule for the sample's family (external port, app port);
+//! 3. embeds the defender with the seed's Jenkins call as written,
+//!    `POST /api/v1/defenders/fargate.json?consoleaddr=...`, and shows the console's `Warning`
+//!    headers (it minted the defender credential into `DEFENDER_TOKEN`);
+//! 4. runs the protected task as ECS would, from the transformed JSON alone: the defender
+//!    installer, then the sample container (its entryPoint, command and environment), whose
+//!    defender opens the CNAF port the console's rule names (`DEFENDER_CNAF=console`); the
+//!    sample's `entry.sh` runs `mkdir test`, fetches yahoo.com and google.com with wget, then
+//!    serves HTTP on the app port; the demo waits until the CNAF port answers;
+//! 5. sends the seed's SQL injection to the CNAF port, prints the audits as the console returns
+//!    them and checks the seed's three are there.
 
 mod api;
 mod dns;
 mod scenario;
+mod task;
 pub mod web;
 
-use crate::util::{cargo, root, run as sh};
+use crate::util::{cargo, run as sh, target_dir};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
@@ -31,8 +37,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .context("--inner needs the demo directory")?;
         return scenario::run(&dir);
     }
-    let dir = root()
-        .join("target")
+    let dir = target_dir()
         .join("demo")
         .join(std::process::id().to_string());
     if dir.exists() {
@@ -43,7 +48,7 @@ pub fn run(args: &[String]) -> Result<()> {
     std::fs::write(&resolv, format!("nameserver {}\n", scenario::NAMESERVER))
         .context("writing the demo's resolv.conf")?;
     // Keep a copy of this executable for the inner half: the build below may replace
-    // target/debug/xtask while this process runs.
+    // <target>/debug/xtask while this process runs.
     let me = dir.join("xtask");
     // (/proc/self/exe still reads the running image even after the file was replaced.)
     std::fs::copy("/proc/self/exe", &me).context("copying the xtask executable for the demo")?;

@@ -1,14 +1,17 @@
-//! The inner half of the demo: runs inside the demo's private namespaces (see `mod.rs`).
+//! The inner half of the demo: runs inside the demo's private namespaces (see `mod.rs`) and
+//! walks the seed's journey in its order: the console, the rules, the transform, the service,
+//! the audits.
 
 use super::api::{self, Console};
+use super::task::{self, Running};
 use super::{dns, web};
-use crate::util::root;
+use crate::util::{root, target_dir};
 use anyhow::{bail, Context, Result};
+use protect::cnaf_policy::CnafPolicy;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The demo's name server, written into the sample's `resolv.conf`.
@@ -16,26 +19,20 @@ pub const NAMESERVER: &str = "127.0.0.53";
 /// Where yahoo.com and google.com point inside the demo.
 const INTERNET: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 80);
 const CONSOLE_LISTEN: &str = "127.0.0.1:8083";
-const SAMPLE: &str = "twistlock-fargate-task";
 const SEED_SQLI: &str =
     r#"{"-1+union+all+select+1,group_concat(user,0x3a,file_priv),3,4+from+mysql.user--"}"#;
-
-/// A child process killed (if still running) when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// How long the service may take to answer on the CNAF port.
+const SERVICE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the seed's audits may take to reach the console.
+const AUDIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn step(text: &str) {
     println!("\n==> {text}");
 }
 
+/// A binary of this build (`cargo build --workspace --bins` in the outer half).
 fn bin(name: &str) -> PathBuf {
-    root().join("target").join("debug").join(name)
+    target_dir().join("debug").join(name)
 }
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -51,12 +48,45 @@ fn random_password() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// A credential as printed: its first characters only.
+fn masked(token: &str) -> String {
+    format!("{}...", token.chars().take(8).collect::<String>())
+}
+
+/// A container's environment as `NAME=value` pairs, the credential masked.
+fn shown_env(def: &Value) -> String {
+    def["environment"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            let name = v["name"].as_str().unwrap_or("?");
+            let value = v["value"].as_str().unwrap_or("");
+            let value = if name == "DEFENDER_TOKEN" {
+                masked(value)
+            } else {
+                value.to_string()
+            };
+            format!("\n    {name}={value}")
+        })
+        .collect()
+}
+
 pub fn run(dir: &Path) -> Result<()> {
     let started = Instant::now();
     dns::start(SocketAddr::new(NAMESERVER.parse()?, 53), INTERNET)?;
     web::start(SocketAddr::new(INTERNET.into(), 80), "the internet")?;
+    let sample = read_json(&root().join("examples/fargate-task.json"))?;
+    let family = sample["family"]
+        .as_str()
+        .context("examples/fargate-task.json has no family")?
+        .to_string();
+    let app_name = sample["containerDefinitions"][0]["name"]
+        .as_str()
+        .context("examples/fargate-task.json has no container name")?
+        .to_string();
 
-    step("Starting the console (local, embedded store)");
+    step("1. Starting the console on its defaults (local, embedded store)");
     let admin_password = random_password()?;
     let console_log =
         std::fs::File::create(dir.join("console.log")).context("creating console.log")?;
@@ -66,7 +96,7 @@ pub fn run(dir: &Path) -> Result<()> {
             .arg(dir.join("console"))
             .env("CONSOLE_ADMIN_USER", "admin")
             .env("CONSOLE_ADMIN_PASSWORD", &admin_password)
-            .env("CONSOLE_DEFENDER_IMAGE", "fargate-defender:demo")
+            .env_remove("CONSOLE_DEFENDER_IMAGE")
             .stdout(Stdio::null())
             .stderr(console_log)
             .spawn()
@@ -77,127 +107,136 @@ pub fn run(dir: &Path) -> Result<()> {
     let admin = Console::login(&base, "admin", &admin_password)?;
     println!("console at {base}; logged in as admin");
 
-    step(
-        "Defining the seed's policy: prevent mkdir and DNS for yahoo.com in twistlock-fargate-task",
-    );
-    let policy = read_json(&root().join("examples/policy.json"))?;
-    let saved = admin.put_runtime_policy(&policy)?;
-    println!("{}", serde_json::to_string_pretty(&saved)?);
-    let cnaf = read_json(&root().join("examples/cnaf-policy.json"))?;
-    admin.put_cnaf_policy(&cnaf)?;
-    println!("CNAF policy saved (external port 8080 -> app port 80, SQL injection: prevent)");
-
-    step("Embedding the defender through the console's transform API (the Jenkins example)");
-    let pipeline_password = random_password()?;
-    admin.add_user("jenkins", &pipeline_password, "defender-manager")?;
-    let bundle = admin.install_bundle("demo")?;
-    let task = read_json(&root().join("examples/fargate-task.json"))?;
-    let protected = api::transform_basic(&base, "jenkins", &pipeline_password, &task)?;
-    let app = container(&protected, SAMPLE)?;
-    println!(
-        "{SAMPLE}: entryPoint {}\n{SAMPLE}: environment {}",
-        app["entryPoint"], app["environment"]
-    );
-
-    step("Starting the protected task: the defender sidecar, then the sample container");
-    let lib = dir.join("var-lib-defender");
-    let status = Command::new(bin("defender"))
-        .arg("install")
-        .arg(&lib)
-        .status()
-        .context("running defender install")?;
-    if !status.success() {
-        bail!("the defender sidecar (`defender install`) failed: {status}");
-    }
-    println!("defender sidecar: installed into the shared volume, exited (dependsOn SUCCESS)");
-    let sample_bin = dir.join("sample-bin");
-    std::fs::create_dir_all(&sample_bin)?;
-    write_script(&sample_bin.join("entry.sh"), ENTRY_SH)?;
-    let status = start_container(app, &lib, dir, &sample_bin, &bundle.token)?
-        .0
-        .wait()
-        .context("waiting for the sample container")?;
-    println!("{SAMPLE}: exited with {status}");
-
-    step("CNAF: the web variant (httpd) behind the defender's firewall on port 8080");
-    let web_task = serde_json::json!({
-        "family": "twistlock-fargate-task-web",
-        "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256", "memory": "512",
-        "containerDefinitions": [{"name": "web", "image": "httpd:2.4", "entryPoint": ["httpd-foreground"],
-                                  "portMappings": [{"containerPort": 80, "protocol": "tcp"}]}]
-    });
-    let web_file = dir.join("web-task.json");
-    std::fs::write(&web_file, serde_json::to_vec_pretty(&web_task)?)?;
-    let out = Command::new(bin("deploy-protected"))
-        .args(["embed", "--file"])
-        .arg(&web_file)
-        .args([
-            "--console-url",
-            &base,
-            "--defender-image",
-            "fargate-defender:demo",
-        ])
-        .args(["--cnaf-port", "8080", "--app-port", "80"])
-        .output()
-        .context("running deploy-protected embed")?;
-    if !out.status.success() {
-        bail!(
-            "deploy-protected embed failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+    step("2. Defining the policy (Defend > Runtime > App Embedded Policy; Defend > Firewalls > CNAF for Fargate)");
+    let saved = admin.put_runtime_policy(&read_json(&root().join("examples/policy.json"))?)?;
+    for rule in saved["rules"].as_array().into_iter().flatten() {
+        println!(
+            "runtime rule \"{}\" (revision {}): containers {}; processes {}, denied {}; DNS {}, denied {}",
+            rule["name"].as_str().unwrap_or("?"),
+            saved["revision"],
+            rule["scope"]["containers"],
+            rule["processes"]["effect"].as_str().unwrap_or("?"),
+            rule["processes"]["denied"],
+            rule["dns"]["effect"].as_str().unwrap_or("?"),
+            rule["dns"]["denied"]
         );
     }
-    let web_protected: Value =
-        serde_json::from_slice(&out.stdout).context("reading the protected web task")?;
-    let web_app = container(&web_protected, "web")?;
-    let web_bin = dir.join("web-bin");
-    std::fs::create_dir_all(&web_bin)?;
+    let saved = admin.put_cnaf_policy(&read_json(&root().join("examples/cnaf-policy.json"))?)?;
+    let cnaf = CnafPolicy::from_value(saved).context("reading the saved CNAF policy")?;
+    let rule = cnaf.rule_for_task(&family).with_context(|| {
+        format!("examples/cnaf-policy.json has no enabled CNAF rule for task family {family}")
+    })?;
+    let sqli = rule.protections.get("sqli").map_or("?", |e| e.as_str());
+    println!(
+        "CNAF rule \"{}\" (revision {}) for task family {family}: external port {} -> app port {}; SQL injection: {sqli}",
+        rule.name, cnaf.revision, rule.external_port, rule.app_port
+    );
+
+    step("3. Embedding the Fargate Defender (the Jenkins example's API call, as written)");
+    let pipeline_password = random_password()?;
+    admin.add_user("jenkins", &pipeline_password, "defender-manager")?;
+    println!(
+        "curl -u jenkins:*** -X POST '{base}/api/v1/defenders/fargate.json?consoleaddr={base}' \\\n  \
+         -H 'Content-Type: application/json' --data-binary @examples/fargate-task.json"
+    );
+    let protected = api::transform_basic(&base, &base, "jenkins", &pipeline_password, &sample)?;
+    for w in &protected.warnings {
+        println!("Warning: {w}");
+    }
+    let task = &protected.task;
+    let app = task::container(task, &app_name)?;
+    println!(
+        "{app_name}: entryPoint {}\n{app_name}: command {}\n{app_name}: environment{}",
+        app["entryPoint"],
+        app.get("command").unwrap_or(&Value::Null),
+        shown_env(app)
+    );
+    let token = task::env(app, "DEFENDER_TOKEN").with_context(|| {
+        format!("the protected task gives {app_name} no DEFENDER_TOKEN: the console mints one when no tokenSecretArn is passed")
+    })?;
+    println!(
+        "credential: DEFENDER_TOKEN={} in plain environment, minted by the transform (see the Warning)",
+        masked(token)
+    );
+    match (
+        task::env(app, "DEFENDER_CNAF"),
+        task::env(app, "DEFENDER_CNAF_LISTEN"),
+    ) {
+        (Some("console"), None) => println!(
+            "CNAF: DEFENDER_CNAF=console and no DEFENDER_CNAF_LISTEN: the defender takes its \
+             ports from the console's CNAF rule"
+        ),
+        (cnaf, listen) => bail!(
+            "the protected task gives {app_name} DEFENDER_CNAF={cnaf:?} and \
+             DEFENDER_CNAF_LISTEN={listen:?}; the transform should mark it DEFENDER_CNAF=console"
+        ),
+    }
+
+    step("4. Starting the service: the defender installer, then the protected sample container");
+    let volume = dir.join("volume-defender");
+    task::run_installer(task, &volume, &bin("defender"))?;
+    let waits = app["dependsOn"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|d| d["containerName"] == "defender" && d["condition"] == "SUCCESS");
+    if !waits {
+        bail!("the protected task does not make {app_name} wait for the defender container (dependsOn defender SUCCESS)");
+    }
+    println!("defender container: exited 0, so {app_name} starts (dependsOn defender SUCCESS)");
+    let image = task::image_dir(dir, &app_name)?;
+    task::write_script(&image.join("entry.sh"), ENTRY_SH)?;
     let me = std::env::current_exe().context("finding the xtask executable")?;
-    write_script(
-        &web_bin.join("httpd-foreground"),
+    task::write_script(
+        &image.join("httpd-foreground"),
         &format!(
             "#!/bin/sh\nexec '{}' demo-web 127.0.0.1:80 'It works!'\n",
             me.display()
         ),
     )?;
-    let mut web_container = start_container(web_app, &lib, dir, &web_bin, &bundle.token)?;
-    wait_listening("127.0.0.1:8080", Duration::from_secs(30))?;
-    let (code, _) = http("GET", "http://127.0.0.1:8080/", None)?;
-    println!("curl http://<task>:8080/                      -> {code} (clean request forwarded to the app)");
-    let (code, body) = http("POST", "http://127.0.0.1:8080/", Some(SEED_SQLI))?;
-    println!("curl -X POST -d '{SEED_SQLI}' -> {code}");
-    let first = body
-        .lines()
-        .find(|l| l.to_ascii_lowercase().contains("request id") || l.contains("blocked"))
-        .unwrap_or("");
-    println!("  block page: {}", first.trim());
-    stop(&mut web_container.0)?;
+    let mut service = task::start(app, &volume, dir, &image)?;
+    let url = format!("http://127.0.0.1:{}/", rule.external_port);
+    wait_answering(&url, SERVICE_TIMEOUT)?;
+    println!(
+        "service up: {url} answers through CNAF (port {} from the console's rule \"{}\", app port {})",
+        rule.external_port, rule.name, rule.app_port
+    );
+
+    step("5. Testing the task: the seed's SQL injection against the CNAF port");
+    let (code, _) = http("GET", &url, None)?;
+    println!("curl {url}  -> {code} (a clean request, forwarded to the app)");
+    let (code, body) = http("POST", &url, Some(SEED_SQLI))?;
+    println!("curl -X POST -d '{SEED_SQLI}' {url}  -> {code}");
+    println!("  block page: {}", block_page_summary(&body));
 
     step("Audits, as the console returns them (Monitor > Events)");
-    let wanted: [(&str, &Check); 3] = [
-        ("the mkdir block", &|m: &str| {
+    let check = |m: &str| -> [bool; 3] {
+        [
             m.contains("mkdir launched from")
                 && m.ends_with(
                     "and is explicitly blocked in the runtime rule. Full command: mkdir test",
-                )
-        }),
-        ("the yahoo.com DNS audit", &|m: &str| {
-            m == "DNS resolution of suspicious name yahoo.com"
-        }),
-        ("the SQL injection block", &|m: &str| {
-            m.starts_with("SQL injection detected") && m.ends_with("request blocked")
-        }),
+                ),
+            m == "DNS resolution of suspicious name yahoo.com",
+            m.starts_with("SQL injection detected") && m.ends_with("request blocked"),
+        ]
+    };
+    const WANTED: [&str; 3] = [
+        "the mkdir block",
+        "the yahoo.com DNS audit",
+        "the SQL injection block",
     ];
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let (runtime, firewall) = loop {
+    let deadline = Instant::now() + AUDIT_TIMEOUT;
+    let (runtime, firewall, found) = loop {
         let runtime = admin.audits(false)?;
         let firewall = admin.audits(true)?;
-        let all: Vec<&str> = runtime
-            .iter()
-            .chain(firewall.iter())
-            .map(|a| a.message.as_str())
-            .collect();
-        if wanted.iter().all(|(_, ok)| all.iter().any(|m| ok(m))) || Instant::now() > deadline {
-            break (runtime, firewall);
+        let mut found = [false; 3];
+        for a in runtime.iter().chain(firewall.iter()) {
+            for (f, hit) in found.iter_mut().zip(check(&a.message)) {
+                *f |= hit;
+            }
+        }
+        if found.iter().all(|f| *f) || Instant::now() > deadline {
+            break (runtime, firewall, found);
         }
         std::thread::sleep(Duration::from_millis(500));
     };
@@ -215,18 +254,28 @@ pub fn run(dir: &Path) -> Result<()> {
             a.kind, a.effect, a.container, a.message
         );
     }
-    let all: Vec<&str> = runtime
+    for d in admin.defenders()? {
+        println!(
+            "defender seen by the console: {}/{} ({}), {} audits received, using the task's DEFENDER_TOKEN",
+            d.task, d.container, d.image, d.audits_received
+        );
+    }
+    let missing: Vec<&str> = WANTED
         .iter()
-        .chain(firewall.iter())
-        .map(|a| a.message.as_str())
-        .collect();
-    let missing: Vec<&str> = wanted
-        .iter()
-        .filter(|(_, ok)| !all.iter().any(|m| ok(m)))
+        .zip(found)
+        .filter(|(_, f)| !f)
         .map(|(name, _)| *name)
         .collect();
+
+    step("Stopping the service");
+    let status = task::stop(&mut service.0)?;
+    println!("{app_name}: exited with {status}");
     if !missing.is_empty() {
-        bail!("the console is missing {}", missing.join(", "));
+        bail!(
+            "after {AUDIT_TIMEOUT:?} the console is missing {} (the console's log: {})",
+            missing.join(", "),
+            dir.join("console.log").display()
+        );
     }
     println!(
         "\ndemo: OK: the seed's audits are in the console ({:.1} s after the build)",
@@ -235,114 +284,63 @@ pub fn run(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Recognises one of the seed's audit messages.
-type Check = dyn Fn(&str) -> bool;
-
+/// The sample image's entrypoint: the seed's `entry.sh` (mkdir, then outbound requests to
+/// yahoo.com and google.com), ending in the web server of the seed's CNAF variant (httpd:2.4 on
+/// port 80) where the seed's sample sleeps.
 const ENTRY_SH: &str = r#"#!/bin/sh
-# The seed's sample container: mkdir, then outbound requests to yahoo.com and google.com.
 echo "entry.sh: mkdir test"
 mkdir test || echo "entry.sh: mkdir was refused"
 echo "entry.sh: wget http://yahoo.com/"
-wget -q -T 5 -t 1 -O - http://yahoo.com/ || echo "entry.sh: wget yahoo.com failed"
+wget -q -T 5 -t 1 -O /dev/null http://yahoo.com/ || echo "entry.sh: wget yahoo.com failed"
 echo "entry.sh: wget http://google.com/"
-wget -q -T 5 -t 1 -O - http://google.com/ || echo "entry.sh: wget google.com failed"
+wget -q -T 5 -t 1 -O /dev/null http://google.com/ && echo "entry.sh: google.com answered"
+echo "entry.sh: serving HTTP on port 80 (httpd-foreground)"
+exec httpd-foreground
 "#;
 
-fn write_script(path: &Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("making {} executable", path.display()))
-}
-
-/// The container definition named `name` in a protected task definition.
-fn container<'a>(task: &'a Value, name: &str) -> Result<&'a Value> {
-    task["containerDefinitions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
-        .with_context(|| format!("the protected task has no container {name}"))
-}
-
-/// Starts a container of the protected task as ECS would: its entryPoint + command, its
-/// environment, the defender token from the task's secret, the shared defender volume.
-fn start_container(
-    def: &Value,
-    lib: &Path,
-    dir: &Path,
-    bin_dir: &Path,
-    token: &str,
-) -> Result<Running> {
-    let name = def["name"].as_str().unwrap_or("app").to_string();
-    let mut argv: Vec<String> = def["entryPoint"]
-        .as_array()
-        .context("the protected container has no entryPoint")?
-        .iter()
-        .filter_map(|v| v.as_str().map(String::from))
-        .collect();
-    if let Some(cmd) = def["command"].as_array() {
-        argv.extend(cmd.iter().filter_map(|v| v.as_str().map(String::from)));
-    }
-    if argv.first().map(String::as_str) != Some("/var/lib/defender/defender") {
-        bail!("container {name} is not wrapped by the defender: {argv:?}");
-    }
-    let workdir = dir.join(format!("{name}-root"));
-    std::fs::create_dir_all(&workdir)?;
-    let mut cmd = Command::new(lib.join("defender"));
-    cmd.args(&argv[1..])
-        .current_dir(&workdir)
-        .env_clear()
-        .env(
-            "PATH",
-            format!("{}:/bin:/usr/bin:/sbin:/usr/sbin", bin_dir.display()),
-        )
-        .env("DEFENDER_TOKEN", token)
-        .env("DEFENDER_STATE_DIR", dir.join(format!("{name}-state")))
-        .env("DEFENDER_POLL_SECONDS", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for var in def["environment"].as_array().into_iter().flatten() {
-        if let (Some(k), Some(v)) = (var["name"].as_str(), var["value"].as_str()) {
-            cmd.env(k, v);
-        }
-    }
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("starting container {name}"))?;
-    for stream in [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
+/// The block page in a line: its title and the request id it names.
+fn block_page_summary(body: &str) -> String {
+    let between = |open: &str, close: &str| {
+        body.split_once(open)
+            .and_then(|(_, rest)| rest.split_once(close))
+            .map(|(inner, _)| inner.trim().to_string())
+    };
+    let title = between("<title>", "</title>").unwrap_or_else(|| "(no title)".into());
+    match body
+        .split_once("Request ID:")
+        .and_then(|(_, rest)| rest.split_once("<code>"))
+        .and_then(|(_, rest)| rest.split_once("</code>"))
     {
-        let name = name.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                println!("[{name}] {line}");
-            }
-        });
+        Some((id, _)) => format!("{title}, request ID {}", id.trim()),
+        None => title,
     }
-    Ok(Running(child))
 }
 
-fn wait_listening(addr: &str, timeout: Duration) -> Result<()> {
-    let addr: SocketAddr = addr.parse()?;
-    let deadline = Instant::now() + timeout;
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        if Instant::now() > deadline {
+/// Waits until `url` answers 200, printing what it sees while it waits.
+fn wait_answering(url: &str, timeout: Duration) -> Result<()> {
+    let started = Instant::now();
+    let mut last = String::new();
+    loop {
+        let now = match http("GET", url, None) {
+            Ok((200, _)) => return Ok(()),
+            Ok((code, _)) => format!("answers {code}: the app is not up yet"),
+            Err(_) => "nothing listens yet".to_string(),
+        };
+        if now != last {
+            println!(
+                "waiting for {url} ({:.1} s): {now}",
+                started.elapsed().as_secs_f64()
+            );
+            last = now;
+        }
+        if started.elapsed() > timeout {
             bail!(
-                "nothing listens on {addr} after {timeout:?} (is CNAF enabled in `defender run`?)"
+                "{url} did not answer 200 within {timeout:?} (last: {last}); the container's \
+                 output above says why"
             );
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(200));
     }
-    Ok(())
 }
 
 /// One HTTP request; any status is an answer (only transport failures are errors).
@@ -361,25 +359,5 @@ fn http(method: &str, url: &str, json_body: Option<&str>) -> Result<(u16, String
         }
         Err(ureq::Error::Status(code, resp)) => Ok((code, resp.into_string().unwrap_or_default())),
         Err(e) => bail!("{method} {url}: {e}"),
-    }
-}
-
-/// Stops a container as ECS does: SIGTERM, then SIGKILL after a grace period.
-fn stop(child: &mut Child) -> Result<ExitStatus> {
-    let pid = libc::pid_t::try_from(child.id()).context("pid out of range")?;
-    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped; no memory is touched.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
-        }
-        if Instant::now() > deadline {
-            child.kill()?;
-            return Ok(child.wait()?);
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
