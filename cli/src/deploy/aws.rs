@@ -23,7 +23,8 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 /// Every IAM action the deploy mode calls (the IAM policy in `infra/iam/` lists exactly these,
-/// plus the authorization-only `iam:PassRole` and `ecs:TagResource`).
+/// plus the authorization-only `iam:PassRole`, `ecs:TagResource`, `ec2:CreateTags` and
+/// `secretsmanager:TagResource`).
 pub const API_ACTIONS: &[&str] = &[
     "ecs:DescribeTaskDefinition",
     "ecs:RegisterTaskDefinition",
@@ -33,6 +34,10 @@ pub const API_ACTIONS: &[&str] = &[
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
     "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:DescribeVpcs",
+    "ec2:CreateSecurityGroup",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:CreateSecret",
 ];
 
 /// A failed AWS call, classified so callers can give actionable messages.
@@ -102,7 +107,7 @@ const ACCESS_DENIED_CODES: &[&str] = &[
     "UnauthorizedException",
 ];
 
-fn classify<E, R>(action: &'static str, err: SdkError<E, R>) -> AwsCallError
+pub(super) fn classify<E, R>(action: &'static str, err: SdkError<E, R>) -> AwsCallError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -145,7 +150,7 @@ pub async fn load_sdk_config(region: Option<&str>, profile: Option<&str>) -> aws
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     ecs: aws_sdk_ecs::Client,
-    ec2: aws_sdk_ec2::Client,
+    pub(super) ec2: aws_sdk_ec2::Client,
     secrets: aws_sdk_secretsmanager::Client,
     region: String,
 }

@@ -456,7 +456,15 @@ fn the_iam_policy_lists_exactly_the_actions_the_cli_needs() {
     let mut needed: Vec<String> = deploy_protected::deploy::aws::API_ACTIONS
         .iter()
         .map(|a| a.to_string())
-        .chain(["iam:PassRole".to_string(), "ecs:TagResource".to_string()])
+        .chain(
+            [
+                "iam:PassRole",
+                "ecs:TagResource",
+                "ec2:CreateTags",
+                "secretsmanager:TagResource",
+            ]
+            .map(String::from),
+        )
         .collect();
     needed.sort();
     assert_eq!(policy, needed);
