@@ -23,7 +23,8 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 /// Every IAM action the deploy mode calls (the IAM policy in `infra/iam/` lists exactly these,
-/// plus the authorization-only `iam:PassRole` and `ecs:TagResource`).
+/// plus the authorization-only `iam:PassRole`, `ecs:TagResource`, `ec2:CreateTags` and
+/// `secretsmanager:TagResource`).
 pub const API_ACTIONS: &[&str] = &[
     "ecs:DescribeTaskDefinition",
     "ecs:RegisterTaskDefinition",
@@ -33,6 +34,8 @@ pub const API_ACTIONS: &[&str] = &[
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
     "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:DescribeVpcs",
+    "ec2:CreateSecurityGroup",
     "secretsmanager:DescribeSecret",
     "secretsmanager:CreateSecret",
     "secretsmanager:PutResourcePolicy",
@@ -152,7 +155,7 @@ pub async fn load_sdk_config(region: Option<&str>, profile: Option<&str>) -> aws
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     ecs: aws_sdk_ecs::Client,
-    ec2: aws_sdk_ec2::Client,
+    pub(super) ec2: aws_sdk_ec2::Client,
     secrets: aws_sdk_secretsmanager::Client,
     iam: aws_sdk_iam::Client,
     region: String,

@@ -47,12 +47,12 @@ pub struct DeployFlags {
     #[arg(long, value_name = "SERVICE")]
     pub service: Option<String>,
 
-    /// Subnet ids, comma-separated (required to create the service).
+    /// Subnet ids, comma-separated (default for a new service: the default VPC's).
     #[arg(long, value_name = "SUBNET,...", value_delimiter = ',')]
     pub subnets: Vec<String>,
 
-    /// Security group ids, comma-separated (required to create the service); the CNAF port is
-    /// opened on them.
+    /// Security group ids, comma-separated (default for a new service: a group made for it);
+    /// the CNAF port is opened on them.
     #[arg(long, value_name = "SG,...", value_delimiter = ',')]
     pub security_groups: Vec<String>,
 

@@ -77,6 +77,30 @@ pub enum DeployError {
         /// Its VPC.
         group_vpc: String,
     },
+    /// A new service without `--subnets`, in a region with no default VPC.
+    #[error(
+        "service `{service}` does not exist and region {region} has no default VPC to create it \
+         in: pass --subnets and --security-groups (subnets and security groups of one VPC)"
+    )]
+    NoDefaultVpc {
+        /// Service name.
+        service: String,
+        /// The region searched.
+        region: String,
+    },
+    /// A new service without `--subnets`, and the default VPC has no subnets.
+    #[error(
+        "service `{service}` does not exist and the default VPC {vpc_id} in region {region} has \
+         no subnets to create it in: pass --subnets and --security-groups"
+    )]
+    NoDefaultSubnets {
+        /// Service name.
+        service: String,
+        /// The default VPC.
+        vpc_id: String,
+        /// The region searched.
+        region: String,
+    },
     /// The transform rejected the task definition.
     #[error("cannot protect task definition {source_arn}: {error}")]
     Transform {
@@ -166,6 +190,8 @@ impl DeployError {
             | DeployError::ClusterNotFound { .. }
             | DeployError::NetworkResourceNotFound { .. }
             | DeployError::VpcMismatch { .. }
+            | DeployError::NoDefaultVpc { .. }
+            | DeployError::NoDefaultSubnets { .. }
             | DeployError::Transform { .. } => 2,
             DeployError::Console(e) if e.is_usage() => 2,
             DeployError::ServiceDraining { .. }
@@ -211,6 +237,16 @@ mod tests {
              (infra/iam/deploy-protected-policy.json lists every action needed)"
         );
         assert_eq!(e.exit_code(), 1);
+        let e = DeployError::NoDefaultVpc {
+            service: "web".into(),
+            region: "eu-west-1".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "service `web` does not exist and region eu-west-1 has no default VPC to create it \
+             in: pass --subnets and --security-groups (subnets and security groups of one VPC)"
+        );
+        assert_eq!(e.exit_code(), 2);
         let w = WaitFailure::Timeout {
             service: "web".into(),
             timeout: Duration::from_secs(600),

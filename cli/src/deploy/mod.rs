@@ -3,6 +3,7 @@
 //! or update the Fargate service and wait for a steady state.
 //!
 //! - [`aws`]: the ECS/EC2 calls, errors naming the IAM action.
+//! - [`network`]: a new service without `--subnets`: the default VPC and a group made for it.
 //! - [`normalize`]: comparing definitions by meaning (reuse instead of duplicate revisions).
 //! - [`plan`]: `--dry-run` (diff + the calls that would be made).
 //! - [`wait`]: our own steady-state poll loop; [`progress`]: spinner or plain lines.
@@ -17,6 +18,7 @@ pub mod cmd;
 pub mod credential;
 pub mod error;
 pub mod exec_role;
+pub mod network;
 pub mod normalize;
 pub mod output;
 pub mod plan;
@@ -58,8 +60,8 @@ pub struct DeploySettings {
     pub cluster: String,
     /// Service name; defaults to the family.
     pub service: Option<String>,
-    /// Subnets, security groups, public IP. Required to create a service; when updating, given
-    /// values replace the service's.
+    /// Subnets, security groups, public IP. When creating a service without them: the default
+    /// VPC and a group made for the service; when updating, given values replace the service's.
     pub network: Option<AwsVpc>,
     /// Desired task count (default 1 on create, unchanged on update).
     pub desired_count: Option<i32>,
@@ -117,6 +119,33 @@ pub struct RuleSummary {
     pub result: &'static str,
 }
 
+/// Whether the group made for the service was created by this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupOrigin {
+    /// CreateSecurityGroup.
+    Created,
+    /// It already existed (an earlier run made it).
+    Reused,
+}
+
+/// The default network a new service was given (no `--subnets` / `--security-groups`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkSummary {
+    /// The region's default VPC.
+    pub vpc_id: String,
+    /// Its subnets the service runs in.
+    pub subnets: Vec<String>,
+    /// The group made for the service.
+    pub security_group_id: String,
+    /// `fargate-defender-SERVICE`.
+    pub security_group_name: String,
+    /// Created or reused.
+    pub security_group: GroupOrigin,
+    /// Always true: tasks in the default VPC's public subnets need a public IP to pull images.
+    pub assign_public_ip: bool,
+}
+
 /// Where the deployment ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -142,6 +171,8 @@ pub struct DeploySummary {
     pub service_arn: String,
     /// Created, updated or unchanged.
     pub service: ServiceAction,
+    /// The default network the service was created in; `None` with `--subnets` or on update.
+    pub default_network: Option<NetworkSummary>,
     /// CNAF rules ensured (empty without a CNAF port).
     pub security_group_rules: Vec<RuleSummary>,
     /// Where it ended.
@@ -166,7 +197,8 @@ pub enum Outcome {
 }
 
 /// Runs one deployment. Every check that can fail on user input (family, cluster, subnets
-/// and security groups in one VPC, the transform) happens before the first mutating call.
+/// and security groups in one VPC or a default VPC, the transform) happens before the first
+/// mutating call.
 pub async fn deploy(
     clients: &AwsClients,
     settings: &DeploySettings,

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{DeploySummary, DryRunPlan, FinalState, Registration, ServiceAction};
+use super::{DeploySummary, DryRunPlan, FinalState, GroupOrigin, Registration, ServiceAction};
 
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,6 +47,20 @@ pub fn render_summary(
                 "service:         {} ({action})\n",
                 summary.service_arn
             ));
+            if let Some(n) = &summary.default_network {
+                let origin = match n.security_group {
+                    GroupOrigin::Created => "created",
+                    GroupOrigin::Reused => "reused",
+                };
+                out.push_str(&format!(
+                    "network:         default VPC {} subnets {}, security group {} {} \
+                     ({origin}), public IP\n",
+                    n.vpc_id,
+                    n.subnets.join(","),
+                    n.security_group_id,
+                    n.security_group_name
+                ));
+            }
             for rule in &summary.security_group_rules {
                 out.push_str(&format!(
                     "security group:  {} {}/{} from {} ({})\n",
@@ -85,6 +99,7 @@ pub fn render_plan(plan: &DryRunPlan, format: OutputFormat) -> String {
                 "source_task_definition_arn": plan.source_task_definition_arn,
                 "reuse_task_definition_arn": plan.reuse_task_definition_arn,
                 "diff": plan.diff,
+                "network": plan.network,
                 "calls": plan.calls,
             });
             format!("{value:#}\n")
@@ -96,6 +111,9 @@ pub fn render_plan(plan: &DryRunPlan, format: OutputFormat) -> String {
             }
             if let Some(arn) = &plan.reuse_task_definition_arn {
                 out.push_str(&format!("\n{arn} already is the protected definition\n"));
+            }
+            if let Some(network) = &plan.network {
+                out.push_str(&format!("\nnetwork: {network}\n"));
             }
             out.push_str("\nAWS calls a real run would make:\n");
             for call in &plan.calls {
@@ -109,7 +127,7 @@ pub fn render_plan(plan: &DryRunPlan, format: OutputFormat) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::RuleSummary;
+    use crate::deploy::{NetworkSummary, RuleSummary};
 
     fn summary() -> DeploySummary {
         DeploySummary {
@@ -117,6 +135,7 @@ mod tests {
             task_definition: Registration::Registered,
             service_arn: "arn:aws:ecs:us-east-1:1:service/c/web".into(),
             service: ServiceAction::Created,
+            default_network: None,
             security_group_rules: vec![RuleSummary {
                 group_id: "sg-1".into(),
                 protocol: "tcp",
@@ -152,5 +171,32 @@ mod tests {
         assert_eq!(v["final_state"], "steady");
         assert_eq!(v["security_group_rules"][0]["result"], "already-present");
         assert_eq!(v["error"], serde_json::Value::Null);
+        assert_eq!(v["default_network"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn the_default_network_is_in_both_formats() {
+        let mut s = summary();
+        s.default_network = Some(NetworkSummary {
+            vpc_id: "vpc-1".into(),
+            subnets: vec!["subnet-a".into(), "subnet-b".into()],
+            security_group_id: "sg-1".into(),
+            security_group_name: "fargate-defender-web".into(),
+            security_group: GroupOrigin::Created,
+            assign_public_ip: true,
+        });
+        let text = render_summary(&s, None, OutputFormat::Text);
+        assert!(
+            text.contains(
+                "network:         default VPC vpc-1 subnets subnet-a,subnet-b, security group \
+                 sg-1 fargate-defender-web (created), public IP\n"
+            ),
+            "{text}"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&render_summary(&s, None, OutputFormat::Json)).expect("json");
+        assert_eq!(v["default_network"]["security_group"], "created");
+        assert_eq!(v["default_network"]["subnets"][1], "subnet-b");
+        assert_eq!(v["default_network"]["assign_public_ip"], true);
     }
 }

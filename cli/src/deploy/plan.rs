@@ -6,6 +6,7 @@ use serde_json::Value;
 use similar::TextDiff;
 
 use super::aws::AwsVpc;
+use super::network::{group_description, SERVICE_TAG};
 use super::normalize::register_input;
 use super::CnafIngress;
 
@@ -18,6 +19,8 @@ pub struct DryRunPlan {
     pub reuse_task_definition_arn: Option<String>,
     /// Unified diff of the current (register-input shape) and protected definitions.
     pub diff: String,
+    /// The default network a new service would get (no `--subnets`), in words.
+    pub network: Option<String>,
     /// The mutating AWS calls, in order, followed by the wait.
     pub calls: Vec<String>,
 }
@@ -38,6 +41,9 @@ pub fn definition_diff(current_label: &str, current: &Value, protected: &Value) 
         .to_string()
 }
 
+/// Stands for the id of a security group a real run would create.
+pub const NEW_GROUP: &str = "<new group>";
+
 /// What the calls list is built from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PlanInput<'a> {
@@ -51,6 +57,8 @@ pub(crate) struct PlanInput<'a> {
     pub desired_count: Option<i32>,
     pub network: Option<&'a AwsVpc>,
     pub network_changed: bool,
+    /// The security group to create for the service: `(name, vpc id)`.
+    pub create_group: Option<(&'a str, &'a str)>,
     pub cnaf: Option<&'a CnafIngress>,
     pub security_groups: &'a [String],
     pub wait: Option<std::time::Duration>,
@@ -69,6 +77,14 @@ pub(crate) fn planned_calls(p: &PlanInput<'_>) -> Vec<String> {
             format!("{}:<new revision>", p.family)
         }
     };
+    if let Some((name, vpc)) = p.create_group {
+        calls.push(format!(
+            "ec2:CreateSecurityGroup groupName={name} vpcId={vpc} description=\"{}\" \
+             tags={SERVICE_TAG}={}",
+            group_description(p.service),
+            p.service
+        ));
+    }
     if let Some(cnaf) = p.cnaf {
         for group in p.security_groups {
             calls.push(format!(
@@ -168,6 +184,7 @@ mod tests {
             desired_count: None,
             network: Some(&network),
             network_changed: true,
+            create_group: None,
             cnaf: Some(&cnaf),
             security_groups: &network.security_groups,
             wait: Some(std::time::Duration::from_secs(600)),
@@ -183,6 +200,42 @@ mod tests {
                  securityGroups=sg-1 assignPublicIp=ENABLED",
                 "ecs:DescribeServices cluster=c services=web every few seconds until steady \
                  (up to 10m)",
+            ]
+        );
+    }
+
+    #[test]
+    fn calls_for_a_new_service_in_the_default_vpc() {
+        let network = AwsVpc {
+            subnets: vec!["subnet-a".into()],
+            security_groups: vec![NEW_GROUP.into()],
+            assign_public_ip: true,
+        };
+        let calls = planned_calls(&PlanInput {
+            family: "web",
+            reuse: Some("arn:td:2"),
+            cluster: "c",
+            service: "web",
+            existing_task_definition: None,
+            update_needed: true,
+            desired_count: None,
+            network: Some(&network),
+            network_changed: true,
+            create_group: Some(("fargate-defender-web", "vpc-1")),
+            cnaf: None,
+            security_groups: &network.security_groups,
+            wait: None,
+        });
+        assert_eq!(
+            calls,
+            vec![
+                "ec2:CreateSecurityGroup groupName=fargate-defender-web vpcId=vpc-1 \
+                 description=\"fargate-defender: tasks of ECS service web (made by \
+                 deploy-protected)\" tags=fargate-defender:service=web",
+                "ecs:CreateService cluster=c serviceName=web taskDefinition=arn:td:2 \
+                 launchType=FARGATE desiredCount=1 subnets=subnet-a \
+                 securityGroups=<new group> assignPublicIp=ENABLED",
+                "(no wait: --no-wait)",
             ]
         );
     }

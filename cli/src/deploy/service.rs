@@ -7,8 +7,9 @@ use super::aws::{
     IngressRule,
 };
 use super::error::{DeployError, WaitFailure};
+use super::network;
 use super::normalize::same_definition;
-use super::plan::{definition_diff, planned_calls, DryRunPlan, PlanInput};
+use super::plan::{definition_diff, planned_calls, DryRunPlan, PlanInput, NEW_GROUP};
 use super::progress::Progress;
 use super::wait::{wait_for_steady, WaitOutcome};
 use super::{
@@ -74,24 +75,29 @@ pub(super) async fn run(
         }
     }
     let existing_network = existing.as_ref().and_then(service_network);
-    if existing.is_none() && settings.network.is_none() {
-        return Err(DeployError::InvalidSettings(format!(
-            "service `{service_name}` does not exist in cluster `{}`: --subnets and \
-             --security-groups are needed to create it",
-            settings.cluster
-        )));
-    }
 
-    // 4. Subnets and security groups exist and share one VPC.
+    // 4. Subnets and security groups exist and share one VPC; a new service without them gets
+    // the default VPC and a group made for it (found now, created after the checks).
     if let Some(network) = &settings.network {
         check_network(clients, network, &region).await?;
     }
-    let groups: Vec<String> = settings
-        .network
-        .as_ref()
-        .or(existing_network.as_ref())
-        .map(|n| n.security_groups.clone())
-        .unwrap_or_default();
+    let default_network = match (&existing, &settings.network) {
+        (None, None) => Some(network::discover(clients, &service_name).await?),
+        _ => None,
+    };
+    let groups: Vec<String> = match &default_network {
+        Some(n) => vec![n.group_id.clone().unwrap_or_else(|| NEW_GROUP.to_string())],
+        None => settings
+            .network
+            .as_ref()
+            .or(existing_network.as_ref())
+            .map(|n| n.security_groups.clone())
+            .unwrap_or_default(),
+    };
+    let mut new_network = match &default_network {
+        Some(n) => Some(n.vpc(&groups[0])),
+        None => settings.network.clone(),
+    };
     if settings.cnaf.is_some() && groups.is_empty() {
         return Err(DeployError::InvalidSettings(format!(
             "service `{service_name}` has no security groups to open the CNAF port on: pass \
@@ -127,6 +133,7 @@ pub(super) async fn run(
             source_task_definition_arn: source.arn.clone(),
             reuse_task_definition_arn: reuse.clone(),
             diff: definition_diff(&label, &source.definition, &protected),
+            network: default_network.as_ref().map(|n| n.plan_note(&service_name)),
             calls: planned_calls(&PlanInput {
                 family: &settings.family,
                 reuse: reuse.as_deref(),
@@ -135,8 +142,12 @@ pub(super) async fn run(
                 existing_task_definition: existing_td.as_deref(),
                 update_needed,
                 desired_count: settings.desired_count,
-                network: settings.network.as_ref(),
+                network: new_network.as_ref(),
                 network_changed,
+                create_group: default_network
+                    .as_ref()
+                    .filter(|n| n.group_id.is_none())
+                    .map(|n| (n.group_name.as_str(), n.vpc_id.as_str())),
                 cnaf: settings.cnaf.as_ref(),
                 security_groups: &groups,
                 wait: settings.wait.map(|w| w.timeout),
@@ -159,7 +170,15 @@ pub(super) async fn run(
         }
     };
 
-    // 7. CNAF ingress.
+    // 7. The default network's group (created when missing), then CNAF ingress.
+    let mut groups = groups;
+    let mut default_summary = None;
+    if let Some(n) = &default_network {
+        let summary = network::ensure_group(clients, n, &service_name, progress).await?;
+        groups = vec![summary.security_group_id.clone()];
+        new_network = Some(n.vpc(&summary.security_group_id));
+        default_summary = Some(summary);
+    }
     let mut rules = Vec::new();
     if let Some(cnaf) = settings.cnaf {
         for group in &groups {
@@ -190,7 +209,7 @@ pub(super) async fn run(
     }
 
     // 8. Create or update the service.
-    let (service, action) = match (&existing, &settings.network) {
+    let (service, action) = match (&existing, &new_network) {
         (None, Some(network)) => {
             let count = settings.desired_count.unwrap_or(1);
             let s = clients
@@ -233,8 +252,8 @@ pub(super) async fn run(
         }
         (None, None) => {
             return Err(DeployError::InvalidSettings(format!(
-                "service `{service_name}` does not exist: --subnets and --security-groups are \
-                 needed to create it"
+                "service `{service_name}` does not exist and has no network to be created in: \
+                 pass --subnets and --security-groups"
             )))
         }
     };
@@ -243,6 +262,7 @@ pub(super) async fn run(
         task_definition: registration,
         service_arn: service.service_arn().unwrap_or_default().to_string(),
         service: action,
+        default_network: default_summary,
         security_group_rules: rules,
         final_state: FinalState::NotWaited,
         running_count: Some(service.running_count()),

@@ -140,11 +140,16 @@ fn the_deploy_policy_grants_only_what_deploy_protected_calls() {
     let doc: Value = serde_json::from_str(&read("infra/iam/deploy-protected-policy.json")).unwrap();
     for action in actions(&doc) {
         let (service, op) = action.split_once(':').unwrap();
-        // Implicit permissions: tags on RegisterTaskDefinition, CreateSecret and CreateRole,
-        // roles passed to ECS.
+        // Implicit permissions: tags on RegisterTaskDefinition, CreateSecret, CreateRole and
+        // CreateSecurityGroup (`ec2:CreateTags`, only with `ec2:CreateAction`
+        // CreateSecurityGroup), roles passed to ECS.
         if matches!(
             action.as_str(),
-            "ecs:TagResource" | "secretsmanager:TagResource" | "iam:TagRole" | "iam:PassRole"
+            "ecs:TagResource"
+                | "secretsmanager:TagResource"
+                | "iam:TagRole"
+                | "ec2:CreateTags"
+                | "iam:PassRole"
         ) {
             continue;
         }
