@@ -131,44 +131,12 @@ async fn deploy_with_only_environment_settings_takes_everything_from_the_console
     let dir = tempfile::tempdir().expect("tempdir");
     let console = Console::start(dir.path());
 
-    // AWS before: the `default` cluster, a subnet and a group, the seed's sample task.
+    // AWS before: the `default` cluster, moto's default VPC, the seed's sample task.
     ecs.create_cluster()
         .cluster_name("default")
         .send()
         .await
         .expect("cluster");
-    let vpc_id = ec2
-        .create_vpc()
-        .cidr_block("10.0.0.0/16")
-        .send()
-        .await
-        .expect("vpc")
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .expect("vpc id")
-        .to_string();
-    let subnet_id = ec2
-        .create_subnet()
-        .vpc_id(&vpc_id)
-        .cidr_block("10.0.1.0/24")
-        .send()
-        .await
-        .expect("subnet")
-        .subnet()
-        .and_then(|s| s.subnet_id())
-        .expect("subnet id")
-        .to_string();
-    let group_id = ec2
-        .create_security_group()
-        .group_name("web")
-        .description("web tasks")
-        .vpc_id(&vpc_id)
-        .send()
-        .await
-        .expect("group")
-        .group_id()
-        .expect("group id")
-        .to_string();
     let sample: Value = serde_json::from_str(SAMPLE).expect("sample");
     deploy_protected::deploy::AwsClients::new(&config)
         .register_task_definition(&sample)
@@ -192,15 +160,9 @@ async fn deploy_with_only_environment_settings_takes_everything_from_the_console
     .expect("join");
     assert_eq!(put.expect("PUT the CNAF policy"), 200);
 
-    // Step 2: the seed's command, with only environment settings (and the network).
-    let subnets = subnet_id.clone();
-    let groups = group_id.clone();
+    // Step 2: the seed's command as written, with only environment settings.
     let endpoint = moto.endpoint();
-    let first = deploy(
-        &endpoint,
-        &console,
-        &["--subnets", &subnets, "--security-groups", &groups],
-    );
+    let first = deploy(&endpoint, &console, &[]);
     let stderr = String::from_utf8_lossy(&first.stderr).to_string();
     assert_eq!(first.status.code(), Some(0), "{stderr}");
     assert!(
@@ -355,21 +317,29 @@ async fn deploy_with_only_environment_settings_takes_everything_from_the_console
     // The service exists and the group is open on the console's CNAF port.
     assert_eq!(summary["service"], "created", "{summary}");
     assert_eq!(summary["task_definition"], "registered", "{summary}");
+    assert_eq!(
+        summary["default_network"]["security_group"], "created",
+        "{summary}"
+    );
+    let group_id = summary["default_network"]["security_group_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a group made for the service: {summary}"))
+        .to_string();
     let group = ec2
         .describe_security_groups()
         .group_ids(&group_id)
         .send()
         .await
         .expect("groups");
+    assert_eq!(
+        group.security_groups()[0].group_name(),
+        Some("fargate-defender-twistlock-fargate-task")
+    );
     let perms = group.security_groups()[0].ip_permissions();
     assert_eq!(cnaf_ports(perms), vec![8080]);
 
     // A second run changes nothing: same secret, same revision, same rule.
-    let second = deploy(
-        &endpoint,
-        &console,
-        &["--subnets", &subnets, "--security-groups", &groups],
-    );
+    let second = deploy(&endpoint, &console, &[]);
     let stderr = String::from_utf8_lossy(&second.stderr).to_string();
     assert_eq!(second.status.code(), Some(0), "{stderr}");
     assert!(
