@@ -137,8 +137,9 @@ fn warnings_go_to_stderr_and_flags_reach_the_transform() {
     assert_eq!(
         stderr(&out),
         "deploy-protected: warning: containerDefinitions[0]: container \"log_router\" is a \
-         FireLens log router; left unwrapped (its image's entrypoint is not in the task \
-         definition and the app containers' logs depend on it starting first)\n\
+         FireLens log router whose entrypoint is not in the task definition, so it is left \
+         unwrapped; to protect it, copy its image's ENTRYPOINT into \"entryPoint\" (and its \
+         CMD into \"command\"); to silence this warning, --exclude-container log_router\n\
          deploy-protected: warning: containerDefinitions[1].portMappings: container \"web\" \
          still maps the app port 8000; traffic sent to it bypasses CNAF, so open only port 8080 \
          in the security group\n"

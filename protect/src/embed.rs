@@ -9,11 +9,15 @@
 //! - drops the read-only fields DescribeTaskDefinition adds and every `null` member;
 //! - adds a task-scoped volume `defender` and a non-essential container `defender` that copies
 //!   the defender binary into it (`/defender install /var/lib/defender`);
-//! - wraps every app container: read-only mount of the volume, `dependsOn` the installer's
-//!   SUCCESS, `SYS_PTRACE`, entryPoint `/var/lib/defender/defender run -- <entryPoint...>`
-//!   (command unchanged), the `DEFENDER_*` environment and the credential in `secrets`;
-//! - CNAF: the external port mapping and `DEFENDER_CNAF_LISTEN` / `DEFENDER_CNAF_UPSTREAM`;
-//! - leaves excluded containers and FireLens log routers untouched;
+//! - wraps every app container, and every FireLens log router whose entrypoint is known (an
+//!   `entryPoint`, or a `command` confirmed with `no_image_entrypoint`): read-only mount of the
+//!   volume, `dependsOn` the installer's SUCCESS, `SYS_PTRACE`, entryPoint
+//!   `/var/lib/defender/defender run -- <entryPoint...>` (command unchanged), the `DEFENDER_*`
+//!   environment and the credential in `secrets`;
+//! - CNAF, in an app container (never a log router): the external port mapping and
+//!   `DEFENDER_CNAF_LISTEN` / `DEFENDER_CNAF_UPSTREAM`;
+//! - leaves excluded containers untouched, and log routers whose entrypoint is unknown (with a
+//!   warning that says how to protect them);
 //! - is idempotent: embedding its own output again only refreshes image and environment.
 
 mod container;
@@ -131,10 +135,13 @@ pub fn embed(input: &Value, options: &EmbedOptions) -> Result<EmbedOutput, Trans
         check_known("--cnaf-container", name, &known)?;
     }
 
-    // Classify: our installer, app containers (wrapped), others (excluded or log routers).
+    // Classify: our installer; app containers and FireLens log routers whose entrypoint is
+    // known (both wrapped, but only app containers may run the CNAF proxy); the rest (excluded
+    // containers, log routers whose entrypoint is unknown) stay as they are.
     let containers = container_list(&td);
     let mut installer = None;
     let mut apps = Vec::new();
+    let mut wrapped = Vec::new();
     for (i, (c, name)) in containers.iter().zip(&names).enumerate() {
         let path = format!("{containers_path}[{i}]");
         if name == DEFENDER_CONTAINER {
@@ -151,20 +158,31 @@ pub fn embed(input: &Value, options: &EmbedOptions) -> Result<EmbedOutput, Trans
                     container: name.clone(),
                 });
             }
-        } else if c.contains_key("firelensConfiguration") && !is_wrapped(c) {
-            warnings.push(format!(
-                "{path}: container \"{name}\" is a FireLens log router; left unwrapped (its \
-                 image's entrypoint is not in the task definition and the app containers' logs \
-                 depend on it starting first)"
-            ));
+        } else if is_log_router(c) {
+            // An entryPoint (wrapped or not), or the user's word that a command is the whole
+            // program; wrap_app then checks the rest as for any container.
+            if c.contains_key("entryPoint") || settings.no_image_entrypoint.contains(name) {
+                wrapped.push(i);
+            } else {
+                warnings.push(unwrapped_router_warning(&path, name, c));
+            }
         } else {
             apps.push(i);
+            wrapped.push(i);
         }
     }
     if apps.is_empty() {
         return Err(TransformError::NothingToProtect {
             path: containers_path,
         });
+    }
+    if let Some(i) = installer {
+        let waited_for = |j: &usize| (names[*j].as_str(), is_log_router(&containers[*j]));
+        container::check_installer_order(
+            &containers[i],
+            &format!("{containers_path}[{i}]"),
+            &wrapped.iter().map(waited_for).collect::<Vec<_>>(),
+        )?;
     }
     // With no ports given, the only app container still runs the proxy once the console's
     // CNAF rule names ports (`DEFENDER_CNAF=console`).
@@ -208,7 +226,7 @@ pub fn embed(input: &Value, options: &EmbedOptions) -> Result<EmbedOutput, Trans
     ensure_volume(&mut td, &root)?;
     let needs_memory = !td.contains_key("memory");
     let list = json::array_mut(&mut td, "containerDefinitions", &root)?;
-    for &i in &apps {
+    for &i in &wrapped {
         let path = format!("{containers_path}[{i}]");
         let ctx = AppContext {
             settings: &settings,
@@ -227,7 +245,7 @@ pub fn embed(input: &Value, options: &EmbedOptions) -> Result<EmbedOutput, Trans
         _ => {
             // The installer logs where the first app container does, when that is CloudWatch
             // (awslogs needs no other container; a FireLens route would make it wait for the
-            // log router).
+            // log router, which waits for the installer once it is wrapped).
             let logs = apps
                 .iter()
                 .filter_map(|&i| list.get(i)?.get("logConfiguration"))
@@ -358,6 +376,30 @@ fn container_names(td: &Map<String, Value>, root: &str) -> Result<Vec<String>, T
         }
     }
     Ok(names)
+}
+
+/// Whether a container is a FireLens log router.
+fn is_log_router(container: &Map<String, Value>) -> bool {
+    container.contains_key("firelensConfiguration")
+}
+
+/// What the user reads about a log router left unwrapped, and how to protect or silence it. A
+/// warning, not an error: the router's image entrypoint is rarely in the task definition, and
+/// the app containers' logs depend on it.
+fn unwrapped_router_warning(path: &str, name: &str, container: &Map<String, Value>) -> String {
+    let how = if container.contains_key("command") {
+        format!(
+            "copy its image's ENTRYPOINT into \"entryPoint\", or, if the image has no \
+             ENTRYPOINT, confirm it with --no-image-entrypoint {name}"
+        )
+    } else {
+        "copy its image's ENTRYPOINT into \"entryPoint\" (and its CMD into \"command\")".into()
+    };
+    format!(
+        "{path}: container \"{name}\" is a FireLens log router whose entrypoint is not in the \
+         task definition, so it is left unwrapped; to protect it, {how}; to silence this \
+         warning, --exclude-container {name}"
+    )
 }
 
 /// The container objects (already checked by [`container_names`]).

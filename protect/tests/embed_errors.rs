@@ -316,8 +316,9 @@ fn cnaf_errors() {
     o.exclude_containers = vec!["worker".into()];
     assert_eq!(
         err(&doc, &o),
-        "--cnaf-container worker: that container is not wrapped (excluded or a FireLens log \
-         router); CNAF runs inside the defender wrapper, name a wrapped container"
+        "--cnaf-container worker: that container is not a wrapped app container (it is \
+         excluded or a FireLens log router); CNAF runs inside the defender wrapper of the web \
+         container, name a wrapped app container"
     );
     // With one app container left, no --cnaf-container is needed.
     o.cnaf = Some(cnaf(None));

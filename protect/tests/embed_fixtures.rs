@@ -8,32 +8,6 @@ use common::*;
 use protect::embed::embed;
 use serde_json::{json, Value};
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn installer(image: &str) -> Value {
-    json!({
-        "name": "defender",
-        "image": image,
-        "essential": false,
-        "entryPoint": ["/defender", "install", "/var/lib/defender"],
-        "mountPoints": [
-            {"sourceVolume": "defender", "containerPath": "/var/lib/defender", "readOnly": false}
-        ]
-    })
-}
-
-fn defender_mount() -> Value {
-    json!({"sourceVolume": "defender", "containerPath": "/var/lib/defender", "readOnly": true})
-}
-
-fn defender_dep() -> Value {
-    json!({"containerName": "defender", "condition": "SUCCESS"})
-}
-
 #[test]
 fn seed_sample_whole_document() {
     let out = embed_fixture("seed-sample.json");
@@ -94,9 +68,10 @@ fn web_firelens_fields() {
     assert_eq!(
         out.warnings,
         [
-            "containerDefinitions[0]: container \"log_router\" is a FireLens log router; left \
-             unwrapped (its image's entrypoint is not in the task definition and the app \
-             containers' logs depend on it starting first)",
+            "containerDefinitions[0]: container \"log_router\" is a FireLens log router whose \
+             entrypoint is not in the task definition, so it is left unwrapped; to protect it, \
+             copy its image's ENTRYPOINT into \"entryPoint\" (and its CMD into \"command\"); to \
+             silence this warning, --exclude-container log_router",
             "containerDefinitions[1].portMappings: container \"web\" still maps the app port \
              8000; traffic sent to it bypasses CNAF, so open only port 8080 in the security group"
         ]

@@ -167,7 +167,7 @@ fn generated() -> impl Strategy<Value = Generated> {
                 containers,
                 any::<bool>(),
                 any::<bool>(),
-                any::<bool>(),
+                prop::option::of(any::<bool>()),
                 prop::option::of(any_value()),
             )
         })
@@ -180,9 +180,14 @@ fn generated() -> impl Strategy<Value = Generated> {
                 }
                 defs.push(Value::Object(c));
             }
-            if firelens {
-                defs.push(json!({"name": "log_router", "image": "fluent-bit",
-                    "firelensConfiguration": {"type": "fluentbit"}, "essential": true}));
+            // A log router, with its entrypoint known (wrapped) or not (left as it is).
+            if let Some(entry_point) = firelens {
+                let mut router = json!({"name": "log_router", "image": "fluent-bit",
+                    "firelensConfiguration": {"type": "fluentbit"}, "essential": true});
+                if entry_point {
+                    router["entryPoint"] = json!(["/fluent-bit/bin/fluent-bit"]);
+                }
+                defs.push(router);
             }
             let mut td = json!({
                 "family": "generated",
@@ -263,7 +268,7 @@ proptest! {
                 .find(|x| x["name"] == name)
                 .unwrap();
             prop_assert_eq!(o.get("command"), c.get("command").filter(|v| !v.is_null()));
-            if c.get("firelensConfiguration").is_some() {
+            if c.get("firelensConfiguration").is_some() && c.get("entryPoint").is_none() {
                 prop_assert_eq!(o, c);
                 continue;
             }

@@ -1,5 +1,5 @@
-//! The per-container half of the transform: wrapping an app container and building the
-//! `defender` installer container.
+//! The per-container half of the transform: wrapping an app container (or a log router) and
+//! building the `defender` installer container.
 
 use super::json::{array_mut, item_object, join, object_mut, opt_str, opt_string_array, strings};
 use super::options::{Settings, Token};
@@ -47,7 +47,9 @@ pub(crate) fn is_defender_installer(container: &Map<String, Value>) -> bool {
     }
 }
 
-/// A new `defender` installer container, logging with `logs` when given.
+/// A new `defender` installer container, logging with `logs` when given (the caller passes an
+/// `awslogs` configuration only: an `awsfirelens` one would make the installer wait for the log
+/// router, a deadlock once the router is wrapped).
 pub(crate) fn new_defender(image: &str, needs_memory: bool, logs: Option<Value>) -> Value {
     let mut container = json!({
         "name": DEFENDER_CONTAINER,
@@ -86,7 +88,42 @@ pub(crate) fn update_defender(
     ensure_mount(container, path, DEFENDER_CONTAINER, false)
 }
 
-/// Wraps one app container (or refreshes an earlier wrapping). Returns warnings.
+/// Refuses an existing installer that waits for a container the transform wraps (which waits
+/// for the installer's SUCCESS): through a `dependsOn` entry, or by logging through FireLens
+/// (`awsfirelens`), which makes ECS start it after the log router. `wrapped` lists the wrapped
+/// containers' names and whether each is a log router. The installer the transform creates has
+/// neither (see [`new_defender`]); this catches a hand-edited one.
+pub(crate) fn check_installer_order(
+    installer: &Map<String, Value>,
+    path: &str,
+    wrapped: &[(&str, bool)],
+) -> Result<(), TransformError> {
+    let deps = installer.get("dependsOn").and_then(Value::as_array);
+    for (i, dep) in deps.into_iter().flatten().enumerate() {
+        let waits_for = dep.get("containerName").and_then(Value::as_str);
+        if let Some(&(name, _)) = wrapped.iter().find(|(n, _)| Some(*n) == waits_for) {
+            return Err(TransformError::InstallerWaitsForWrapped {
+                path: format!("{}[{i}]", join(path, "dependsOn")),
+                container: name.to_string(),
+            });
+        }
+    }
+    let driver = installer
+        .get("logConfiguration")
+        .and_then(|l| l.get("logDriver"))
+        .and_then(Value::as_str);
+    if driver == Some("awsfirelens") {
+        if let Some(&(router, _)) = wrapped.iter().find(|(_, is_router)| *is_router) {
+            return Err(TransformError::InstallerLogsThroughRouter {
+                path: join(&join(path, "logConfiguration"), "logDriver"),
+                router: router.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Wraps one app container or log router (or refreshes an earlier wrapping). Returns warnings.
 pub(crate) fn wrap_app(
     container: &mut Map<String, Value>,
     path: &str,

@@ -145,7 +145,7 @@ pub enum TransformError {
         known: String,
     },
 
-    /// Every container is excluded (or a log router): nothing to protect.
+    /// No app container is left to wrap (every one is excluded, or a log router).
     #[error(
         "{path}: every container is excluded or is a FireLens log router, so there is nothing \
          to protect; exclude fewer containers"
@@ -159,12 +159,32 @@ pub enum TransformError {
     )]
     CnafContainerRequired { candidates: String },
 
-    /// The CNAF container is excluded from wrapping (CNAF runs inside the wrapper).
+    /// The CNAF container is not a wrapped app container (CNAF runs inside the wrapper of an app
+    /// container, never in a log router).
     #[error(
-        "--cnaf-container {container}: that container is not wrapped (excluded or a FireLens \
-         log router); CNAF runs inside the defender wrapper, name a wrapped container"
+        "--cnaf-container {container}: that container is not a wrapped app container (it is \
+         excluded or a FireLens log router); CNAF runs inside the defender wrapper of the web \
+         container, name a wrapped app container"
     )]
     CnafContainerNotWrapped { container: String },
+
+    /// The existing installer depends on a container the transform wraps: a cycle.
+    #[error(
+        "{path}: the defender installer depends on container \"{container}\", which is wrapped \
+         and waits for the installer to succeed, so the task would never start; remove this \
+         dependsOn entry from the installer, or leave the container unwrapped with \
+         --exclude-container {container}"
+    )]
+    InstallerWaitsForWrapped { path: String, container: String },
+
+    /// The existing installer logs through FireLens while the log router is wrapped: a cycle.
+    #[error(
+        "{path}: the defender installer logs through FireLens, so ECS starts it after the log \
+         router \"{router}\", which is wrapped and waits for the installer to succeed, so the \
+         task would never start; give the installer an awslogs logConfiguration (or none), or \
+         leave the log router unwrapped with --exclude-container {router}"
+    )]
+    InstallerLogsThroughRouter { path: String, router: String },
 
     /// Another container already maps the CNAF external port.
     #[error(

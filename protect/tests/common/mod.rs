@@ -3,7 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use protect::embed::{embed, EmbedOptions, EmbedOutput};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::PathBuf;
 
 pub const CONSOLE: &str = "https://console.example.com";
@@ -13,11 +13,12 @@ pub const SECRET_ARN: &str =
 pub const PREFIX: [&str; 3] = ["/var/lib/defender/defender", "run", "--"];
 
 /// Every fixture under `tests/fixtures/`.
-pub const FIXTURES: [&str; 4] = [
+pub const FIXTURES: [&str; 5] = [
     "seed-sample.json",
     "web-firelens.json",
     "describe-worker.json",
     "shop-ec2-bridge.json",
+    "api-fluentbit.json",
 ];
 
 pub fn fixture(name: &str) -> Value {
@@ -42,6 +43,14 @@ pub fn fixture_options(name: &str) -> EmbedOptions {
             o.cnaf = Some(protect::embed::CnafOptions {
                 external_port: 8080,
                 app_port: 8000,
+                container: None,
+            });
+        }
+        "api-fluentbit.json" => {
+            o.token_secret_arn = Some(SECRET_ARN.into());
+            o.cnaf = Some(protect::embed::CnafOptions {
+                external_port: 8080,
+                app_port: 9000,
                 container: None,
             });
         }
@@ -93,4 +102,34 @@ pub fn env(c: &Value) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Owned `(name, value)` pairs, to compare with [`env`].
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The installer container the transform adds (no logConfiguration, task-level memory).
+pub fn installer(image: &str) -> Value {
+    json!({
+        "name": "defender",
+        "image": image,
+        "essential": false,
+        "entryPoint": ["/defender", "install", "/var/lib/defender"],
+        "mountPoints": [
+            {"sourceVolume": "defender", "containerPath": "/var/lib/defender", "readOnly": false}
+        ]
+    })
+}
+
+/// The read-only mount every wrapped container gets.
+pub fn defender_mount() -> Value {
+    json!({"sourceVolume": "defender", "containerPath": "/var/lib/defender", "readOnly": true})
+}
+
+/// The `dependsOn` entry every wrapped container gets.
+pub fn defender_dep() -> Value {
+    json!({"containerName": "defender", "condition": "SUCCESS"})
 }

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::process::{Command as Process, Stdio};
 
 /// Each fixture under `protect/tests/fixtures/` and the flags its owner would embed it with.
-const FIXTURES: [(&str, &[&str]); 4] = [
+const FIXTURES: [(&str, &[&str]); 5] = [
     ("seed-sample.json", &[]),
     (
         "web-firelens.json",
@@ -58,6 +58,17 @@ const FIXTURES: [(&str, &[&str]); 4] = [
             "80",
             "--cnaf-container",
             "nginx",
+        ],
+    ),
+    (
+        "api-fluentbit.json",
+        &[
+            "--token-secret-arn",
+            "arn:aws:secretsmanager:us-east-1:444455556666:secret:defender/token-Ab12Cd",
+            "--cnaf-port",
+            "8080",
+            "--app-port",
+            "9000",
         ],
     ),
 ];
