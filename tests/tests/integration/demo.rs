@@ -69,9 +69,13 @@ fn the_demo_shows_the_seed_audits() {
         stdout.contains("DEFENDER_TOKEN=cdt_") && !stdout.contains("install-bundle"),
         "the credential must be the transform's DEFENDER_TOKEN:\n{stdout}"
     );
-    // The CNAF port: from the console's rule (DEFENDER_CNAF=console), not DEFENDER_CNAF_LISTEN.
+    // The CNAF port: from the console's rule (DEFENDER_CNAF=console), never another one.
     assert!(
-        stdout.contains("    DEFENDER_CNAF=console\n") && !stdout.contains("DEFENDER_CNAF_LISTEN="),
+        stdout.contains("    DEFENDER_CNAF=console\n")
+            && stdout
+                .lines()
+                .filter(|l| l.contains("DEFENDER_CNAF_LISTEN="))
+                .all(|l| l.trim() == "DEFENDER_CNAF_LISTEN=0.0.0.0:8080"),
         "{stdout}"
     );
     assert!(

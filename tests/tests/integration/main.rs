@@ -1,5 +1,6 @@
 //! Cross-crate integration tests, one module per area.
 mod demo;
+mod deploy_credential;
 mod deploy_default_network;
 mod deploy_journey;
 mod deploy_mock;

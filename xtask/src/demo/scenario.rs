@@ -158,17 +158,23 @@ pub fn run(dir: &Path) -> Result<()> {
         "credential: DEFENDER_TOKEN={} in plain environment, minted by the transform (see the Warning)",
         masked(token)
     );
+    let rule_listen = format!("0.0.0.0:{}", rule.external_port);
     match (
         task::env(app, "DEFENDER_CNAF"),
         task::env(app, "DEFENDER_CNAF_LISTEN"),
     ) {
         (Some("console"), None) => println!(
-            "CNAF: DEFENDER_CNAF=console and no DEFENDER_CNAF_LISTEN: the defender takes its \
-             ports from the console's CNAF rule"
+            "CNAF: DEFENDER_CNAF=console: the defender takes its ports from the console's CNAF \
+             rule"
+        ),
+        (Some("console"), Some(listen)) if listen == rule_listen => println!(
+            "CNAF: DEFENDER_CNAF=console, and the transform mapped the console rule's port \
+             ({listen}); the defender follows the console's CNAF rule live"
         ),
         (cnaf, listen) => bail!(
             "the protected task gives {app_name} DEFENDER_CNAF={cnaf:?} and \
-             DEFENDER_CNAF_LISTEN={listen:?}; the transform should mark it DEFENDER_CNAF=console"
+             DEFENDER_CNAF_LISTEN={listen:?}; the transform should mark it DEFENDER_CNAF=console \
+             with the console rule's port {rule_listen}"
         ),
     }
 
