@@ -2,8 +2,9 @@
 //! the transform; the root itself, with no subcommand, is the deploy mode.
 //!
 //! [`EmbedFlags`] holds the flags shared by `embed` and the deploy mode (console, image,
-//! credential, CNAF, exclusions); both `#[command(flatten)]` it, and
-//! [`EmbedFlags::to_options`] turns it into the library's [`protect::embed::EmbedOptions`].
+//! credential, CNAF, exclusions); both `#[command(flatten)]` it, and [`EmbedFlags::resolve`]
+//! turns it into the library's [`protect::embed::EmbedOptions`], asking the console for what the
+//! flags leave out.
 
 use crate::console::{Console, ConsoleError, Login};
 use clap::{Args, Parser, Subcommand};
@@ -18,7 +19,8 @@ use std::path::PathBuf;
     version,
     about,
     args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    after_help = DEPLOY_EXAMPLES
 )]
 pub struct Cli {
     /// What to do.
@@ -39,6 +41,7 @@ pub struct Cli {
 pub enum Command {
     /// Print the protected task definition (RegisterTaskDefinition JSON) for a task definition
     /// read from --file or stdin; warnings go to stderr.
+    #[command(after_help = EMBED_EXAMPLES)]
     Embed(EmbedArgs),
     /// Run a (protected) task definition on the local Docker Engine the way Fargate would:
     /// dependsOn order, one shared network namespace, task volumes, `--cap-drop ALL` plus
@@ -62,6 +65,7 @@ pub struct EmbedArgs {
 
 /// How the defender is embedded: shared by `embed` and the deploy mode.
 #[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Transform (console, image, credential, CNAF)")]
 pub struct EmbedFlags {
     /// Console URL: the defender connects to it (DEFENDER_CONSOLE_URL), and this tool takes
     /// the defender image, the CNAF ports and a defender credential from it when it has the
@@ -140,6 +144,39 @@ pub struct EmbedFlags {
     #[arg(long = "no-image-entrypoint", value_name = "NAME")]
     pub no_image_entrypoint: Vec<String>,
 }
+
+/// Examples and environment of the deploy mode (`--help`).
+const DEPLOY_EXAMPLES: &str = "\
+Examples:
+  # the seed's command: the console supplies the image, the CNAF ports and the credential
+  export CONSOLE_URL=https://console.example.com CONSOLE_USER=ci CONSOLE_PASSWORD=...
+  deploy-protected --family twistlock-fargate-task
+  # what would change, without changing it
+  deploy-protected --family web --cluster prod --dry-run
+  # everything named by hand, no console login
+  deploy-protected --family web --cluster prod --subnets subnet-1,subnet-2 --security-groups sg-1 \\
+      --console-url https://console.example.com --defender-image REPO/fargate-defender:0.1.0 \\
+      --token-secret-arn arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME --cnaf-port 8080 --app-port 80
+
+Environment:
+  CONSOLE_URL, CONSOLE_USER + CONSOLE_PASSWORD or CONSOLE_TOKEN   the console and the login
+  AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL, ...                 the standard AWS chain
+
+Exit codes: 0 done, 1 runtime failure (AWS, console, I/O), 2 bad usage or input.";
+
+/// Examples of `embed` (`embed --help`).
+const EMBED_EXAMPLES: &str = "\
+Examples:
+  deploy-protected embed -f task.json --console-url https://console.example.com \\
+      --defender-image REPO/fargate-defender:0.1.0 --token-secret-arn ARN > protected.json
+  aws ecs describe-task-definition --task-definition web --include TAGS \\
+      | CONSOLE_URL=https://console.example.com CONSOLE_TOKEN=... deploy-protected embed > protected.json
+
+Without --token-secret-arn or --token, a console login (CONSOLE_USER + CONSOLE_PASSWORD, or
+CONSOLE_TOKEN) creates the defender credential and it is written in plain environment, with a
+warning; with neither, embed fails rather than print a task that cannot start.
+
+Exit codes: 0 done, 1 I/O or console failure, 2 bad usage or input.";
 
 /// `--startup`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

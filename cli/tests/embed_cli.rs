@@ -314,6 +314,26 @@ fn help_exits_0_on_stdout() {
     ] {
         assert!(help.contains(flag), "{flag} missing from help");
     }
+    assert!(
+        help.contains("Transform (console, image, credential, CNAF):"),
+        "{help}"
+    );
+    assert!(
+        help.contains("Examples:\n  deploy-protected embed -f task.json"),
+        "{help}"
+    );
+    let out = run(&["--help"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8(out.stdout).unwrap();
+    for part in [
+        "Deploy:",
+        "Transform (console, image, credential, CNAF):",
+        "deploy-protected --family twistlock-fargate-task\n",
+        "Exit codes: 0 done",
+        "--execution-role",
+    ] {
+        assert!(help.contains(part), "{part:?} missing from help:\n{help}");
+    }
 }
 
 #[test]

@@ -30,6 +30,7 @@ pub enum OutputArg {
 
 /// Flags of the deploy mode (the root command without a subcommand).
 #[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Deploy")]
 pub struct DeployFlags {
     /// Task definition family to protect (its latest ACTIVE revision unless --revision).
     #[arg(long, value_name = "FAMILY", required = true)]
