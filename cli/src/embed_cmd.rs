@@ -31,7 +31,9 @@ pub fn run(
         _ => ("stdin".to_string(), read_bounded(stdin)?),
     };
     let document = parse(&source, &text)?;
-    let family = family_of(&document);
+    let family = protect::embed::family_of(&document)
+        .unwrap_or_default()
+        .to_string();
     let console_failure = |e: ConsoleError| {
         if e.is_usage() {
             Failure::BadInput(e.into())
@@ -110,15 +112,4 @@ pub fn parse(source: &str, text: &[u8]) -> Result<Value, Failure> {
              of `aws ecs describe-task-definition --task-definition FAMILY`"
         ))
     })
-}
-
-/// The task family of a task definition document (either input shape), or `""`.
-fn family_of(document: &Value) -> String {
-    document
-        .get("taskDefinition")
-        .unwrap_or(document)
-        .get("family")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
 }

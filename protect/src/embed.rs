@@ -79,6 +79,16 @@ pub const CNAF_FROM_CONSOLE: &str = "console";
 /// cached rule's `startup` wins.
 pub const ENV_STARTUP: &str = "DEFENDER_STARTUP";
 
+/// The `family` of a task definition in either input shape (RegisterTaskDefinition input or
+/// DescribeTaskDefinition output), if it has one; callers use it before the transform runs.
+pub fn family_of(input: &Value) -> Option<&str> {
+    input
+        .get("taskDefinition")
+        .unwrap_or(input)
+        .get("family")
+        .and_then(Value::as_str)
+}
+
 /// The defender image a console or CLI of this version uses when none is named: the tag
 /// `cargo xtask package --image` builds (`fargate-defender:VERSION`). Push it to a registry the
 /// tasks can pull from under the same name, or name another with `CONSOLE_DEFENDER_IMAGE` /

@@ -293,12 +293,7 @@ pub async fn transform(
     let cnaf = match cnaf {
         Some(c) => Some(c),
         None => {
-            let family = input
-                .get("taskDefinition")
-                .unwrap_or(&input)
-                .get("family")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default();
+            let family = protect::embed::family_of(&input).unwrap_or_default();
             let snap = crate::routes::policies::snapshot(&state).await?;
             snap.cnaf.rule_for_task(family).map(|rule| {
                 warnings.push(format!(
