@@ -13,6 +13,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const TARGET: &str = "AmazonEC2ContainerServiceV20141113";
 const TD1: &str = "arn:aws:ecs:eu-west-1:123456789012:task-definition/twistlock-fargate-task:1";
 const TD2: &str = "arn:aws:ecs:eu-west-1:123456789012:task-definition/twistlock-fargate-task:2";
+const ROLE: &str = "arn:aws:iam::123456789012:role/exec";
 const SVC: &str = "arn:aws:ecs:eu-west-1:123456789012:service/c1/twistlock-fargate-task";
 
 /// Runs the binary with only the AWS environment a CI job would set.
@@ -34,6 +35,8 @@ fn run(endpoint: &str, extra: &[&str]) -> Output {
         "80",
         "--poll-interval",
         "20ms",
+        "--execution-role",
+        ROLE,
     ];
     args.extend_from_slice(extra);
     Command::new(env!("CARGO_BIN_EXE_deploy-protected"))
@@ -80,9 +83,65 @@ fn service(td: &str, running: i32, deployments: usize) -> Value {
             .collect::<Vec<_>>()})
 }
 
+fn iam_ok(action: &str, result: &str) -> Mock {
+    Mock::given(method("POST"))
+        .and(body_string_contains(format!("Action={action}&")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/xml")
+                .set_body_string(format!(
+                    "<{action}Response xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+                     <{action}Result>{result}</{action}Result><ResponseMetadata><RequestId>r\
+                     </RequestId></ResponseMetadata></{action}Response>"
+                )),
+        )
+}
+
+/// `--execution-role` ROLE exists and an inline policy lets it read the given secret.
+async fn mount_readable_role(server: &MockServer) {
+    iam_ok(
+        "GetRole",
+        "<Role><Path>/</Path><RoleName>exec</RoleName><RoleId>AROA1</RoleId>\
+         <Arn>arn:aws:iam::123456789012:role/exec</Arn>\
+         <CreateDate>2026-01-01T00:00:00Z</CreateDate></Role>",
+    )
+    .mount(server)
+    .await;
+    iam_ok(
+        "ListRolePolicies",
+        "<PolicyNames><member>read-token</member></PolicyNames><IsTruncated>false</IsTruncated>",
+    )
+    .mount(server)
+    .await;
+    let document = "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22\
+                    secretsmanager%3AGetSecretValue%22%2C%22Resource%22%3A%22arn%3Aaws%3A\
+                    secretsmanager%3Aeu-west-1%3A123456789012%3Asecret%3Adefender-token*%22%7D%5D%7D";
+    iam_ok(
+        "GetRolePolicy",
+        &format!(
+            "<RoleName>exec</RoleName><PolicyName>read-token</PolicyName>\
+             <PolicyDocument>{document}</PolicyDocument>"
+        ),
+    )
+    .mount(server)
+    .await;
+    iam_ok(
+        "ListAttachedRolePolicies",
+        "<AttachedPolicies/><IsTruncated>false</IsTruncated>",
+    )
+    .mount(server)
+    .await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "secretsmanager.GetResourcePolicy"))
+        .respond_with(ok(json!({"ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:defender-token", "Name": "defender-token"})))
+        .mount(server)
+        .await;
+}
+
 /// An existing service on revision 1, moved to revision 2; `steady` says whether it settles.
 async fn mock_update(steady: bool) -> MockServer {
     let server = MockServer::start().await;
+    mount_readable_role(&server).await;
     ecs("DescribeTaskDefinition")
         .respond_with(ok(sample()))
         .mount(&server)
@@ -176,6 +235,7 @@ async fn a_wait_timeout_exits_1_with_the_summary_and_the_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_family_exits_2_naming_it() {
     let server = MockServer::start().await;
+    mount_readable_role(&server).await;
     ecs("DescribeTaskDefinition")
         .respond_with(
             ResponseTemplate::new(400)
@@ -191,8 +251,17 @@ async fn an_unknown_family_exits_2_naming_it() {
     let out = run(&server.uri(), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("deploy-protected: execution role "),
+        "{stderr}"
+    );
     assert_eq!(
-        String::from_utf8(out.stderr).unwrap(),
+        stderr
+            .lines()
+            .last()
+            .map(|l| format!("{l}\n"))
+            .unwrap_or_default(),
         "deploy-protected: error: task definition family `twistlock-fargate-task` has no ACTIVE \
          revision in region eu-west-1: check --family and --region (or AWS_REGION / the \
          profile's region)\n"
@@ -202,6 +271,7 @@ async fn an_unknown_family_exits_2_naming_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_prints_the_diff_and_the_calls_and_changes_nothing() {
     let server = MockServer::start().await;
+    mount_readable_role(&server).await;
     ecs("DescribeTaskDefinition")
         .respond_with(ok(sample()))
         .mount(&server)

@@ -43,6 +43,12 @@ pub const API_ACTIONS: &[&str] = &[
     "iam:CreateRole",
     "iam:AttachRolePolicy",
     "iam:PutRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "secretsmanager:GetResourcePolicy",
 ];
 
 /// A failed AWS call, classified so callers can give actionable messages.
@@ -299,6 +305,11 @@ impl AwsClients {
             .await
             .map_err(|e| classify(ACTION, e))?;
         Ok(())
+    }
+
+    /// The Secrets Manager client.
+    pub(super) fn secrets(&self) -> &aws_sdk_secretsmanager::Client {
+        &self.secrets
     }
 
     /// The IAM client (the execution role, [`super::exec_role`]).

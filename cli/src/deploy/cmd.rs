@@ -14,7 +14,7 @@ use super::aws::{load_sdk_config, AwsClients, AwsVpc};
 use super::output::{render_plan, render_summary, OutputFormat};
 use super::progress::{self, Progress};
 use super::{
-    credential, deploy, exec_role, CnafIngress, DeployError, DeploySettings, Outcome,
+    credential, deploy, exec_role, read_check, CnafIngress, DeployError, DeploySettings, Outcome,
     TransformFailure, WaitSettings,
 };
 
@@ -287,6 +287,34 @@ pub fn run(flags: &DeployFlags, embed: &EmbedFlags) -> Result<(), DeployError> {
             .await?;
             eprintln!("deploy-protected: {}", role.describe());
             options.execution_role_arn = Some(role.arn().to_string());
+        } else if let Some(secret) = embed.token_secret_arn.as_deref() {
+            // The user's own secret: left as it is. A given role must already be able to read
+            // it (checked before any change); a task with no role gets the family's role,
+            // allowed to read that secret.
+            let role = match &flags.execution_role {
+                Some(role) => Some(role.clone()),
+                None => task_execution_role(&clients, &settings).await?,
+            };
+            let own = exec_role::role_name(&settings.family);
+            match role.filter(|arn| read_check::role_name_of(arn) != Some(own.as_str())) {
+                Some(arn) => {
+                    let note = read_check::check(&clients, &arn, secret).await?;
+                    eprintln!("deploy-protected: {note}");
+                    options.execution_role_arn = Some(arn);
+                }
+                None => {
+                    let role = exec_role::ensure(
+                        &clients,
+                        &settings.family,
+                        None,
+                        secret,
+                        settings.dry_run,
+                    )
+                    .await?;
+                    eprintln!("deploy-protected: {}", role.describe());
+                    options.execution_role_arn = Some(role.arn().to_string());
+                }
+            }
         }
         let mut progress = progress::for_stderr();
         execute(

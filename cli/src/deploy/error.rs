@@ -109,6 +109,23 @@ pub enum DeployError {
         /// The transform's error (in the message, not a separate cause, so `{:#}` says it once).
         error: TransformFailure,
     },
+    /// The execution role cannot read the credential named by `--token-secret-arn`.
+    #[error(
+        "execution role {role} cannot read the defender credential {secret}: {reason}; ECS \
+         would fail to start the task. Add this statement to the role's policies: {statement} \
+         (or pass --execution-role ARN of a role that may read it, or omit --token-secret-arn \
+         to let deploy-protected keep the credential in a secret of its own)"
+    )]
+    ExecutionRoleCannotRead {
+        /// The task's execution role.
+        role: String,
+        /// The secret or parameter.
+        secret: String,
+        /// What the role's policies say.
+        reason: String,
+        /// The missing statement (JSON).
+        statement: String,
+    },
     /// The existing service is being deleted.
     #[error(
         "service `{service}` in cluster `{cluster}` is DRAINING (being deleted): wait until it \
@@ -192,6 +209,7 @@ impl DeployError {
             | DeployError::VpcMismatch { .. }
             | DeployError::NoDefaultVpc { .. }
             | DeployError::NoDefaultSubnets { .. }
+            | DeployError::ExecutionRoleCannotRead { .. }
             | DeployError::Transform { .. } => 2,
             DeployError::Console(e) if e.is_usage() => 2,
             DeployError::ServiceDraining { .. }

@@ -9,7 +9,9 @@
 //! - [`wait`]: our own steady-state poll loop; [`progress`]: spinner or plain lines.
 //! - [`output`]: the summary as text or JSON; [`cmd`]: the flags and the glue `main` calls.
 //! - [`error`]: [`DeployError`] and its exit codes.
-//! - [`credential`]: the family's defender credential in Secrets Manager.
+//! - [`credential`]: the family's defender credential in Secrets Manager; [`exec_role`]: the
+//!   execution role that reads it; [`read_check`] and [`iam_eval`]: whether a given role may
+//!   read a given credential.
 //!
 //! Nothing here reads flags: callers build a [`DeploySettings`] and hand in the transform.
 
@@ -18,11 +20,13 @@ pub mod cmd;
 pub mod credential;
 pub mod error;
 pub mod exec_role;
+pub mod iam_eval;
 pub mod network;
 pub mod normalize;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod read_check;
 mod service;
 pub mod wait;
 

@@ -361,3 +361,109 @@ fn percent_decode(text: &str) -> String {
         .decode_utf8_lossy()
         .to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_secret_is_checked_against_the_named_role_before_any_change() {
+    let moto = MotoServer::start(&[]).expect("moto server");
+    let config = sdk_config(&moto.endpoint());
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let iam = aws_sdk_iam::Client::new(&config);
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let console = Console::start(dir.path());
+    ecs.create_cluster()
+        .cluster_name("default")
+        .send()
+        .await
+        .expect("cluster");
+    let sample: Value = serde_json::from_str(SAMPLE).expect("sample");
+    deploy_protected::deploy::AwsClients::new(&config)
+        .register_task_definition(&sample)
+        .await
+        .expect("seed the sample");
+    // The team's own secret and execution role; the role can read other secrets only.
+    let secret = secrets
+        .create_secret()
+        .name("team/defender-token")
+        .secret_string("cdt_team")
+        .send()
+        .await
+        .expect("secret");
+    let secret_arn = secret.arn().expect("arn").to_string();
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let role = iam
+        .create_role()
+        .role_name("team-exec")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("role");
+    let role_arn = role.role().map(|r| r.arn().to_string()).expect("role arn");
+    let put_policy = |resource: &str| {
+        iam.put_role_policy()
+            .role_name("team-exec")
+            .policy_name("secrets")
+            .policy_document(
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue", "Resource": resource}]})
+                .to_string(),
+            )
+            .send()
+    };
+    put_policy("arn:aws:secretsmanager:*:*:secret:other/*")
+        .await
+        .expect("policy");
+
+    let endpoint = moto.endpoint();
+    let flags = [
+        "--token-secret-arn",
+        &secret_arn,
+        "--execution-role",
+        &role_arn,
+    ];
+    let refused = deploy(&endpoint, &console, &flags);
+    let stderr = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "execution role {role_arn} cannot read the defender credential {secret_arn}"
+        )) && stderr.contains("\"Action\":\"secretsmanager:GetSecretValue\""),
+        "{stderr}"
+    );
+    let revisions = ecs
+        .list_task_definitions()
+        .family_prefix(FAMILY)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(revisions.task_definition_arns().len(), 1, "nothing registered");
+
+    // The statement the error named, added: the deployment goes ahead.
+    put_policy(&secret_arn).await.expect("policy");
+    let ok = deploy(&endpoint, &console, &flags);
+    let stderr = String::from_utf8_lossy(&ok.stderr).to_string();
+    assert_eq!(ok.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "execution role {role_arn} may read the defender credential (inline policy secrets)"
+        )),
+        "{stderr}"
+    );
+    let summary: Value = serde_json::from_slice(&ok.stdout).expect("json summary");
+    let registered = ecs
+        .describe_task_definition()
+        .task_definition(summary["task_definition_arn"].as_str().expect("arn"))
+        .send()
+        .await
+        .expect("describe");
+    let td = registered.task_definition().expect("td");
+    assert_eq!(td.execution_role_arn(), Some(role_arn.as_str()));
+    let value_from: Vec<&str> = td
+        .container_definitions()
+        .iter()
+        .flat_map(|c| c.secrets())
+        .map(|s| s.value_from())
+        .collect();
+    assert!(value_from.contains(&secret_arn.as_str()), "{value_from:?}");
+}
