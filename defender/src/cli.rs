@@ -207,6 +207,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { USAGE } else { 0 });
         }
     };
+    // Parsed: the settings leave the environment (the app's too) and /proc/PID/environ and
+    // /proc/PID/cmdline, before any thread exists.
+    if let Err(e) = defender::settings_env::scrub() {
+        defender::say!("defender: warning: {:#}", anyhow::Error::new(e));
+    }
     let result = match cli.command {
         Command::Install { dir } => match defender::install::install_self(&dir) {
             Ok(path) => {

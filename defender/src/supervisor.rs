@@ -340,7 +340,8 @@ fn spawn_spec(launch: &Launch, extra: &[Rule]) -> Result<SpawnSpec, SuperviseErr
     for a in &launch.args {
         argv.push(cstr(a)?);
     }
-    let env = std::env::vars_os()
+    // The defender's settings and credential stay with the defender.
+    let env = crate::settings_env::app_environment()
         .filter_map(|(k, v)| {
             let mut kv = k.into_encoded_bytes();
             kv.push(b'=');
