@@ -149,11 +149,10 @@ pub fn supervise(
         backend: launch.backend.name(),
         source,
     };
-    let mut pending = spawn::spawn(&spec).map_err(spawn_err)?;
-    // Nothing in the app may read or write our memory. Only now: a child forked from a
-    // non-dumpable parent is non-dumpable too, and a defender without CAP_SYS_PTRACE (a
-    // non-root container user) could then not take its listener or trace it.
+    // Nothing in the app may read or write our memory (`main` made the defender non-dumpable;
+    // said again here for callers of the library).
     let _ = process::set_not_dumpable();
+    let mut pending = spawn::spawn(&spec).map_err(spawn_err)?;
     let mut backend: Box<dyn Backend> = match launch.backend {
         BackendKind::Notify => {
             let Some(fd) = pending.listener.take() else {
