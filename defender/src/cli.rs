@@ -193,9 +193,10 @@ const USAGE: u8 = 2;
 
 pub fn main() -> ExitCode {
     // Not dumpable for the whole run: the app (same uid, without CAP_SYS_PTRACE) can then
-    // neither ptrace the defender nor open its /proc/PID/mem or /proc/PID/environ, where the
-    // console credential lives. The defender execs nothing itself (only the app's child does,
-    // see `sys::spawn`), so the flag is never reset.
+    // neither ptrace the defender nor open its /proc/PID/mem, where the console credential
+    // lives. (Some kernels still let a same-uid root read /proc/PID/environ: `scrub` below
+    // overwrites the settings there.) The defender execs nothing itself (only the app's child
+    // does, see `sys::spawn`), so the flag is never reset.
     if let Err(e) = defender::sys::process::set_not_dumpable() {
         defender::say!("defender: {e}");
         return ExitCode::from(1);
