@@ -29,10 +29,13 @@ pub struct ProcessEvent {
     pub command: String,
 }
 
-/// The process behind a judged network call: the `process`, `parent` and `command` of its
-/// audit record.
+/// The process behind a judged network call: the `pid`, `process`, `parent` and `command` of
+/// its audit record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Caller {
+    /// The process id (thread group id) of the calling thread; the thread id itself when
+    /// `/proc` no longer knows it.
+    pub pid: i32,
     /// The executable of the caller's process, absolute path.
     pub process: String,
     /// The executable of that process's parent.
@@ -42,8 +45,8 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Reads the process of thread `tid` from `/proc`: its thread group's executable and
-    /// command line, and its parent's executable. Read it while the thread is held in the
+    /// Reads the process of thread `tid` from `/proc`: its thread group id, the group's
+    /// executable and command line, and its parent's executable. Read it while the thread is held in the
     /// syscall (pending notification, ptrace stop) so the pid cannot name another process yet.
     /// A field that cannot be read (the process is gone) is left empty. Four small `/proc`
     /// reads: only for calls that are reported.
@@ -55,6 +58,7 @@ impl Caller {
             .and_then(exec_target::exe_of)
             .unwrap_or_default();
         Caller {
+            pid: tgid,
             process: exec_target::exe_of(tgid).unwrap_or_default(),
             parent,
             command: exec_target::command_of(tgid),
@@ -215,12 +219,19 @@ mod tests {
         .join()
         .expect("thread");
         assert_ne!(from_thread.0, std::process::id() as i32);
+        assert_eq!(me.pid, std::process::id() as i32);
         assert_eq!(from_thread.1, me);
     }
 
     #[test]
-    fn a_caller_that_is_gone_leaves_every_field_empty() {
+    fn a_caller_that_is_gone_keeps_its_thread_id_and_leaves_the_rest_empty() {
         // Above any pid_max (at most 2^22): no such process.
-        assert_eq!(Caller::of(i32::MAX), Caller::default());
+        assert_eq!(
+            Caller::of(i32::MAX),
+            Caller {
+                pid: i32::MAX,
+                ..Caller::default()
+            }
+        );
     }
 }

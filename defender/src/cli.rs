@@ -192,6 +192,15 @@ enum BackendArg {
 const USAGE: u8 = 2;
 
 pub fn main() -> ExitCode {
+    // Not dumpable for the whole run: the app (same uid, without CAP_SYS_PTRACE) can then
+    // neither ptrace the defender nor open its /proc/PID/mem, where the console credential
+    // lives. (Some kernels still let a same-uid root read /proc/PID/environ: `scrub` below
+    // overwrites the settings there.) The defender execs nothing itself (only the app's child
+    // does, see `sys::spawn`), so the flag is never reset.
+    if let Err(e) = defender::sys::process::set_not_dumpable() {
+        defender::say!("defender: {e}");
+        return ExitCode::from(1);
+    }
     // Signals first, before any thread exists (clap and later parts may start some).
     let signals = match supervisor::prepare_signals() {
         Ok(s) => s,
@@ -207,6 +216,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { USAGE } else { 0 });
         }
     };
+    // Parsed: the settings leave the environment (the app's too) and /proc/PID/environ and
+    // /proc/PID/cmdline, before any thread exists.
+    if let Err(e) = defender::settings_env::scrub() {
+        defender::say!("defender: warning: {:#}", anyhow::Error::new(e));
+    }
     let result = match cli.command {
         Command::Install { dir } => match defender::install::install_self(&dir) {
             Ok(path) => {

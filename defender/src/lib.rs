@@ -15,6 +15,7 @@
 //! - [`install`]: `defender install DIR`.
 //! - [`metadata`]: the ECS task metadata endpoint v4 (task ARN, family, container, image).
 //! - [`net`]: network policy (DNS names, outbound connections, listening ports).
+//! - [`settings_env`]: the defender's `DEFENDER_*` settings and credential, kept from the app.
 //! - [`sys`]: the only module with `unsafe`: system-call wrappers and the BPF builder.
 //!
 //! NOTE TO ENGINEERS (remove when integrated): three people work in `defender/` at once —
@@ -32,6 +33,7 @@ pub mod judge;
 pub mod metadata;
 pub mod net;
 pub mod say;
+pub mod settings_env;
 pub mod supervisor;
 pub mod sys;
 pub mod tracee;

@@ -149,11 +149,10 @@ pub fn supervise(
         backend: launch.backend.name(),
         source,
     };
-    let mut pending = spawn::spawn(&spec).map_err(spawn_err)?;
-    // Nothing in the app may read or write our memory. Only now: a child forked from a
-    // non-dumpable parent is non-dumpable too, and a defender without CAP_SYS_PTRACE (a
-    // non-root container user) could then not take its listener or trace it.
+    // Nothing in the app may read or write our memory (`main` made the defender non-dumpable;
+    // said again here for callers of the library).
     let _ = process::set_not_dumpable();
+    let mut pending = spawn::spawn(&spec).map_err(spawn_err)?;
     let mut backend: Box<dyn Backend> = match launch.backend {
         BackendKind::Notify => {
             let Some(fd) = pending.listener.take() else {
@@ -340,7 +339,8 @@ fn spawn_spec(launch: &Launch, extra: &[Rule]) -> Result<SpawnSpec, SuperviseErr
     for a in &launch.args {
         argv.push(cstr(a)?);
     }
-    let env = std::env::vars_os()
+    // The defender's settings and credential stay with the defender.
+    let env = crate::settings_env::app_environment()
         .filter_map(|(k, v)| {
             let mut kv = k.into_encoded_bytes();
             kv.push(b'=');

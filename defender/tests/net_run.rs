@@ -328,3 +328,104 @@ fn audits_name_the_caller_under_notify() {
 fn audits_name_the_caller_under_ptrace() {
     audits_name_the_caller("ptrace", 24);
 }
+
+/// The numbers after `key ` in `out`, in order (`pid 12`, `tid 13` lines of `probe thread`).
+fn numbers(out: &str, key: &str) -> Vec<u64> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.parse().ok())
+        .collect()
+}
+
+/// Network, DNS (on a connected UDP socket: connect, then `send` or `write` without an
+/// address, also sent after the connecting thread exited) and listen calls made from a second
+/// thread: each audit's `pid` is the process id (`getpid`), not the thread id, and
+/// `process`/`command` are the process's.
+fn audits_name_the_process_of_a_second_thread(backend: &str, octet: u8) {
+    let s = Scratch::new(&format!("run-thread-{backend}"));
+    let r = Responder::start(ns(octet), &[("yahoo.com", "127.0.0.8")], &[]);
+    let target = Counter::tcp("127.0.0.8:0");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let lport = free.local_addr().unwrap().port();
+    drop(free);
+    let p = probe().display().to_string();
+    let mut calls = vec![
+        (
+            "network",
+            format!("{p} thread connect 127.0.0.8 {}", target.addr.port()),
+        ),
+        (
+            "dns",
+            format!("{p} thread dns-connect-send {} 53 yahoo.com", r.addr.ip()),
+        ),
+        ("listen", format!("{p} thread bind 127.0.0.1 {lport}")),
+    ];
+    // The query comes from the process's main thread after the connecting thread exited.
+    calls.push((
+        "dns",
+        format!("{p} dns-thread-connect-send {} 53 yahoo.com", r.addr.ip()),
+    ));
+    // Go's resolver writes its query; the ptrace backend does not judge `write` (README).
+    if backend == "notify" {
+        calls.push((
+            "dns",
+            format!("{p} thread dns-connect-write {} 53 yahoo.com", r.addr.ip()),
+        ));
+    }
+    // One call per run of the probe: audits are told apart by their pid.
+    let inner = calls
+        .iter()
+        .map(|(_, c)| c.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+        + "; echo end";
+    let script = with_resolv_conf(&s, r.addr.ip(), &inner);
+    let net = format!(
+        r#"{{"effect":"alert","denied_outbound":["127.0.0.8"],"denied_listening_ports":[{lport}]}}"#
+    );
+    let run = defender_run_with(
+        backend,
+        &s,
+        r#"{"effect":"alert","denied":["yahoo.com"]}"#,
+        &net,
+        &script,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stdout.ends_with("end\n"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let (pids, tids) = (numbers(&run.stdout, "pid"), numbers(&run.stdout, "tid"));
+    assert_eq!(
+        (pids.len(), tids.len()),
+        (calls.len(), calls.len()),
+        "{}",
+        run.stdout
+    );
+    let probe = canonical(probe());
+    for (((kind, command), pid), tid) in calls.iter().zip(&pids).zip(&tids) {
+        assert_ne!(pid, tid, "{command}: not made from a second thread");
+        let mine: Vec<&serde_json::Value> = run
+            .audits
+            .iter()
+            .filter(|a| a["command"].as_str() == Some(command.as_str()))
+            .collect();
+        assert!(!mine.is_empty(), "{command}: no audit in {:#?}", run.audits);
+        for a in mine {
+            assert_eq!(a["kind"].as_str(), Some(*kind), "{a}");
+            assert_eq!(a["pid"].as_u64(), Some(*pid), "{command}: tid {tid}: {a}");
+            assert_eq!(a["process"].as_str(), Some(probe.as_str()), "{a}");
+        }
+    }
+}
+
+#[test]
+fn audits_name_the_process_of_a_second_thread_under_notify() {
+    audits_name_the_process_of_a_second_thread("notify", 25);
+}
+
+#[test]
+fn audits_name_the_process_of_a_second_thread_under_ptrace() {
+    audits_name_the_process_of_a_second_thread("ptrace", 26);
+}

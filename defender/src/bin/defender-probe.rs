@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         "vfork" => vfork(rest),
         "thread-exec" => thread_exec(rest),
         "connect" => connect(rest),
+        "peek-mem" => peek_mem(rest),
         "int80" => Ok(format!("int80: returned {}", probe::int80_getpid())),
         "x32" => Ok(format!("x32: returned {}", probe::x32_getpid())),
         "escape" => Ok(probe::escape_attempts()
@@ -56,6 +57,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: defender-probe spawn|threads N|race DIR|execveat-fd|execveat-dir DIR|proc-fd|memfd|vfork|thread-exec PROGRAM ARGS...\n\
          \x20      defender-probe connect IP:PORT\n\
+         \x20      defender-probe peek-mem PID NEEDLE_HEX\n\
          \x20      defender-probe int80|x32|escape\n\
          \x20      defender-probe bench fork-exec|fork|threads|files|malloc|connect N"
     );
@@ -324,5 +326,53 @@ fn bench(args: &[String]) -> Result<String, String> {
     Ok(format!(
         "bench {name} n={n} ns={}",
         start.elapsed().as_nanos()
+    ))
+}
+
+/// Tries to read process PID's memory through /proc/PID/maps and /proc/PID/mem and looks for
+/// NEEDLE (hex, so the needle itself is never printed): `peek-mem: maps denied errno N, mem
+/// denied errno N` when the kernel refuses, else how much was read and whether NEEDLE was found.
+fn peek_mem(args: &[String]) -> Result<String, String> {
+    use std::os::unix::fs::FileExt;
+    let [pid, hex] = args else {
+        return Err("peek-mem: PID NEEDLE_HEX expected".into());
+    };
+    let needle: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(hex.get(i * 2..i * 2 + 2).unwrap_or("zz"), 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "peek-mem: NEEDLE_HEX is not hex")?;
+    let errno = |e: std::io::Error| format!("denied errno {}", e.raw_os_error().unwrap_or(0));
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"));
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem"));
+    let (maps, mem) = match (maps, mem) {
+        (Ok(maps), Ok(mem)) => (maps, mem),
+        (maps, mem) => {
+            return Ok(format!(
+                "peek-mem: maps {}, mem {}",
+                maps.map(|_| "readable".to_string()).unwrap_or_else(errno),
+                mem.map(|_| "opened".to_string()).unwrap_or_else(errno),
+            ))
+        }
+    };
+    let (mut read, mut found) = (0usize, false);
+    for line in maps
+        .lines()
+        .filter(|l| l.split(' ').nth(1).is_some_and(|p| p.starts_with('r')))
+    {
+        let Some((lo, hi)) = line.split(' ').next().and_then(|r| r.split_once('-')) else {
+            continue;
+        };
+        let (Ok(lo), Ok(hi)) = (u64::from_str_radix(lo, 16), u64::from_str_radix(hi, 16)) else {
+            continue;
+        };
+        let mut buf = vec![0u8; usize::try_from(hi - lo).unwrap_or(0).min(64 << 20)];
+        if let Ok(n) = mem.read_at(&mut buf, lo) {
+            read += n;
+            found |= !needle.is_empty() && buf[..n].windows(needle.len()).any(|w| w == needle);
+        }
+    }
+    Ok(format!(
+        "peek-mem: read {read} bytes, needle {}",
+        if found { "found" } else { "absent" }
     ))
 }

@@ -19,7 +19,8 @@ pub struct NetEvent {
     pub effect: Effect,
     pub rule: String,
     pub message: String,
-    /// The thread that made the call.
+    /// The thread that made the call; its process id once the guard reported it (see
+    /// [`Caller::pid`]).
     pub pid: i32,
     pub domain: Option<String>,
     pub ip: Option<String>,
@@ -267,6 +268,7 @@ mod tests {
         let rec = e.to_record();
         assert_eq!((rec.process, rec.parent, rec.command), (None, None, None));
         e.caller = Some(Caller {
+            pid: 7,
             process: "/usr/bin/python3.12".into(),
             parent: "/usr/bin/dash".into(),
             command: "python3 -m http.server 8081".into(),

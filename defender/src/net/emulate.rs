@@ -120,13 +120,10 @@ fn connect(shared: &Shared, n: &Notification, sock: Sock) -> Result<Handled, Rep
         }
         let local = sysnet::socket_name(sock.fd.as_fd(), End::Local).map_err(errno)?;
         if let Ok(Dest::Inet(local)) = sockaddr::decode(&local) {
-            shared.routes.insert(
-                local,
-                Route {
-                    server: dest,
-                    pid: n.pid,
-                },
-            );
+            // The process, read now while the connecting thread is held: the queries may come
+            // later, from another thread, after this one is gone.
+            let pid = crate::exec_target::tgid_of(n.pid).unwrap_or(n.pid);
+            shared.routes.insert(local, Route { server: dest, pid });
         }
         return Ok(Handled::Now(match result {
             Ok(()) => Reply::Value(0),

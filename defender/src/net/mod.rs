@@ -111,12 +111,15 @@ impl Shared {
         self.rules.rule()
     }
 
-    /// Reports `event`, naming the process that made the call. Every path but the stub calls
-    /// this while that thread is still held in its syscall (the notification unanswered, the
-    /// tracee at its seccomp stop), so its pid still names it; the stub judges a query already
-    /// sent, while the connecting thread normally waits for the answer.
+    /// Reports `event`, naming the process that made the call: `event.pid`, the calling
+    /// thread, becomes its process (thread group) id. Every path but the stub calls this while
+    /// that thread is still held in its syscall (the notification unanswered, the tracee at its
+    /// seccomp stop), so its id still names it; the stub's route already holds the process id
+    /// of the thread that connected the resolver socket.
     fn report(&self, mut event: NetEvent) {
-        event.caller = Some(Caller::of(event.pid));
+        let caller = Caller::of(event.pid);
+        event.pid = caller.pid;
+        event.caller = Some(caller);
         (self.audit)(event);
     }
 

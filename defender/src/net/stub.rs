@@ -33,6 +33,7 @@ const MAX_ROUTES: usize = 8192;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Route {
     pub server: SocketAddr,
+    /// The process (thread group) that connected the socket.
     pub pid: i32,
 }
 

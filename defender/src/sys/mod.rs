@@ -8,12 +8,14 @@
 //! - [`notify`]: seccomp user-notification ioctls and `process_vm_readv`.
 //! - [`ptrace`]: the few ptrace requests the defender uses.
 //! - [`process`]: signals, waiting, `prctl`, pidfds, `poll`.
+//! - [`own_blocks`]: overwrite the defender's own argument and environment blocks (`/proc/PID/cmdline`, `/proc/PID/environ`).
 //! - [`net`]: socket-side calls for the network policy (take, inspect, connect/bind/send in the app's place).
 //! - [`probe`]: raw attacks and workloads for the `defender-probe` test helper.
 
 pub mod bpf;
 pub mod net;
 pub mod notify;
+pub mod own_blocks;
 pub mod probe;
 pub mod process;
 pub mod ptrace;

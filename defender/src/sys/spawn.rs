@@ -8,6 +8,11 @@
 //!
 //! Between `fork` and `execve` the child only makes raw system calls on memory prepared before
 //! the fork: no allocation, no locks (the defender may have other threads).
+//!
+//! The defender is not dumpable, and neither is the child it forks until the app's `execve`
+//! resets the flag. A defender with `CAP_SYS_PTRACE` takes the listener and traces the child
+//! regardless; one without it (a non-root container user) needs the child dumpable, so only
+//! then the child sets the flag itself, before any app code exists.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -135,9 +140,28 @@ fn write_all(fd: i32, bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// Whether this process has CAP_SYS_PTRACE in its effective set.
+fn has_ptrace_capability() -> bool {
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: capget writes two CapData structs for version 3.
+    if unsafe { libc::syscall(libc::SYS_capget, &raw mut header, data.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    data[0].effective & (1 << CAP_SYS_PTRACE) != 0
+}
+
 /// Forks the child and waits until its filter is installed.
 pub fn spawn(spec: &SpawnSpec) -> Result<Pending, SysError> {
     let parent = process::getpid();
+    let child_dumpable = !has_ptrace_capability();
     let (status_r, status_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
     let fprog = libc::sock_fprog {
@@ -151,7 +175,14 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Pending, SysError> {
         return Err(SysError::last("fork", 0));
     }
     if pid == 0 {
-        child_main(spec, &fprog, parent, status_w.as_raw_fd(), go_r.as_raw_fd());
+        child_main(
+            spec,
+            &fprog,
+            parent,
+            child_dumpable,
+            status_w.as_raw_fd(),
+            go_r.as_raw_fd(),
+        );
     }
     drop(status_w);
     drop(go_r);
@@ -231,9 +262,16 @@ fn child_main(
     spec: &SpawnSpec,
     fprog: &libc::sock_fprog,
     parent: i32,
+    dumpable: bool,
     status_w: i32,
     go_r: i32,
 ) -> ! {
+    if dumpable {
+        // A parent without CAP_SYS_PTRACE must take our listener or trace us (see the module
+        // notes). Failure shows there as EPERM.
+        // SAFETY: integer-only prctl.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+    }
     // Die with the defender; close the race where it died before the prctl.
     // SAFETY: integer-only prctl.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {

@@ -128,8 +128,38 @@ static void *stalled_connect(void *arg) {
     return NULL;
 }
 
+struct in_thread { int argc; char **argv; int rc; };
+
+struct connector { int s; struct sockaddr_storage *ss; socklen_t len; int rc; };
+
+static void *connect_and_exit(void *arg) {
+    struct connector *c = arg;
+    printf("tid %ld\n", (long)gettid());
+    fflush(stdout);
+    c->rc = connect(c->s, (struct sockaddr *)c->ss, c->len);
+    return NULL;
+}
+
+int main(int argc, char **argv);
+
+static void *run_in_thread(void *arg) {
+    struct in_thread *t = arg;
+    printf("tid %ld\n", (long)gettid());
+    fflush(stdout);
+    t->rc = main(t->argc, t->argv);
+    return NULL;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 4) { fprintf(stderr, "usage: probe MODE HOST PORT [...]\n"); return 2; }
+    if (argc >= 2 && !strcmp(argv[1], "thread")) { /* thread MODE ...: MODE from a second thread */
+        printf("pid %ld\n", (long)getpid());
+        struct in_thread t = {argc - 1, argv + 1, 0};
+        pthread_t th;
+        pthread_create(&th, NULL, run_in_thread, &t);
+        pthread_join(th, NULL);
+        return t.rc;
+    }
+    if (argc < 4) { fprintf(stderr, "usage: probe [thread] MODE HOST PORT [...]\n"); return 2; }
     const char *mode = argv[1], *host = argv[2];
     int port = atoi(argv[3]);
     struct sockaddr_storage ss;
@@ -176,6 +206,22 @@ int main(int argc, char **argv) {
         int n = dns_query(argv[4], q);
         if (write(s, q, n) < 0) { result(-1); return 0; }
         dns_answer(s, 0);
+    } else if (!strcmp(mode, "dns-connect-send")) { /* glibc single question: connect, then send */
+        int s = sock_for(host, SOCK_DGRAM);
+        if (connect(s, (struct sockaddr *)&ss, len) < 0) { result(-1); return 0; }
+        int n = dns_query(argv[4], q);
+        if (send(s, q, n, 0) < 0) { result(-1); return 0; }
+        dns_answer(s, 0);
+    } else if (!strcmp(mode, "dns-thread-connect-send")) { /* a thread connects and exits; main sends */
+        printf("pid %ld\n", (long)getpid());
+        struct connector c = {sock_for(host, SOCK_DGRAM), &ss, len, 0};
+        pthread_t th;
+        pthread_create(&th, NULL, connect_and_exit, &c);
+        pthread_join(th, NULL);
+        if (c.rc < 0) { result(-1); return 0; }
+        int n = dns_query(argv[4], q);
+        if (send(c.s, q, n, 0) < 0) { result(-1); return 0; }
+        dns_answer(c.s, 0);
     } else if (!strcmp(mode, "dns-tcp")) {     /* TCP: 2-byte length prefix */
         int s = sock_for(host, SOCK_STREAM);
         if (connect(s, (struct sockaddr *)&ss, len) < 0) { result(-1); return 0; }
