@@ -32,6 +32,10 @@ pub enum ApiError {
     /// `If-Match` named another revision.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// An AWS service the console depends on refused or failed; the text names the call and
+    /// the fix (never a secret).
+    #[error("{0}")]
+    Upstream(String),
     /// The storage failed; details are logged, not returned.
     #[error("storage failed")]
     Store(#[from] StoreError),
@@ -57,6 +61,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -8,7 +8,8 @@
 //! - [`auth`]: Argon2 passwords, hashed bearer and defender tokens, role extractors.
 //! - [`routes`]: the handlers, one module per area; [`openapi`]: the generated document.
 //! - [`error`]: [`ApiError`], the one error type of every handler; [`body`]: bounded JSON bodies.
-//! - [`bootstrap`]: the first admin on an empty store.
+//! - [`bootstrap`]: the first admin on an empty store; [`vault`]: Secrets Manager for the
+//!   credentials the transform creates.
 
 pub mod auth;
 pub mod body;
@@ -19,7 +20,8 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod vault;
 
 pub use error::ApiError;
 pub use routes::app;
-pub use state::{AppState, Settings};
+pub use state::{AppState, Settings, TransformSecrets};

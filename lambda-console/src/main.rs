@@ -14,6 +14,11 @@ Environment:
   CONSOLE_ADMIN_PASSWORD_SECRET_ARN            Lambda: the first admin's password secret
   CONSOLE_TABLE                                Lambda: the DynamoDB table
   CONSOLE_DEFENDER_IMAGE                       default defender image of the transform
+  CONSOLE_TRANSFORM_SECRETS                    where the transform keeps credentials it
+                                               creates: secretsmanager (default on Lambda) or
+                                               plain (default locally)
+  CONSOLE_DEFENDER_EXECUTION_ROLE_ARN          execution role the transform gives tasks that
+                                               have none (with secretsmanager)
   CONSOLE_AUDIT_RETENTION_DAYS                 audits kept (default 30; 1-3650)
   CONSOLE_TOKEN_TTL_SECONDS                    session token lifetime (default 3600; 60-86400)
   CONSOLE_DEFENDER_CONNECTED_SECONDS           defenders heard from within this are `connected`

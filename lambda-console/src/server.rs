@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::bootstrap::{ensure_admin, Bootstrap};
-use crate::state::{AppState, Settings};
+use crate::state::{AppState, Settings, TransformSecrets};
 use crate::store::dynamo::DynamoStore;
 use crate::store::sqlite::SqliteStore;
+use crate::vault::SecretsVault;
 
 /// How often the local server deletes audits past retention.
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -34,7 +35,17 @@ pub async fn serve_local(
 ) -> anyhow::Result<()> {
     let store = SqliteStore::open(&data_dir)
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-    let state = AppState::new(Arc::new(store), settings);
+    let vault = match settings.transform_secrets {
+        Some(TransformSecrets::SecretsManager) => {
+            let config = aws_config::load_from_env().await;
+            Some(SecretsVault::new(
+                &config,
+                settings.defender_execution_role.clone(),
+            ))
+        }
+        _ => None,
+    };
+    let state = AppState::with_vault(Arc::new(store), settings, vault);
     let (user, password) = admin_from_env();
     match ensure_admin(&state, &user, password, true).await? {
         Bootstrap::Generated { username, password } => {
@@ -135,7 +146,11 @@ pub async fn lambda_state(
     settings: Settings,
 ) -> anyhow::Result<AppState> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table);
-    let state = AppState::new(Arc::new(store), settings);
+    // On Lambda the transform keeps the credentials it creates in Secrets Manager unless told
+    // `CONSOLE_TRANSFORM_SECRETS=plain`.
+    let vault = (settings.transform_secrets != Some(TransformSecrets::Plain))
+        .then(|| SecretsVault::new(config, settings.defender_execution_role.clone()));
+    let state = AppState::with_vault(Arc::new(store), settings, vault);
     if state
         .store()
         .has_users()

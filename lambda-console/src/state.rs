@@ -36,6 +36,21 @@ pub struct Settings {
     pub defender_connected_within: chrono::Duration,
     /// ... and `stale` up to this long ago; `disconnected` beyond.
     pub defender_stale_within: chrono::Duration,
+    /// Where the transform keeps credentials it creates (`CONSOLE_TRANSFORM_SECRETS`); `None`:
+    /// Secrets Manager on Lambda, plain `environment` locally.
+    pub transform_secrets: Option<TransformSecrets>,
+    /// Execution role the transform gives a task that has none, when it keeps the credential
+    /// in Secrets Manager (`CONSOLE_DEFENDER_EXECUTION_ROLE_ARN`).
+    pub defender_execution_role: Option<String>,
+}
+
+/// Where the transform keeps a credential it creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransformSecrets {
+    /// In the task family's Secrets Manager secret, referenced by ARN.
+    SecretsManager,
+    /// In the protected task's plain `environment`, with a warning.
+    Plain,
 }
 
 /// Why the settings could not be read.
@@ -60,6 +75,8 @@ impl Default for Settings {
             audit_scan_limit: 10_000,
             defender_connected_within: chrono::Duration::seconds(60),
             defender_stale_within: chrono::Duration::minutes(10),
+            transform_secrets: None,
+            defender_execution_role: None,
         }
     }
 }
@@ -107,6 +124,33 @@ impl Settings {
         if let Some(v) = env_u64("CONSOLE_AUDIT_RETENTION_DAYS", 1, 3650)? {
             s.audit_retention = chrono::Duration::days(i64::try_from(v).unwrap_or(3650));
         }
+        if let Ok(v) = std::env::var("CONSOLE_TRANSFORM_SECRETS") {
+            s.transform_secrets = match v.trim() {
+                "" => None,
+                "secretsmanager" => Some(TransformSecrets::SecretsManager),
+                "plain" => Some(TransformSecrets::Plain),
+                other => {
+                    return Err(SettingsError {
+                        var: "CONSOLE_TRANSFORM_SECRETS",
+                        message: format!("{other:?}: expected secretsmanager or plain"),
+                    })
+                }
+            };
+        }
+        if let Ok(role) = std::env::var("CONSOLE_DEFENDER_EXECUTION_ROLE_ARN") {
+            let role = role.trim();
+            if !role.is_empty() {
+                if !(role.starts_with("arn:") && role.contains(":role/")) {
+                    return Err(SettingsError {
+                        var: "CONSOLE_DEFENDER_EXECUTION_ROLE_ARN",
+                        message: format!(
+                            "{role:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+                        ),
+                    });
+                }
+                s.defender_execution_role = Some(role.to_string());
+            }
+        }
         if let Ok(image) = std::env::var("CONSOLE_DEFENDER_IMAGE") {
             if !image.trim().is_empty() {
                 s.defender_image = image.trim().to_string();
@@ -128,6 +172,7 @@ pub(crate) struct Inner {
     pub(crate) tokens: Mutex<HashMap<String, (Instant, TokenRecord)>>,
     pub(crate) policy: Mutex<Option<(Instant, Arc<crate::routes::policies::Snapshot>)>>,
     pub(crate) contacts: Mutex<HashMap<String, Instant>>,
+    pub(crate) vault: Option<crate::vault::SecretsVault>,
 }
 
 /// Most entries the in-memory token and contact caches hold before they are cleared.
@@ -135,6 +180,15 @@ pub(crate) const CACHE_CAP: usize = 10_000;
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> AppState {
+        AppState::with_vault(store, settings, None)
+    }
+
+    /// A console whose transform keeps the credentials it creates in `vault`.
+    pub fn with_vault(
+        store: Arc<dyn Store>,
+        settings: Settings,
+        vault: Option<crate::vault::SecretsVault>,
+    ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -142,6 +196,7 @@ impl AppState {
                 tokens: Mutex::new(HashMap::new()),
                 policy: Mutex::new(None),
                 contacts: Mutex::new(HashMap::new()),
+                vault,
             }),
         }
     }
@@ -152,5 +207,10 @@ impl AppState {
 
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// Where the transform keeps credentials, when not in plain `environment`.
+    pub fn vault(&self) -> Option<&crate::vault::SecretsVault> {
+        self.inner.vault.as_ref()
     }
 }

@@ -97,6 +97,17 @@ pub fn default_defender_image() -> String {
     format!("fargate-defender:{}", env!("CARGO_PKG_VERSION"))
 }
 
+/// The Secrets Manager secret that holds the defender credential of task family `family`, as
+/// both `deploy-protected` and the console's transform keep it (one per family, reused).
+pub fn credential_secret_name(family: &str) -> String {
+    format!("fargate-defender/{family}/defender-token")
+}
+
+/// Tag keys on the credential secrets (the family, the console's credential id).
+pub const SECRET_TAG_FAMILY: &str = "fargate-defender:family";
+/// See [`SECRET_TAG_FAMILY`].
+pub const SECRET_TAG_CREDENTIAL: &str = "fargate-defender:credential-id";
+
 /// The protected task definition and what the caller should know about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmbedOutput {

@@ -6,15 +6,10 @@ use super::aws::AwsClients;
 use super::DeployError;
 use crate::console::Console;
 
-/// Tag keys on the secrets this tool creates.
-pub const TAG_FAMILY: &str = "fargate-defender:family";
-/// The console's id of the credential the secret holds.
-pub const TAG_CREDENTIAL: &str = "fargate-defender:credential-id";
-
-/// The secret that holds the defender credential of task family `family`.
-pub fn secret_name(family: &str) -> String {
-    format!("fargate-defender/{family}/defender-token")
-}
+pub use protect::embed::{
+    credential_secret_name as secret_name, SECRET_TAG_CREDENTIAL as TAG_CREDENTIAL,
+    SECRET_TAG_FAMILY as TAG_FAMILY,
+};
 
 /// Where the credential came from, for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,6 +21,7 @@ use crate::body::{parse_json, read_bounded};
 use crate::error::ApiError;
 use crate::state::{AppState, CACHE_CAP};
 use crate::store::{defender_key, DefenderContact, TokenRecord, TokenSubject};
+use crate::vault::{Kept, Minted, SecretsVault};
 
 /// Largest accepted task definition (ECS allows 64 KiB; DescribeTaskDefinition output is a bit
 /// larger).
@@ -325,20 +326,47 @@ pub async fn transform(
             .chars()
             .take(100)
             .collect::<String>();
-        let bundle = mint_credential(
-            &state,
-            Some(format!("transform: {family}")),
-            &caller.username,
-        )
-        .await?;
-        warnings.push(format!(
-            "no tokenSecretArn: created defender credential {} for task family {family} and \
-             wrote it to DEFENDER_TOKEN in plain environment; store it in Secrets Manager and \
-             pass tokenSecretArn=ARN instead (revoke this one when done)",
-            bundle.id
-        ));
-        options.plain_token = Some(bundle.token);
-        options.allow_plain_token = true;
+        let mint = || async {
+            mint_credential(
+                &state,
+                Some(format!("transform: {family}")),
+                &caller.username,
+            )
+            .await
+            .map(|b| Minted {
+                id: b.id,
+                token: b.token,
+            })
+        };
+        match state.vault() {
+            Some(vault) => {
+                let task_role = out.task_definition["executionRoleArn"]
+                    .as_str()
+                    .filter(|r| !r.is_empty())
+                    .map(String::from);
+                keep_in_vault(
+                    vault,
+                    &state,
+                    &family,
+                    task_role,
+                    mint,
+                    &mut options,
+                    &mut warnings,
+                )
+                .await?;
+            }
+            None => {
+                let bundle = mint().await?;
+                warnings.push(format!(
+                    "no tokenSecretArn: created defender credential {} for task family {family} \
+                     and wrote it to DEFENDER_TOKEN in plain environment; store it in Secrets \
+                     Manager and pass tokenSecretArn=ARN instead (revoke this one when done)",
+                    bundle.id
+                ));
+                options.plain_token = Some(bundle.token);
+                options.allow_plain_token = true;
+            }
+        }
         out = embed(&input, &options).map_err(bad)?;
     }
     warnings.extend(out.warnings.into_iter().map(http_names));
@@ -352,4 +380,58 @@ pub async fn transform(
         }
     }
     Ok(resp)
+}
+
+/// The family's credential kept in Secrets Manager and referenced by ARN, its secret readable by
+/// the task's execution role (or the console's default role for tasks that have none).
+async fn keep_in_vault<F, Fut>(
+    vault: &SecretsVault,
+    state: &AppState,
+    family: &str,
+    task_role: Option<String>,
+    mint: F,
+    options: &mut EmbedOptions,
+    warnings: &mut Vec<String>,
+) -> Result<(), ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Minted, ApiError>>,
+{
+    let name = protect::embed::credential_secret_name(family);
+    let kept = vault.keep(state.store().as_ref(), family, mint).await?;
+    warnings.push(match &kept {
+        Kept::Created { credential, .. } => format!(
+            "created defender credential {credential} for task family {family} and stored it \
+             in secret {name}"
+        ),
+        Kept::Reused { .. } => format!("defender credential: reusing secret {name}"),
+        Kept::Renewed { credential, .. } => format!(
+            "the credential in secret {name} is no longer accepted: created {credential} in its \
+             place"
+        ),
+    });
+    let arn = kept.arn().to_string();
+    match (task_role, &vault.default_execution_role) {
+        (Some(role), default) if default.as_deref() != Some(role.as_str()) => {
+            vault.grant(&arn, &role).await?;
+            warnings.push(format!(
+                "execution role {role} may read secret {name} (the secret's resource policy)"
+            ));
+        }
+        (Some(_), _) => {}
+        (None, Some(default)) => {
+            warnings.push(format!(
+                "the task had no execution role: set executionRoleArn to {default}, the \
+                 console's role for defender credentials"
+            ));
+            options.execution_role_arn = Some(default.clone());
+        }
+        (None, None) => warnings.push(format!(
+            "the task has no execution role and the console has none to give \
+             (CONSOLE_DEFENDER_EXECUTION_ROLE_ARN): ECS needs one allowed to read {arn} \
+             (secretsmanager:GetSecretValue) to start the task"
+        )),
+    }
+    options.token_secret_arn = Some(arn);
+    Ok(())
 }

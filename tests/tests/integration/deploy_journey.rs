@@ -437,7 +437,11 @@ async fn a_named_secret_is_checked_against_the_named_role_before_any_change() {
         .send()
         .await
         .expect("list");
-    assert_eq!(revisions.task_definition_arns().len(), 1, "nothing registered");
+    assert_eq!(
+        revisions.task_definition_arns().len(),
+        1,
+        "nothing registered"
+    );
 
     // The statement the error named, added: the deployment goes ahead.
     put_policy(&secret_arn).await.expect("policy");
