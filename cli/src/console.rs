@@ -145,6 +145,7 @@ impl Console {
     pub fn install_bundle(&self, name: &str) -> Result<InstallBundle, ConsoleError> {
         let body = InstallBundleRequest {
             name: Some(name.to_string()),
+            scope: None,
         };
         let text = serde_json::to_string(&body).unwrap_or_default();
         let req = self
