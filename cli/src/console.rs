@@ -142,9 +142,12 @@ impl Console {
     }
 
     /// A new defender credential named `name` (shown once; the console keeps its hash).
-    pub fn install_bundle(&self, name: &str) -> Result<InstallBundle, ConsoleError> {
+    /// A new defender credential named `name`, which speaks only for task family `family`
+    /// (an unusable family name falls back to the console's default scope).
+    pub fn install_bundle(&self, name: &str, family: &str) -> Result<InstallBundle, ConsoleError> {
         let body = InstallBundleRequest {
             name: Some(name.to_string()),
+            scope: protect::credential::CredentialScope::task_family(family).ok(),
         };
         let text = serde_json::to_string(&body).unwrap_or_default();
         let req = self

@@ -55,7 +55,7 @@ pub fn run(
             .console
             .ok_or_else(|| Failure::BadInput(anyhow!(NO_CREDENTIAL)))?;
         let bundle = console
-            .install_bundle(&format!("embed: {family}"))
+            .install_bundle(&format!("embed: {family}"), &family)
             .map_err(console_failure)?;
         notes.push(format!(
             "created defender credential {} for task family {family}",

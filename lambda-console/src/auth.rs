@@ -19,7 +19,7 @@ use axum::http::HeaderMap;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::Utc;
-use protect::api::Role;
+use protect::api::{CredentialScope, Role};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 
@@ -36,6 +36,8 @@ const NEED_AUTH: &str = "authentication required: send `Authorization: Bearer TO
                          /api/v1/authenticate) or Basic credentials";
 const BAD_TOKEN: &str = "the bearer token is unknown or expired: get a new one from POST \
                          /api/v1/authenticate";
+const REVOKED: &str = "this defender credential was revoked: give the defender a new one (POST \
+                       /api/v1/defenders/install-bundle)";
 const BAD_LOGIN: &str = "authentication failed: unknown user or wrong password";
 
 /// Hashes a password with Argon2id and a random salt.
@@ -85,7 +87,12 @@ pub fn new_token(prefix: &str) -> (String, String) {
 
 /// Lowercase hex SHA-256 of a token (tokens are 256 random bits, so a plain hash suffices).
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
+    sha256_hex(token.as_bytes())
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -102,7 +109,7 @@ pub fn new_id() -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {
     User { username: String, role: Role },
-    Defender { id: String },
+    Defender { id: String, scope: CredentialScope },
 }
 
 /// Checks `username`/`password` against the store.
@@ -149,7 +156,13 @@ async fn lookup_token(state: &AppState, token: &str) -> Result<Principal, ApiErr
     }
     Ok(match record.subject {
         TokenSubject::User { username, role } => Principal::User { username, role },
-        TokenSubject::Defender { id, .. } => Principal::Defender { id },
+        TokenSubject::Defender(d) if d.revoked_at.is_some() => {
+            return Err(ApiError::Unauthorized(REVOKED))
+        }
+        TokenSubject::Defender(d) => Principal::Defender {
+            id: d.id,
+            scope: d.scope,
+        },
     })
 }
 
@@ -239,9 +252,10 @@ impl<R: MinRole> FromRequestParts<AppState> for Caller<R> {
     }
 }
 
-/// A defender token's holder.
+/// A defender token's holder, with what its credential may speak for.
 pub struct DefenderCaller {
     pub credential_id: String,
+    pub scope: CredentialScope,
 }
 
 impl FromRequestParts<AppState> for DefenderCaller {
@@ -249,7 +263,10 @@ impl FromRequestParts<AppState> for DefenderCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match authenticate(&parts.headers, state).await? {
-            Principal::Defender { id } => Ok(DefenderCaller { credential_id: id }),
+            Principal::Defender { id, scope } => Ok(DefenderCaller {
+                credential_id: id,
+                scope,
+            }),
             Principal::User { .. } => Err(ApiError::Forbidden(
                 "forbidden: this route takes a defender token (from POST \
                  /api/v1/defenders/install-bundle), not a user's credentials"

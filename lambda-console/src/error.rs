@@ -26,9 +26,15 @@ pub enum ApiError {
     /// The body is larger than the route accepts.
     #[error("request body too large: at most {limit} bytes; send smaller batches")]
     TooLarge { limit: usize },
+    /// No such thing (e.g. a credential id).
+    #[error("{0}")]
+    NotFound(String),
     /// The thing already exists.
     #[error("{0}")]
     Conflict(String),
+    /// A limit on how much a caller may add was reached.
+    #[error("{0}")]
+    TooMany(String),
     /// `If-Match` named another revision.
     #[error("{0}")]
     PreconditionFailed(String),
@@ -59,7 +65,9 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadField { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

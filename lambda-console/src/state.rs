@@ -22,7 +22,9 @@ pub struct Settings {
     /// How long a policy read from the store is served from memory (other instances' writes
     /// become visible after this; this instance's writes at once).
     pub policy_cache_ttl: Duration,
-    /// How long a token read from the store is trusted from memory.
+    /// How long a token read from the store is trusted from memory. A credential revoked on
+    /// another console instance keeps working there at most this long (on this instance it
+    /// stops at once), so keep it at most one defender poll interval (10 s by default).
     pub token_cache_ttl: Duration,
     /// Policy fetches update a defender's last contact at most this often.
     pub contact_interval: Duration,
@@ -42,6 +44,9 @@ pub struct Settings {
     /// Execution role the transform gives a task that has none, when it keeps the credential
     /// in Secrets Manager (`CONSOLE_DEFENDER_EXECUTION_ROLE_ARN`).
     pub defender_execution_role: Option<String>,
+    /// Most new defender identities (task, container, image, instance) one credential may add
+    /// per UTC day; beyond, their requests are refused with 429 until the next day.
+    pub new_defenders_per_credential: u64,
 }
 
 /// Where the transform keeps a credential it creates.
@@ -69,7 +74,7 @@ impl Default for Settings {
             defender_image: protect::embed::default_defender_image(),
             argon2: argon2::Params::default(),
             policy_cache_ttl: Duration::from_secs(1),
-            token_cache_ttl: Duration::from_secs(30),
+            token_cache_ttl: Duration::from_secs(10),
             contact_interval: Duration::from_secs(5),
             max_clock_skew: chrono::Duration::minutes(10),
             audit_scan_limit: 10_000,
@@ -77,6 +82,7 @@ impl Default for Settings {
             defender_stale_within: chrono::Duration::minutes(10),
             transform_secrets: None,
             defender_execution_role: None,
+            new_defenders_per_credential: 1000,
         }
     }
 }
@@ -97,8 +103,9 @@ fn env_u64(var: &'static str, min: u64, max: u64) -> Result<Option<u64>, Setting
 impl Settings {
     /// Defaults, overridden by `CONSOLE_TOKEN_TTL_SECONDS` (60..=86400),
     /// `CONSOLE_AUDIT_RETENTION_DAYS` (1..=3650), `CONSOLE_DEFENDER_IMAGE`,
-    /// `CONSOLE_DEFENDER_CONNECTED_SECONDS` (1..=86400) and `CONSOLE_DEFENDER_STALE_SECONDS`
-    /// (1..=2592000, at least the connected threshold).
+    /// `CONSOLE_DEFENDER_CONNECTED_SECONDS` (1..=86400), `CONSOLE_DEFENDER_STALE_SECONDS`
+    /// (1..=2592000, at least the connected threshold) and
+    /// `CONSOLE_NEW_DEFENDERS_PER_CREDENTIAL` (1..=1000000).
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut s = Settings::default();
         if let Some(v) = env_u64("CONSOLE_DEFENDER_CONNECTED_SECONDS", 1, 86_400)? {
@@ -117,6 +124,9 @@ impl Settings {
                     s.defender_connected_within.num_seconds()
                 ),
             });
+        }
+        if let Some(v) = env_u64("CONSOLE_NEW_DEFENDERS_PER_CREDENTIAL", 1, 1_000_000)? {
+            s.new_defenders_per_credential = v;
         }
         if let Some(v) = env_u64("CONSOLE_TOKEN_TTL_SECONDS", 60, 86_400)? {
             s.token_ttl = Duration::from_secs(v);
@@ -212,5 +222,15 @@ impl AppState {
     /// Where the transform keeps credentials, when not in plain `environment`.
     pub fn vault(&self) -> Option<&crate::vault::SecretsVault> {
         self.inner.vault.as_ref()
+    }
+
+    /// Drops a revoked credential's tokens from this instance's token cache, so it stops working
+    /// here at once (other instances drop it within `token_cache_ttl`).
+    pub(crate) fn forget_credential(&self, id: &str) {
+        if let Ok(mut m) = self.inner.tokens.lock() {
+            m.retain(|_, (_, rec)| {
+                !matches!(&rec.subject, crate::store::TokenSubject::Defender(d) if d.id == id)
+            });
+        }
     }
 }

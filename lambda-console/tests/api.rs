@@ -230,11 +230,9 @@ async fn audit_batches_are_idempotent_validated_and_queryable() {
     let c = console().await;
     let now = Utc::now();
     let t = |secs: i64| (now - Duration::seconds(secs)).to_rfc3339();
-    let records = vec![
+    let web_app = vec![
         record("process", &t(50), "web", "app"),
         record("dns", &t(40), "web", "app"),
-        record("network", &t(30), "api", "app"),
-        record("process", &t(20), "web", "side"),
         record("cnaf", &t(10), "web", "app"),
     ];
     let r = call(
@@ -242,26 +240,33 @@ async fn audit_batches_are_idempotent_validated_and_queryable() {
         Method::POST,
         AUDITS,
         Some(&c.defender),
-        Some(batch("batch-1", records.clone())),
+        Some(batch("batch-1", web_app.clone())),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(
         r.body,
-        json!({"batch_id": "batch-1", "accepted": 5, "duplicate": false})
+        json!({"batch_id": "batch-1", "accepted": 3, "duplicate": false})
     );
     let r = call(
         &c.app,
         Method::POST,
         AUDITS,
         Some(&c.defender),
-        Some(batch("batch-1", records.clone())),
+        Some(batch("batch-1", web_app)),
     )
     .await;
     assert_eq!(
         r.body,
         json!({"batch_id": "batch-1", "accepted": 0, "duplicate": true})
     );
+    // Two more workloads, each its own defender's batch.
+    let others = vec![
+        record("network", &t(30), "api", "app"),
+        record("process", &t(20), "web", "side"),
+    ];
+    let answers = common::post_records(&c.app, &c.defender, "batch-2", others).await;
+    assert_eq!(common::accepted(&answers), 2);
 
     let q = |s: &str| format!("/api/v1/audits/runtime/app-embedded{s}");
     let r = call(&c.app, Method::GET, &q(""), Some(&c.auditor), None).await;
@@ -484,15 +489,8 @@ async fn audit_filters_take_patterns_effect_and_rule() {
         ),
         rec("cnaf", 10, "web", "alert", "cnaf-web", "nginx:1.27"),
     ];
-    let r = call(
-        &c.app,
-        Method::POST,
-        AUDITS,
-        Some(&c.defender),
-        Some(batch("filters-1", records)),
-    )
-    .await;
-    assert_eq!(r.body["accepted"], 8, "{}", r.text);
+    let answers = common::post_records(&c.app, &c.defender, "filters", records).await;
+    assert_eq!(common::accepted(&answers), 8);
 
     let cases: &[(&str, &[&str])] = &[
         (
@@ -764,8 +762,11 @@ async fn defenders_are_connected_stale_or_disconnected_by_last_contact() {
                     version: "0.1.0".into(),
                 },
                 at: Utc::now() - ago,
+                credential: c.defender_id.clone(),
                 audits: 0,
                 dropped: 0,
+                new_per_day: 1000,
+                expires_at: Utc::now() + Duration::days(30),
             })
             .await
             .expect("touch");

@@ -132,6 +132,12 @@ fn routes() -> Vec<Route> {
             allowed: &[Admin, Manager],
         },
         Route {
+            method: Method::GET,
+            uri: "/api/v1/defenders/credentials",
+            body: none,
+            allowed: &[Admin, Manager],
+        },
+        Route {
             method: Method::POST,
             uri: "/api/v1/users",
             body: new_user,
@@ -510,6 +516,8 @@ async fn openapi_lists_every_route() {
         "/api/v1/defender/audits",
         "/api/v1/defenders",
         "/api/v1/defenders/install-bundle",
+        "/api/v1/defenders/credentials",
+        "/api/v1/defenders/credentials/{id}",
     ] {
         assert!(
             paths.contains_key(p),
@@ -569,11 +577,17 @@ async fn openapi_lists_every_route() {
     let ps = params("/api/v1/defenders");
     assert_eq!(
         ps,
-        vec![(
-            "status".to_string(),
-            json!({"$ref": "#/components/schemas/DefenderStatus"})
-        )]
+        vec![
+            (
+                "status".to_string(),
+                json!({"$ref": "#/components/schemas/DefenderStatus"})
+            ),
+            ("limit".to_string(), json!({"type": "string"})),
+            ("cursor".to_string(), json!({"type": "string"})),
+        ]
     );
+    assert!(paths["/api/v1/defenders/credentials/{id}"]["delete"].is_object());
+    assert!(r.body["components"]["schemas"]["CredentialScope"].is_object());
     let schemas = &r.body["components"]["schemas"];
     assert_eq!(
         schemas["Effect"]["enum"],

@@ -402,3 +402,90 @@ async fn a_batch_the_console_refuses_is_dropped_and_counted_not_retried_forever(
     );
     tokio::task::block_in_place(|| client.shutdown(Duration::from_secs(1)));
 }
+
+/// The defender's own HTTP client over real HTTP with a credential scoped to its task family:
+/// its workload is served, another task family is refused (policy and audits) with the
+/// console's reason, and once the credential is revoked the next poll is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_credential_serves_its_task_refuses_others_and_stops_when_revoked() {
+    use defender::console::http::{ConsoleHttp, Fetched};
+    use defender::console::ConsoleError;
+
+    let c = console().await;
+    put_policy(&c, "prevent").await;
+    let r = call(
+        &c.app,
+        Method::POST,
+        "/api/v1/defenders/install-bundle",
+        Some(&c.manager),
+        Some(json!({"name": "seed", "scope": {"tasks": ["twistlock-fargate-*"]}})),
+    )
+    .await;
+    let token = r.body["token"].as_str().expect("token").to_string();
+    let id = r.body["id"].as_str().expect("id").to_string();
+    let (_served, addr) = serve(c.app.clone(), "127.0.0.1:0".parse().expect("addr"));
+    let refused = |r: Result<_, ConsoleError>| match r {
+        Err(ConsoleError::Status { status, message }) => (status, message),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("accepted"),
+    };
+    let (base, tok) = (format!("http://{addr}"), token.clone());
+    let mut other = identity();
+    other.task = "payments".into();
+    let (fetched, refused_policy, refused_batch) = tokio::task::spawn_blocking(move || {
+        let http = ConsoleHttp::new(&base, &tok, Duration::from_secs(5)).expect("client");
+        let fetched = http.fetch_policy(&identity(), None).expect("own policy");
+        let refused_policy = refused(http.fetch_policy(&other, None).map(drop));
+        let mut record = violation(0);
+        record.task_family = "payments".into();
+        let batch = protect::api::AuditBatch {
+            batch_id: "scoped-1".into(),
+            defender: identity(),
+            records: vec![record],
+            dropped: 0,
+        };
+        let json = defender::console::http::batch_json(&batch).expect("json");
+        let refused_batch = refused(http.post_batch(&json).map(drop));
+        (fetched, refused_policy, refused_batch)
+    })
+    .await
+    .expect("client thread");
+    let Fetched::New { bundle, .. } = fetched else {
+        panic!("no policy")
+    };
+    assert_eq!(bundle.runtime.rules[0].name, "sample");
+    assert_eq!(refused_policy.0, 403);
+    assert!(
+        refused_policy.1.starts_with(
+            "forbidden: defender.task \"payments\" is outside this credential's scope"
+        ),
+        "{}",
+        refused_policy.1
+    );
+    assert_eq!(refused_batch.0, 403);
+    assert!(
+        refused_batch
+            .1
+            .contains("records[0].task_family \"payments\""),
+        "{}",
+        refused_batch.1
+    );
+
+    let r = call(
+        &c.app,
+        Method::DELETE,
+        &format!("/api/v1/defenders/credentials/{id}"),
+        Some(&c.manager),
+        None,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 204, "{}", r.text);
+    let base = format!("http://{addr}");
+    let after = tokio::task::spawn_blocking(move || {
+        let http = ConsoleHttp::new(&base, &token, Duration::from_secs(5)).expect("client");
+        refused(http.fetch_policy(&identity(), None).map(drop))
+    })
+    .await
+    .expect("client thread");
+    assert_eq!(after.0, 401, "{}", after.1);
+}

@@ -73,7 +73,7 @@ async fn audits_and_batch_markers_carry_the_ttl() {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let marker = store
-        .raw_item("BATCH#ttl-1", "BATCH")
+        .raw_item(&format!("BATCH#{}#ttl-1", c.defender_id), "BATCH")
         .await
         .expect("get")
         .expect("marker");
@@ -89,6 +89,7 @@ async fn audits_and_batch_markers_carry_the_ttl() {
         chrono::DateTime::parse_from_rfc3339(&now.to_rfc3339())
             .expect("t")
             .timestamp_millis(),
+        &c.defender_id,
         "ttl-1",
         0,
     );

@@ -4,13 +4,14 @@
 //! - `GET /defender/policy?task=&container=&image=[&instance=&version=]` → [`PolicyBundle`]
 //!   (ETag / `If-None-Match` → 304)
 //! - `POST /defender/audits` with an [`AuditBatch`] → [`AuditBatchAck`]
-//! - `GET /defenders` → [`DefenderList`]
+//! - `GET /defenders?limit=&cursor=&status=` → [`DefenderList`] (paged)
 //! - `GET /audits/runtime/app-embedded`, `GET /audits/firewall/app/app-embedded` → [`AuditPage`]
 //! - `POST /authenticate` with [`AuthenticateRequest`] → [`TokenResponse`]
 //! - `POST /users` with [`NewUser`] → [`UserInfo`]
 //! - `POST /defenders/install-bundle` with an optional [`InstallBundleRequest`] →
 //!   [`InstallBundle`]
 //! - `GET /defenders/defaults` → [`DefenderDefaults`]
+//! - `GET /defenders/credentials` → [`CredentialList`]; `DELETE /defenders/credentials/{id}`
 //! - every error: [`ErrorBody`]
 
 use chrono::{DateTime, Utc};
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditRecord;
 use crate::cnaf_policy::CnafPolicy;
+pub use crate::credential::CredentialScope;
 use crate::policy::RuntimePolicy;
 
 /// Path of the defender's policy route.
@@ -30,6 +32,9 @@ pub const MAX_BATCH_RECORDS: usize = 1000;
 pub const MAX_BATCH_BYTES: usize = 1 << 20;
 /// Longest accepted `batch_id`.
 pub const MAX_BATCH_ID_LEN: usize = 128;
+/// Largest `dropped` one [`AuditBatch`] may report (a million drops a second for 11 days);
+/// anything above is refused as absurd.
+pub const MAX_BATCH_DROPPED: u64 = 1_000_000_000_000;
 
 /// Every error the console returns: `{"error": "field: what is wrong; how to fix it"}`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -114,6 +119,9 @@ pub struct InstallBundleRequest {
     /// A label for the credential (e.g. the service it is for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// What the credential may speak for; absent: every task in every cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<CredentialScope>,
 }
 
 /// A defender credential: give it to defenders as `DEFENDER_TOKEN` (best through a Secrets
@@ -126,7 +134,42 @@ pub struct InstallBundle {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// What the credential may speak for (`{"tasks": ["*"], "clusters": ["*"]}` when the request
+    /// named no scope). Absent in answers of older consoles, whose credentials were unscoped.
+    #[serde(default)]
+    pub scope: CredentialScope,
 }
+
+/// A defender credential as `GET /api/v1/defenders/credentials` lists it (never its token or
+/// hash).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CredentialInfo {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub scope: CredentialScope,
+    pub created_at: DateTime<Utc>,
+    /// The user who created it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// Set once revoked: the token no longer works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/v1/defenders/credentials` answer, in id order. Pass `next_cursor` as `cursor` for
+/// the next page.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CredentialList {
+    pub credentials: Vec<CredentialInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Path of the credentials list ([`CredentialList`]); `DELETE {path}/{id}` revokes one.
+pub const CREDENTIALS_PATH: &str = "/api/v1/defenders/credentials";
 
 /// `GET /api/v1/defenders/defaults`: what a tool embedding the defender takes from the console
 /// when its user names nothing else.
@@ -284,6 +327,9 @@ impl DefenderStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DefenderList {
     pub defenders: Vec<DefenderInfo>,
+    /// Set when more defenders follow: pass it as `cursor` for the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// One page of audits, newest first. Pass `next_cursor` as `cursor` for the next page.

@@ -4,6 +4,8 @@
 //!   scope matching and the evaluation API the defender calls.
 //! - [`cnaf_policy`]: the CNAF (web application firewall) policy model.
 //! - [`pattern`]: case-insensitive `*` wildcard patterns used by scopes, processes and domains.
+//! - [`credential`]: the scope of a defender credential (task families, clusters) and the
+//!   checks of what a defender claims against it.
 //! - [`audit`]: the audit record and its messages.
 //! - [`embed`]: the task-definition transform that embeds the defender.
 //! - [`api`]: the console HTTP API's request and response bodies (console and defender).
@@ -13,6 +15,7 @@
 pub mod api;
 pub mod audit;
 pub mod cnaf_policy;
+pub mod credential;
 pub mod embed;
 pub mod pattern;
 pub mod policy;

@@ -71,7 +71,7 @@ pub async fn ensure_secret(
         );
         return Ok(CredentialSecret::WouldCreate { name, arn });
     }
-    let bundle = console.install_bundle(&format!("deploy: {family}"))?;
+    let bundle = console.install_bundle(&format!("deploy: {family}"), family)?;
     let description = format!(
         "Defender credential of ECS task family {family} (console credential {}); read by the \
          task execution role, injected as DEFENDER_TOKEN",

@@ -8,17 +8,18 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use protect::api::{
-    valid_batch_id, AuditBatch, AuditBatchAck, AuditPage, MAX_BATCH_BYTES, MAX_BATCH_RECORDS,
+    valid_batch_id, AuditBatch, AuditBatchAck, AuditPage, MAX_BATCH_BYTES, MAX_BATCH_DROPPED,
+    MAX_BATCH_RECORDS,
 };
 use protect::audit::AuditKind;
 use protect::pattern::Pattern;
 use protect::policy::Effect;
 use serde::Deserialize;
 
-use crate::auth::{Auditor, Caller, DefenderCaller};
+use crate::auth::{sha256_hex, Auditor, Caller, DefenderCaller};
 use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::routes::policies::scope_field;
+use crate::routes::policies;
 use crate::state::AppState;
 use crate::store::{
     audit_sort_key, AuditCategory, AuditMatch, AuditQuery, AuditRows, BatchOutcome, NewBatch,
@@ -38,14 +39,21 @@ fn category_of(kind: AuditKind) -> AuditCategory {
     }
 }
 
-/// Stores a batch of audit records; a repeated `batch_id` is acknowledged and ignored.
+/// Stores a batch of audit records. The batch's `defender` must be inside the credential's
+/// scope and every record must describe that defender's workload (its task family, container,
+/// image and task ARN are empty or the identity's); otherwise nothing is stored (403). Batch
+/// ids are per credential: the same `batch_id` with the same content is acknowledged and
+/// ignored (`duplicate: true`), with other content refused (409).
 #[utoipa::path(post, path = "/api/v1/defender/audits", tag = "defender",
     security(("bearer" = [])), request_body = AuditBatch,
-    responses((status = 200, description = "Stored (or already stored)", body = AuditBatchAck),
-              (status = 400, description = "A field is wrong; the error names its path", body = protect::api::ErrorBody),
-              (status = 413, description = "Body over 1 MiB", body = protect::api::ErrorBody)))]
+    responses((status = 200, description = "Stored (or already stored with the same content)", body = AuditBatchAck),
+              (status = 400, description = "A field is wrong (e.g. `dropped` over 10^12); the error names its path", body = protect::api::ErrorBody),
+              (status = 403, description = "The identity or a record is outside the credential's scope", body = protect::api::ErrorBody),
+              (status = 409, description = "This credential sent this batch_id before with other content", body = protect::api::ErrorBody),
+              (status = 413, description = "Body over 1 MiB", body = protect::api::ErrorBody),
+              (status = 429, description = "A new defender beyond its credential's daily limit", body = protect::api::ErrorBody)))]
 pub async fn post_audits(
-    _d: DefenderCaller,
+    d: DefenderCaller,
     State(state): State<AppState>,
     JsonBody(batch): JsonBody<AuditBatch, MAX_BATCH_BYTES>,
 ) -> Result<Response, ApiError> {
@@ -64,16 +72,27 @@ pub async fn post_audits(
             ),
         ));
     }
-    let mut identity = batch.defender.clone();
-    identity.task = scope_field("defender.task", Some(&identity.task))?;
-    identity.container = scope_field("defender.container", Some(&identity.container))?;
-    identity.image = scope_field("defender.image", Some(&identity.image))?;
+    let identity = policies::identity("defender.", &batch.defender)?;
+    policies::check_scope(&d, &identity)?;
+    if batch.dropped > MAX_BATCH_DROPPED {
+        return Err(ApiError::field(
+            "dropped",
+            format!(
+                "{} is not a plausible count of dropped records; report at most \
+                 {MAX_BATCH_DROPPED} per batch",
+                batch.dropped
+            ),
+        ));
+    }
     let now = Utc::now();
     let settings = state.settings();
     let oldest = now - settings.audit_retention;
     let newest = now + settings.max_clock_skew;
     let mut audits = Vec::with_capacity(batch.records.len());
     for (i, r) in batch.records.iter().enumerate() {
+        d.scope
+            .check_record(&identity, i, r)
+            .map_err(|e| policies::scope_refused(&d.credential_id, &e))?;
         if r.time < oldest || r.time > newest {
             return Err(ApiError::field(
                 format!("records[{i}].time"),
@@ -100,7 +119,7 @@ pub async fn post_audits(
         let time_ms = r.time.timestamp_millis();
         audits.push(StoredAudit {
             category: category_of(r.kind),
-            sk: audit_sort_key(time_ms, &batch.batch_id, i),
+            sk: audit_sort_key(time_ms, &d.credential_id, &batch.batch_id, i),
             time_ms,
             task: r.task_family.clone(),
             container: r.container.clone(),
@@ -109,10 +128,15 @@ pub async fn post_audits(
         });
     }
     let count = audits.len();
+    // The content a retry must repeat: the batch as parsed, serialized again.
+    let canonical = serde_json::to_vec(&batch)
+        .map_err(|e| ApiError::Internal(format!("serialize batch: {e}")))?;
     let outcome = state
         .store()
         .insert_audits(NewBatch {
+            credential: d.credential_id.clone(),
             batch_id: batch.batch_id.clone(),
+            body_hash: sha256_hex(&canonical),
             received_at: now,
             expires_at: now + settings.audit_retention,
             audits,
@@ -121,9 +145,24 @@ pub async fn post_audits(
     let (accepted, duplicate) = match outcome {
         BatchOutcome::Stored(n) => (n, false),
         BatchOutcome::Duplicate => (0, true),
+        BatchOutcome::Conflict => {
+            return Err(ApiError::Conflict(format!(
+                "batch_id {:?} was sent before by this credential with other content; a retry \
+                 must repeat the batch exactly, a new batch needs a new batch_id",
+                batch.batch_id
+            )))
+        }
     };
     if !duplicate {
-        super::defenders::note_contact(&state, &identity, count as u64, batch.dropped, true).await;
+        super::defenders::note_contact(
+            &state,
+            &d.credential_id,
+            &identity,
+            count as u64,
+            batch.dropped,
+            true,
+        )
+        .await?;
     }
     Ok(axum::Json(AuditBatchAck {
         batch_id: batch.batch_id,

@@ -9,8 +9,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use protect::api::{
-    DefenderDefaults, DefenderIdentity, DefenderList, DefenderStatus, InstallBundle,
-    InstallBundleRequest,
+    CredentialScope, DefenderDefaults, DefenderIdentity, DefenderList, DefenderStatus,
+    InstallBundle, InstallBundleRequest,
 };
 use protect::embed::{embed, CnafOptions, EmbedOptions};
 use protect::policy::Startup;
@@ -20,60 +20,97 @@ use crate::auth::{new_id, new_token, Auditor, Caller, Manager, DEFENDER_PREFIX};
 use crate::body::{parse_json, read_bounded};
 use crate::error::ApiError;
 use crate::state::{AppState, CACHE_CAP};
-use crate::store::{defender_key, DefenderContact, TokenRecord, TokenSubject};
+use crate::store::{
+    defender_key, DefenderContact, DefenderCredential, TokenRecord, TokenSubject, TouchOutcome,
+};
 use crate::vault::{Kept, Minted, SecretsVault};
 
 /// Largest accepted task definition (ECS allows 64 KiB; DescribeTaskDefinition output is a bit
 /// larger).
 pub const MAX_TASK_DEFINITION_BYTES: usize = 256 * 1024;
 
-/// Records a defender's contact. Policy fetches (`always == false`) write at most once per
-/// `contact_interval` per defender; failures are logged, never returned (the defender's
+/// Records a defender's contact under its credential. Policy fetches (`always == false`) write
+/// at most once per `contact_interval` per defender. A new defender beyond its credential's
+/// daily limit is refused (429); storage failures are logged, never returned (the defender's
 /// request succeeds regardless).
 pub async fn note_contact(
     state: &AppState,
+    credential: &str,
     identity: &DefenderIdentity,
     audits: u64,
     dropped: u64,
     always: bool,
-) {
+) -> Result<(), ApiError> {
     let key = defender_key(identity);
     if !always {
         let interval = state.settings().contact_interval;
-        let Ok(mut seen) = state.inner.contacts.lock() else {
-            return;
+        let Ok(seen) = state.inner.contacts.lock() else {
+            return Ok(());
         };
         if seen.get(&key).is_some_and(|at| at.elapsed() < interval) {
-            return;
+            return Ok(());
         }
+    }
+    let now = Utc::now();
+    let settings = state.settings();
+    let contact = DefenderContact {
+        identity: identity.clone(),
+        credential: credential.to_string(),
+        at: now,
+        audits,
+        dropped,
+        new_per_day: settings.new_defenders_per_credential,
+        expires_at: now + settings.audit_retention,
+    };
+    match state.store().touch_defender(contact).await {
+        Ok(TouchOutcome::Recorded) => {}
+        Ok(TouchOutcome::LimitReached) => {
+            return Err(ApiError::TooMany(format!(
+                "defender credential {credential} has already registered {} new defenders today \
+                 (task, container, image, instance); this one is refused until tomorrow (UTC). \
+                 Use one credential per service, or raise CONSOLE_NEW_DEFENDERS_PER_CREDENTIAL",
+                settings.new_defenders_per_credential
+            )))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record defender contact");
+            return Ok(());
+        }
+    }
+    if let Ok(mut seen) = state.inner.contacts.lock() {
         if seen.len() >= CACHE_CAP {
             seen.clear();
         }
         seen.insert(key, Instant::now());
     }
-    let contact = DefenderContact {
-        identity: identity.clone(),
-        at: Utc::now(),
-        audits,
-        dropped,
-    };
-    if let Err(e) = state.store().touch_defender(contact).await {
-        tracing::warn!(error = %e, "could not record defender contact");
-    }
+    Ok(())
 }
 
-/// Filter of the defenders list.
+/// Default page size of the defenders list.
+pub const DEFAULT_DEFENDERS_PAGE: usize = 100;
+/// Largest page of the defenders list (a row is at most ~2 KiB of bounded identity fields, so a
+/// page stays far below Lambda's 6 MB response limit).
+pub const MAX_DEFENDERS_PAGE: usize = 500;
+
+/// Filter and page of the defenders list.
 #[derive(Deserialize, Debug, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DefenderFilter {
-    /// Only defenders with this status.
+    /// Only defenders with this status. A filtered page may hold fewer defenders, even none,
+    /// and still carry `next_cursor`: follow it until it is absent.
     #[param(value_type = Option<DefenderStatus>)]
     pub status: Option<String>,
+    /// Page size, 1-500 (default 100).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
-/// Defenders seen, with scope, version, last contact and the status it gives: `connected`
-/// (heard from within `CONSOLE_DEFENDER_CONNECTED_SECONDS`, default 60 s), `stale` (within
-/// `CONSOLE_DEFENDER_STALE_SECONDS`, default 10 min) or `disconnected`.
+/// Defenders seen, in task, container, image, instance order, a page at a time, with scope,
+/// version, last contact and the status it gives: `connected` (heard from within
+/// `CONSOLE_DEFENDER_CONNECTED_SECONDS`, default 60 s), `stale` (within
+/// `CONSOLE_DEFENDER_STALE_SECONDS`, default 10 min) or `disconnected`. Defenders not heard
+/// from within the audit retention are forgotten.
 #[utoipa::path(get, path = "/api/v1/defenders", tag = "defenders",
     security(("bearer" = []), ("basic" = [])), params(DefenderFilter),
     responses((status = 200, body = DefenderList), (status = 400, body = protect::api::ErrorBody),
@@ -94,9 +131,20 @@ pub async fn list_defenders(
             )
         })?),
     };
+    let page = super::Page::parse(
+        f.limit.as_deref(),
+        f.cursor.as_deref(),
+        DEFAULT_DEFENDERS_PAGE,
+        MAX_DEFENDERS_PAGE,
+    )?;
+    let rows = state
+        .store()
+        .list_defenders(page.after.clone(), page.limit + 1)
+        .await?;
+    let (rows, next_cursor) = page.split(rows, |(key, _)| key.as_str());
     let settings = state.settings();
     let now = Utc::now();
-    let mut defenders = state.store().list_defenders().await?;
+    let mut defenders: Vec<_> = rows.into_iter().map(|(_, d)| d).collect();
     for d in &mut defenders {
         d.status = Some(DefenderStatus::at(
             d.last_contact,
@@ -108,7 +156,10 @@ pub async fn list_defenders(
     if let Some(w) = wanted {
         defenders.retain(|d| d.status == Some(w));
     }
-    Ok(axum::Json(DefenderList { defenders }))
+    Ok(axum::Json(DefenderList {
+        defenders,
+        next_cursor,
+    }))
 }
 
 /// The defender image and console version that tools embedding the defender use by default.
@@ -125,34 +176,87 @@ pub async fn defaults(
     })
 }
 
-/// Creates a defender credential. The token is shown once; the console keeps its hash.
+/// Creates a defender credential for `scope` (body `{"name": ..., "scope": {"tasks": [...],
+/// "clusters": [...]}}`, patterns as in policy scopes). Without a scope the credential may
+/// speak for every task in every cluster; the answer echoes the scope and a `Warning` header
+/// says so. The token is shown once; the console keeps its hash.
 #[utoipa::path(post, path = "/api/v1/defenders/install-bundle", tag = "defenders",
     security(("bearer" = []), ("basic" = [])), request_body(content = InstallBundleRequest, description = "optional"),
-    responses((status = 201, body = InstallBundle), (status = 403, body = protect::api::ErrorBody)))]
+    responses((status = 201, body = InstallBundle),
+              (status = 400, description = "The error names the bad field (`scope.tasks[0]: ...`)", body = protect::api::ErrorBody),
+              (status = 403, body = protect::api::ErrorBody)))]
 pub async fn install_bundle(
     caller: Caller<Manager>,
     State(state): State<AppState>,
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let body = read_bounded(req, 4096).await?;
-    let request: InstallBundleRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        InstallBundleRequest::default()
+    let body = read_bounded(req, 16 * 1024).await?;
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Object(serde_json::Map::new())
     } else {
-        parse_json(&body)?
+        parse_json::<serde_json::Value>(&body)?
     };
-    if let Some(name) = &request.name {
-        if name.len() > 128 || name.chars().any(char::is_control) {
-            return Err(ApiError::field("name", "at most 128 printable characters"));
-        }
+    let Some(fields) = request.as_object() else {
+        return Err(ApiError::BadRequest(
+            "body: expected an object {\"name\": ..., \"scope\": {\"tasks\": [...], \"clusters\": [...]}}"
+                .to_string(),
+        ));
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !matches!(k.as_str(), "name" | "scope"))
+    {
+        return Err(ApiError::field(
+            unknown.chars().take(64).collect::<String>(),
+            "unknown field; expected name and scope",
+        ));
     }
-    let bundle = mint_credential(&state, request.name, &caller.username).await?;
-    Ok((StatusCode::CREATED, axum::Json(bundle)).into_response())
+    let name = match fields.get("name") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(name))
+            if name.len() <= 128 && !name.chars().any(char::is_control) =>
+        {
+            Some(name.clone())
+        }
+        Some(_) => return Err(ApiError::field("name", "at most 128 printable characters")),
+    };
+    let scope = match fields.get("scope") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(
+            CredentialScope::from_value(v, "scope")
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        ),
+    };
+    let unscoped = scope.is_none();
+    let bundle = mint_credential(
+        &state,
+        name,
+        scope.unwrap_or_else(CredentialScope::all),
+        &caller.username,
+    )
+    .await?;
+    let mut resp = (StatusCode::CREATED, axum::Json(bundle)).into_response();
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if unscoped {
+        resp.headers_mut().insert(
+            WARNING,
+            HeaderValue::from_static(
+                "199 console \"no scope: this credential may speak for every task in every \
+                 cluster; pass {'scope': {'tasks': [FAMILY]}} to limit it\"",
+            ),
+        );
+    }
+    Ok(resp)
 }
 
-/// Stores a new defender credential (its hash) and returns the token, shown this once.
-async fn mint_credential(
+/// Stores a new defender credential for `scope` (its hash) and returns the token, shown this
+/// once. The transform calls it with [`CredentialScope::task_family`] or
+/// [`CredentialScope::all`].
+pub async fn mint_credential(
     state: &AppState,
     name: Option<String>,
+    scope: CredentialScope,
     by: &str,
 ) -> Result<InstallBundle, ApiError> {
     let (token, hash) = new_token(DEFENDER_PREFIX);
@@ -161,16 +265,24 @@ async fn mint_credential(
         .store()
         .put_token(TokenRecord {
             hash,
-            subject: TokenSubject::Defender {
+            subject: TokenSubject::Defender(DefenderCredential {
                 id: id.clone(),
                 name: name.clone(),
-            },
+                scope: scope.clone(),
+                created_by: Some(by.to_string()),
+                revoked_at: None,
+            }),
             created_at: Utc::now(),
             expires_at: None,
         })
         .await?;
-    tracing::info!(credential = %id, by = %by, "defender credential created");
-    Ok(InstallBundle { token, id, name })
+    tracing::info!(credential = %id, by = %by, all = scope.is_all(), "defender credential created");
+    Ok(InstallBundle {
+        token,
+        id,
+        name,
+        scope,
+    })
 }
 
 /// Query of the transform.
@@ -330,6 +442,8 @@ pub async fn transform(
             mint_credential(
                 &state,
                 Some(format!("transform: {family}")),
+                CredentialScope::task_family(&family)
+                    .map_err(|e| ApiError::field("family", e.to_string()))?,
                 &caller.username,
             )
             .await

@@ -1,6 +1,7 @@
 //! The HTTP routes; [`app`] assembles them into the console's router.
 
 pub mod audits;
+pub mod credentials;
 pub mod defenders;
 pub mod policies;
 pub mod users;
@@ -11,12 +12,80 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use protect::api::ErrorBody;
 
 use crate::auth::{Auditor, Caller};
+use crate::error::ApiError;
 use crate::state::AppState;
+
+/// A page of a key-ordered list: `limit` rows after key `after` (from `?limit=&cursor=`).
+pub(crate) struct Page {
+    pub(crate) limit: usize,
+    pub(crate) after: Option<String>,
+}
+
+impl Page {
+    /// Reads `limit` (1 to `max`, default `default`) and `cursor` (a `next_cursor` this console
+    /// issued: the base64url of the last key of the previous page).
+    pub(crate) fn parse(
+        limit: Option<&str>,
+        cursor: Option<&str>,
+        default: usize,
+        max: usize,
+    ) -> Result<Page, ApiError> {
+        let limit = match limit.map(str::trim).filter(|s| !s.is_empty()) {
+            None => default,
+            Some(s) => match s.parse::<usize>() {
+                Ok(n) if (1..=max).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::field(
+                        "limit",
+                        format!("{s:?} is not a whole number from 1 to {max}"),
+                    ))
+                }
+            },
+        };
+        let after = match cursor.map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(c) => Some(
+                URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .filter(|k| !k.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::field(
+                            "cursor",
+                            "not a cursor this console issued; pass next_cursor from the \
+                             previous page",
+                        )
+                    })?,
+            ),
+        };
+        Ok(Page { limit, after })
+    }
+
+    /// Cuts `rows` (fetched with `limit + 1`) to the page, with the cursor of the next page
+    /// when there is one.
+    pub(crate) fn split<T>(
+        &self,
+        mut rows: Vec<T>,
+        key: impl Fn(&T) -> &str,
+    ) -> (Vec<T>, Option<String>) {
+        if rows.len() <= self.limit {
+            return (rows, None);
+        }
+        rows.truncate(self.limit);
+        let next = rows
+            .last()
+            .map(|r| URL_SAFE_NO_PAD.encode(key(r).as_bytes()));
+        (rows, next)
+    }
+}
 
 /// The whole console: every route of the contract, authenticated, with JSON errors.
 pub fn app(state: AppState) -> Router {
@@ -39,6 +108,14 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/v1/defenders/install-bundle",
             post(defenders::install_bundle),
+        )
+        .route(
+            "/api/v1/defenders/credentials",
+            get(credentials::list_credentials),
+        )
+        .route(
+            "/api/v1/defenders/credentials/{id}",
+            delete(credentials::revoke_credential),
         )
         .route(
             "/api/v1/audits/runtime/app-embedded",

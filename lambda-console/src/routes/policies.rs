@@ -286,28 +286,55 @@ const MAX_SCOPE_LEN: usize = 512;
 
 /// Checks a defender's scope fields (non-empty, bounded).
 pub fn scope_field(name: &str, value: Option<&str>) -> Result<String, ApiError> {
-    match value.map(str::trim) {
-        None | Some("") => Err(ApiError::field(
+    optional_field(name, value, MAX_SCOPE_LEN)?.ok_or_else(|| {
+        ApiError::field(
             name,
             format!("missing; pass the defender's {name} (e.g. ?task=FAMILY&container=NAME&image=IMAGE)"),
-        )),
-        Some(v) if v.len() > MAX_SCOPE_LEN => Err(ApiError::field(
-            name,
-            format!("longer than {MAX_SCOPE_LEN} bytes"),
-        )),
-        Some(v) => Ok(v.to_string()),
-    }
+        )
+    })
 }
 
-fn optional_field(name: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+/// Longest defender version accepted.
+const MAX_VERSION_LEN: usize = 64;
+
+/// An optional identity field: trimmed, empty means absent, at most `max` bytes, printable.
+fn optional_field(name: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) if v.len() > MAX_SCOPE_LEN => Err(ApiError::field(
+        Some(v) if v.len() > max => Err(ApiError::field(name, format!("longer than {max} bytes"))),
+        Some(v) if v.chars().any(char::is_control) => Err(ApiError::field(
             name,
-            format!("longer than {MAX_SCOPE_LEN} bytes"),
+            "contains a control character; identity fields are printable text",
         )),
         Some(v) => Ok(Some(v.to_string())),
     }
+}
+
+/// A defender's identity from its query or batch; `prefix` names the fields in errors
+/// (`defender.` in batches). Every field is bounded and printable.
+pub fn identity(prefix: &str, raw: &DefenderIdentity) -> Result<DefenderIdentity, ApiError> {
+    let name = |f: &str| format!("{prefix}{f}");
+    Ok(DefenderIdentity {
+        task: scope_field(&name("task"), Some(&raw.task))?,
+        container: scope_field(&name("container"), Some(&raw.container))?,
+        image: scope_field(&name("image"), Some(&raw.image))?,
+        instance: optional_field(&name("instance"), raw.instance.as_deref(), MAX_SCOPE_LEN)?,
+        version: optional_field(&name("version"), Some(&raw.version), MAX_VERSION_LEN)?
+            .unwrap_or_default(),
+    })
+}
+
+/// The caller's credential must cover `identity` (403 naming the field otherwise).
+pub fn check_scope(caller: &DefenderCaller, identity: &DefenderIdentity) -> Result<(), ApiError> {
+    caller
+        .scope
+        .check_identity(identity)
+        .map_err(|e| scope_refused(&caller.credential_id, &e))
+}
+
+/// The 403 for a claim outside the caller's credential.
+pub fn scope_refused(credential: &str, e: &protect::credential::ScopeError) -> ApiError {
+    ApiError::Forbidden(format!("forbidden: {e} (defender credential {credential})"))
 }
 
 /// The rules for the caller's scope: `{"runtime": RuntimePolicy, "cnaf": CnafPolicy}`.
@@ -316,23 +343,28 @@ fn optional_field(name: &str, value: Option<&str>) -> Result<Option<String>, Api
     responses((status = 200, description = "Runtime rules matching the scope and the CNAF rule of the task", body = PolicyBundle),
               (status = 304, description = "If-None-Match names the current ETag"),
               (status = 400, body = protect::api::ErrorBody),
-              (status = 403, description = "Not a defender token", body = protect::api::ErrorBody)))]
+              (status = 403, description = "Not a defender token, or the identity is outside the credential's scope", body = protect::api::ErrorBody),
+              (status = 429, description = "A new defender beyond its credential's daily limit", body = protect::api::ErrorBody)))]
 pub async fn defender_policy(
-    _d: DefenderCaller,
+    d: DefenderCaller,
     State(state): State<AppState>,
     query: Result<Query<PolicyQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Query(q) = query?;
-    let identity = DefenderIdentity {
-        task: scope_field("task", q.task.as_deref())?,
-        container: scope_field("container", q.container.as_deref())?,
-        image: scope_field("image", q.image.as_deref())?,
-        instance: optional_field("instance", q.instance.as_deref())?,
-        version: optional_field("version", q.version.as_deref())?.unwrap_or_default(),
-    };
+    let identity = identity(
+        "",
+        &DefenderIdentity {
+            task: q.task.unwrap_or_default(),
+            container: q.container.unwrap_or_default(),
+            image: q.image.unwrap_or_default(),
+            instance: q.instance,
+            version: q.version.unwrap_or_default(),
+        },
+    )?;
+    check_scope(&d, &identity)?;
     let snap = snapshot(&state).await?;
-    super::defenders::note_contact(&state, &identity, 0, 0, false).await;
+    super::defenders::note_contact(&state, &d.credential_id, &identity, 0, 0, false).await?;
     if headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

@@ -3,14 +3,14 @@
 //! Each check returns `Err` with what went wrong; run them on an empty store.
 
 use chrono::{Duration, Utc};
-use protect::api::{DefenderIdentity, Role};
+use protect::api::{CredentialScope, Role};
 
 use protect::audit::AuditKind;
 use protect::pattern::Pattern;
 
 use super::{
     audit_sort_key, AuditCategory, AuditMatch, AuditQuery, AuditRows, BatchOutcome,
-    DefenderContact, NewBatch, PolicyKind, Store, StoredAudit, StoredPolicy, TokenRecord,
+    DefenderCredential, NewBatch, PolicyKind, Store, StoredAudit, StoredPolicy, TokenRecord,
     TokenSubject, UserRecord,
 };
 
@@ -26,7 +26,11 @@ fn e(err: super::StoreError) -> String {
     err.to_string()
 }
 
+mod credentials;
+mod defenders;
 mod filters;
+pub use credentials::credentials;
+pub use defenders::{defender_counters_saturate, defender_limit_and_pages, defenders};
 pub use filters::audit_filters;
 
 /// Runs every check.
@@ -36,6 +40,9 @@ pub async fn run(store: &dyn Store) -> Result<(), String> {
     policies(store).await?;
     audits(store).await?;
     defenders(store).await?;
+    defender_counters_saturate(store).await?;
+    defender_limit_and_pages(store).await?;
+    credentials(store).await?;
     Ok(())
 }
 
@@ -88,10 +95,13 @@ pub async fn tokens(store: &dyn Store) -> Result<(), String> {
     };
     let defender = TokenRecord {
         hash: "b".repeat(64),
-        subject: TokenSubject::Defender {
+        subject: TokenSubject::Defender(DefenderCredential {
             id: "d1".into(),
             name: Some("web".into()),
-        },
+            scope: CredentialScope::all(),
+            created_by: None,
+            revoked_at: None,
+        }),
         created_at: now,
         expires_at: None,
     };
@@ -175,7 +185,7 @@ fn audit(
 ) -> StoredAudit {
     StoredAudit {
         category: cat,
-        sk: audit_sort_key(time_ms, batch, i),
+        sk: audit_sort_key(time_ms, "cred-a", batch, i),
         time_ms,
         task: task.into(),
         container: format!("c-{task}"),
@@ -222,16 +232,41 @@ pub async fn audits(store: &dyn Store) -> Result<(), String> {
         audit(rt, now_ms - 1, "b1", 4, "api", "process"),
         audit(AuditCategory::Firewall, now_ms - 1, "b1", 5, "web", "cnaf"),
     ];
-    let batch = NewBatch {
+    // Another credential takes batch id b1 first, with nothing in it: batch ids are per
+    // credential, so cred-a's b1 is still stored.
+    let squatter = NewBatch {
+        credential: "cred-b".into(),
         batch_id: "b1".into(),
+        body_hash: "h-empty".into(),
+        received_at: now,
+        expires_at: now + Duration::days(30),
+        audits: Vec::new(),
+    };
+    let out = store.insert_audits(squatter).await.map_err(e)?;
+    ensure!(out == BatchOutcome::Stored(0), "cred-b's b1: {out:?}");
+    let batch = NewBatch {
+        credential: "cred-a".into(),
+        batch_id: "b1".into(),
+        body_hash: "h1".into(),
         received_at: now,
         expires_at: now + Duration::days(30),
         audits: records.clone(),
     };
     let out = store.insert_audits(batch.clone()).await.map_err(e)?;
-    ensure!(out == BatchOutcome::Stored(6), "first insert: {out:?}");
-    let out = store.insert_audits(batch).await.map_err(e)?;
+    ensure!(
+        out == BatchOutcome::Stored(6),
+        "first insert after another credential's b1: {out:?}"
+    );
+    let out = store.insert_audits(batch.clone()).await.map_err(e)?;
     ensure!(out == BatchOutcome::Duplicate, "repeated batch: {out:?}");
+    let mut changed = batch;
+    changed.body_hash = "h2".into();
+    changed.audits.truncate(1);
+    let out = store.insert_audits(changed).await.map_err(e)?;
+    ensure!(
+        out == BatchOutcome::Conflict,
+        "same batch id, other content: {out:?}"
+    );
 
     let base = query(rt, now_ms - 30 * day_ms, now_ms + 600_000);
     let all = store.query_audits(base.clone()).await.map_err(e)?;
@@ -310,70 +345,4 @@ pub async fn audits(store: &dyn Store) -> Result<(), String> {
         "firewall audits: {got:?}"
     );
     filters::audit_filters(store).await
-}
-
-/// Defenders: first contact creates, later ones update and add counters.
-pub async fn defenders(store: &dyn Store) -> Result<(), String> {
-    let id = DefenderIdentity {
-        task: "web".into(),
-        container: "app".into(),
-        image: "nginx:1".into(),
-        instance: Some("task-1".into()),
-        version: "0.1.0".into(),
-    };
-    let t0 = Utc::now() - Duration::seconds(10);
-    let t0 = t0 - Duration::nanoseconds(i64::from(t0.timestamp_subsec_nanos()));
-    store
-        .touch_defender(DefenderContact {
-            identity: id.clone(),
-            at: t0,
-            audits: 0,
-            dropped: 0,
-        })
-        .await
-        .map_err(e)?;
-    let mut later = id.clone();
-    later.version = String::new();
-    store
-        .touch_defender(DefenderContact {
-            identity: later,
-            at: t0 + Duration::seconds(5),
-            audits: 7,
-            dropped: 2,
-        })
-        .await
-        .map_err(e)?;
-    let mut other = id.clone();
-    other.instance = Some("task-2".into());
-    other.version = "0.2.0".into();
-    store
-        .touch_defender(DefenderContact {
-            identity: other,
-            at: t0,
-            audits: 1,
-            dropped: 0,
-        })
-        .await
-        .map_err(e)?;
-    let list = store.list_defenders().await.map_err(e)?;
-    ensure!(list.len() == 2, "two defenders expected: {list:?}");
-    let d = list
-        .iter()
-        .find(|d| d.instance.as_deref() == Some("task-1"))
-        .ok_or("task-1 missing")?;
-    ensure!(
-        d.version == "0.1.0",
-        "an empty version replaced the known one: {d:?}"
-    );
-    ensure!(d.first_seen == t0, "first_seen {:?}", d.first_seen);
-    ensure!(
-        d.last_contact == t0 + Duration::seconds(5),
-        "last_contact {:?}",
-        d.last_contact
-    );
-    ensure!(
-        d.audits_received == 7 && d.audits_dropped == 2,
-        "counters: {d:?}"
-    );
-    Ok(())
 }

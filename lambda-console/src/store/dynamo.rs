@@ -3,15 +3,19 @@
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
 //! | user | `USERS` | username | `password_hash`, `role` |
-//! | token | `TOKEN#<sha256 hex>` | `TOKEN` | `kind`, `subject`, `role`, `name`, `created_ms`, `expires_ms`, `expires_at` |
+//! | token | `TOKEN#<sha256 hex>` | `TOKEN` | `kind`, `subject`, `role`, `name`, `created_ms`, `expires_ms`, `expires_at`; defenders also `scope` (JSON), `created_by`, `revoked_ms` |
+//! | defender credential | `CREDENTIALS` | credential id | `hash`, `name`, `scope`, `created_ms`, `created_by`, `revoked_ms` (the list; the token item is what authenticates) |
+//! | new defenders of a day | `CREDENTIAL#<id>` | `NEW#<YYYY-MM-DD>` | `n` (N), `expires_at` |
 //! | policy | `POLICY` | `runtime` / `firewall` | `revision` (N), `body`, `updated_ms` |
-//! | batch marker | `BATCH#<batch_id>` | `BATCH` | `received_ms`, `expires_at` |
-//! | audit | `AUDIT#<category>#<YYYY-MM-DD>` | `<time ms, 13 digits>#<batch_id>#<index>` | `time_ms`, `task`, `container`, `kind`, `body`, `expires_at` |
-//! | defender | `DEFENDER` | task␟container␟image␟instance | `task`, `container`, `image`, `instance`, `version`, `first_ms`, `last_ms`, `audits`, `dropped` |
+//! | batch marker | `BATCH#<credential>#<batch_id>` | `BATCH` | `hash`, `received_ms`, `expires_at` |
+//! | audit | `AUDIT#<category>#<YYYY-MM-DD>` | `<time ms, 13 digits>#<credential>#<batch_id>#<index>` | `time_ms`, `task`, `container`, `kind`, `body`, `expires_at` |
+//! | defender | `DEFENDER` | task␟container␟image␟instance | `task`, `container`, `image`, `instance`, `version`, `first_ms`, `last_ms`, `audits`, `dropped`, `credential`, `expires_at` |
 //!
 //! Audits are bucketed per UTC day so no partition grows without bound; a page walks the day
 //! buckets newest first. `expires_at` (epoch seconds) is the table's TTL attribute: DynamoDB deletes
-//! expired audits, batch markers and session tokens by itself, so [`Store::prune`] is a no-op.
+//! expired audits, batch markers, defenders not heard from within the retention, daily counters
+//! and session tokens by itself, so [`Store::prune`] is a no-op. Counters (`audits`, `dropped`)
+//! saturate at [`MAX_COUNTER`] and read leniently, so an older console's overflowed sums list.
 
 use std::collections::HashMap;
 
@@ -23,13 +27,18 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, TimeZone, Utc};
-use protect::api::DefenderInfo;
+use protect::api::{CredentialInfo, DefenderInfo};
 
 use super::{
-    defender_key, ms_to_time, role, sort_key_ceiling, sort_key_floor, sort_key_time, AuditQuery,
-    AuditRows, BatchOutcome, DefenderContact, NewBatch, PageCollector, PolicyKind, Store,
-    StoreError, StoredAudit, StoredPolicy, TokenRecord, TokenSubject, UserRecord,
+    counter_from_text, defender_key, ms_to_time, role, scope_json, sort_key_ceiling,
+    sort_key_floor, sort_key_time, stored_scope, AuditQuery, AuditRows, BatchOutcome,
+    DefenderContact, DefenderCredential, NewBatch, PageCollector, PolicyKind, Store, StoreError,
+    StoredAudit, StoredPolicy, TokenRecord, TokenSubject, TouchOutcome, UserRecord, MAX_COUNTER,
 };
+
+mod defenders;
+
+use defenders::Counters;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -87,6 +96,23 @@ fn get_n(item: &Item, key: &str) -> Result<i64, StoreError> {
             "attribute {key} missing or not a number"
         ))),
     }
+}
+
+/// A counter, read leniently (see [`counter_from_text`]); absent reads as 0.
+fn get_counter(item: &Item, key: &str) -> u64 {
+    match item.get(key) {
+        Some(AttributeValue::N(v)) => counter_from_text(v),
+        _ => 0,
+    }
+}
+
+/// Whether an SDK error is a failed condition (`ConditionalCheckFailedException`).
+fn condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &SdkError<E, R>,
+) -> bool {
+    e.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
 fn opt_n(item: &Item, key: &str) -> Result<Option<i64>, StoreError> {
@@ -307,11 +333,22 @@ impl Store for DynamoStore {
                     .item("subject", s(username))
                     .item("role", s(role.as_str()));
             }
-            TokenSubject::Defender { id, name } => {
-                req = req.item("kind", s("defender")).item("subject", s(id));
-                if let Some(name) = name {
+            TokenSubject::Defender(d) => {
+                req = req
+                    .item("kind", s("defender"))
+                    .item("subject", s(&d.id))
+                    .item("scope", s(scope_json(&d.scope)?));
+                if let Some(name) = &d.name {
                     req = req.item("name", s(name));
                 }
+                if let Some(by) = &d.created_by {
+                    req = req.item("created_by", s(by));
+                }
+                if let Some(at) = d.revoked_at {
+                    req = req.item("revoked_ms", n(at.timestamp_millis()));
+                }
+                self.put_credential_entry(&token.hash, token.created_at, d)
+                    .await?;
             }
         }
         if let Some(exp) = token.expires_at {
@@ -334,10 +371,13 @@ impl Store for DynamoStore {
                 username: subject,
                 role: role(&get_s(&item, "role")?)?,
             },
-            "defender" => TokenSubject::Defender {
+            "defender" => TokenSubject::Defender(DefenderCredential {
                 id: subject,
                 name: opt_s(&item, "name"),
-            },
+                scope: stored_scope(opt_s(&item, "scope").as_deref())?,
+                created_by: opt_s(&item, "created_by"),
+                revoked_at: opt_n(&item, "revoked_ms")?.map(ms_to_time).transpose()?,
+            }),
             other => return Err(StoreError::Corrupt(format!("token kind {other:?}"))),
         };
         Ok(Some(TokenRecord {
@@ -385,9 +425,16 @@ impl Store for DynamoStore {
     }
 
     async fn insert_audits(&self, batch: NewBatch) -> Result<BatchOutcome, StoreError> {
-        let marker_pk = format!("BATCH#{}", batch.batch_id);
-        if self.get(&marker_pk, "BATCH").await?.is_some() {
-            return Ok(BatchOutcome::Duplicate);
+        let marker_pk = format!("BATCH#{}#{}", batch.credential, batch.batch_id);
+        let seen = |marker: Item| {
+            if opt_s(&marker, "hash").as_deref() == Some(batch.body_hash.as_str()) {
+                BatchOutcome::Duplicate
+            } else {
+                BatchOutcome::Conflict
+            }
+        };
+        if let Some(marker) = self.get(&marker_pk, "BATCH").await? {
+            return Ok(seen(marker));
         }
         let ttl = batch.expires_at.timestamp();
         let mut requests = Vec::with_capacity(batch.audits.len());
@@ -415,18 +462,20 @@ impl Store for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(marker_pk))
+            .item("pk", s(&marker_pk))
             .item("sk", s("BATCH"))
+            .item("hash", s(&batch.body_hash))
             .item("received_ms", n(batch.received_at.timestamp_millis()))
             .item(TTL_ATTRIBUTE, n(ttl))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        Ok(if put_if(res)? {
-            BatchOutcome::Stored(batch.audits.len())
-        } else {
-            BatchOutcome::Duplicate
-        })
+        if put_if(res)? {
+            return Ok(BatchOutcome::Stored(batch.audits.len()));
+        }
+        // Another request stored the marker in between.
+        let marker = self.get(&marker_pk, "BATCH").await?.unwrap_or_default();
+        Ok(seen(marker))
     }
 
     async fn query_audits(&self, q: AuditQuery) -> Result<AuditRows, StoreError> {
@@ -501,81 +550,120 @@ impl Store for DynamoStore {
         Ok(0)
     }
 
-    async fn touch_defender(&self, contact: DefenderContact) -> Result<(), StoreError> {
-        let d = &contact.identity;
-        let at = contact.at.timestamp_millis();
-        let mut set = vec![
-            "task = :task",
-            "container = :container",
-            "image = :image",
-            "first_ms = if_not_exists(first_ms, :at)",
-            "last_ms = :at",
-        ];
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s("DEFENDER"))
-            .key("sk", s(defender_key(d)))
-            .expression_attribute_values(":task", s(&d.task))
-            .expression_attribute_values(":container", s(&d.container))
-            .expression_attribute_values(":image", s(&d.image))
-            .expression_attribute_values(":at", n(at))
-            .expression_attribute_values(":audits", n(contact.audits))
-            .expression_attribute_values(":dropped", n(contact.dropped));
-        if let Some(i) = &d.instance {
-            set.push("instance = :instance");
-            req = req.expression_attribute_values(":instance", s(i));
+    async fn touch_defender(&self, contact: DefenderContact) -> Result<TouchOutcome, StoreError> {
+        let key = defender_key(&contact.identity);
+        let audits = contact.audits.min(MAX_COUNTER);
+        let dropped = contact.dropped.min(MAX_COUNTER);
+        // The common case, one request: a known defender whose counters stay below the maximum.
+        let res = self
+            .update_defender(&contact, &key, Counters::Add { audits, dropped }, true)
+            .send()
+            .await;
+        match res {
+            Ok(_) => return Ok(TouchOutcome::Recorded),
+            Err(e) if condition_failed(&e) => {}
+            Err(e) => return Err(err("UpdateItem")(e)),
         }
-        if d.version.is_empty() {
-            set.push("version = if_not_exists(version, :version)");
-        } else {
-            set.push("version = :version");
-        }
-        req = req.expression_attribute_values(":version", s(&d.version));
-        req.update_expression(format!(
-            "SET {} ADD audits :audits, dropped :dropped",
-            set.join(", ")
-        ))
-        .send()
-        .await
-        .map_err(err("UpdateItem"))?;
-        Ok(())
+        let counters = match self.get("DEFENDER", &key).await? {
+            // Near the maximum: the saturated sums, computed here.
+            Some(item) => Counters::Set {
+                audits: get_counter(&item, "audits")
+                    .saturating_add(audits)
+                    .min(MAX_COUNTER),
+                dropped: get_counter(&item, "dropped")
+                    .saturating_add(dropped)
+                    .min(MAX_COUNTER),
+            },
+            None => {
+                if !self.count_new_defender(&contact).await? {
+                    return Ok(TouchOutcome::LimitReached);
+                }
+                Counters::Add { audits, dropped }
+            }
+        };
+        self.update_defender(&contact, &key, counters, false)
+            .send()
+            .await
+            .map_err(err("UpdateItem"))?;
+        Ok(TouchOutcome::Recorded)
     }
 
-    async fn list_defenders(&self) -> Result<Vec<DefenderInfo>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
+    async fn list_defenders(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<(String, DefenderInfo)>, StoreError> {
+        let items = self.query_after("DEFENDER", after, limit).await?;
+        items
+            .iter()
+            .map(|item| {
+                Ok((
+                    get_s(item, "sk")?,
+                    DefenderInfo {
+                        task: get_s(item, "task")?,
+                        container: get_s(item, "container")?,
+                        image: get_s(item, "image")?,
+                        instance: opt_s(item, "instance"),
+                        version: get_s(item, "version")?,
+                        first_seen: ms_to_time(get_n(item, "first_ms")?)?,
+                        last_contact: ms_to_time(get_n(item, "last_ms")?)?,
+                        audits_received: get_counter(item, "audits"),
+                        audits_dropped: get_counter(item, "dropped"),
+                        status: None,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn list_credentials(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<CredentialInfo>, StoreError> {
+        let items = self.query_after("CREDENTIALS", after, limit).await?;
+        items
+            .iter()
+            .map(|item| {
+                Ok(CredentialInfo {
+                    id: get_s(item, "sk")?,
+                    name: opt_s(item, "name"),
+                    scope: stored_scope(opt_s(item, "scope").as_deref())?,
+                    created_at: ms_to_time(get_n(item, "created_ms")?)?,
+                    created_by: opt_s(item, "created_by"),
+                    revoked_at: opt_n(item, "revoked_ms")?.map(ms_to_time).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_credential(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let Some(entry) = self.get("CREDENTIALS", id).await? else {
+            return Ok(false);
+        };
+        let hash = get_s(&entry, "hash")?;
+        // The token first: it is what authenticates.
+        for (pk, sk) in [
+            (format!("TOKEN#{hash}"), "TOKEN"),
+            ("CREDENTIALS".into(), id),
+        ] {
+            let res = self
                 .client
-                .query()
+                .update_item()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s("DEFENDER"))
-                .set_exclusive_start_key(start.take())
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .update_expression("SET revoked_ms = if_not_exists(revoked_ms, :at)")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":at", n(at.timestamp_millis()))
                 .send()
-                .await
-                .map_err(err("Query"))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(DefenderInfo {
-                    task: get_s(&item, "task")?,
-                    container: get_s(&item, "container")?,
-                    image: get_s(&item, "image")?,
-                    instance: opt_s(&item, "instance"),
-                    version: get_s(&item, "version")?,
-                    first_seen: ms_to_time(get_n(&item, "first_ms")?)?,
-                    last_contact: ms_to_time(get_n(&item, "last_ms")?)?,
-                    audits_received: u64::try_from(get_n(&item, "audits")?).unwrap_or(0),
-                    audits_dropped: u64::try_from(get_n(&item, "dropped")?).unwrap_or(0),
-                    status: None,
-                });
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+                .await;
+            match res {
+                Ok(_) => {}
+                Err(e) if condition_failed(&e) => {}
+                Err(e) => return Err(err("UpdateItem")(e)),
             }
         }
-        Ok(out)
+        Ok(true)
     }
 }

@@ -13,7 +13,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use protect::api::{DefenderIdentity, DefenderInfo, Role};
+use protect::api::{CredentialInfo, CredentialScope, DefenderIdentity, DefenderInfo, Role};
 use protect::audit::AuditKind;
 use protect::pattern::Pattern;
 use protect::policy::Effect;
@@ -74,7 +74,21 @@ pub enum TokenSubject {
     /// A user's session token from `POST /api/v1/authenticate`.
     User { username: String, role: Role },
     /// A defender credential from `POST /api/v1/defenders/install-bundle`.
-    Defender { id: String, name: Option<String> },
+    Defender(DefenderCredential),
+}
+
+/// A defender credential: what it may speak for and whether it was revoked. (Credentials made
+/// before scopes existed read back with every task in scope.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefenderCredential {
+    /// Not secret; names the credential in lists, logs and batch markers.
+    pub id: String,
+    pub name: Option<String>,
+    pub scope: CredentialScope,
+    /// The user who created it.
+    pub created_by: Option<String>,
+    /// Set once revoked: the token is refused from then on.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A token, kept only as the SHA-256 of its text.
@@ -126,11 +140,12 @@ pub struct StoredAudit {
     pub body: String,
 }
 
-/// The sort key of record `index` of batch `batch_id` at `time_ms`: zero-padded time first, so
-/// keys order by time; the batch id and index make it unique and a retried batch rewrites the
+/// The sort key of record `index` of batch `batch_id` of credential `credential` at `time_ms`:
+/// zero-padded time first, so keys order by time; the credential, batch id and index make it
+/// unique (one credential cannot overwrite another's audits) and a retried batch rewrites the
 /// same keys.
-pub fn audit_sort_key(time_ms: i64, batch_id: &str, index: usize) -> String {
-    format!("{time_ms:013}#{batch_id}#{index:05}")
+pub fn audit_sort_key(time_ms: i64, credential: &str, batch_id: &str, index: usize) -> String {
+    format!("{time_ms:013}#{credential}#{batch_id}#{index:05}")
 }
 
 /// The time part of a sort key.
@@ -138,10 +153,15 @@ pub fn sort_key_time(sk: &str) -> Option<i64> {
     sk.split('#').next()?.parse().ok()
 }
 
-/// A batch to store at once.
+/// A batch to store at once. Its marker is keyed by credential and batch id, so one
+/// credential's batch ids never collide with another's.
 #[derive(Clone, Debug)]
 pub struct NewBatch {
+    /// The credential that posted it.
+    pub credential: String,
     pub batch_id: String,
+    /// Hash of the batch's content: a retry must carry the same.
+    pub body_hash: String,
     pub received_at: DateTime<Utc>,
     /// When the batch marker and its records may be deleted (retention).
     pub expires_at: DateTime<Utc>,
@@ -152,7 +172,10 @@ pub struct NewBatch {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BatchOutcome {
     Stored(usize),
+    /// Stored before with the same content: nothing stored.
     Duplicate,
+    /// This credential stored this batch id before with other content: nothing stored.
+    Conflict,
 }
 
 /// What an audit must be to be returned; `None` fields match everything. Patterns are
@@ -304,9 +327,65 @@ pub(crate) fn sort_key_ceiling(until_ms: i64) -> String {
 #[derive(Clone, Debug)]
 pub struct DefenderContact {
     pub identity: DefenderIdentity,
+    /// The credential it came with; a new defender is counted against it.
+    pub credential: String,
     pub at: DateTime<Utc>,
+    /// Added to the defender's counters; sums saturate at [`MAX_COUNTER`].
     pub audits: u64,
     pub dropped: u64,
+    /// Most defenders one credential may add per UTC day (see [`TouchOutcome::LimitReached`]).
+    pub new_per_day: u64,
+    /// When a defender not heard from again may be forgotten (retention).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Largest value a defender counter holds: sums saturate here in both stores (`i64::MAX`,
+/// what SQLite integers and every reader can hold).
+pub const MAX_COUNTER: u64 = i64::MAX as u64;
+
+/// What recording a contact did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TouchOutcome {
+    /// Created or updated.
+    Recorded,
+    /// A new defender, and its credential has already added `new_per_day` defenders today:
+    /// nothing recorded.
+    LimitReached,
+}
+
+/// A counter as stored, read leniently: anything above [`MAX_COUNTER`] (older consoles summed
+/// without saturating) reads as the maximum, negative or unreadable values as 0.
+pub(crate) fn counter_from_text(text: &str) -> u64 {
+    let t = text.trim();
+    if let Ok(v) = t.parse::<u64>() {
+        return v.min(MAX_COUNTER);
+    }
+    match t.parse::<f64>() {
+        Ok(f) if f >= MAX_COUNTER as f64 => MAX_COUNTER,
+        // Saturating float-to-integer conversion; NaN and negatives become 0.
+        Ok(f) if f > 0.0 => f as u64,
+        _ => 0,
+    }
+}
+
+/// A credential scope as stored (JSON text).
+pub(crate) fn scope_json(scope: &CredentialScope) -> Result<String, StoreError> {
+    serde_json::to_string(scope).map_err(|e| StoreError::Corrupt(format!("scope: {e}")))
+}
+
+/// A stored credential scope; none stored (a credential from before scopes) is every task.
+pub(crate) fn stored_scope(text: Option<&str>) -> Result<CredentialScope, StoreError> {
+    match text {
+        None => Ok(CredentialScope::all()),
+        Some(t) => serde_json::from_str(t)
+            .map_err(|e| StoreError::Corrupt(format!("credential scope {t:?}: {e}"))),
+    }
+}
+
+/// The first millisecond of `at`'s UTC day.
+pub(crate) fn day_start_ms(at: DateTime<Utc>) -> i64 {
+    let ms = at.timestamp_millis();
+    ms - ms.rem_euclid(86_400_000)
 }
 
 /// A stored epoch-milliseconds time.
@@ -355,15 +434,32 @@ pub trait Store: Send + Sync + 'static {
         policy: StoredPolicy,
     ) -> Result<bool, StoreError>;
 
-    /// Stores a batch unless its id was stored before.
+    /// Stores a batch unless its credential stored its id before ([`BatchOutcome::Duplicate`]
+    /// with the same hash, [`BatchOutcome::Conflict`] with another).
     async fn insert_audits(&self, batch: NewBatch) -> Result<BatchOutcome, StoreError>;
     /// Up to `limit` audits matching the query, newest first, examining at most `scan_limit`.
     async fn query_audits(&self, query: AuditQuery) -> Result<AuditRows, StoreError>;
-    /// Deletes audits and batch markers older than `before` and expired tokens; returns how many
-    /// audits went. (DynamoDB also expires items by TTL.)
+    /// Deletes audits, batch markers and defenders older than `before` and expired tokens;
+    /// returns how many audits went. (DynamoDB expires items by TTL instead.)
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
-    /// Records a contact: creates the defender or updates version, last contact and counters.
-    async fn touch_defender(&self, contact: DefenderContact) -> Result<(), StoreError>;
-    async fn list_defenders(&self) -> Result<Vec<DefenderInfo>, StoreError>;
+    /// Records a contact: creates the defender (unless its credential reached its daily limit
+    /// of new defenders) or updates version, last contact and counters (saturating).
+    async fn touch_defender(&self, contact: DefenderContact) -> Result<TouchOutcome, StoreError>;
+    /// Up to `limit` defenders in key order ([`defender_key`]), after key `after`.
+    async fn list_defenders(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<(String, DefenderInfo)>, StoreError>;
+
+    /// Up to `limit` defender credentials in id order, after id `after`.
+    async fn list_credentials(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<CredentialInfo>, StoreError>;
+    /// Marks a defender credential revoked (the first time wins); `false` if there is none with
+    /// this id.
+    async fn revoke_credential(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
 }

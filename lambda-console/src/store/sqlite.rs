@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use protect::api::DefenderInfo;
+use protect::api::{CredentialInfo, DefenderInfo};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    defender_key, ms_to_time, role, sort_key_ceiling, sort_key_floor, AuditQuery, AuditRows,
-    BatchOutcome, DefenderContact, NewBatch, PageCollector, PolicyKind, Store, StoreError,
-    StoredAudit, StoredPolicy, TokenRecord, TokenSubject, UserRecord,
+    day_start_ms, defender_key, ms_to_time, role, scope_json, sort_key_ceiling, sort_key_floor,
+    stored_scope, AuditQuery, AuditRows, BatchOutcome, DefenderContact, DefenderCredential,
+    NewBatch, PageCollector, PolicyKind, Store, StoreError, StoredAudit, StoredPolicy, TokenRecord,
+    TokenSubject, TouchOutcome, UserRecord,
 };
 
 const SCHEMA: &str = "
@@ -23,8 +24,10 @@ CREATE TABLE IF NOT EXISTS tokens(
 CREATE TABLE IF NOT EXISTS policies(
     kind TEXT PRIMARY KEY, revision INTEGER NOT NULL, body TEXT NOT NULL,
     updated_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS audit_batches(
-    batch_id TEXT PRIMARY KEY, received_ms INTEGER NOT NULL);
+DROP TABLE IF EXISTS audit_batches;
+CREATE TABLE IF NOT EXISTS batch_markers(
+    credential TEXT NOT NULL, batch_id TEXT NOT NULL, hash TEXT NOT NULL,
+    received_ms INTEGER NOT NULL, PRIMARY KEY(credential, batch_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audits(
     category TEXT NOT NULL, sk TEXT NOT NULL, time_ms INTEGER NOT NULL, task TEXT NOT NULL,
     container TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
@@ -35,6 +38,50 @@ CREATE TABLE IF NOT EXISTS defenders(
     instance TEXT, version TEXT NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,
     audits INTEGER NOT NULL, dropped INTEGER NOT NULL);
 ";
+
+/// Columns added after the first release: `(table, column, declaration)`, added to older
+/// databases when they are opened.
+const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+    ("tokens", "scope", "TEXT"),
+    ("tokens", "created_by", "TEXT"),
+    ("tokens", "revoked_ms", "INTEGER"),
+    ("defenders", "credential", "TEXT"),
+];
+
+/// Indexes over the added columns (created once they exist).
+const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS tokens_by_subject ON tokens(kind, subject);
+CREATE INDEX IF NOT EXISTS defenders_by_credential ON defenders(credential, first_ms);
+";
+
+/// Adds the [`ADDED_COLUMNS`] a database made by an older console lacks.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    for (table, column, decl) in ADDED_COLUMNS {
+        let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+        let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
+        let mut present = false;
+        for name in names {
+            present |= name? == column;
+        }
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    conn.execute_batch(INDEXES)?;
+    Ok(())
+}
+
+/// A counter column as stored: older consoles summed without saturating, and SQLite turned the
+/// overflowing sum into a REAL; such values read as the maximum.
+fn counter(v: rusqlite::types::Value) -> u64 {
+    use rusqlite::types::Value;
+    match v {
+        Value::Integer(i) => u64::try_from(i).unwrap_or(0),
+        Value::Real(f) => super::counter_from_text(&f.to_string()),
+        Value::Text(t) => super::counter_from_text(&t),
+        Value::Null | Value::Blob(_) => 0,
+    }
+}
 
 /// SQLite-backed [`Store`]. Cheap to clone.
 #[derive(Clone)]
@@ -65,6 +112,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -147,15 +195,30 @@ impl Store for SqliteStore {
 
     async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError> {
         self.with(move |c| {
-            let (kind, subject, role, name) = match &token.subject {
-                TokenSubject::User { username, role } => {
-                    ("user", username.clone(), Some(role.as_str()), None)
-                }
-                TokenSubject::Defender { id, name } => ("defender", id.clone(), None, name.clone()),
+            let (kind, subject, role, name, scope, by, revoked) = match &token.subject {
+                TokenSubject::User { username, role } => (
+                    "user",
+                    username.clone(),
+                    Some(role.as_str()),
+                    None,
+                    None,
+                    None,
+                    None,
+                ),
+                TokenSubject::Defender(d) => (
+                    "defender",
+                    d.id.clone(),
+                    None,
+                    d.name.clone(),
+                    Some(scope_json(&d.scope)?),
+                    d.created_by.clone(),
+                    d.revoked_at.map(|t| t.timestamp_millis()),
+                ),
             };
             c.execute(
-                "INSERT OR REPLACE INTO tokens(hash, kind, subject, role, name, created_ms, expires_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR REPLACE INTO tokens(hash, kind, subject, role, name, created_ms,
+                                               expires_ms, scope, created_by, revoked_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     token.hash,
                     kind,
@@ -163,7 +226,10 @@ impl Store for SqliteStore {
                     role,
                     name,
                     token.created_at.timestamp_millis(),
-                    token.expires_at.map(|t| t.timestamp_millis())
+                    token.expires_at.map(|t| t.timestamp_millis()),
+                    scope,
+                    by,
+                    revoked
                 ],
             )?;
             Ok(())
@@ -176,22 +242,33 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let row = c
                 .query_row(
-                    "SELECT kind, subject, role, name, created_ms, expires_ms FROM tokens
-                     WHERE hash = ?1",
+                    "SELECT kind, subject, role, name, created_ms, expires_ms, scope, created_by,
+                            revoked_ms
+                     FROM tokens WHERE hash = ?1",
                     params![hash],
                     |r| {
                         Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Option<String>>(2)?,
-                            r.get::<_, Option<String>>(3)?,
-                            r.get::<_, i64>(4)?,
-                            r.get::<_, Option<i64>>(5)?,
+                            (
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, Option<String>>(2)?,
+                            ),
+                            (
+                                r.get::<_, Option<String>>(3)?,
+                                r.get::<_, i64>(4)?,
+                                r.get::<_, Option<i64>>(5)?,
+                            ),
+                            (
+                                r.get::<_, Option<String>>(6)?,
+                                r.get::<_, Option<String>>(7)?,
+                                r.get::<_, Option<i64>>(8)?,
+                            ),
                         ))
                     },
                 )
                 .optional()?;
-            let Some((kind, subject, r, name, created, expires)) = row else {
+            let Some(((kind, subject, r), (name, created, expires), (scope, by, revoked))) = row
+            else {
                 return Ok(None);
             };
             let subject = match (kind.as_str(), r) {
@@ -199,7 +276,13 @@ impl Store for SqliteStore {
                     username: subject,
                     role: role(&r)?,
                 },
-                ("defender", _) => TokenSubject::Defender { id: subject, name },
+                ("defender", _) => TokenSubject::Defender(DefenderCredential {
+                    id: subject,
+                    name,
+                    scope: stored_scope(scope.as_deref())?,
+                    created_by: by,
+                    revoked_at: revoked.map(ms_to_time).transpose()?,
+                }),
                 _ => return Err(StoreError::Corrupt(format!("token kind {kind:?}"))),
             };
             Ok(Some(TokenRecord {
@@ -277,12 +360,26 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let tx = c.transaction()?;
             let fresh = tx.execute(
-                "INSERT INTO audit_batches(batch_id, received_ms) VALUES (?1, ?2)
-                 ON CONFLICT(batch_id) DO NOTHING",
-                params![batch.batch_id, batch.received_at.timestamp_millis()],
+                "INSERT INTO batch_markers(credential, batch_id, hash, received_ms)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT(credential, batch_id) DO NOTHING",
+                params![
+                    batch.credential,
+                    batch.batch_id,
+                    batch.body_hash,
+                    batch.received_at.timestamp_millis()
+                ],
             )?;
             if fresh == 0 {
-                return Ok(BatchOutcome::Duplicate);
+                let stored: String = tx.query_row(
+                    "SELECT hash FROM batch_markers WHERE credential = ?1 AND batch_id = ?2",
+                    params![batch.credential, batch.batch_id],
+                    |r| r.get(0),
+                )?;
+                return Ok(if stored == batch.body_hash {
+                    BatchOutcome::Duplicate
+                } else {
+                    BatchOutcome::Conflict
+                });
             }
             {
                 let mut stmt = tx.prepare_cached(
@@ -347,9 +444,10 @@ impl Store for SqliteStore {
             let tx = c.transaction()?;
             let n = tx.execute("DELETE FROM audits WHERE time_ms < ?1", params![cut])?;
             tx.execute(
-                "DELETE FROM audit_batches WHERE received_ms < ?1",
+                "DELETE FROM batch_markers WHERE received_ms < ?1",
                 params![cut],
             )?;
+            tx.execute("DELETE FROM defenders WHERE last_ms < ?1", params![cut])?;
             tx.execute(
                 "DELETE FROM tokens WHERE expires_ms IS NOT NULL AND expires_ms < ?1",
                 params![Utc::now().timestamp_millis()],
@@ -360,21 +458,45 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn touch_defender(&self, contact: DefenderContact) -> Result<(), StoreError> {
+    async fn touch_defender(&self, contact: DefenderContact) -> Result<TouchOutcome, StoreError> {
         self.with(move |c| {
             let d = &contact.identity;
+            let key = defender_key(d);
             let at = contact.at.timestamp_millis();
-            c.execute(
+            let tx = c.transaction()?;
+            let known = tx
+                .query_row(
+                    "SELECT 1 FROM defenders WHERE key = ?1",
+                    params![key],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !known {
+                let today: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM defenders WHERE credential = ?1 AND first_ms >= ?2",
+                    params![contact.credential, day_start_ms(contact.at)],
+                    |r| r.get(0),
+                )?;
+                if to_u64(today) >= contact.new_per_day {
+                    return Ok(TouchOutcome::LimitReached);
+                }
+            }
+            // Sums saturate at i64::MAX: `a + b` past it would turn into a REAL.
+            tx.execute(
                 "INSERT INTO defenders(key, task, container, image, instance, version, first_ms,
-                                       last_ms, audits, dropped)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
+                                       last_ms, audits, dropped, credential)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10)
                  ON CONFLICT(key) DO UPDATE SET
                    version = CASE WHEN excluded.version = '' THEN version ELSE excluded.version END,
                    last_ms = MAX(last_ms, excluded.last_ms),
-                   audits = audits + excluded.audits,
-                   dropped = dropped + excluded.dropped",
+                   audits = CASE WHEN audits > 9223372036854775807 - excluded.audits
+                            THEN 9223372036854775807 ELSE audits + excluded.audits END,
+                   dropped = CASE WHEN dropped > 9223372036854775807 - excluded.dropped
+                             THEN 9223372036854775807 ELSE dropped + excluded.dropped END,
+                   credential = COALESCE(credential, excluded.credential)",
                 params![
-                    defender_key(d),
+                    key,
                     d.task,
                     d.container,
                     d.image,
@@ -382,51 +504,120 @@ impl Store for SqliteStore {
                     d.version,
                     at,
                     to_i64(contact.audits),
-                    to_i64(contact.dropped)
+                    to_i64(contact.dropped),
+                    contact.credential
                 ],
             )?;
-            Ok(())
+            tx.commit()?;
+            Ok(TouchOutcome::Recorded)
         })
         .await
     }
 
-    async fn list_defenders(&self) -> Result<Vec<DefenderInfo>, StoreError> {
-        self.with(|c| {
+    async fn list_defenders(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<(String, DefenderInfo)>, StoreError> {
+        self.with(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT task, container, image, instance, version, first_ms, last_ms, audits,
-                        dropped FROM defenders ORDER BY task, container, image, instance",
+                "SELECT key, task, container, image, instance, version, first_ms, last_ms, audits,
+                        dropped FROM defenders WHERE key > ?1 ORDER BY key LIMIT ?2",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, i64>(8)?,
-                ))
-            })?;
+            let rows = stmt.query_map(
+                params![after.unwrap_or_default(), to_i64(limit as u64)],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        (
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, String>(5)?,
+                        ),
+                        (
+                            r.get::<_, i64>(6)?,
+                            r.get::<_, i64>(7)?,
+                            r.get::<_, rusqlite::types::Value>(8)?,
+                            r.get::<_, rusqlite::types::Value>(9)?,
+                        ),
+                    ))
+                },
+            )?;
             let mut out = Vec::new();
             for row in rows {
-                let (task, container, image, instance, version, first, last, audits, dropped) =
-                    row?;
-                out.push(DefenderInfo {
-                    task,
-                    container,
-                    image,
-                    instance,
-                    version,
-                    first_seen: ms_to_time(first)?,
-                    last_contact: ms_to_time(last)?,
-                    audits_received: to_u64(audits),
-                    audits_dropped: to_u64(dropped),
-                    status: None,
+                let (key, (task, container, image, instance, version), (first, last, a, d)) = row?;
+                out.push((
+                    key,
+                    DefenderInfo {
+                        task,
+                        container,
+                        image,
+                        instance,
+                        version,
+                        first_seen: ms_to_time(first)?,
+                        last_contact: ms_to_time(last)?,
+                        audits_received: counter(a),
+                        audits_dropped: counter(d),
+                        status: None,
+                    },
+                ));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_credentials(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<CredentialInfo>, StoreError> {
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT subject, name, scope, created_ms, created_by, revoked_ms FROM tokens
+                 WHERE kind = 'defender' AND subject > ?1 ORDER BY subject LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(
+                params![after.unwrap_or_default(), to_i64(limit as u64)],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                    ))
+                },
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, name, scope, created, created_by, revoked) = row?;
+                out.push(CredentialInfo {
+                    id,
+                    name,
+                    scope: stored_scope(scope.as_deref())?,
+                    created_at: ms_to_time(created)?,
+                    created_by,
+                    revoked_at: revoked.map(ms_to_time).transpose()?,
                 });
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn revoke_credential(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.with(move |c| {
+            let n = c.execute(
+                "UPDATE tokens SET revoked_ms = COALESCE(revoked_ms, ?2)
+                 WHERE kind = 'defender' AND subject = ?1",
+                params![id, at.timestamp_millis()],
+            )?;
+            Ok(n > 0)
         })
         .await
     }

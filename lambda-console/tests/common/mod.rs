@@ -42,7 +42,9 @@ pub struct Console {
     pub admin: String,
     pub manager: String,
     pub auditor: String,
+    /// A defender token for every task (no scope), and its credential id.
     pub defender: String,
+    pub defender_id: String,
 }
 
 pub struct Resp {
@@ -159,6 +161,7 @@ pub async fn console_on(state: AppState) -> Console {
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let defender = r.body["token"].as_str().expect("token").to_string();
+    let defender_id = r.body["id"].as_str().expect("id").to_string();
     Console {
         app,
         state,
@@ -166,6 +169,7 @@ pub async fn console_on(state: AppState) -> Console {
         manager,
         auditor,
         defender,
+        defender_id,
     }
 }
 
@@ -184,12 +188,72 @@ pub fn record(kind: &str, time: &str, task: &str, container: &str) -> Value {
     })
 }
 
+/// A batch whose defender is the workload its first record names (the seed's task, container
+/// and image where the record names none), as a real defender's batches are: the console
+/// refuses records of another workload than the batch's defender.
 pub fn batch(id: &str, records: Vec<Value>) -> Value {
+    let field = |name: &str, default: &str| {
+        records
+            .first()
+            .and_then(|r| r[name].as_str())
+            .filter(|v| !v.is_empty())
+            .unwrap_or(default)
+            .to_string()
+    };
     json!({
         "batch_id": id,
-        "defender": {"task": "twistlock-fargate-task", "container": "twistlock-fargate-task",
-                      "image": "matthewabq/twistlock-fargate-auto", "instance": "task-1",
-                      "version": "0.1.0"},
+        "defender": {"task": field("task_family", "twistlock-fargate-task"),
+                      "container": field("container", "twistlock-fargate-task"),
+                      "image": field("image", "matthewabq/twistlock-fargate-auto"),
+                      "instance": "task-1", "version": "0.1.0"},
         "records": records
     })
+}
+
+/// Posts `records` as one batch per workload (task, container, image), as the defenders of
+/// those workloads would, with batch ids `{prefix}-0`, `{prefix}-1`, ...; returns each answer.
+pub async fn post_records(
+    app: &Router,
+    token: &str,
+    prefix: &str,
+    records: Vec<Value>,
+) -> Vec<Resp> {
+    let mut groups: Vec<((String, String, String), Vec<Value>)> = Vec::new();
+    for r in records {
+        let key = (
+            r["task_family"].as_str().unwrap_or("").to_string(),
+            r["container"].as_str().unwrap_or("").to_string(),
+            r["image"].as_str().unwrap_or("").to_string(),
+        );
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(r),
+            None => groups.push((key, vec![r])),
+        }
+    }
+    let mut out = Vec::new();
+    for (i, (_, group)) in groups.into_iter().enumerate() {
+        let b = batch(&format!("{prefix}-{i}"), group);
+        out.push(
+            call(
+                app,
+                Method::POST,
+                "/api/v1/defender/audits",
+                Some(token),
+                Some(b),
+            )
+            .await,
+        );
+    }
+    out
+}
+
+/// The records accepted over several answers (every one must be 200).
+pub fn accepted(answers: &[Resp]) -> u64 {
+    answers
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.body["accepted"].as_u64().unwrap_or(0)
+        })
+        .sum()
 }

@@ -28,7 +28,7 @@ fn record(
     r.image = image.into();
     Ok(StoredAudit {
         category: AuditCategory::Runtime,
-        sk: audit_sort_key(time_ms, "filters", i),
+        sk: audit_sort_key(time_ms, "cred-f", "filters", i),
         time_ms,
         task: task.into(),
         container: container.into(),
@@ -145,7 +145,9 @@ pub async fn audit_filters(store: &dyn Store) -> Result<(), String> {
     let sks: Vec<String> = records.iter().map(|r| r.sk.clone()).collect();
     let out = store
         .insert_audits(NewBatch {
+            credential: "cred-f".into(),
             batch_id: "filters".into(),
+            body_hash: "h-filters".into(),
             received_at: now,
             expires_at: now + Duration::days(30),
             audits: records,
