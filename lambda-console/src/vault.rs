@@ -134,7 +134,7 @@ impl SecretsVault {
             Err(e) => return Err(classify("secretsmanager:GetSecretValue", &name, e).into()),
         };
         if let Some((arn, token)) = &found {
-            if still_accepted(store, token).await {
+            if still_accepted(store, token, family).await {
                 return Ok(Kept::Reused { arn: arn.clone() });
             }
         }
@@ -203,14 +203,16 @@ impl From<VaultError> for ApiError {
     }
 }
 
-/// Whether `token` is a defender credential this console still accepts.
-async fn still_accepted(store: &dyn Store, token: &str) -> bool {
+/// Whether `token` is a defender credential this console still accepts for task family
+/// `family` (not revoked, not expired, its scope covers the family).
+async fn still_accepted(store: &dyn Store, token: &str, family: &str) -> bool {
     if token.is_empty() {
         return false;
     }
     match store.get_token(&token_hash(token)).await {
         Ok(Some(record)) => {
-            matches!(record.subject, TokenSubject::Defender { .. })
+            matches!(&record.subject, TokenSubject::Defender(d)
+                if d.revoked_at.is_none() && d.scope.allows_task(family))
                 && record.expires_at.is_none_or(|at| at > Utc::now())
         }
         _ => false,

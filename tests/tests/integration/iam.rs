@@ -130,9 +130,36 @@ fn the_console_policy_matches_the_dynamodb_calls_and_the_template() {
         in_template, used,
         "infra/template.yaml vs calls in lambda-console/src"
     );
-    let secrets_used = called("lambda-console/src", &["GetSecretValue"]);
-    assert!(secrets_used.contains("GetSecretValue"));
-    assert!(actions(&doc).contains("secretsmanager:GetSecretValue"));
+    // Secrets Manager: the admin password and the transform's credentials; TagResource is
+    // the permission CreateSecret with tags needs.
+    let secrets_ops = [
+        "GetSecretValue",
+        "CreateSecret",
+        "PutSecretValue",
+        "PutResourcePolicy",
+        "DescribeSecret",
+        "UpdateSecret",
+        "DeleteSecret",
+        "GetResourcePolicy",
+    ];
+    let mut secrets_used = called("lambda-console/src", &secrets_ops);
+    secrets_used.insert("TagResource".to_string());
+    let granted: BTreeSet<String> = actions(&doc)
+        .into_iter()
+        .filter_map(|a| a.strip_prefix("secretsmanager:").map(String::from))
+        .collect();
+    assert_eq!(
+        granted, secrets_used,
+        "console-policy.json vs Secrets Manager calls"
+    );
+    let in_template: BTreeSet<String> = read("infra/template.yaml")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- secretsmanager:").map(String::from))
+        .collect();
+    assert_eq!(
+        in_template, secrets_used,
+        "infra/template.yaml vs Secrets Manager calls"
+    );
 }
 
 #[test]
