@@ -293,6 +293,65 @@ fn security_startup_waits_for_the_policy_and_fails_when_it_never_comes() {
 }
 
 #[test]
+fn a_cached_policy_written_by_anyone_but_the_defender_is_ignored() {
+    // The state directory is on the app's filesystem: a hostile app can rewrite the cached
+    // policy, e.g. to turn a `security` startup with a `prevent` rule into an open door for
+    // the next start while the console is unreachable.
+    let s = Scratch::new("forged-cache");
+    let mut console = ConsoleProc::start(&s.path("console"));
+    let api = Api::login(&console);
+    api.put_runtime_policy(&mkdir_policy(1, "prevent", "security"));
+    let token = api.defender_token();
+    let state = s.path("state");
+    let ok = defender(&console, &token, &state)
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let cache = state.join("policy.json");
+    let sealed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    let body = sealed["body"].as_str().expect("a sealed body");
+    assert!(body.contains("\"security\""), "{body}");
+    // The forgery keeps the seal but says `availability`; a second one is the old, unsealed
+    // format an app could also write.
+    let forged_body = body
+        .replace("\"security\"", "\"availability\"")
+        .replace("\"prevent\"", "\"alert\"");
+    let forgeries = [
+        serde_json::json!({"mac": sealed["mac"], "body": forged_body}).to_string(),
+        forged_body.clone(),
+    ];
+    console.stop();
+    let marker = s.path("started");
+    let app = format!("date > {}", marker.display());
+    for forged in forgeries {
+        std::fs::write(&cache, forged).unwrap();
+        let out = defender(&console, &token, &state)
+            .env("DEFENDER_STARTUP", "security")
+            .env("DEFENDER_STARTUP_TIMEOUT", "2")
+            .args(["--", "/bin/sh", "-c", &app])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("ignoring the cached policy")
+                && stderr.contains("seal does not verify"),
+            "{stderr}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            !marker.exists(),
+            "the forged availability start let the app run"
+        );
+    }
+}
+
+#[test]
 fn a_policy_file_wins_over_the_console_which_still_gets_the_audits() {
     let s = Scratch::new("file-wins");
     let console = ConsoleProc::start(&s.path("console"));

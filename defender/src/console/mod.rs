@@ -189,7 +189,26 @@ impl Console {
         })?;
         let http = http::ConsoleHttp::new(&config.url, &config.token, config.request_timeout)?;
         let cache_path = config.state_dir.join("policy.json");
-        let cached = policy::load_cache(&cache_path);
+        let cache_key = policy::CacheKey::from_token(&config.token);
+        let cached = match policy::load_cache(&cache_path, &cache_key) {
+            Ok(c) => Some(c),
+            Err(policy::CacheMiss::Absent) => None,
+            Err(miss) => {
+                crate::say!(
+                    "defender: ignoring the cached policy {}: {}; starting as a fresh container \
+                     (DEFENDER_STARTUP)",
+                    cache_path.display(),
+                    match miss {
+                        policy::CacheMiss::Forged => {
+                            "its seal does not verify (written by something other than this \
+                             defender, e.g. the app)"
+                        }
+                        _ => "it is not a valid policy",
+                    }
+                );
+                None
+            }
+        };
         let shared: policy::Shared = Arc::new((
             Mutex::new(policy::PolicyState {
                 current: cached.as_ref().map(|c| c.0.clone()),
@@ -210,6 +229,7 @@ impl Console {
             identity: config.identity.clone(),
             interval: config.poll_interval,
             cache: cache_path,
+            cache_key,
             shared: Arc::clone(&shared),
             on_policy: Box::new(on_policy),
         };
