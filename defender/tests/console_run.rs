@@ -352,6 +352,90 @@ fn a_cached_policy_written_by_anyone_but_the_defender_is_ignored() {
 }
 
 #[test]
+fn a_spooled_batch_written_by_the_app_is_never_shipped() {
+    // The spool is on the app's filesystem: a batch the app drops there must not reach the
+    // console under the defender's credential.
+    let s = Scratch::new("forged-spool");
+    let mut console = ConsoleProc::start(&s.path("console"));
+    let api = Api::login(&console);
+    api.put_runtime_policy(&mkdir_policy(1, "alert", "availability"));
+    let token = api.defender_token();
+    let state = s.path("state");
+    let work = s.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    // Console down: the real audit waits in the spool, sealed.
+    let ok = defender(&console, &token, &state)
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    console.stop();
+    let out = defender(&console, &token, &state)
+        .env("DEFENDER_STARTUP", "availability")
+        .args(["--", "/bin/sh", "-c", "mkdir real"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spool = state.join("spool");
+    let real: Vec<_> = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert!(!real.is_empty(), "the outage's audit is spooled");
+    // The app's forgeries: the real batch with another message, unsealed and with the real
+    // seal kept, under names that sort first.
+    let sealed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&real[0]).unwrap()).unwrap();
+    let body = sealed["body"].as_str().expect("a sealed body");
+    assert!(body.contains("mkdir real"), "{body}");
+    let forged = body
+        .replace("mkdir real", "mkdir forged")
+        .replace("\"batch_id\":\"", "\"batch_id\":\"x");
+    std::fs::write(spool.join("0000000000001-00000001-1.json"), &forged).unwrap();
+    std::fs::write(
+        spool.join("0000000000002-00000001-1.json"),
+        serde_json::json!({"mac": sealed["mac"], "body": forged}).to_string(),
+    )
+    .unwrap();
+    console.restart();
+    let api = Api::login(&console);
+    let out = defender(&console, &token, &state)
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("discarded spool file").count(),
+        2,
+        "{stderr}"
+    );
+    wait_until(
+        "the real audit in the console",
+        Duration::from_secs(20),
+        || {
+            api.messages(false)
+                .iter()
+                .any(|m| m.contains("Full command: mkdir real"))
+        },
+    );
+    let messages = api.messages(false);
+    assert!(
+        !messages.iter().any(|m| m.contains("forged")),
+        "a forged batch reached the console: {messages:?}"
+    );
+}
+
+#[test]
 fn a_policy_file_wins_over_the_console_which_still_gets_the_audits() {
     let s = Scratch::new("file-wins");
     let console = ConsoleProc::start(&s.path("console"));

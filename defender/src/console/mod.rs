@@ -23,6 +23,7 @@
 pub mod http;
 pub mod policy;
 pub mod resolve;
+mod seal;
 pub mod shipper;
 
 use std::path::PathBuf;
@@ -189,7 +190,7 @@ impl Console {
         })?;
         let http = http::ConsoleHttp::new(&config.url, &config.token, config.request_timeout)?;
         let cache_path = config.state_dir.join("policy.json");
-        let cache_key = policy::CacheKey::from_token(&config.token);
+        let cache_key = seal::SealKey::from_token(&config.token);
         let cached = match policy::load_cache(&cache_path, &cache_key) {
             Ok(c) => Some(c),
             Err(policy::CacheMiss::Absent) => None,
@@ -223,6 +224,7 @@ impl Console {
             http.clone(),
             config.identity.clone(),
             config.state_dir.join("spool"),
+            cache_key.clone(),
         )?;
         let poller = policy::Poller {
             http,

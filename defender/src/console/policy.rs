@@ -9,59 +9,13 @@ use protect::api::{DefenderIdentity, PolicyBundle};
 use serde::{Deserialize, Serialize};
 
 use super::http::{ConsoleHttp, Fetched};
+use super::seal::SealKey;
 
 /// The on-disk copy.
 #[derive(Serialize, Deserialize)]
 struct Cached {
     etag: Option<String>,
     bundle: PolicyBundle,
-}
-
-/// The file: the copy's JSON text and its HMAC-SHA256 under a key only the defender holds.
-/// The state directory is on the app's filesystem, so a hostile app can write it; without the
-/// key it cannot forge a policy the next start would trust (it can still delete the file,
-/// which leaves the defender where a fresh container starts: `DEFENDER_STARTUP`).
-#[derive(Serialize, Deserialize)]
-struct Sealed {
-    mac: String,
-    body: String,
-}
-
-/// The cache's key, derived from the defender credential (which the app never sees).
-#[derive(Clone)]
-pub(crate) struct CacheKey([u8; 32]);
-
-impl CacheKey {
-    pub(crate) fn from_token(token: &str) -> CacheKey {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        h.update(b"fargate-defender policy cache v1\0");
-        h.update(token.as_bytes());
-        CacheKey(h.finalize().into())
-    }
-
-    fn mac(&self, body: &str) -> hmac::Hmac<sha2::Sha256> {
-        use hmac::Mac;
-        // HMAC takes keys of any length; 32 bytes cannot fail.
-        let mut m = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        m.update(body.as_bytes());
-        m
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Why a cached copy was not used.
@@ -78,20 +32,15 @@ pub(crate) enum CacheMiss {
 /// Loads the last good policy saved at `path`, if its seal verifies under `key`.
 pub(crate) fn load_cache(
     path: &Path,
-    key: &CacheKey,
+    key: &SealKey,
 ) -> Result<(PolicyBundle, Option<String>), CacheMiss> {
-    use hmac::Mac;
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CacheMiss::Absent),
         Err(_) => return Err(CacheMiss::Invalid),
     };
-    let sealed: Sealed = serde_json::from_str(&text).map_err(|_| CacheMiss::Forged)?;
-    let mac = unhex(&sealed.mac).ok_or(CacheMiss::Forged)?;
-    key.mac(&sealed.body)
-        .verify_slice(&mac)
-        .map_err(|_| CacheMiss::Forged)?;
-    let cached: Cached = serde_json::from_str(&sealed.body).map_err(|_| CacheMiss::Invalid)?;
+    let body = key.open(&text).map_err(|_| CacheMiss::Forged)?;
+    let cached: Cached = serde_json::from_str(&body).map_err(|_| CacheMiss::Invalid)?;
     cached
         .bundle
         .runtime
@@ -102,20 +51,17 @@ pub(crate) fn load_cache(
 
 pub(crate) fn save_cache(
     path: &Path,
-    key: &CacheKey,
+    key: &SealKey,
     bundle: &PolicyBundle,
     etag: Option<&str>,
 ) -> std::io::Result<()> {
-    use hmac::Mac;
     let body = serde_json::to_string(&Cached {
         etag: etag.map(str::to_string),
         bundle: bundle.clone(),
     })
     .map_err(std::io::Error::other)?;
-    let mac = hex(&key.mac(&body).finalize().into_bytes());
-    let text = serde_json::to_string(&Sealed { mac, body }).map_err(std::io::Error::other)?;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
+    std::fs::write(&tmp, key.seal(&body))?;
     std::fs::rename(&tmp, path)
 }
 
@@ -136,7 +82,7 @@ pub(crate) struct Poller {
     pub(crate) identity: DefenderIdentity,
     pub(crate) interval: Duration,
     pub(crate) cache: PathBuf,
-    pub(crate) cache_key: CacheKey,
+    pub(crate) cache_key: SealKey,
     pub(crate) shared: Shared,
     pub(crate) on_policy: Box<dyn Fn(&PolicyBundle) + Send>,
 }
@@ -249,35 +195,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("defender-cache-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         let path = dir.join("policy.json");
-        let key = CacheKey::from_token("cdt_one");
+        let key = SealKey::from_token("cdt_one");
         assert_eq!(load_cache(&path, &key).err(), Some(CacheMiss::Absent));
         save_cache(&path, &key, &bundle(), Some("\"r3\"")).unwrap_or_else(|e| panic!("{e}"));
         let (b, etag) = load_cache(&path, &key).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(b.runtime.revision, 3);
         assert_eq!(etag.as_deref(), Some("\"r3\""));
-        // Another credential's key, a changed body, a changed mac, the old format: refused.
-        let other = CacheKey::from_token("cdt_two");
+        let other = SealKey::from_token("cdt_two");
         assert_eq!(load_cache(&path, &other).err(), Some(CacheMiss::Forged));
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let changed = text.replace("\\\"revision\\\":3", "\\\"revision\\\":4");
-        assert_ne!(changed, text);
-        std::fs::write(&path, &changed).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, "{\"etag\":null,\"bundle\":{}}").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(load_cache(&path, &key).err(), Some(CacheMiss::Forged));
-        let mut sealed: Sealed = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
-        sealed.mac = "00".repeat(32);
-        std::fs::write(&path, serde_json::to_string(&sealed).unwrap_or_default())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(load_cache(&path, &key).err(), Some(CacheMiss::Forged));
-        std::fs::write(&path, &sealed.body).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(load_cache(&path, &key).err(), Some(CacheMiss::Forged));
+        std::fs::write(&path, key.seal("{}")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(load_cache(&path, &key).err(), Some(CacheMiss::Invalid));
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn hex_round_trips_and_refuses_garbage() {
-        assert_eq!(unhex(&hex(&[0, 1, 254, 255])), Some(vec![0, 1, 254, 255]));
-        assert_eq!(unhex("0"), None);
-        assert_eq!(unhex("zz"), None);
-        assert_eq!(unhex("é0"), None);
     }
 }

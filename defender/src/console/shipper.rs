@@ -13,6 +13,7 @@ use protect::api::{AuditBatch, DefenderIdentity, MAX_BATCH_BYTES, MAX_BATCH_RECO
 use protect::audit::AuditRecord;
 
 use super::http::{batch_json, ConsoleHttp};
+use super::seal::SealKey;
 use super::ConsoleError;
 
 /// Bounds and timings of the shipper.
@@ -55,6 +56,9 @@ pub struct ShipperStats {
     pub spooled: AtomicU64,
     /// Failed sends.
     pub failures: AtomicU64,
+    /// Spool files discarded because their seal did not verify (written by the app or another
+    /// process, not by this defender).
+    pub forged: AtomicU64,
 }
 
 struct Queue {
@@ -149,6 +153,7 @@ pub(crate) struct Worker {
     http: ConsoleHttp,
     identity: DefenderIdentity,
     dir: PathBuf,
+    key: SealKey,
     prefix: String,
     seq: u64,
     backoff: Duration,
@@ -161,6 +166,7 @@ pub(crate) fn new(
     http: ConsoleHttp,
     identity: DefenderIdentity,
     dir: PathBuf,
+    key: SealKey,
 ) -> Result<(AuditShipper, Worker), ConsoleError> {
     std::fs::create_dir_all(&dir)
         .map_err(|e| ConsoleError::Config(format!("spool directory {}: {e}", dir.display())))?;
@@ -184,6 +190,7 @@ pub(crate) fn new(
         http,
         identity,
         dir,
+        key,
         prefix: random_hex(8),
         seq: 0,
         next_try: Instant::now(),
@@ -315,7 +322,7 @@ impl Worker {
     fn write_spool(&self, json: &str, records: u64) -> std::io::Result<()> {
         let name = format!("{:013}-{:08}-{records}.json", now_ms(), self.seq);
         let tmp = self.dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, json)?;
+        std::fs::write(&tmp, self.key.seal(json))?;
         std::fs::rename(&tmp, self.dir.join(&name))?;
         self.shared.stats.spooled.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -337,8 +344,20 @@ impl Worker {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return;
             }
-            let Ok(json) = std::fs::read_to_string(&path) else {
+            let Ok(text) = std::fs::read_to_string(&path) else {
                 let _ = std::fs::remove_file(&path);
+                continue;
+            };
+            let Ok(json) = self.key.open(&text) else {
+                // Not written by this defender: never shipped under its credential.
+                let _ = std::fs::remove_file(&path);
+                self.shared.stats.spooled.fetch_sub(1, Ordering::Relaxed);
+                self.shared.stats.forged.fetch_add(1, Ordering::Relaxed);
+                crate::say!(
+                    "defender: discarded spool file {}: its seal does not verify (not written \
+                     by this defender)",
+                    path.display()
+                );
                 continue;
             };
             match self.http.post_batch(&json) {
