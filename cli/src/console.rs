@@ -9,8 +9,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use protect::api::{
-    DefenderDefaults, ErrorBody, InstallBundle, InstallBundleRequest, CNAF_POLICY_PATH,
-    DEFENDER_DEFAULTS_PATH, INSTALL_BUNDLE_PATH,
+    CredentialInfo, CredentialList, DefenderDefaults, ErrorBody, InstallBundle,
+    InstallBundleRequest, CNAF_POLICY_PATH, CREDENTIALS_PATH, DEFENDER_DEFAULTS_PATH,
+    INSTALL_BUNDLE_PATH,
 };
 use protect::cnaf_policy::{CnafPolicy, CnafRule};
 
@@ -154,6 +155,31 @@ impl Console {
             .request("POST", INSTALL_BUNDLE_PATH)
             .set("Content-Type", "application/json");
         self.json(INSTALL_BUNDLE_PATH, req.send_string(&text))
+    }
+
+    /// The defender credential `id` as the console lists it (`None`: the console has no such
+    /// credential). Pages through the list, 1000 at a time.
+    pub fn credential(&self, id: &str) -> Result<Option<CredentialInfo>, ConsoleError> {
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("{CREDENTIALS_PATH}?limit=1000");
+            if let Some(c) = &cursor {
+                path.push_str("&cursor=");
+                path.push_str(
+                    &percent_encoding::utf8_percent_encode(c, percent_encoding::NON_ALPHANUMERIC)
+                        .to_string(),
+                );
+            }
+            let page: CredentialList =
+                self.json(CREDENTIALS_PATH, self.request("GET", &path).call())?;
+            if let Some(found) = page.credentials.into_iter().find(|c| c.id == id) {
+                return Ok(Some(found));
+            }
+            match page.next_cursor {
+                Some(next) if cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
+                _ => return Ok(None),
+            }
+        }
     }
 
     fn request(&self, method: &str, path: &str) -> ureq::Request {

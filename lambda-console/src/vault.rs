@@ -147,6 +147,20 @@ impl SecretsVault {
                 .send()
                 .await
                 .map_err(|e| classify("secretsmanager:PutSecretValue", &name, e))?;
+            // The tag names the credential inside (deploy-protected reads it to tell whether
+            // the secret still works).
+            self.client
+                .tag_resource()
+                .secret_id(&arn)
+                .tags(
+                    Tag::builder()
+                        .key(SECRET_TAG_CREDENTIAL)
+                        .value(&minted.id)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| classify("secretsmanager:TagResource", &name, e))?;
             return Ok(Kept::Renewed {
                 arn,
                 credential: minted.id,

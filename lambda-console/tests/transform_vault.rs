@@ -207,6 +207,23 @@ async fn the_transform_keeps_the_credential_in_the_familys_secret() {
     assert_ne!(fresh, token);
     let ok = call(&c.app, Method::GET, &policy(FAMILY), Some(fresh), None).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    let retagged = secrets
+        .describe_secret()
+        .secret_id(SECRET)
+        .send()
+        .await
+        .expect("describe");
+    let credential_tag = retagged
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("fargate-defender:credential-id"))
+        .and_then(|t| t.value())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !credential_tag.is_empty() && credential_tag != id,
+        "{credential_tag} vs {id}"
+    );
 
     // A task with its own execution role keeps it, and the secret's policy lets it read.
     let mut own = sample.clone();

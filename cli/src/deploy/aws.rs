@@ -24,7 +24,7 @@ use serde_json::Value;
 
 /// Every IAM action the deploy mode calls (the IAM policy in `infra/iam/` lists exactly these,
 /// plus the authorization-only `iam:PassRole`, `ecs:TagResource`, `ec2:CreateTags` and
-/// `secretsmanager:TagResource`).
+/// `iam:TagRole`).
 pub const API_ACTIONS: &[&str] = &[
     "ecs:DescribeTaskDefinition",
     "ecs:RegisterTaskDefinition",
@@ -49,6 +49,8 @@ pub const API_ACTIONS: &[&str] = &[
     "iam:GetPolicy",
     "iam:GetPolicyVersion",
     "secretsmanager:GetResourcePolicy",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:TagResource",
 ];
 
 /// A failed AWS call, classified so callers can give actionable messages.
@@ -252,12 +254,21 @@ impl AwsClients {
         }
     }
 
-    /// DescribeSecret of `name`: its ARN, or `None` when no such secret exists (a secret
-    /// scheduled for deletion counts as existing: its name is taken).
-    pub async fn secret_arn(&self, name: &str) -> Result<Option<String>, AwsCallError> {
+    /// DescribeSecret of `name`: its ARN and tags, or `None` when no such secret exists.
+    pub async fn secret_arn_and_tags(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, Vec<(String, String)>)>, AwsCallError> {
         const ACTION: &str = "secretsmanager:DescribeSecret";
         match self.secrets.describe_secret().secret_id(name).send().await {
-            Ok(out) => Ok(Some(out.arn.unwrap_or_default())),
+            Ok(out) => {
+                let tags = out
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect();
+                Ok(Some((out.arn.unwrap_or_default(), tags)))
+            }
             Err(e) => match classify(ACTION, e) {
                 AwsCallError::Service { code, .. } if code == "ResourceNotFoundException" => {
                     Ok(None)
@@ -265,6 +276,39 @@ impl AwsClients {
                 other => Err(other),
             },
         }
+    }
+
+    /// PutSecretValue: a new current value of the secret.
+    pub async fn put_secret_value(&self, secret: &str, value: &str) -> Result<(), AwsCallError> {
+        const ACTION: &str = "secretsmanager:PutSecretValue";
+        self.secrets
+            .put_secret_value()
+            .secret_id(secret)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| classify(ACTION, e))?;
+        Ok(())
+    }
+
+    /// TagResource on a secret (replaces the values of the keys given).
+    pub async fn tag_secret(
+        &self,
+        secret: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<(), AwsCallError> {
+        const ACTION: &str = "secretsmanager:TagResource";
+        let mut req = self.secrets.tag_resource().secret_id(secret);
+        for (k, v) in tags {
+            req = req.tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build(),
+            );
+        }
+        req.send().await.map_err(|e| classify(ACTION, e))?;
+        Ok(())
     }
 
     /// CreateSecret `name` holding `value`, with `tags`; returns its ARN.

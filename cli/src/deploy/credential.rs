@@ -16,6 +16,14 @@ pub use protect::embed::{
 pub enum CredentialSecret {
     /// The family's secret exists from an earlier deployment.
     Reused { name: String, arn: String },
+    /// The secret's credential was revoked (or is unknown to the console, or no longer covers
+    /// the family): a new one replaced it in the same secret.
+    Renewed {
+        name: String,
+        arn: String,
+        id: String,
+        old: String,
+    },
     /// A new credential, stored in a new secret.
     Created {
         name: String,
@@ -31,6 +39,7 @@ impl CredentialSecret {
     pub fn arn(&self) -> &str {
         match self {
             CredentialSecret::Reused { arn, .. }
+            | CredentialSecret::Renewed { arn, .. }
             | CredentialSecret::Created { arn, .. }
             | CredentialSecret::WouldCreate { arn, .. } => arn,
         }
@@ -42,6 +51,10 @@ impl CredentialSecret {
             CredentialSecret::Reused { name, .. } => {
                 format!("defender credential: reusing secret {name}")
             }
+            CredentialSecret::Renewed { name, id, old, .. } => format!(
+                "defender credential: {old} in secret {name} is revoked or unknown to the \
+                 console; created {id} in its place"
+            ),
             CredentialSecret::Created { name, id, .. } => format!(
                 "defender credential: created {id} in the console and stored it in secret {name}"
             ),
@@ -61,8 +74,33 @@ pub async fn ensure_secret(
     dry_run: bool,
 ) -> Result<CredentialSecret, DeployError> {
     let name = secret_name(family);
-    if let Some(arn) = clients.secret_arn(&name).await? {
-        return Ok(CredentialSecret::Reused { name, arn });
+    if let Some((arn, tags)) = clients.secret_arn_and_tags(&name).await? {
+        // The tag names the console credential inside; the console says whether it still
+        // works for this family (the secret's value itself is never read here).
+        let Some(old) = tags
+            .into_iter()
+            .find(|(k, _)| k == TAG_CREDENTIAL)
+            .map(|(_, v)| v)
+        else {
+            return Ok(CredentialSecret::Reused { name, arn });
+        };
+        let usable = console
+            .credential(&old)?
+            .is_some_and(|c| c.revoked_at.is_none() && c.scope.allows_task(family));
+        if usable || dry_run {
+            return Ok(CredentialSecret::Reused { name, arn });
+        }
+        let bundle = console.install_bundle(&format!("deploy: {family}"), family)?;
+        clients.put_secret_value(&arn, &bundle.token).await?;
+        clients
+            .tag_secret(&arn, &[(TAG_CREDENTIAL, &bundle.id)])
+            .await?;
+        return Ok(CredentialSecret::Renewed {
+            name,
+            arn,
+            id: bundle.id,
+            old,
+        });
     }
     if dry_run {
         let arn = format!(

@@ -353,6 +353,70 @@ async fn deploy_with_only_environment_settings_takes_everything_from_the_console
         cnaf_ports(group.security_groups()[0].ip_permissions()),
         vec![8080]
     );
+
+    // The credential revoked in the console: the next run puts a fresh one in the same secret
+    // (the registered revision, which references the secret by ARN, stays).
+    let tag = |d: &aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput| {
+        d.tags()
+            .iter()
+            .find(|t| t.key() == Some("fargate-defender:credential-id"))
+            .and_then(|t| t.value())
+            .map(String::from)
+            .expect("the credential tag")
+    };
+    let old_id = tag(&described);
+    let url = console.url.clone();
+    let id = old_id.clone();
+    let revoked = tokio::task::spawn_blocking(move || {
+        ureq::delete(&format!("{url}/api/v1/defenders/credentials/{id}"))
+            .set("Authorization", &basic("admin", ADMIN_PASSWORD))
+            .call()
+            .map(|r| r.status())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .expect("join");
+    assert_eq!(revoked.expect("revoke"), 204);
+    let third = deploy(&endpoint, &console, &[]);
+    let stderr = String::from_utf8_lossy(&third.stderr).to_string();
+    assert_eq!(third.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "defender credential: {old_id} in secret {SECRET_NAME} is revoked"
+        )),
+        "{stderr}"
+    );
+    let summary: Value = serde_json::from_slice(&third.stdout).expect("json summary");
+    assert_eq!(summary["task_definition"], "reused", "{summary}");
+    let renewed = secrets
+        .get_secret_value()
+        .secret_id(SECRET_NAME)
+        .send()
+        .await
+        .expect("secret");
+    assert_eq!(renewed.arn(), Some(arn.as_str()));
+    let fresh = renewed.secret_string().expect("token").to_string();
+    assert_ne!(Some(fresh.as_str()), again.secret_string());
+    let retagged = secrets
+        .describe_secret()
+        .secret_id(SECRET_NAME)
+        .send()
+        .await
+        .expect("describe");
+    assert_ne!(tag(&retagged), old_id);
+    let url = console.url.clone();
+    let works = tokio::task::spawn_blocking(move || {
+        ureq::get(&format!(
+            "{url}/api/v1/defender/policy?task={FAMILY}&container={FAMILY}&image=x"
+        ))
+        .set("Authorization", &format!("Bearer {fresh}"))
+        .call()
+        .map(|r| r.status())
+        .map_err(|e| e.to_string())
+    })
+    .await
+    .expect("join");
+    assert_eq!(works.expect("the fresh credential works"), 200);
 }
 
 /// IAM returns policy documents URL-encoded (as the query API does).

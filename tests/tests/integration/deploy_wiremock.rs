@@ -461,7 +461,6 @@ fn the_iam_policy_lists_exactly_the_actions_the_cli_needs() {
                 "iam:PassRole",
                 "ecs:TagResource",
                 "ec2:CreateTags",
-                "secretsmanager:TagResource",
                 "iam:TagRole",
             ]
             .map(String::from),
