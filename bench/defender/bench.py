@@ -5,6 +5,11 @@ bare/defended (1.00 = free), the median of the pairs; then the defender's idle R
 start-up time it adds.
 
     python3 bench/defender/bench.py [--target-dir DIR] [--pairs 5] [--cpu 0] [--no-build]
+        [--backends notify,notify@5.10,ptrace]
+
+A backend written `NAME@5.10` runs with the test-only `DEFENDER_ASSUME_KERNEL=5.10`: the
+defender requests no kernel feature newer than 5.10 (Fargate's kernel), side by side with the
+same backend on this machine's kernel.
 
 Builds `defender` and `defender-probe` in release mode first (CARGO_TARGET_DIR or --target-dir).
 """
@@ -38,11 +43,22 @@ POLICY = {
 }
 
 
-def run_ns(cmd, cpu):
+def backend_env(b):
+    """`notify@5.10` -> ("notify", environment assuming kernel 5.10)."""
+    name, _, kernel = b.partition("@")
+    env = dict(os.environ)
+    env.pop("DEFENDER_ASSUME_KERNEL", None)
+    if kernel:
+        env["DEFENDER_ASSUME_KERNEL"] = kernel
+    return name, env
+
+
+def run_ns(cmd, cpu, env=None):
     """Runs one workload; returns (wall ns reported by the workload, CPU seconds of the whole
     process tree: the workload and, when defended, the defender)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(["taskset", "-c", str(cpu)] + cmd, capture_output=True, text=True, check=True)
+    out = subprocess.run(["taskset", "-c", str(cpu)] + cmd, capture_output=True, text=True, check=True,
+                         env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     for line in out.stdout.splitlines():
@@ -56,7 +72,7 @@ def main():
     ap.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", "target"))
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--cpu", type=int, default=0)
-    ap.add_argument("--backends", default="notify,ptrace")
+    ap.add_argument("--backends", default="notify,notify@5.10,ptrace")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply iteration counts")
     args = ap.parse_args()
@@ -84,9 +100,10 @@ def main():
         bares = []
         for _ in range(args.pairs):
             for b in backends:
-                guarded = [defender, "run", "--backend", b, "--policy-file", policy, "--"] + bare_cmd
+                name_b, env_b = backend_env(b)
+                guarded = [defender, "run", "--backend", name_b, "--policy-file", policy, "--"] + bare_cmd
                 bare, bare_cpu = run_ns(bare_cmd, args.cpu)
-                dfd, dfd_cpu = run_ns(guarded, args.cpu)
+                dfd, dfd_cpu = run_ns(guarded, args.cpu, env_b)
                 bares.append(bare)
                 ratios[b].append(bare / dfd)
                 cpu_ratios[b].append(bare_cpu / dfd_cpu if dfd_cpu > 0 else 1.0)
@@ -96,8 +113,9 @@ def main():
 
     # Idle RSS of the defender process while the app sleeps.
     for b in backends:
-        p = subprocess.Popen([defender, "run", "--backend", b, "--policy-file", policy, "--", "sleep", "3"],
-                             stderr=subprocess.DEVNULL)
+        name_b, env_b = backend_env(b)
+        p = subprocess.Popen([defender, "run", "--backend", name_b, "--policy-file", policy, "--", "sleep", "3"],
+                             stderr=subprocess.DEVNULL, env=env_b)
         time.sleep(1.0)
         rss = 0
         with open(f"/proc/{p.pid}/status") as f:
@@ -108,13 +126,15 @@ def main():
         print(f"idle RSS ({b}): {rss / 1024:.1f} MiB")
 
     # Start-up added: `defender run -- /bin/true` minus `/bin/true`, median of 30.
-    def wall(cmd):
+    def wall(cmd, env=None):
         t = time.perf_counter()
-        subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
+        subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL, env=env)
         return time.perf_counter() - t
     for b in backends:
+        name_b, env_b = backend_env(b)
         bare = statistics.median(wall(["/bin/true"]) for _ in range(30))
-        dfd = statistics.median(wall([defender, "run", "--backend", b, "--policy-file", policy, "--", "/bin/true"])
+        dfd = statistics.median(wall([defender, "run", "--backend", name_b, "--policy-file", policy, "--", "/bin/true"],
+                                     env_b)
                                 for _ in range(30))
         print(f"start-up added ({b}): {(dfd - bare) * 1000:.1f} ms")
 

@@ -216,6 +216,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { USAGE } else { 0 });
         }
     };
+    // The test-only assumed kernel is read before the settings leave the environment.
+    let _ = defender::sys::kernel::assumed();
     // Parsed: the settings leave the environment (the app's too) and /proc/PID/environ and
     // /proc/PID/cmdline, before any thread exists.
     if let Err(e) = defender::settings_env::scrub() {

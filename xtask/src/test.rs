@@ -6,11 +6,27 @@
 //! 4. Runs the whole workspace test suite with `MOTO_SERVER` pointing at the venv's
 //!    `moto_server`, so tests that need it start their own instance on a free loopback port.
 //!    `--no-fail-fast`: one failing test binary does not hide the results of the others.
+//! 5. Runs the defender's kernel-facing suites again as on Fargate's 5.10 kernel
+//!    (`DEFENDER_ASSUME_KERNEL=5.10`: no feature newer than 5.10 is requested), both backends.
 
 use crate::util::{cargo, root, run as sh};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
+
+/// The defender suites that exercise kernel features (supervision, network judging, app
+/// isolation; each runs both backends), run a second time assuming Fargate's 5.10 kernel. The
+/// console and CNAF suites do not depend on the kernel's seccomp features and run once.
+const KERNEL_SUITES: &[&str] = &[
+    "supervise",
+    "net_run",
+    "net_policy",
+    "net_trace",
+    "app_isolation",
+];
+
+/// The kernel Fargate platform 1.4.0 runs.
+pub const FARGATE_KERNEL: &str = "5.10";
 
 /// The Python packages the tests need, pinned to the versions they are written against.
 const PY_PACKAGES: &[&str] = &["moto[server]==5.1.*", "cfn-lint==1.*"];
@@ -27,7 +43,19 @@ pub fn run(extra: &[String]) -> Result<()> {
     test.args(["test", "--workspace", "--no-fail-fast"])
         .args(extra);
     test.env("MOTO_SERVER", &moto);
-    sh(&mut test)
+    let all = sh(&mut test);
+    if !extra.is_empty() {
+        // A filtered run (arguments given) is about those tests only.
+        return all;
+    }
+    let mut old_kernel = cargo();
+    old_kernel
+        .args(["test", "-p", "defender", "--no-fail-fast"])
+        .args(KERNEL_SUITES.iter().flat_map(|t| ["--test", t]))
+        .env("DEFENDER_ASSUME_KERNEL", FARGATE_KERNEL);
+    let assumed = sh(&mut old_kernel)
+        .with_context(|| format!("the defender suites assuming kernel {FARGATE_KERNEL}"));
+    all.and(assumed)
 }
 
 /// Makes `target/venv` with moto server and cfn-lint in it; returns the path of `moto_server`.

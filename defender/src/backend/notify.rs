@@ -53,7 +53,17 @@ impl NotifyBackend {
         delegate: Option<Box<dyn NotifyDelegate>>,
         killable_wait: bool,
     ) -> NotifyBackend {
-        let _ = listener.set_sync_wake_up();
+        let sync_wake_up =
+            crate::sys::kernel::requested().sync_wake_up && listener.set_sync_wake_up();
+        crate::say!(
+            "defender: kernel {}{}: killable notification wait {}, synchronous wake-up {}",
+            crate::sys::kernel::release(),
+            crate::sys::kernel::assumed()
+                .map(|(a, b)| format!(" (behaving as {a}.{b}: newer features not requested)"))
+                .unwrap_or_default(),
+            if killable_wait { "on" } else { "off" },
+            if sync_wake_up { "on" } else { "off" },
+        );
         NotifyBackend {
             listener: Some(listener),
             watch: ExecWatch::new(SEIZE_OPTIONS, Release::Detach),

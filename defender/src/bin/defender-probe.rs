@@ -188,18 +188,34 @@ fn proc_fd(args: &[String]) -> Result<String, String> {
 }
 
 /// An exec the kernel refuses after the defender let it through (a file without the x bit):
-/// prints the errno and whether this thread is still traced afterwards.
+/// prints the errno, whether this thread is still traced right afterwards, and whether it
+/// still is after up to half a second (`later`).
 fn exec_fail(args: &[String]) -> Result<String, String> {
     let (prog, _) = args.split_first().ok_or("exec-fail: PROGRAM missing")?;
     let path = CString::new(prog.as_str()).map_err(|_| "NUL in PROGRAM")?;
     let e = probe::execve(&path, &cstrings(args)?);
-    let status = std::fs::read_to_string("/proc/thread-self/status").map_err(|e| e.to_string())?;
-    let tracer = status
-        .lines()
-        .find_map(|l| l.strip_prefix("TracerPid:"))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default();
-    Ok(format!("exec-fail: {} tracer={tracer}", errno_of(&e)))
+    let tracer = || -> Result<String, String> {
+        let status =
+            std::fs::read_to_string("/proc/thread-self/status").map_err(|e| e.to_string())?;
+        Ok(status
+            .lines()
+            .find_map(|l| l.strip_prefix("TracerPid:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default())
+    };
+    let at_once = tracer()?;
+    let mut later = at_once.clone();
+    for _ in 0..50 {
+        if later == "0" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        later = tracer()?;
+    }
+    Ok(format!(
+        "exec-fail: {} tracer={at_once} later={later}",
+        errno_of(&e)
+    ))
 }
 
 /// The raw `vfork` system call, then `execve(PROGRAM, ARGS)` in the child (whose exec failure

@@ -3,6 +3,7 @@
 //! Each wrapper makes one system call, turns the result into a `Result` on the spot and documents
 //! its invariant with a `// SAFETY:` comment. Everything above this module is safe Rust.
 //!
+//! - [`kernel`]: the newer kernel features requested, and the test-only assumed kernel.
 //! - [`bpf`]: a small typed builder for classic BPF seccomp programs (no `unsafe`).
 //! - [`spawn`]: fork the app with its seccomp filter and hand the listener to the defender.
 //! - [`notify`]: seccomp user-notification ioctls and `process_vm_readv`.
@@ -13,6 +14,7 @@
 //! - [`probe`]: raw attacks and workloads for the `defender-probe` test helper.
 
 pub mod bpf;
+pub mod kernel;
 pub mod net;
 pub mod notify;
 pub mod own_blocks;

@@ -56,6 +56,8 @@ pub struct SpawnSpec {
     filter: Vec<libc::sock_filter>,
     mode: FilterMode,
     exec_error_prefix: Vec<u8>,
+    /// Request `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` ([`super::kernel::requested`]).
+    request_killable_wait: bool,
 }
 
 impl SpawnSpec {
@@ -83,6 +85,7 @@ impl SpawnSpec {
             filter,
             mode,
             exec_error_prefix,
+            request_killable_wait: super::kernel::requested().wait_killable_recv,
         }
     }
 }
@@ -308,8 +311,10 @@ fn child_main(
     // A received notification waits only for fatal signals (Linux 5.19+): an emulated call is
     // then never restarted after the defender performed it. Older kernels: without the flag.
     let killable = match spec.mode {
-        FilterMode::Listener => libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
-        FilterMode::Traced => 0,
+        FilterMode::Listener if spec.request_killable_wait => {
+            libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+        }
+        _ => 0,
     };
     let install = |flags: libc::c_ulong| {
         // SAFETY: `fprog` points at the filter vector, alive for the whole child.
@@ -323,7 +328,11 @@ fn child_main(
         }
     };
     let mut fd = install(flags | killable);
-    let mut ready = Step::Ready;
+    let mut ready = if killable != 0 || spec.mode == FilterMode::Traced {
+        Step::Ready
+    } else {
+        Step::ReadyInterruptible
+    };
     if fd < 0 && killable != 0 && errno() == libc::EINVAL {
         fd = install(flags);
         ready = Step::ReadyInterruptible;
