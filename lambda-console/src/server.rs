@@ -34,6 +34,7 @@ pub async fn serve_local(
 ) -> anyhow::Result<()> {
     let store = SqliteStore::open(&data_dir)
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let limits = crate::serve::Limits::of(&settings);
     let state = AppState::new(Arc::new(store), settings);
     let (user, password) = admin_from_env();
     match ensure_admin(&state, &user, password, true).await? {
@@ -70,10 +71,7 @@ pub async fn serve_local(
         "lambda-console listening on http://{local} (data in {})",
         data_dir.display()
     );
-    axum::serve(listener, crate::app(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("serving HTTP")?;
+    crate::serve::serve(listener, crate::app(state), limits, shutdown()).await;
     Ok(())
 }
 
