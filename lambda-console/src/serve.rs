@@ -1,8 +1,9 @@
 //! The local server's HTTP/1 loop, with the limits `axum::serve` does not expose:
 //!
 //! - hyper's `header_read_timeout` (needs hyper-util's Tokio timer): a connection that has not
-//!   sent a whole request head within `header_timeout` is closed, and it is the idle timeout of a
-//!   kept-alive connection too (the timer runs while hyper waits for the next head);
+//!   sent a whole request head within `header_timeout` is closed, whether it sent part of one
+//!   or nothing, and it is the idle timeout of a kept-alive connection too (the timer runs
+//!   while hyper waits for the next head). HTTP/1 only: the local server does not speak h2c;
 //! - tower-http's `RequestBodyTimeoutLayer`: a body that stalls for `body_timeout` fails;
 //! - at most `max_connections` connections at once, kept below the process's open-file limit
 //!   (raised to its hard limit first): past it, new connections wait in the kernel's backlog
@@ -18,8 +19,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -92,9 +93,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let app = app.layer(RequestBodyTimeoutLayer::new(limits.body_timeout));
-    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
+    // hyper's own HTTP/1 builder: hyper-util's auto builder first sniffs for HTTP/2 without a
+    // timeout, so a connection that sends nothing would never be closed.
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
@@ -127,11 +129,9 @@ pub async fn serve(
             .layer(AddExtensionLayer::new(ConnectInfo(peer)))
             .service(app.clone())
             .map_request(|req: hyper::Request<hyper::body::Incoming>| req.map(Body::new));
-        let conn = builder.serve_connection_with_upgrades(
-            TokioIo::new(stream),
-            TowerToHyperService::new(service),
-        );
-        let conn = graceful.watch(conn.into_owned());
+        let conn =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::trace!(error = %e, %peer, "connection ended with an error");
