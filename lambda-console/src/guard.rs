@@ -57,9 +57,15 @@ pub(crate) struct Attempt {
 }
 
 impl Attempt {
-    /// The per-user key and, when the source address is known, the per-address key.
+    /// The per-user key and, when the source address is known, the per-address key. A name
+    /// longer than any valid username (64 bytes) is cut, so a key stays small.
     pub(crate) fn new(settings: &Settings, username: &str, client: Option<IpAddr>) -> Attempt {
-        let mut keys = vec![(format!("user:{username}"), settings.login_failures_per_user)];
+        let cut = (0..=username.len().min(65))
+            .rev()
+            .find(|&i| username.is_char_boundary(i))
+            .unwrap_or(0);
+        let name = &username[..cut];
+        let mut keys = vec![(format!("user:{name}"), settings.login_failures_per_user)];
         if let Some(ip) = client {
             keys.push((format!("addr:{ip}"), settings.login_failures_per_address));
         }
