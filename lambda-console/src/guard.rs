@@ -45,10 +45,35 @@ struct Verified {
 pub(crate) struct LoginGuard {
     attempts: Mutex<HashMap<String, Window>>,
     slots: Arc<Semaphore>,
+    /// Argon2 memory of finished checks, reused by the next ones (at most one per slot).
+    buffers: Arc<Mutex<Vec<Vec<argon2::Block>>>>,
     dummy: OnceCell<String>,
     verified: Mutex<HashMap<[u8; 32], Verified>>,
     /// Random per instance: the cache key of a credential is not a plain hash of it.
     key: [u8; 32],
+}
+
+/// The right to run one Argon2 check, with its memory; dropping it frees the slot and keeps the
+/// memory for the next check.
+pub struct Slot {
+    blocks: Option<Vec<argon2::Block>>,
+    pool: Arc<Mutex<Vec<Vec<argon2::Block>>>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Slot {
+    /// The slot's Argon2 memory (empty at first; the check sizes it).
+    pub fn blocks(&mut self) -> &mut Vec<argon2::Block> {
+        self.blocks.get_or_insert_with(Vec::new)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let (Some(blocks), Ok(mut pool)) = (self.blocks.take(), self.pool.lock()) {
+            pool.push(blocks);
+        }
+    }
 }
 
 /// The attempt counters one login touches.
@@ -84,6 +109,7 @@ impl LoginGuard {
         LoginGuard {
             attempts: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(password_checks.max(1))),
+            buffers: Arc::new(Mutex::new(Vec::new())),
             dummy: OnceCell::new(),
             verified: Mutex::new(HashMap::new()),
             key,
@@ -157,9 +183,13 @@ impl LoginGuard {
     }
 
     /// Waits up to `wait` for an Argon2 slot; 503 when none frees up.
-    pub(crate) async fn slot(&self, wait: Duration) -> Result<OwnedSemaphorePermit, ApiError> {
+    pub(crate) async fn slot(&self, wait: Duration) -> Result<Slot, ApiError> {
         match tokio::time::timeout(wait, Arc::clone(&self.slots).acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(permit)) => Ok(Slot {
+                blocks: self.buffers.lock().ok().and_then(|mut b| b.pop()),
+                pool: Arc::clone(&self.buffers),
+                _permit: permit,
+            }),
             Ok(Err(_)) => Err(ApiError::Internal(
                 "password check slots closed".to_string(),
             )),
