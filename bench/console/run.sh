@@ -22,7 +22,7 @@ for _ in $(seq 100); do curl -sf "http://$ADDR/api/v1/_ping" >/dev/null && break
 ADMIN=$(curl -sf -X POST "http://$ADDR/api/v1/authenticate" -H 'content-type: application/json' \
   -d "{\"username\":\"admin\",\"password\":\"$PASS\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 curl -sf -X PUT "http://$ADDR/api/v1/policies/runtime/app-embedded" -H "authorization: Bearer $ADMIN" \
-  --data-binary @examples/policy.json >/dev/null
+  -H 'content-type: application/json' --data-binary @examples/policy.json >/dev/null
 DEF=$(curl -sf -X POST "http://$ADDR/api/v1/defenders/install-bundle" -H "authorization: Bearer $ADMIN" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 ETAG=$(curl -sf -D - -o /dev/null -H "authorization: Bearer $DEF" \

@@ -6,26 +6,34 @@
 //! - Extractors: [`Caller<R>`] admits a user whose role is at least `R` (Bearer session token
 //!   or Basic credentials); [`DefenderCaller`] admits only a defender token. Every route but
 //!   `_ping` and `authenticate` takes one of them, so the role check cannot be forgotten.
+//! - Sessions act with the user's current role (read at most `token_cache_ttl` ago): a role
+//!   change or a deleted user applies to tokens already issued.
+//! - [`login`] goes through [`crate::guard`]: throttled per user and source address
+//!   ([`client_addr`]), bounded Argon2 concurrency, a dummy hash for unknown users.
 
 use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Version};
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{Extensions, HeaderMap};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use lambda_http::request::RequestContext;
+use lambda_http::RequestExt;
 use protect::api::{CredentialScope, Role};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::guard::Attempt;
 use crate::state::{AppState, CACHE_CAP};
-use crate::store::{TokenRecord, TokenSubject};
+use crate::store::{TokenRecord, TokenSubject, UserRecord};
 
 /// Prefix of session tokens.
 pub const SESSION_PREFIX: &str = "cst_";
@@ -51,13 +59,41 @@ pub fn hash_password(params: &argon2::Params, password: &str) -> Result<String, 
 
 /// Checks a password against a PHC string (its own parameters are used).
 pub fn verify_password(phc: &str, password: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    verify_password_in(phc, password, &mut Vec::new())
+}
+
+/// [`verify_password`] with the Argon2 memory in `blocks`, resized to the hash's cost and left
+/// to the caller: a verifier that keeps its buffer does not go through the allocator each time
+/// (glibc keeps freed 19 MiB blocks resident once its mmap threshold has adapted to them, so
+/// per-check allocations grew the server by ~10 MiB per check).
+pub fn verify_password_in(phc: &str, password: &str, blocks: &mut Vec<argon2::Block>) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = argon2::Params::try_from(&hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    blocks.resize(params.block_count(), argon2::Block::default());
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut blocks[..])
+        .is_ok()
+        // Output's equality is constant-time.
+        && argon2::password_hash::Output::new(&out).is_ok_and(|o| o == expected)
 }
 
 /// Runs Argon2 off the async threads.
@@ -70,10 +106,15 @@ pub async fn hash_password_blocking(
         .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
 }
 
-async fn verify_blocking(phc: String, password: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_password(&phc, &password))
-        .await
-        .unwrap_or(false)
+/// Verifies on the blocking pool in `slot`, which is released (its buffer kept) when the check
+/// ends, even if the request was dropped meanwhile: the bound on concurrent checks holds.
+async fn verify_blocking(slot: crate::guard::Slot, phc: String, password: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let mut slot = slot;
+        verify_password_in(&phc, &password, slot.blocks())
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// A new random token with `prefix`, and its hash.
@@ -108,20 +149,105 @@ pub fn new_id() -> String {
 /// Who is calling.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {
-    User { username: String, role: Role },
-    Defender { id: String, scope: CredentialScope },
+    /// A user, with their current role. `expires_at`: the session's end when they came with a
+    /// session token (a renewed token keeps it), `None` for Basic credentials.
+    User {
+        username: String,
+        role: Role,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    Defender {
+        id: String,
+        scope: CredentialScope,
+    },
 }
 
-/// Checks `username`/`password` against the store.
-pub async fn login(state: &AppState, username: &str, password: &str) -> Result<Role, ApiError> {
-    let user = state.store().get_user(username).await?;
-    let Some(user) = user else {
-        return Err(ApiError::Unauthorized(BAD_LOGIN));
+/// The caller's address: the peer of the local server's connection (axum `ConnectInfo`), or on
+/// Lambda the source IP of the request context (API Gateway, Function URL; behind an ALB the
+/// address the ALB appended to `X-Forwarded-For`). `None` when unknown (e.g. in-process tests).
+pub fn client_addr(headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
+    if let Some(ConnectInfo(peer)) = extensions.get::<ConnectInfo<SocketAddr>>() {
+        return Some(peer.ip());
+    }
+    let source = match extensions.request_context_ref()? {
+        RequestContext::ApiGatewayV2(c) => c.http.source_ip.clone(),
+        RequestContext::ApiGatewayV1(c) => c.identity.source_ip.clone(),
+        RequestContext::WebSocket(c) => c.identity.source_ip.clone(),
+        RequestContext::Alb(_) => headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(|v| v.trim().to_string()),
+        #[allow(unreachable_patterns)]
+        _ => None,
     };
-    if verify_blocking(user.password_hash, password.to_string()).await {
-        Ok(user.role)
-    } else {
-        Err(ApiError::Unauthorized(BAD_LOGIN))
+    source.and_then(|s| s.parse().ok())
+}
+
+/// The user `username` as stored, read at most `token_cache_ttl` ago.
+pub async fn current_user(
+    state: &AppState,
+    username: &str,
+) -> Result<Option<UserRecord>, ApiError> {
+    let ttl = state.settings().token_cache_ttl;
+    let cached = state
+        .inner
+        .users
+        .lock()
+        .ok()
+        .and_then(|m| m.get(username).cloned())
+        .filter(|(at, _)| at.elapsed() < ttl);
+    if let Some((_, user)) = cached {
+        return Ok(user);
+    }
+    let user = state.store().get_user(username).await?;
+    if let Ok(mut m) = state.inner.users.lock() {
+        if m.len() >= CACHE_CAP {
+            m.clear();
+        }
+        m.insert(username.to_string(), (Instant::now(), user.clone()));
+    }
+    Ok(user)
+}
+
+/// Checks `username`/`password` from `client` against the store, through the login guard:
+/// a recently verified pair is accepted at once; otherwise throttled (429), bounded (503) and
+/// verified with Argon2, against a dummy hash when the user does not exist.
+pub async fn login(
+    state: &AppState,
+    client: Option<IpAddr>,
+    username: &str,
+    password: &str,
+) -> Result<Role, ApiError> {
+    let settings = state.settings();
+    let guard = &state.inner.guard;
+    let key = guard.credential_key(username, password);
+    if let Some(phc) = guard.remembered(&key, settings.login_cache_ttl) {
+        if let Some(user) = current_user(state, username).await? {
+            if user.password_hash == phc {
+                return Ok(user.role);
+            }
+        }
+    }
+    let attempt = Attempt::new(settings, username, client);
+    guard.begin(&attempt, settings.login_window)?;
+    let user = state.store().get_user(username).await?;
+    let slot = guard.slot(settings.password_check_wait).await?;
+    let phc = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => guard.dummy_hash(&settings.argon2).await?,
+    };
+    let matched = verify_blocking(slot, phc.clone(), password.to_string()).await;
+    match user {
+        Some(user) if matched => {
+            guard.succeeded(&attempt);
+            guard.remember(key, phc, settings.login_cache_ttl);
+            Ok(user.role)
+        }
+        _ => {
+            tracing::info!(user = %username, client = ?client, "login failed");
+            Err(ApiError::Unauthorized(BAD_LOGIN))
+        }
     }
 }
 
@@ -155,7 +281,16 @@ async fn lookup_token(state: &AppState, token: &str) -> Result<Principal, ApiErr
         return Err(ApiError::Unauthorized(BAD_TOKEN));
     }
     Ok(match record.subject {
-        TokenSubject::User { username, role } => Principal::User { username, role },
+        TokenSubject::User { username, .. } => {
+            let Some(user) = current_user(state, &username).await? else {
+                return Err(ApiError::Unauthorized(BAD_TOKEN));
+            };
+            Principal::User {
+                username,
+                role: user.role,
+                expires_at: record.expires_at,
+            }
+        }
         TokenSubject::Defender(d) if d.revoked_at.is_some() => {
             return Err(ApiError::Unauthorized(REVOKED))
         }
@@ -166,8 +301,28 @@ async fn lookup_token(state: &AppState, token: &str) -> Result<Principal, ApiErr
     })
 }
 
-/// Reads the `Authorization` header: Bearer token or Basic credentials.
-pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Principal, ApiError> {
+/// The token of an `Authorization: Bearer TOKEN` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty()).then_some(rest)
+}
+
+/// Forgets this instance's cached copy of a token (after it was ended in the store).
+pub fn forget_token(state: &AppState, hash: &str) {
+    if let Ok(mut m) = state.inner.tokens.lock() {
+        m.remove(hash);
+    }
+}
+
+/// Reads the `Authorization` header: Bearer token or Basic credentials (`extensions` give the
+/// caller's address for the login throttle).
+pub async fn authenticate(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    state: &AppState,
+) -> Result<Principal, ApiError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Err(ApiError::Unauthorized(NEED_AUTH));
     };
@@ -189,10 +344,11 @@ pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Princ
         let (user, pass) = decoded.split_once(':').ok_or(ApiError::Unauthorized(
             "Basic credentials are not base64 of `user:password`",
         ))?;
-        let role = login(state, user, pass).await?;
+        let role = login(state, client_addr(headers, extensions), user, pass).await?;
         Ok(Principal::User {
             username: user.to_string(),
             role,
+            expires_at: None,
         })
     } else {
         Err(ApiError::Unauthorized(NEED_AUTH))
@@ -232,16 +388,15 @@ impl<R: MinRole> FromRequestParts<AppState> for Caller<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match authenticate(&parts.headers, state).await? {
-            Principal::User { username, role } if role >= R::ROLE => Ok(Caller {
+        match authenticate(&parts.headers, &parts.extensions, state).await? {
+            Principal::User { username, role, .. } if role >= R::ROLE => Ok(Caller {
                 username,
                 role,
                 _min: PhantomData,
             }),
-            Principal::User { username, role } => Err(ApiError::Forbidden(format!(
-                "forbidden: this route needs role {} or higher; user {username:?} has role {}",
-                R::ROLE.as_str(),
-                role.as_str()
+            Principal::User { .. } => Err(ApiError::Forbidden(format!(
+                "forbidden: this route needs role {} or higher",
+                R::ROLE.as_str()
             ))),
             Principal::Defender { .. } => Err(ApiError::Forbidden(
                 "forbidden: a defender token is accepted only on /api/v1/defender/ routes; \
@@ -262,7 +417,7 @@ impl FromRequestParts<AppState> for DefenderCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match authenticate(&parts.headers, state).await? {
+        match authenticate(&parts.headers, &parts.extensions, state).await? {
             Principal::Defender { id, scope } => Ok(DefenderCaller {
                 credential_id: id,
                 scope,

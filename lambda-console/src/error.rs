@@ -42,6 +42,17 @@ pub enum ApiError {
     /// the fix (never a secret).
     #[error("{0}")]
     Upstream(String),
+    /// Too many failed logins for the user or the source address.
+    #[error(
+        "too many failed logins for this user or from this address; retry after {retry_after} s"
+    )]
+    TooManyRequests { retry_after: u64 },
+    /// Every password check slot stayed busy.
+    #[error("the console is busy checking passwords; retry after {retry_after} s")]
+    Busy { retry_after: u64 },
+    /// The body is not sent as JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The storage failed; details are logged, not returned.
     #[error("storage failed")]
     Store(#[from] StoreError),
@@ -70,6 +81,9 @@ impl ApiError {
             ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -91,6 +105,10 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut resp = (status, axum::Json(ErrorBody { error: text })).into_response();
+        if let ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -25,6 +25,14 @@ Environment:
                                                (default 60; 1-86400)
   CONSOLE_DEFENDER_STALE_SECONDS               ... within this `stale`, beyond `disconnected`
                                                (default 600; 1-2592000)
+  CONSOLE_LOGIN_FAILURES_PER_USER              failed logins per user per window before 429
+                                               (default 5; 1-1000)
+  CONSOLE_LOGIN_FAILURES_PER_ADDRESS           ... per source address (default 20; 1-100000)
+  CONSOLE_LOGIN_WINDOW_SECONDS                 that window (default 60; 1-86400)
+  CONSOLE_PASSWORD_CHECKS                      Argon2 checks at once (default: CPUs, >= 2)
+  CONSOLE_HEADER_TIMEOUT_SECONDS               serve: request head / idle timeout (default 10)
+  CONSOLE_BODY_TIMEOUT_SECONDS                 serve: stalled body timeout (default 30)
+  CONSOLE_MAX_CONNECTIONS                      serve: open connections (default 1024)
   CONSOLE_LOG                                  log filter (default info)";
 
 #[derive(Parser)]

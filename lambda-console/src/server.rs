@@ -45,6 +45,7 @@ pub async fn serve_local(
         }
         _ => None,
     };
+    let limits = crate::serve::Limits::of(&settings);
     let state = AppState::with_vault(Arc::new(store), settings, vault);
     let (user, password) = admin_from_env();
     match ensure_admin(&state, &user, password, true).await? {
@@ -81,10 +82,7 @@ pub async fn serve_local(
         "lambda-console listening on http://{local} (data in {})",
         data_dir.display()
     );
-    axum::serve(listener, crate::app(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("serving HTTP")?;
+    crate::serve::serve(listener, crate::app(state), limits, shutdown()).await;
     Ok(())
 }
 

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::store::{Store, TokenRecord};
+use crate::guard::LoginGuard;
+use crate::store::{Store, TokenRecord, UserRecord};
 
 /// How the console behaves; [`Settings::from_env`] reads the `CONSOLE_*` variables.
 #[derive(Clone, Debug)]
@@ -47,6 +48,27 @@ pub struct Settings {
     /// Most new defender identities (task, container, image, instance) one credential may add
     /// per UTC day; beyond, their requests are refused with 429 until the next day.
     pub new_defenders_per_credential: u64,
+    /// Failed logins (or attempts in flight) one username may have per `login_window` before
+    /// further attempts get 429 without any password check.
+    pub login_failures_per_user: u32,
+    /// The same, per source address.
+    pub login_failures_per_address: u32,
+    /// The window those counts cover.
+    pub login_window: Duration,
+    /// Most Argon2 verifications running at once (each holds `argon2.m_cost` KiB).
+    pub password_checks: usize,
+    /// How long a login waits for a verification slot before 503.
+    pub password_check_wait: Duration,
+    /// How long a successful password check is remembered (Basic auth on every request pays
+    /// Argon2 once per this period).
+    pub login_cache_ttl: Duration,
+    /// Local server: time to receive a request's headers, and most idle time between requests
+    /// on a kept-alive connection.
+    pub header_timeout: Duration,
+    /// Local server: time to receive a request's body.
+    pub body_timeout: Duration,
+    /// Local server: most open connections (also kept below the open-file limit).
+    pub max_connections: usize,
 }
 
 /// Where the transform keeps a credential it creates.
@@ -83,6 +105,15 @@ impl Default for Settings {
             transform_secrets: None,
             defender_execution_role: None,
             new_defenders_per_credential: 1000,
+            login_failures_per_user: 5,
+            login_failures_per_address: 20,
+            login_window: Duration::from_secs(60),
+            password_checks: std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
+            password_check_wait: Duration::from_secs(3),
+            login_cache_ttl: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 1024,
         }
     }
 }
@@ -104,10 +135,38 @@ impl Settings {
     /// Defaults, overridden by `CONSOLE_TOKEN_TTL_SECONDS` (60..=86400),
     /// `CONSOLE_AUDIT_RETENTION_DAYS` (1..=3650), `CONSOLE_DEFENDER_IMAGE`,
     /// `CONSOLE_DEFENDER_CONNECTED_SECONDS` (1..=86400), `CONSOLE_DEFENDER_STALE_SECONDS`
-    /// (1..=2592000, at least the connected threshold) and
-    /// `CONSOLE_NEW_DEFENDERS_PER_CREDENTIAL` (1..=1000000).
+    /// (1..=2592000, at least the connected threshold),
+    /// `CONSOLE_NEW_DEFENDERS_PER_CREDENTIAL` (1..=1000000), and the limits
+    /// `CONSOLE_LOGIN_FAILURES_PER_USER` (1..=1000), `CONSOLE_LOGIN_FAILURES_PER_ADDRESS`
+    /// (1..=100000), `CONSOLE_LOGIN_WINDOW_SECONDS` (1..=86400), `CONSOLE_PASSWORD_CHECKS`
+    /// (1..=256), `CONSOLE_HEADER_TIMEOUT_SECONDS` (1..=3600), `CONSOLE_BODY_TIMEOUT_SECONDS`
+    /// (1..=3600) and `CONSOLE_MAX_CONNECTIONS` (16..=1000000).
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut s = Settings::default();
+        let secs = Duration::from_secs;
+        let count = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        if let Some(v) = env_u64("CONSOLE_LOGIN_FAILURES_PER_USER", 1, 1000)? {
+            s.login_failures_per_user = count(v);
+        }
+        if let Some(v) = env_u64("CONSOLE_LOGIN_FAILURES_PER_ADDRESS", 1, 100_000)? {
+            s.login_failures_per_address = count(v);
+        }
+        if let Some(v) = env_u64("CONSOLE_LOGIN_WINDOW_SECONDS", 1, 86_400)? {
+            s.login_window = secs(v);
+        }
+        if let Some(v) = env_u64("CONSOLE_PASSWORD_CHECKS", 1, 256)? {
+            s.password_checks = size(v);
+        }
+        if let Some(v) = env_u64("CONSOLE_HEADER_TIMEOUT_SECONDS", 1, 3600)? {
+            s.header_timeout = secs(v);
+        }
+        if let Some(v) = env_u64("CONSOLE_BODY_TIMEOUT_SECONDS", 1, 3600)? {
+            s.body_timeout = secs(v);
+        }
+        if let Some(v) = env_u64("CONSOLE_MAX_CONNECTIONS", 16, 1_000_000)? {
+            s.max_connections = size(v);
+        }
         if let Some(v) = env_u64("CONSOLE_DEFENDER_CONNECTED_SECONDS", 1, 86_400)? {
             s.defender_connected_within = chrono::Duration::seconds(i64::try_from(v).unwrap_or(1));
         }
@@ -183,6 +242,10 @@ pub(crate) struct Inner {
     pub(crate) policy: Mutex<Option<(Instant, Arc<crate::routes::policies::Snapshot>)>>,
     pub(crate) contacts: Mutex<HashMap<String, Instant>>,
     pub(crate) vault: Option<crate::vault::SecretsVault>,
+    /// Users as last read, for the current role of a session token's user (`None`: no such
+    /// user); trusted for `token_cache_ttl`.
+    pub(crate) users: Mutex<HashMap<String, (Instant, Option<UserRecord>)>>,
+    pub(crate) guard: LoginGuard,
 }
 
 /// Most entries the in-memory token and contact caches hold before they are cleared.
@@ -202,6 +265,8 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,
+                guard: LoginGuard::new(settings.password_checks),
+                users: Mutex::new(HashMap::new()),
                 settings,
                 tokens: Mutex::new(HashMap::new()),
                 policy: Mutex::new(None),

@@ -505,6 +505,7 @@ async fn openapi_lists_every_route() {
     for p in [
         "/api/v1/_ping",
         "/api/v1/authenticate",
+        "/api/v1/logout",
         "/api/v1/users",
         "/api/v1/openapi.json",
         "/api/v1/policies/runtime/app-embedded",
@@ -525,6 +526,19 @@ async fn openapi_lists_every_route() {
         );
     }
     assert!(paths["/api/v1/policies/runtime/app-embedded"]["put"].is_object());
+    // The shared answers: credentials, JSON bodies, the login throttle.
+    let put = &paths["/api/v1/policies/runtime/app-embedded"]["put"]["responses"];
+    for status in ["401", "403", "415", "429", "503"] {
+        assert!(put[status].is_object(), "PUT policy lacks {status}");
+    }
+    let login = &paths["/api/v1/authenticate"]["post"]["responses"];
+    for status in ["401", "415", "429", "503"] {
+        assert!(login[status].is_object(), "authenticate lacks {status}");
+    }
+    assert!(
+        paths["/api/v1/defender/policy"]["get"]["responses"]["429"].is_null(),
+        "defender tokens are never throttled"
+    );
     assert!(r.body["components"]["schemas"]["AuditBatch"].is_object());
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
 

@@ -211,3 +211,39 @@ async fn http_api_events_carry_the_transform_call() {
         .iter()
         .any(|c| c["name"] == "defender"));
 }
+
+#[tokio::test]
+async fn the_login_throttle_counts_the_events_source_address() {
+    let settings = lambda_console::Settings {
+        login_failures_per_address: 2,
+        ..common::test_settings()
+    };
+    let state = lambda_console::AppState::new(
+        std::sync::Arc::new(
+            lambda_console::store::sqlite::SqliteStore::in_memory().expect("store"),
+        ),
+        settings,
+    );
+    let c = common::console_on(state).await;
+    let wrong = |user: &str, ip: &str| {
+        let body = json!({"username": user, "password": "wrong-password-1"}).to_string();
+        function_url_event(
+            "POST",
+            "/api/v1/authenticate",
+            "",
+            json!({"content-type": "application/json"}),
+            Some(&body),
+        )
+        .replace("198.51.100.7", ip)
+    };
+    for user in ["alice", "bob"] {
+        let (status, _, body) = invoke(&c.app, &wrong(user, "198.51.100.7")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    let (status, headers, body) = invoke(&c.app, &wrong("carol", "198.51.100.7")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    // Another source address is not throttled.
+    let (status, _, body) = invoke(&c.app, &wrong("carol", "203.0.113.9")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+}

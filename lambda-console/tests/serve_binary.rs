@@ -1,5 +1,6 @@
 //! The `lambda-console serve` binary over real HTTP on 127.0.0.1: first-start admin password
-//! shown once, state kept across a restart, no secret in the log.
+//! shown once, state kept across a restart, no secret in the log; the connection limits and
+//! timeouts, the per-address login throttle and the memory bound of password checks (issue 16).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -34,12 +35,30 @@ fn collect(
 }
 
 fn start(dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lambda-console"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+    start_with(dir, &[], None)
+}
+
+/// Starts the server with extra environment and, when `open_files` is given, that soft limit
+/// on open files (set by the shell before it execs the server; the hard limit is unchanged).
+fn start_with(dir: &Path, env: &[(&str, &str)], open_files: Option<u32>) -> Server {
+    let bin = env!("CARGO_BIN_EXE_lambda-console");
+    let mut cmd = match open_files {
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.args(["-c", &format!("ulimit -Sn {n} && exec \"$0\" \"$@\""), bin]);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env_remove("CONSOLE_ADMIN_PASSWORD")
         .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .env("CONSOLE_LOG", "debug")
+        .env("CONSOLE_LOG", "debug");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -101,6 +120,18 @@ impl Server {
         auth: Option<&str>,
         body: Option<&Value>,
     ) -> (u16, Value) {
+        let (status, _, body) = self.request_raw(method, path, auth, body);
+        (status, body)
+    }
+
+    /// The status, the head (status line and headers) and the JSON body.
+    fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, String, Value) {
         let mut s = TcpStream::connect(self.addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
@@ -127,8 +158,23 @@ impl Server {
             .expect("status")
             .parse()
             .expect("code");
-        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        (
+            status,
+            head.to_ascii_lowercase(),
+            serde_json::from_str(body).unwrap_or(Value::Null),
+        )
+    }
+
+    /// The server's peak resident memory (`VmHWM`), in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM")
     }
 }
 
@@ -301,4 +347,152 @@ fn defender_status_thresholds_come_from_the_environment() {
         assert_eq!(code, Some(2), "{env:?}: {stderr}");
         assert_eq!(stderr, want, "{env:?}");
     }
+}
+
+/// `/_ping` within a second.
+fn ping_within_a_second(server: &Server) -> Result<(), String> {
+    let start = std::time::Instant::now();
+    let mut s = TcpStream::connect(server.addr).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(1)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET /api/v1/_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)
+        .map_err(|e| format!("no answer after {:?}: {e}", start.elapsed()))?;
+    if !raw.starts_with("HTTP/1.1 200") || start.elapsed() > Duration::from_secs(1) {
+        return Err(format!("after {:?}: {raw}", start.elapsed()));
+    }
+    Ok(())
+}
+
+#[test]
+fn idle_and_half_open_connections_do_not_starve_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A soft limit of 256 open files (common for services and on macOS): 300 connections
+    // exceed it unless the server raises it and keeps its connections below it.
+    let server = start_with(
+        dir.path(),
+        &[("CONSOLE_HEADER_TIMEOUT_SECONDS", "2")],
+        Some(256),
+    );
+    let mut idle = Vec::new();
+    for i in 0..300 {
+        let mut s = TcpStream::connect(server.addr).expect("connect");
+        if i % 2 == 0 {
+            // Half-open: a request head that never ends.
+            s.write_all(b"GET /api/v1/_ping HTTP/1.1\r\nHost: x\r\n")
+                .expect("write");
+        }
+        idle.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    ping_within_a_second(&server).expect("ping with 300 idle and half-open connections");
+
+    // The header timeout closes them: a read sees the end of the stream, not a hang.
+    let started = std::time::Instant::now();
+    for s in idle.iter_mut().step_by(37) {
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "idle connections were closed only after {:?}",
+        started.elapsed()
+    );
+    ping_within_a_second(&server).expect("ping afterwards");
+}
+
+fn first_password(server: &Server) -> String {
+    std::thread::sleep(Duration::from_millis(200));
+    let out = server.stdout.lock().expect("lock").join("\n");
+    out.split("with password ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("generated admin password on stdout")
+        .to_string()
+}
+
+#[test]
+fn failed_logins_are_throttled_per_source_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start_with(
+        dir.path(),
+        &[("CONSOLE_LOGIN_FAILURES_PER_ADDRESS", "3")],
+        None,
+    );
+    let password = first_password(&server);
+    // Three users, one wrong password each (under the per-user limit of 5)...
+    for user in ["admin", "alice", "bob"] {
+        let (status, body) = server.request(
+            "POST",
+            "/api/v1/authenticate",
+            None,
+            Some(&json!({"username": user, "password": "wrong-password-1"})),
+        );
+        assert_eq!(status, 401, "{user}: {body}");
+    }
+    // ... and this address is throttled, for the right password too.
+    let (status, head, body) = server.request_raw(
+        "POST",
+        "/api/v1/authenticate",
+        None,
+        Some(&json!({"username": "admin", "password": password})),
+    );
+    assert_eq!(status, 429, "{body}");
+    let retry: u64 = head
+        .lines()
+        .find_map(|l| l.strip_prefix("retry-after:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(head.contains("cache-control: no-store"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+}
+
+#[test]
+fn concurrent_wrong_passwords_do_not_grow_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No throttle in the way: this is about the bound on concurrent Argon2 checks (19 MiB
+    // each at the default cost).
+    let server = Arc::new(start_with(
+        dir.path(),
+        &[
+            ("CONSOLE_LOGIN_FAILURES_PER_ADDRESS", "100000"),
+            ("CONSOLE_LOGIN_FAILURES_PER_USER", "1000"),
+            ("CONSOLE_PASSWORD_CHECKS", "2"),
+        ],
+        None,
+    ));
+    let _ = first_password(&server);
+    let before = server.peak_rss_kib();
+    let workers: Vec<_> = (0..200)
+        .map(|_| {
+            let server = Arc::clone(&server);
+            std::thread::spawn(move || {
+                server.request_raw(
+                    "POST",
+                    "/api/v1/authenticate",
+                    None,
+                    Some(&json!({"username": "admin", "password": "wrong-password-1"})),
+                )
+            })
+        })
+        .collect();
+    for w in workers {
+        let (status, head, body) = w.join().expect("worker");
+        match status {
+            401 => {}
+            503 => assert!(head.contains("retry-after: 1"), "{head}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    let after = server.peak_rss_kib();
+    eprintln!("peak memory: {before} KiB before, {after} KiB after 200 wrong passwords");
+    assert!(
+        after < before + 100 * 1024,
+        "peak memory grew from {before} KiB to {after} KiB"
+    );
 }

@@ -78,8 +78,10 @@ impl Role {
     }
 }
 
-/// `POST /api/v1/authenticate` body.
+/// `POST /api/v1/authenticate` body. Unknown fields are refused (only the console reads it,
+/// as a request).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthenticateRequest {
     pub username: String,
@@ -95,8 +97,10 @@ pub struct TokenResponse {
     pub expires_at: DateTime<Utc>,
 }
 
-/// `POST /api/v1/users` body.
+/// `POST /api/v1/users` body. Unknown fields are refused (only the console reads it, as a
+/// request).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUser {
     pub username: String,

@@ -87,12 +87,14 @@ impl Page {
     }
 }
 
-/// The whole console: every route of the contract, authenticated, with JSON errors.
+/// The whole console: every route of the contract, authenticated, with JSON errors, JSON
+/// bodies and the security headers of [`crate::hygiene`].
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/api/v1/_ping", get(users::ping))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/authenticate", post(users::authenticate))
+        .route("/api/v1/logout", post(users::logout))
         .route("/api/v1/users", post(users::create_user))
         .route(
             "/api/v1/policies/runtime/app-embedded",
@@ -129,8 +131,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/defender/audits", post(audits::post_audits))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(access_log))
-        .with_state(state)
+        .layer(middleware::from_fn(crate::hygiene::require_json))
+        .layer(middleware::from_fn(access_log));
+    crate::hygiene::with_headers(router).with_state(state)
 }
 
 /// The OpenAPI document of this API.

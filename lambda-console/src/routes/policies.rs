@@ -116,12 +116,21 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|e| ApiError::Internal(format!("serialize: {e}")))
 }
 
-/// Whether an `If-None-Match` / `If-Match` header value names `etag` (or is `*`).
+/// Whether an `If-None-Match` header value names `etag` (or is `*`), by weak comparison.
 pub fn etag_matches(header: &str, etag: &str) -> bool {
     header
         .split(',')
         .map(str::trim)
         .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+}
+
+/// Whether an `If-Match` header value names `etag` by strong comparison (RFC 9110 13.1.1:
+/// If-Match compares strongly), or is `*`: a weak `W/"..."` validator never matches.
+pub fn etag_matches_strong(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == etag)
 }
 
 /// Reads a policy PUT body, validates it with `parse`, assigns the next revision and stores it
@@ -150,7 +159,7 @@ where
         let current = state.store().get_policy(kind).await?;
         let current_rev = current.as_ref().map_or(0, |p| p.revision);
         if let Some(want) = headers.get(IF_MATCH).and_then(|v| v.to_str().ok()) {
-            if !etag_matches(want, &policy_etag(kind, current_rev)) {
+            if !etag_matches_strong(want, &policy_etag(kind, current_rev)) {
                 return Err(ApiError::PreconditionFailed(format!(
                     "If-Match: the policy is at revision {current_rev} (ETag {}); GET it again \
                      and reapply your change",

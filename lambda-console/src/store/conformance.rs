@@ -37,6 +37,7 @@ pub use filters::audit_filters;
 pub async fn run(store: &dyn Store) -> Result<(), String> {
     users(store).await?;
     tokens(store).await?;
+    token_expiry(store).await?;
     policies(store).await?;
     audits(store).await?;
     defenders(store).await?;
@@ -120,6 +121,40 @@ pub async fn tokens(store: &dyn Store) -> Result<(), String> {
     ensure!(
         store.get_token(&"c".repeat(64)).await.map_err(e)?.is_none(),
         "unknown token found"
+    );
+    Ok(())
+}
+
+/// Logout: a token's expiry can be brought forward; an unknown hash is no error and creates
+/// nothing.
+pub async fn token_expiry(store: &dyn Store) -> Result<(), String> {
+    let now = Utc::now();
+    let now = now - Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos()));
+    let session = TokenRecord {
+        hash: "e".repeat(64),
+        subject: TokenSubject::User {
+            username: "alice".into(),
+            role: Role::Admin,
+        },
+        created_at: now,
+        expires_at: Some(now + Duration::hours(1)),
+    };
+    store.put_token(session.clone()).await.map_err(e)?;
+    store.expire_token(&session.hash, now).await.map_err(e)?;
+    let got = store.get_token(&session.hash).await.map_err(e)?;
+    let want = TokenRecord {
+        expires_at: Some(now),
+        ..session
+    };
+    ensure!(
+        got.as_ref() == Some(&want),
+        "expired token read back as {got:?}"
+    );
+    let unknown = "f".repeat(64);
+    store.expire_token(&unknown, now).await.map_err(e)?;
+    ensure!(
+        store.get_token(&unknown).await.map_err(e)?.is_none(),
+        "expiring an unknown token created it"
     );
     Ok(())
 }

@@ -388,6 +388,31 @@ impl Store for DynamoStore {
         }))
     }
 
+    async fn expire_token(&self, hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("TOKEN#{hash}")))
+            .key("sk", s("TOKEN"))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression(format!("SET expires_ms = :ms, {TTL_ATTRIBUTE} = :ttl"))
+            .expression_attribute_values(":ms", n(at.timestamp_millis()))
+            .expression_attribute_values(":ttl", n(at.timestamp()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(err("UpdateItem")(e)),
+        }
+    }
+
     async fn get_policy(&self, kind: PolicyKind) -> Result<Option<StoredPolicy>, StoreError> {
         let Some(item) = self.get("POLICY", kind.as_str()).await? else {
             return Ok(None);

@@ -423,6 +423,8 @@ pub trait Store: Send + Sync + 'static {
     async fn put_token(&self, token: TokenRecord) -> Result<(), StoreError>;
     /// The token with this hash, expired or not (the caller checks).
     async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Makes the token with this hash expire at `at` (logout); no-op for an unknown hash.
+    async fn expire_token(&self, hash: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 
     async fn get_policy(&self, kind: PolicyKind) -> Result<Option<StoredPolicy>, StoreError>;
     /// Stores `policy` if the current revision is `expected` (0: none stored yet); `false` if

@@ -89,16 +89,50 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
 }
 
+/// Creates `dir` (and its parents) with mode 0700.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates `path` with mode 0600, or takes group and other access away from it and its WAL
+/// files.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let p = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if let Ok(meta) = std::fs::metadata(&p) {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) `DIR/console.db`.
+    /// Opens (creating if needed) `DIR/console.db`. A directory it creates is private to the
+    /// owner (0700); the database is 0600 (an existing one is tightened to that), and SQLite
+    /// gives its `-wal` and `-shm` files the database's mode.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Task(format!(
-                "cannot create data directory {}: {e}",
-                data_dir.display()
-            ))
-        })?;
-        let conn = Connection::open(data_dir.join("console.db"))?;
+        let io = |what: &str, path: &Path, e: std::io::Error| {
+            StoreError::Task(format!("cannot {what} {}: {e}", path.display()))
+        };
+        private_dir(data_dir).map_err(|e| io("create data directory", data_dir, e))?;
+        let db = data_dir.join("console.db");
+        private_file(&db).map_err(|e| io("create", &db, e))?;
+        let conn = Connection::open(&db)?;
         SqliteStore::init(conn)
     }
 
@@ -291,6 +325,18 @@ impl Store for SqliteStore {
                 created_at: ms_to_time(created)?,
                 expires_at: expires.map(ms_to_time).transpose()?,
             }))
+        })
+        .await
+    }
+
+    async fn expire_token(&self, hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let hash = hash.to_string();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE tokens SET expires_ms = ?2 WHERE hash = ?1",
+                params![hash, at.timestamp_millis()],
+            )?;
+            Ok(())
         })
         .await
     }
