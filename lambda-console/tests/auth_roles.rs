@@ -535,9 +535,13 @@ async fn openapi_lists_every_route() {
     for status in ["401", "415", "429", "503"] {
         assert!(login[status].is_object(), "authenticate lacks {status}");
     }
+    // Defender tokens are never login-throttled; their 429 is the new-defender limit.
+    let defender_429 = &paths["/api/v1/defender/policy"]["get"]["responses"]["429"];
     assert!(
-        paths["/api/v1/defender/policy"]["get"]["responses"]["429"].is_null(),
-        "defender tokens are never throttled"
+        defender_429["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("new defender")),
+        "{defender_429}"
     );
     assert!(r.body["components"]["schemas"]["AuditBatch"].is_object());
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
