@@ -36,6 +36,7 @@ use super::{
 };
 
 mod audits;
+pub mod cost;
 mod defenders;
 
 pub use audits::{MAX_AUDIT_QUERY_REQUESTS, QUERY_RESPONSE_BYTES};
