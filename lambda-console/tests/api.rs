@@ -1108,3 +1108,110 @@ async fn transform_on_a_default_console_returns_a_task_that_can_start() {
         "startup: must be availability (start at once) or security (wait for the policy)"
     );
 }
+
+/// `next_cursor` is opaque and checked: a garbled, truncated or hand-edited cursor, an older
+/// console's plain key, a cursor of the other audit route or one naming no scan position is a
+/// 400 naming `cursor`, before any audit is read.
+#[tokio::test]
+async fn forged_audit_cursors_are_refused() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use lambda_console::routes::audits::encode_cursor;
+    use lambda_console::store::AuditCategory;
+
+    let c = console().await;
+    let now = Utc::now();
+    let records: Vec<Value> = (0..3)
+        .map(|i| {
+            record(
+                "dns",
+                &(now - Duration::seconds(i)).to_rfc3339(),
+                "web",
+                "app",
+            )
+        })
+        .collect();
+    let r = call(
+        &c.app,
+        Method::POST,
+        "/api/v1/defender/audits",
+        Some(&c.defender),
+        Some(batch("cursor-1", records)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let runtime = "/api/v1/audits/runtime/app-embedded";
+    let r = call(
+        &c.app,
+        Method::GET,
+        &format!("{runtime}?limit=1"),
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    let good = r.body["next_cursor"].as_str().expect("cursor").to_string();
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(&good).expect("base64")).expect("utf8");
+    let (rest, _check) = text.rsplit_once('|').expect("check");
+    let position = rest.rsplit_once('|').expect("position").1;
+    // The cursor names the last audit of the page: the next page holds the second.
+    let r = call(
+        &c.app,
+        Method::GET,
+        &format!("{runtime}?limit=1&cursor={good}"),
+        Some(&c.auditor),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["audits"].as_array().map(Vec::len), Some(1));
+
+    let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
+    let earlier = format!("0000000000001{}", &position[13..]);
+    let issued =
+        "cursor: not a cursor this console issued; pass next_cursor from the previous page";
+    for (name, cursor, want) in [
+        ("garbled", "!!".to_string(), issued.to_string()),
+        (
+            "truncated",
+            good[..good.len() - 3].to_string(),
+            issued.into(),
+        ),
+        ("an older console's plain key", b64(position), issued.into()),
+        (
+            "position edited, check kept",
+            b64(&text.replacen(position, &earlier, 1)),
+            issued.into(),
+        ),
+        (
+            "checked, but no scan position",
+            encode_cursor(AuditCategory::Runtime, "yesterday"),
+            issued.into(),
+        ),
+        (
+            "checked, position too long",
+            encode_cursor(
+                AuditCategory::Runtime,
+                &format!("{position}{}", "x".repeat(300)),
+            ),
+            issued.into(),
+        ),
+        (
+            "the firewall route's",
+            encode_cursor(AuditCategory::Firewall, position),
+            "cursor: a cursor of the firewall audits; pass next_cursor from the previous page of \
+             this route"
+                .into(),
+        ),
+    ] {
+        let r = call(
+            &c.app,
+            Method::GET,
+            &format!("{runtime}?cursor={cursor}"),
+            Some(&c.auditor),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.text);
+        assert_eq!(r.body["error"], want.as_str(), "{name}");
+    }
+}

@@ -273,3 +273,180 @@ async fn lambda_bootstrap_reads_the_admin_password_from_secrets_manager() {
         "{e}"
     );
 }
+
+/// Every DynamoDB request the client sends: its operation and JSON body.
+#[derive(Clone, Debug, Default)]
+struct Requests(Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>);
+
+impl Requests {
+    fn take(&self) -> Vec<(String, serde_json::Value)> {
+        std::mem::take(&mut *self.0.lock().expect("lock"))
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for Requests {
+    fn name(&self) -> &'static str {
+        "Requests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let req = ctx.request();
+        let op = req
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default()
+            .trim_start_matches("DynamoDB_20120810.")
+            .to_string();
+        let body = req
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default();
+        self.0.lock().expect("lock").push((op, body));
+        Ok(())
+    }
+}
+
+/// The console on DynamoDB with a client that records every request, and a 400-day retention.
+async fn counted_console(moto: &MotoServer, table: &str) -> (common::Console, Requests) {
+    let requests = Requests::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config(moto).await)
+        .interceptor(requests.clone())
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    DynamoStore::create_table(&client, table)
+        .await
+        .expect("table");
+    let mut settings = common::test_settings();
+    settings.audit_retention = chrono::Duration::days(400);
+    let c = console_on(AppState::new(
+        Arc::new(DynamoStore::new(client, table)),
+        settings,
+    ))
+    .await;
+    (c, requests)
+}
+
+/// The Queries among `requests`, after checking that each carries `Limit` and that nothing
+/// scans the table.
+fn queries(requests: &[(String, serde_json::Value)]) -> usize {
+    for (op, body) in requests {
+        assert_ne!(op, "Scan", "{body}");
+        if op == "Query" {
+            assert!(
+                body["Limit"].as_u64().is_some(),
+                "Query without Limit: {body}"
+            );
+        }
+    }
+    requests.iter().filter(|(op, _)| op == "Query").count()
+}
+
+/// Follows an audit query through the API: the audits' times (newest first), and the
+/// Queries each page sent.
+async fn follow_counted(
+    c: &common::Console,
+    requests: &Requests,
+    query: &str,
+) -> (Vec<String>, Vec<usize>) {
+    let mut cursor = String::new();
+    let (mut times, mut per_page) = (Vec::new(), Vec::new());
+    requests.take();
+    for _ in 0..100 {
+        let r = call(
+            &c.app,
+            Method::GET,
+            &format!("/api/v1/audits/runtime/app-embedded?{query}{cursor}"),
+            Some(&c.auditor),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        per_page.push(queries(&requests.take()));
+        for a in r.body["audits"].as_array().expect("audits") {
+            times.push(a["time"].as_str().expect("time").to_string());
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(n) => cursor = format!("&cursor={n}"),
+            None => return (times, per_page),
+        }
+    }
+    panic!("paging does not end: {per_page:?}");
+}
+
+/// One audit query sends at most one Query per day of its window (32), each with `Limit`, even
+/// when the filter matches nothing over 400 days of retention; following the cursors reads every
+/// day once and returns each matching audit once.
+#[tokio::test]
+async fn an_audit_query_sends_a_bounded_number_of_queries() {
+    use lambda_console::store::dynamo::MAX_AUDIT_QUERY_REQUESTS;
+    use lambda_console::store::MAX_AUDIT_DAYS;
+    let moto = MotoServer::start(&[]).expect("moto server");
+    let (c, requests) = counted_console(&moto, "console-bounds").await;
+    let setup = requests.take();
+    queries(&setup);
+
+    // Two audits on each of six days spread over the retention; the other days are empty.
+    let now = Utc::now() - chrono::Duration::minutes(1);
+    let mut want = Vec::new();
+    let mut records = Vec::new();
+    for d in [0, 3, 40, 41, 200, 390] {
+        for s in [0, 1] {
+            let t = (now - chrono::Duration::days(d) - chrono::Duration::seconds(s))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            records.push(record("process", &t, "web", "app"));
+            want.push(t);
+        }
+    }
+    let r = call(
+        &c.app,
+        Method::POST,
+        "/api/v1/defender/audits",
+        Some(&c.defender),
+        Some(batch("spread-1", records)),
+    )
+    .await;
+    assert_eq!(r.body["accepted"], 12, "{}", r.text);
+    // The ingest reads only the batch marker and the defender: no Query.
+    assert_eq!(queries(&requests.take()), 0);
+
+    // Nothing matches: each page walks one window of 32 days, one Query per day.
+    let (times, per_page) = follow_counted(&c, &requests, "task=nothing").await;
+    eprintln!("task=nothing: Queries per page {per_page:?}");
+    assert!(times.is_empty());
+    let windows = 401_usize.div_ceil(MAX_AUDIT_DAYS as usize);
+    assert!(
+        per_page.len() == windows || per_page.len() == windows + 1,
+        "{per_page:?}"
+    );
+    assert_eq!(per_page[0], MAX_AUDIT_DAYS as usize, "{per_page:?}");
+    assert!(per_page.iter().all(|&n| n <= MAX_AUDIT_DAYS as usize));
+    // Every day of the retention once, and no more.
+    assert!(per_page.iter().sum::<usize>() <= 402, "{per_page:?}");
+
+    // The matching audits, once each, newest first, with any page size.
+    for query in ["task=web", "task=web&limit=1", "limit=5"] {
+        let (times, per_page) = follow_counted(&c, &requests, query).await;
+        eprintln!("{query}: Queries per page {per_page:?}");
+        assert_eq!(times, want, "{query}");
+        assert!(
+            per_page.iter().all(|&n| n <= MAX_AUDIT_QUERY_REQUESTS),
+            "{query}: {per_page:?}"
+        );
+    }
+
+    // The lists: one Query a page.
+    for uri in ["/api/v1/defenders", "/api/v1/defenders/credentials"] {
+        requests.take();
+        let r = call(&c.app, Method::GET, uri, Some(&c.admin), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let n = queries(&requests.take());
+        eprintln!("{uri}: {n} Query");
+        assert_eq!(n, 1, "{uri}");
+    }
+}

@@ -262,6 +262,68 @@ fn kind_param(v: Option<&str>, category: AuditCategory) -> Result<Option<AuditKi
     Ok(Some(parsed))
 }
 
+/// Version of the `next_cursor` format.
+const CURSOR_VERSION: &str = "a1";
+
+/// The check a cursor carries: the start of the SHA-256 of its other parts. It catches garbled,
+/// truncated and hand-edited cursors; it is not a secret, so a cursor built by hand with the
+/// right check is accepted, and it only names a place in the key order, as `since` does.
+fn cursor_check(category: &str, position: &str) -> String {
+    let mut h =
+        sha256_hex(format!("audit-cursor|{CURSOR_VERSION}|{category}|{position}").as_bytes());
+    h.truncate(16);
+    h
+}
+
+/// The opaque `next_cursor`: base64url of `a1|<category>|<scan position>|<check>`. The scan
+/// position is [`AuditRows::resume_after`] or the last audit of a full page: the next page
+/// starts strictly below it.
+pub fn encode_cursor(category: AuditCategory, position: &str) -> String {
+    let c = category.as_str();
+    URL_SAFE_NO_PAD.encode(format!(
+        "{CURSOR_VERSION}|{c}|{position}|{}",
+        cursor_check(c, position)
+    ))
+}
+
+/// The scan position of a cursor from [`encode_cursor`] for this route; anything else is a
+/// 400 naming `cursor`.
+fn decode_cursor(cursor: &str, category: AuditCategory) -> Result<String, ApiError> {
+    let bad = || {
+        ApiError::field(
+            "cursor",
+            "not a cursor this console issued; pass next_cursor from the previous page",
+        )
+    };
+    // base64 of the longest valid cursor is well below this.
+    if cursor.len() > 2 * crate::store::MAX_POSITION_LEN {
+        return Err(bad());
+    }
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad)?;
+    let (version, rest) = text.split_once('|').ok_or_else(bad)?;
+    let (route, rest) = rest.split_once('|').ok_or_else(bad)?;
+    let (position, check) = rest.rsplit_once('|').ok_or_else(bad)?;
+    if version != CURSOR_VERSION
+        || check != cursor_check(route, position)
+        || !crate::store::is_scan_position(position)
+    {
+        return Err(bad());
+    }
+    if route != category.as_str() {
+        return Err(ApiError::field(
+            "cursor",
+            format!(
+                "a cursor of the {route} audits; pass next_cursor from the previous page of this route"
+            ),
+        ));
+    }
+    Ok(position.to_string())
+}
+
 fn parse_filter(
     f: AuditFilter,
     category: AuditCategory,
@@ -293,21 +355,9 @@ fn parse_filter(
             }
         },
     };
-    let before_sk = match f.cursor.as_deref().filter(|s| !s.is_empty()) {
+    let before_sk = match f.cursor.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
-        Some(c) => Some(
-            URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .filter(|s| crate::store::sort_key_time(s).is_some())
-                .ok_or_else(|| {
-                    ApiError::field(
-                        "cursor",
-                        "not a cursor this console issued; pass next_cursor from the previous page",
-                    )
-                })?,
-        ),
+        Some(c) => Some(decode_cursor(c, category)?),
     };
     Ok(AuditQuery {
         category,
@@ -347,7 +397,7 @@ async fn query(
         // The scan budget ran out first: the next page starts below the last audit examined.
         resume_after
     }
-    .map(|sk| URL_SAFE_NO_PAD.encode(sk.as_bytes()));
+    .map(|position| encode_cursor(category, &position));
     // The stored bodies are the records' JSON; the page is assembled without re-parsing them.
     let mut out = String::with_capacity(rows.iter().map(|r| r.body.len() + 1).sum::<usize>() + 64);
     out.push_str("{\"audits\":[");

@@ -29,9 +29,11 @@ fn e(err: super::StoreError) -> String {
 mod credentials;
 mod defenders;
 mod filters;
+mod windows;
 pub use credentials::credentials;
 pub use defenders::{defender_counters_saturate, defender_limit_and_pages, defenders};
 pub use filters::audit_filters;
+pub use windows::audit_windows;
 
 /// Runs every check.
 pub async fn run(store: &dyn Store) -> Result<(), String> {
@@ -379,5 +381,6 @@ pub async fn audits(store: &dyn Store) -> Result<(), String> {
         got.audits.len() == 1 && got.audits[0] == records[5],
         "firewall audits: {got:?}"
     );
-    filters::audit_filters(store).await
+    filters::audit_filters(store).await?;
+    windows::audit_windows(store).await
 }

@@ -26,18 +26,20 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TimeToLiveSpecification, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use protect::api::{CredentialInfo, DefenderInfo};
 
 use super::{
-    counter_from_text, defender_key, ms_to_time, role, scope_json, sort_key_ceiling,
-    sort_key_floor, sort_key_time, stored_scope, AuditQuery, AuditRows, BatchOutcome,
-    DefenderContact, DefenderCredential, NewBatch, PageCollector, PolicyKind, Store, StoreError,
-    StoredAudit, StoredPolicy, TokenRecord, TokenSubject, TouchOutcome, UserRecord, MAX_COUNTER,
+    counter_from_text, defender_key, ms_to_time, role, scope_json, stored_scope, AuditQuery,
+    AuditRows, BatchOutcome, DefenderContact, DefenderCredential, NewBatch, PolicyKind, Store,
+    StoreError, StoredPolicy, TokenRecord, TokenSubject, TouchOutcome, UserRecord, MAX_COUNTER,
 };
 
+mod audits;
+pub mod cost;
 mod defenders;
 
+pub use audits::{MAX_AUDIT_QUERY_REQUESTS, QUERY_RESPONSE_BYTES};
 use defenders::Counters;
 
 type Item = HashMap<String, AttributeValue>;
@@ -142,15 +144,6 @@ fn put_if(
         }
         Err(e) => Err(err("PutItem")(e)),
     }
-}
-
-fn day_bucket(category: &str, ms: i64) -> String {
-    let day = Utc
-        .timestamp_millis_opt(ms)
-        .single()
-        .map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| "1970-01-01".to_string());
-    format!("AUDIT#{category}#{day}")
 }
 
 impl DynamoStore {
@@ -261,18 +254,6 @@ impl DynamoStore {
         }
         Ok(())
     }
-}
-
-fn audit_from_item(item: &Item, q: &AuditQuery) -> Result<StoredAudit, StoreError> {
-    Ok(StoredAudit {
-        category: q.category,
-        sk: get_s(item, "sk")?,
-        time_ms: get_n(item, "time_ms")?,
-        task: get_s(item, "task")?,
-        container: get_s(item, "container")?,
-        kind: get_s(item, "kind")?,
-        body: get_s(item, "body")?,
-    })
 }
 
 #[async_trait]
@@ -465,7 +446,7 @@ impl Store for DynamoStore {
         let mut requests = Vec::with_capacity(batch.audits.len());
         for a in &batch.audits {
             let put = PutRequest::builder()
-                .item("pk", s(day_bucket(a.category.as_str(), a.time_ms)))
+                .item("pk", s(audits::day_bucket(a.category.as_str(), a.time_ms)))
                 .item("sk", s(&a.sk))
                 .item("time_ms", n(a.time_ms))
                 .item("task", s(&a.task))
@@ -504,69 +485,7 @@ impl Store for DynamoStore {
     }
 
     async fn query_audits(&self, q: AuditQuery) -> Result<AuditRows, StoreError> {
-        // No FilterExpression: DynamoDB applies it after `Limit` and hides what it drops, so
-        // the filters run here, on every item read, through the same predicate as SQLite's.
-        // `Limit` bounds each read by what the page can still use.
-        let top_ms = q
-            .before_sk
-            .as_deref()
-            .and_then(sort_key_time)
-            .map_or(q.until_ms, |t| t.min(q.until_ms));
-        let lo = sort_key_floor(q.since_ms);
-        let hi = match &q.before_sk {
-            Some(b) => b.clone().min(sort_key_ceiling(q.until_ms)),
-            None => sort_key_ceiling(q.until_ms),
-        };
-        let mut page = PageCollector::new(&q);
-        let mut day = Utc
-            .timestamp_millis_opt(top_ms)
-            .single()
-            .map(|t| t.date_naive());
-        let since_day = Utc
-            .timestamp_millis_opt(q.since_ms.max(0))
-            .single()
-            .map(|t| t.date_naive());
-        while let (Some(d), Some(stop)) = (day, since_day) {
-            if d < stop || page.done() {
-                break;
-            }
-            let pk = format!("AUDIT#{}#{}", q.category.as_str(), d.format("%Y-%m-%d"));
-            let mut start: Option<Item> = None;
-            while !page.done() {
-                // One more: `BETWEEN` includes `hi`, the previous page's last key, skipped below.
-                let want = i32::try_from(page.read_ahead().saturating_add(1)).unwrap_or(i32::MAX);
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
-                    .expression_attribute_values(":pk", s(&pk))
-                    .expression_attribute_values(":lo", s(&lo))
-                    .expression_attribute_values(":hi", s(&hi))
-                    .scan_index_forward(false)
-                    .limit(want)
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(err("Query"))?;
-                for item in out.items.unwrap_or_default() {
-                    if page.done() {
-                        break;
-                    }
-                    let a = audit_from_item(&item, &q)?;
-                    if a.sk >= hi {
-                        continue;
-                    }
-                    page.offer(a)?;
-                }
-                match out.last_evaluated_key {
-                    Some(k) if !k.is_empty() => start = Some(k),
-                    _ => break,
-                }
-            }
-            day = d.pred_opt();
-        }
-        Ok(page.finish())
+        self.walk_audits(&q).await
     }
 
     async fn prune(&self, _before: DateTime<Utc>) -> Result<u64, StoreError> {

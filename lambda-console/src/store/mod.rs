@@ -153,6 +153,24 @@ pub fn sort_key_time(sk: &str) -> Option<i64> {
     sk.split('#').next()?.parse().ok()
 }
 
+/// Longest scan position a cursor may carry (a sort key is far shorter: 13 digits, a
+/// credential id of at most 64 characters, a batch id of at most 128 and 5 digits).
+pub const MAX_POSITION_LEN: usize = 256;
+
+/// Whether `s` can be a scan position ([`AuditRows::resume_after`], a sort key): 13 digits,
+/// then nothing or `#` and printable ASCII, at most [`MAX_POSITION_LEN`] bytes.
+pub fn is_scan_position(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() <= MAX_POSITION_LEN
+        && b.len() >= KEY_TIME_DIGITS
+        && b[..KEY_TIME_DIGITS].iter().all(u8::is_ascii_digit)
+        && match b.get(KEY_TIME_DIGITS) {
+            None => true,
+            Some(b'#') => b[KEY_TIME_DIGITS..].iter().all(|c| c.is_ascii_graphic()),
+            Some(_) => false,
+        }
+}
+
 /// A batch to store at once. Its marker is keyed by credential and batch id, so one
 /// credential's batch ids never collide with another's.
 #[derive(Clone, Debug)]
@@ -226,6 +244,30 @@ impl AuditMatch {
     }
 }
 
+/// Most UTC days one audit query walks (on DynamoDB, one partition `AUDIT#<category>#<day>`
+/// each). 32 covers the default 30-day retention plus the clock skew allowance (the window can
+/// reach into tomorrow) in one request; a longer retention is walked a window per request.
+pub const MAX_AUDIT_DAYS: i64 = 32;
+/// Most stored bytes one audit query examines (counted with [`audit_bytes`], an upper bound of
+/// the DynamoDB item size). It also keeps a page well below Lambda's 6 MB response limit.
+pub const MAX_AUDIT_BYTES: usize = 4 * 1024 * 1024;
+/// What [`audit_bytes`] adds to an audit's own fields: more than the rest of its DynamoDB item
+/// (`pk`, the attribute names, `time_ms` and `expires_at`, about 110 bytes).
+pub const AUDIT_ITEM_OVERHEAD: usize = 256;
+/// Milliseconds in a day.
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
+/// The bytes an audit counts against [`MAX_AUDIT_BYTES`]: its key, fields and body plus
+/// [`AUDIT_ITEM_OVERHEAD`], at least its DynamoDB item size.
+pub fn audit_bytes(a: &StoredAudit) -> usize {
+    a.sk.len()
+        + a.task.len()
+        + a.container.len()
+        + a.kind.len()
+        + a.body.len()
+        + AUDIT_ITEM_OVERHEAD
+}
+
 /// A page request, newest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditQuery {
@@ -235,7 +277,9 @@ pub struct AuditQuery {
     pub since_ms: i64,
     /// Newest time that can exist (now plus allowed clock skew).
     pub until_ms: i64,
-    /// Only keys strictly below this one (the previous page's last key).
+    /// Only keys strictly below this one: the previous page's last key or
+    /// [`AuditRows::resume_after`]. It may be a bare 13-digit time (the start of a day already
+    /// walked), which every key of that millisecond or later sorts above.
     pub before_sk: Option<String>,
     /// Most audits to return.
     pub limit: usize,
@@ -244,23 +288,84 @@ pub struct AuditQuery {
     pub scan_limit: usize,
 }
 
+/// The part of an [`AuditQuery`] one request walks: at most [`MAX_AUDIT_DAYS`] UTC days, from
+/// the newest time the query can reach down to `floor_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AuditWindow {
+    /// The newest time a key in range can have.
+    pub top_ms: i64,
+    /// The oldest time walked (inclusive).
+    pub floor_ms: i64,
+    /// The query reaches below `floor_ms`: a request that walks the whole window answers with a
+    /// cursor at its floor.
+    pub more: bool,
+}
+
+/// The first millisecond of the UTC day of `ms`.
+pub(crate) fn day_floor(ms: i64) -> i64 {
+    ms - ms.rem_euclid(DAY_MS)
+}
+
+impl AuditQuery {
+    /// The exclusive upper key: keys strictly below it are in range.
+    pub(crate) fn key_hi(&self) -> String {
+        let ceiling = sort_key_ceiling(self.until_ms);
+        match &self.before_sk {
+            Some(b) => b.clone().min(ceiling),
+            None => ceiling,
+        }
+    }
+
+    /// What this request walks; `None` when nothing is in range.
+    pub(crate) fn window(&self) -> Option<AuditWindow> {
+        let hi = self.key_hi();
+        let t = sort_key_time(&hi)?;
+        // A bare time is above no key of its own millisecond.
+        let top_ms = if hi.len() > KEY_TIME_DIGITS { t } else { t - 1 };
+        let since = self.since_ms.max(0);
+        if top_ms < since {
+            return None;
+        }
+        let cut = day_floor(top_ms) - (MAX_AUDIT_DAYS - 1) * DAY_MS;
+        Some(if cut > since {
+            AuditWindow {
+                top_ms,
+                floor_ms: cut,
+                more: true,
+            }
+        } else {
+            AuditWindow {
+                top_ms,
+                floor_ms: since,
+                more: false,
+            }
+        })
+    }
+}
+
 /// The answer to an [`AuditQuery`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditRows {
     /// Up to `limit` matching audits, newest first.
     pub audits: Vec<StoredAudit>,
-    /// Set when `scan_limit` audits were examined before the page filled: the key of the last
-    /// one examined. Every audit above it has been looked at, so the next page starts strictly
-    /// below it; nothing is skipped.
+    /// Set when a bound of the request ([`AuditQuery::scan_limit`] audits, [`MAX_AUDIT_BYTES`],
+    /// [`MAX_AUDIT_DAYS`], the store's own request bound) ended the walk before the page filled:
+    /// every key in range at or above it has been examined, so the next page starts strictly
+    /// below it; nothing is skipped and nothing examined again. It is the last audit examined,
+    /// or the start of the oldest day walked (a bare 13-digit time).
     pub resume_after: Option<String>,
 }
 
 /// Fills an [`AuditRows`] from candidates offered newest first: applies the filter, the limit
-/// and the scan budget, the same way for every store.
+/// and the bounds of one request, and keeps the scan position, the same way for every store.
 pub(crate) struct PageCollector<'q> {
     query: &'q AuditQuery,
     rows: AuditRows,
     examined: usize,
+    bytes: usize,
+    /// Every key in range at or above this has been examined.
+    position: String,
+    stopped: bool,
 }
 
 impl<'q> PageCollector<'q> {
@@ -269,12 +374,19 @@ impl<'q> PageCollector<'q> {
             query,
             rows: AuditRows::default(),
             examined: 0,
+            bytes: 0,
+            position: query.key_hi(),
+            stopped: false,
         }
     }
 
-    /// True once the page is full or the budget spent: offer nothing more.
+    fn full(&self) -> bool {
+        self.rows.audits.len() >= self.query.limit
+    }
+
+    /// True once the page is full or a bound reached: offer nothing more.
     pub(crate) fn done(&self) -> bool {
-        self.rows.audits.len() >= self.query.limit || self.rows.resume_after.is_some()
+        self.full() || self.stopped
     }
 
     /// How many more candidates are worth reading: the budget left, and without filters no more
@@ -294,23 +406,51 @@ impl<'q> PageCollector<'q> {
             return Ok(());
         }
         self.examined += 1;
-        let sk = if self.query.filter.matches(&a)? {
+        self.bytes = self.bytes.saturating_add(audit_bytes(&a));
+        if self.query.filter.matches(&a)? {
+            self.position.clone_from(&a.sk);
             self.rows.audits.push(a);
-            None
         } else {
-            Some(a.sk)
-        };
-        if !self.done() && self.examined >= self.query.scan_limit {
-            let last = sk.or_else(|| self.rows.audits.last().map(|a| a.sk.clone()));
-            self.rows.resume_after = last;
+            self.position = a.sk;
+        }
+        if self.examined >= self.query.scan_limit || self.bytes >= MAX_AUDIT_BYTES {
+            self.stop();
         }
         Ok(())
+    }
+
+    /// Everything in range at or above `key` has been examined (a day read to its end).
+    pub(crate) fn passed(&mut self, key: String) {
+        if !self.done() && key < self.position {
+            self.position = key;
+        }
+    }
+
+    /// A bound of the request ends the walk here: unless the page is full, the answer carries
+    /// the position.
+    pub(crate) fn stop(&mut self) {
+        if !self.done() {
+            self.rows.resume_after = Some(self.position.clone());
+        }
+        self.stopped = true;
+    }
+
+    /// The walk of `window` is over: if the query reaches below it, the answer resumes at its
+    /// floor.
+    pub(crate) fn end_of_window(&mut self, window: &AuditWindow) {
+        if window.more {
+            self.passed(sort_key_floor(window.floor_ms));
+            self.stop();
+        }
     }
 
     pub(crate) fn finish(self) -> AuditRows {
         self.rows
     }
 }
+
+/// Digits of the time that starts every sort key.
+pub const KEY_TIME_DIGITS: usize = 13;
 
 /// The lowest sort key of an audit at `since_ms` or later (sort keys start with the zero-padded
 /// time, so a time range is a key range).

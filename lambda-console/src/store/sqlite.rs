@@ -9,9 +9,9 @@ use protect::api::{CredentialInfo, DefenderInfo};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    day_start_ms, defender_key, ms_to_time, role, scope_json, sort_key_ceiling, sort_key_floor,
-    stored_scope, AuditQuery, AuditRows, BatchOutcome, DefenderContact, DefenderCredential,
-    NewBatch, PageCollector, PolicyKind, Store, StoreError, StoredAudit, StoredPolicy, TokenRecord,
+    day_start_ms, defender_key, ms_to_time, role, scope_json, sort_key_floor, stored_scope,
+    AuditQuery, AuditRows, BatchOutcome, DefenderContact, DefenderCredential, NewBatch,
+    PageCollector, PolicyKind, Store, StoreError, StoredAudit, StoredPolicy, TokenRecord,
     TokenSubject, TouchOutcome, UserRecord,
 };
 
@@ -453,22 +453,27 @@ impl Store for SqliteStore {
     async fn query_audits(&self, q: AuditQuery) -> Result<AuditRows, StoreError> {
         self.with(move |c| {
             // The key range is the time range (keys start with the time); rows come newest
-            // first from the primary key, and are read only as far as the page needs.
+            // first from the primary key, and are read only as far as the page needs. One
+            // request walks the same window of days as on DynamoDB, so pages and cursors agree.
+            let mut page = PageCollector::new(&q);
+            let Some(window) = q.window() else {
+                return Ok(page.finish());
+            };
             let mut stmt = c.prepare_cached(
                 "SELECT sk, time_ms, task, container, kind, body FROM audits
                  WHERE category = ?1 AND sk >= ?2 AND sk < ?3
                  ORDER BY sk DESC",
             )?;
-            let hi = q
-                .before_sk
-                .clone()
-                .unwrap_or_else(|| sort_key_ceiling(q.until_ms))
-                .min(sort_key_ceiling(q.until_ms));
-            let mut rows =
-                stmt.query(params![q.category.as_str(), sort_key_floor(q.since_ms), hi])?;
-            let mut page = PageCollector::new(&q);
+            let mut rows = stmt.query(params![
+                q.category.as_str(),
+                sort_key_floor(window.floor_ms),
+                q.key_hi()
+            ])?;
             while !page.done() {
-                let Some(r) = rows.next()? else { break };
+                let Some(r) = rows.next()? else {
+                    page.end_of_window(&window);
+                    break;
+                };
                 page.offer(StoredAudit {
                     category: q.category,
                     sk: r.get(0)?,

@@ -46,7 +46,9 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Up to `limit` items of partition `pk` with a sort key above `after`, in key order.
+    /// Up to `limit` items of partition `pk` with a sort key above `after`, in key order. Every
+    /// Query carries `Limit` (what the page still needs); each answer brings at least one item
+    /// or ends the partition, so at most `limit` Queries are sent (in practice one per MiB read).
     pub(super) async fn query_after(
         &self,
         pk: &str,
@@ -56,7 +58,7 @@ impl DynamoStore {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         let after = after.filter(|a| !a.is_empty());
-        while out.len() < limit {
+        for _ in 0..limit {
             let want = i32::try_from(limit - out.len()).unwrap_or(i32::MAX);
             let mut req = self
                 .client
@@ -74,9 +76,16 @@ impl DynamoStore {
             let page = req.send().await.map_err(err("Query"))?;
             out.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
+                Some(k) if !k.is_empty() && out.len() < limit => start = Some(k),
                 _ => break,
             }
+        }
+        if start.is_some() {
+            // An answer without items but with more to read: never cut a page silently.
+            return Err(StoreError::Dynamo {
+                operation: "Query",
+                detail: format!("{pk}: page of {limit} still incomplete after {limit} queries"),
+            });
         }
         out.truncate(limit);
         Ok(out)
