@@ -16,6 +16,7 @@ use defender::judge::PolicyJudge;
 use defender::metadata::{self, Lookup};
 use defender::supervisor::{self, Launch};
 use protect::api::DefenderIdentity;
+use protect::embed as embed_env;
 use protect::embed::ENV_CNAF;
 use protect::policy::{RuntimePolicy, Scope};
 
@@ -62,10 +63,10 @@ struct RunArgs {
     #[command(flatten)]
     console: ConsoleArgs,
     /// Start the CNAF proxy on this address (IP:PORT or PORT) in front of the app.
-    #[arg(long = "cnaf-listen", env = "DEFENDER_CNAF_LISTEN")]
+    #[arg(long = "cnaf-listen", env = embed_env::ENV_CNAF_LISTEN)]
     cnaf_listen: Option<String>,
     /// The app's address CNAF forwards clean requests to (IP:PORT or PORT on 127.0.0.1).
-    #[arg(long = "cnaf-upstream", env = "DEFENDER_CNAF_UPSTREAM")]
+    #[arg(long = "cnaf-upstream", env = embed_env::ENV_CNAF_UPSTREAM)]
     cnaf_upstream: Option<String>,
     /// CNAF policy file (JSON); its rule for the task family applies (default: the console's).
     #[arg(long = "cnaf-policy-file")]
@@ -90,17 +91,17 @@ struct RunArgs {
 #[derive(clap::Args, Debug, Clone)]
 struct ScopeArgs {
     /// ECS task family of this workload.
-    #[arg(long = "task", env = "DEFENDER_TASK_FAMILY", default_value = "")]
+    #[arg(long = "task", env = embed_env::ENV_TASK_FAMILY, default_value = "")]
     task_family: String,
     /// Container name of this workload.
     #[arg(
         long = "container",
-        env = "DEFENDER_CONTAINER_NAME",
+        env = embed_env::ENV_CONTAINER_NAME,
         default_value = ""
     )]
     container: String,
     /// Image of this workload.
-    #[arg(long = "image", env = "DEFENDER_IMAGE", default_value = "")]
+    #[arg(long = "image", env = embed_env::ENV_IMAGE, default_value = "")]
     image: String,
     /// From the ECS task metadata, when it answered at start-up.
     #[arg(skip)]
@@ -167,10 +168,10 @@ struct CnafArgs {
     #[arg(long)]
     audit_log: Option<PathBuf>,
     /// Address to listen on (IP:PORT or PORT).
-    #[arg(long, env = "DEFENDER_CNAF_LISTEN")]
+    #[arg(long, env = embed_env::ENV_CNAF_LISTEN)]
     listen: Option<String>,
     /// The app's address (IP:PORT, or PORT on 127.0.0.1).
-    #[arg(long, env = "DEFENDER_CNAF_UPSTREAM")]
+    #[arg(long, env = embed_env::ENV_CNAF_UPSTREAM)]
     upstream: Option<String>,
     /// `console`: listen on the ports of the console's CNAF rule for the task family and follow
     /// them live (then --listen is optional); unset or `off`: --listen is required.

@@ -31,19 +31,19 @@ pub const EXIT_FLUSH: Duration = Duration::from_secs(5);
 #[derive(clap::Args, Debug, Clone)]
 pub struct ConsoleArgs {
     /// Console base URL: policies come from it, audits go to it (none: local policy only).
-    #[arg(long = "console-url", env = "DEFENDER_CONSOLE_URL")]
+    #[arg(long = "console-url", env = protect::embed::ENV_CONSOLE_URL)]
     pub console_url: Option<String>,
     /// Defender credential for the console (prefer the environment: flags show in `ps`).
-    #[arg(long, env = "DEFENDER_TOKEN", hide_env_values = true)]
+    #[arg(long, env = protect::embed::ENV_TOKEN, hide_env_values = true)]
     pub token: Option<String>,
     /// Seconds between policy polls (If-None-Match).
-    #[arg(long = "poll-seconds", env = "DEFENDER_POLL_SECONDS", default_value_t = 10,
+    #[arg(long = "poll-seconds", env = defender::console::ENV_POLL_SECONDS, default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub poll_seconds: u64,
     /// Last good policy and the audit spool live here.
     #[arg(
         long = "state-dir",
-        env = "DEFENDER_STATE_DIR",
+        env = defender::console::ENV_STATE_DIR,
         default_value = "/tmp/defender"
     )]
     pub state_dir: PathBuf,
@@ -51,13 +51,13 @@ pub struct ConsoleArgs {
     /// rule's `startup` always wins.
     #[arg(
         long,
-        env = "DEFENDER_STARTUP",
+        env = protect::embed::ENV_STARTUP,
         value_enum,
         default_value = "availability"
     )]
     pub startup: StartupArg,
     /// Seconds `security` startup waits for the console before failing.
-    #[arg(long = "startup-timeout", env = "DEFENDER_STARTUP_TIMEOUT", default_value_t = 60,
+    #[arg(long = "startup-timeout", env = defender::console::ENV_STARTUP_TIMEOUT, default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub startup_timeout: u64,
 }

@@ -14,16 +14,6 @@ pub use protect::policy::{Effect, Reason};
 /// A violation of the process policy (effect `Alert`, `Prevent` or `Block`).
 pub type Finding = protect::policy::Violation;
 
-/// Orders effects by severity (`Alert` < `Prevent` < `Block`).
-pub fn severity(effect: Effect) -> u8 {
-    match effect {
-        Effect::Disable => 0,
-        Effect::Alert => 1,
-        Effect::Prevent => 2,
-        Effect::Block => 3,
-    }
-}
-
 /// The names an exec is judged under.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExecNames {

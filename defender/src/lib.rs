@@ -18,9 +18,6 @@
 //! - [`settings_env`]: the defender's `DEFENDER_*` settings and credential, kept from the app.
 //! - [`sys`]: the only module with `unsafe`: system-call wrappers and the BPF builder.
 //!
-//! NOTE TO ENGINEERS (remove when integrated): three people work in `defender/` at once —
-//! read and append to /work/briefs/defender-coordination.md before editing this file,
-//! `defender/Cargo.toml`, `main.rs`, the seccomp filter or the notification dispatch.
 
 pub mod audit;
 pub mod backend;

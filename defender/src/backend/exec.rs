@@ -11,7 +11,7 @@ use super::loader::{self, Followed, LoaderWatch};
 use super::{Action, Context};
 use crate::audit::ProcessEvent;
 use crate::exec_target::{self, ExecCall};
-use crate::judge::{severity, Effect, ExecJudge, ExecNames, Finding};
+use crate::judge::{Effect, ExecJudge, ExecNames, Finding};
 use crate::sys::process;
 use crate::sys::SysError;
 use crate::tracee::{StopKind, Stopped};
@@ -84,7 +84,7 @@ pub fn precheck(tid: i32, call: &ExecCall, judge: &dyn ExecJudge) -> Precheck {
         parent,
     };
     match judge.judge(&names) {
-        Some(f) if severity(f.effect) >= severity(Effect::Prevent) => {
+        Some(f) if f.effect >= Effect::Prevent => {
             let action = if f.effect == Effect::Block {
                 Action::Block
             } else {
@@ -163,10 +163,7 @@ pub fn postcheck(pid: i32, inflight: &ExecInFlight, judge: &dyn ExecJudge) -> Po
                 names.via.push(target.literal.clone());
                 let copy = || judge.judge_copy(&target.fs_path).map(|(f, _)| f);
                 if let Some(f) = judge.judge(&names).or_else(copy) {
-                    if worst
-                        .as_ref()
-                        .is_none_or(|(w, _)| severity(f.effect) > severity(w.effect))
-                    {
+                    if worst.as_ref().is_none_or(|(w, _)| f.effect > w.effect) {
                         worst = Some((f, target.literal));
                     }
                 }

@@ -262,7 +262,7 @@ impl<P: Proxies> Reconciler<P> {
 
 fn describe(origin: &Origin) -> String {
     match origin {
-        Origin::Settings => "DEFENDER_CNAF_LISTEN".to_string(),
+        Origin::Settings => protect::embed::ENV_CNAF_LISTEN.to_string(),
         Origin::Rule(name) => format!("CNAF rule {name:?}"),
     }
 }

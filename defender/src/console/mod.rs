@@ -35,6 +35,13 @@ use protect::api::{DefenderIdentity, PolicyBundle};
 
 pub use shipper::{AuditShipper, ShipperLimits, ShipperStats};
 
+/// Seconds between policy polls (the defender's own setting; the transform does not write it).
+pub const ENV_POLL_SECONDS: &str = "DEFENDER_POLL_SECONDS";
+/// Where the sealed policy copy and the audit spool live.
+pub const ENV_STATE_DIR: &str = "DEFENDER_STATE_DIR";
+/// How long a `security` start-up waits for the console.
+pub const ENV_STARTUP_TIMEOUT: &str = "DEFENDER_STARTUP_TIMEOUT";
+
 /// Why talking to the console failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
@@ -111,13 +118,13 @@ impl ConsoleConfig {
     /// `DEFENDER_STATE_DIR`. `Ok(None)` when no console URL is set. `identity.version` defaults
     /// to this build's version.
     pub fn from_env(mut identity: DefenderIdentity) -> Result<Option<ConsoleConfig>, ConsoleError> {
-        let Some(url) = std::env::var("DEFENDER_CONSOLE_URL")
+        let Some(url) = std::env::var(protect::embed::ENV_CONSOLE_URL)
             .ok()
             .filter(|s| !s.trim().is_empty())
         else {
             return Ok(None);
         };
-        let token = std::env::var("DEFENDER_TOKEN")
+        let token = std::env::var(protect::embed::ENV_TOKEN)
             .ok()
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| {
@@ -131,7 +138,7 @@ impl ConsoleConfig {
             identity.version = env!("CARGO_PKG_VERSION").to_string();
         }
         let mut config = ConsoleConfig::new(url.trim(), token.trim(), identity);
-        if let Ok(s) = std::env::var("DEFENDER_POLL_SECONDS") {
+        if let Ok(s) = std::env::var(ENV_POLL_SECONDS) {
             match s.trim().parse::<u64>() {
                 Ok(n) if (1..=3600).contains(&n) => config.poll_interval = Duration::from_secs(n),
                 _ => {
@@ -141,7 +148,7 @@ impl ConsoleConfig {
                 }
             }
         }
-        if let Some(dir) = std::env::var_os("DEFENDER_STATE_DIR").filter(|s| !s.is_empty()) {
+        if let Some(dir) = std::env::var_os(ENV_STATE_DIR).filter(|s| !s.is_empty()) {
             config.state_dir = PathBuf::from(dir);
         }
         Ok(Some(config))

@@ -1,4 +1,5 @@
-//! The only place with `unsafe`: thin wrappers over the Linux system calls the defender needs.
+//! The library's only place with `unsafe` (the test helper `defender-probe` has its own raw
+//! attacks in its binary): thin wrappers over the Linux system calls the defender needs.
 //!
 //! Each wrapper makes one system call, turns the result into a `Result` on the spot and documents
 //! its invariant with a `// SAFETY:` comment. Everything above this module is safe Rust.
@@ -11,14 +12,12 @@
 //! - [`process`]: signals, waiting, `prctl`, pidfds, `poll`.
 //! - [`own_blocks`]: overwrite the defender's own argument and environment blocks (`/proc/PID/cmdline`, `/proc/PID/environ`).
 //! - [`net`]: socket-side calls for the network policy (take, inspect, connect/bind/send in the app's place).
-//! - [`probe`]: raw attacks and workloads for the `defender-probe` test helper.
 
 pub mod bpf;
 pub mod kernel;
 pub mod net;
 pub mod notify;
 pub mod own_blocks;
-pub mod probe;
 pub mod process;
 pub mod ptrace;
 pub mod spawn;
@@ -38,7 +37,7 @@ pub enum SysError {
 
 impl SysError {
     /// Builds the error from `errno` right after a failed call.
-    pub(crate) fn last(op: &'static str, pid: i32) -> SysError {
+    pub fn last(op: &'static str, pid: i32) -> SysError {
         let source = io::Error::last_os_error();
         if source.raw_os_error() == Some(libc::ESRCH) {
             SysError::Vanished { op, pid }

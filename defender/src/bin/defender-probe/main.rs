@@ -8,8 +8,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use defender::sys::probe;
+mod raw;
+
 use defender::sys::SysError;
+use raw as probe;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,13 +1,22 @@
 //! Raw operations for `defender-probe`, the helper that tests and benchmarks run under the
 //! defender: the attacks the defender must stop (racing exec paths, descriptor and memfd execs,
-//! foreign ABIs, escape syscalls) and the benchmark workloads. Kept here so that `unsafe` stays
-//! in this module.
+//! foreign ABIs, escape syscalls) and the benchmark workloads. It belongs to the test helper
+//! binary, not the library, so the defender that ships carries none of this `unsafe`; each
+//! block has its SAFETY comment as in `defender::sys`.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use super::{check, SysError};
+use defender::sys::SysError;
+
+fn check(ret: libc::c_long, op: &'static str, pid: i32) -> Result<libc::c_long, SysError> {
+    if ret < 0 {
+        Err(SysError::last(op, pid))
+    } else {
+        Ok(ret)
+    }
+}
 
 /// NULL-terminated pointer array for argv/envp.
 fn ptrs(items: &[CString]) -> Vec<*const libc::c_char> {
