@@ -9,7 +9,8 @@
 //!   [`guard`]: login throttling, bounded Argon2 work, remembered checks.
 //! - [`hygiene`]: what every response and request body goes through (security headers,
 //!   `Content-Type`); [`serve`]: the local HTTP server's limits.
-//! - [`routes`]: the handlers, one module per area; [`openapi`]: the generated document.
+//! - [`routes`]: the handlers, one module per area; [`query`]: their typed query strings;
+//!   [`openapi`]: the generated document.
 //! - [`error`]: [`ApiError`], the one error type of every handler; [`body`]: bounded JSON bodies.
 //! - [`bootstrap`]: the first admin on an empty store; [`vault`]: Secrets Manager for the
 //!   credentials the transform creates.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod guard;
 pub mod hygiene;
 pub mod openapi;
+pub mod query;
 pub mod routes;
 pub mod serve;
 pub mod server;

@@ -1,9 +1,9 @@
 //! The OpenAPI document, generated from the route annotations and the API types. The answers
-//! every route shares (401/403 where credentials are needed, 415 where a body is taken, 429/503
+//! every route shares (401/403 where credentials are needed, 400/413/415 where a body is taken, 429/503
 //! where a password may be checked) are added by [`CommonResponses`], so no route can miss them.
 
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{Http, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -31,6 +31,7 @@ use crate::routes::{audits, defenders, policies, users};
         protect::api::PolicyBundle, protect::api::DefenderInfo, protect::api::DefenderStatus,
         protect::api::DefenderList, protect::api::DefenderDefaults,
         protect::api::AuditPage, protect::audit::AuditKind, protect::policy::Effect,
+        protect::policy::Startup, protect::pattern::Pattern,
     )),
     modifiers(&Security, &CommonResponses),
 )]
@@ -79,6 +80,12 @@ impl Modify for CommonResponses {
                         "415",
                         "The body is not sent as `Content-Type: application/json`",
                     );
+                    Self::add(op, "413", "The body is larger than the route accepts");
+                    Self::add(
+                        op,
+                        "400",
+                        "The body is not valid; the error names the bad field",
+                    );
                 }
                 if secured {
                     Self::add(op, "401", "No, unknown or expired credentials");
@@ -110,6 +117,18 @@ impl Modify for Security {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "defender",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A defender token (from POST /api/v1/defenders/install-bundle), sent as \
+                         `Authorization: Bearer TOKEN`",
+                    ))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "basic",

@@ -560,9 +560,14 @@ async fn openapi_lists_every_route() {
             })
             .collect()
     };
-    for route in [
-        "/api/v1/audits/runtime/app-embedded",
-        "/api/v1/audits/firewall/app/app-embedded",
+    // Typed as the handlers parse them: the page size an integer with its bounds, the kind the
+    // route's own kinds.
+    for (route, kinds) in [
+        (
+            "/api/v1/audits/runtime/app-embedded",
+            json!(["process", "dns", "network", "listen"]),
+        ),
+        ("/api/v1/audits/firewall/app/app-embedded", json!(["cnaf"])),
     ] {
         let ps = params(route);
         let names: Vec<&str> = ps.iter().map(|(n, _)| n.as_str()).collect();
@@ -572,24 +577,29 @@ async fn openapi_lists_every_route() {
                 "task",
                 "container",
                 "image",
-                "kind",
                 "effect",
                 "rule",
                 "since",
                 "limit",
-                "cursor"
+                "cursor",
+                "kind"
             ],
             "{route}"
         );
         let schema = |n: &str| {
             ps.iter()
                 .find(|(x, _)| x == n)
-                .map(|(_, s)| s["$ref"].clone())
+                .map(|(_, s)| s.clone())
+                .unwrap_or_default()
         };
-        assert_eq!(schema("effect"), Some(json!("#/components/schemas/Effect")));
         assert_eq!(
-            schema("kind"),
-            Some(json!("#/components/schemas/AuditKind"))
+            schema("effect"),
+            json!({"$ref": "#/components/schemas/Effect"})
+        );
+        assert_eq!(schema("kind"), json!({"type": "string", "enum": kinds}));
+        assert_eq!(
+            schema("limit"),
+            json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})
         );
     }
     let ps = params("/api/v1/defenders");
@@ -600,7 +610,10 @@ async fn openapi_lists_every_route() {
                 "status".to_string(),
                 json!({"$ref": "#/components/schemas/DefenderStatus"})
             ),
-            ("limit".to_string(), json!({"type": "string"})),
+            (
+                "limit".to_string(),
+                json!({"type": "integer", "minimum": 1, "maximum": 500, "default": 100})
+            ),
             ("cursor".to_string(), json!({"type": "string"})),
         ]
     );

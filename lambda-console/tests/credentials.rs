@@ -360,7 +360,10 @@ async fn absurd_counters_and_identities_are_refused_and_stored_sums_never_break_
     let mut b = batch("d2", vec![]);
     b["defender"]["instance"] = json!("x".repeat(513));
     let r = call(&c.app, Method::POST, AUDITS, Some(&c.defender), Some(b)).await;
-    assert_eq!(r.body["error"], "defender.instance: longer than 512 bytes");
+    assert_eq!(
+        r.body["error"],
+        "defender.instance: longer than 512 characters"
+    );
     let r = call(
         &c.app,
         Method::GET,

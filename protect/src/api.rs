@@ -103,7 +103,11 @@ pub struct TokenResponse {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUser {
+    /// 1-64 of `A-Z a-z 0-9 . _ @ -`.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._@-]{1,64}$"))]
     pub username: String,
+    /// 12 to 1024 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: String,
     pub role: Role,
 }
@@ -116,12 +120,18 @@ pub struct UserInfo {
     pub role: Role,
 }
 
-/// `POST /api/v1/defenders/install-bundle` body (optional).
+/// `POST /api/v1/defenders/install-bundle` body (optional). Unknown fields are refused.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstallBundleRequest {
-    /// A label for the credential (e.g. the service it is for).
+    /// A label for the credential (e.g. the service it is for): at most 128 printable
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub name: Option<String>,
     /// What the credential may speak for; absent: every task in every cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,18 +208,51 @@ pub const CNAF_POLICY_PATH: &str = "/api/v1/policies/firewall/app/app-embedded";
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DefenderIdentity {
     /// Task definition family (`DEFENDER_TASK_FAMILY`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 512,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
     pub task: String,
     /// Container name (`DEFENDER_CONTAINER_NAME`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 512,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
     pub container: String,
     /// Image (`DEFENDER_IMAGE`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 512,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
     pub image: String,
     /// The running task (e.g. its ARN or id), to tell replicas apart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 512, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub instance: Option<String>,
     /// The defender's version.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 64, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub version: String,
 }
+
+/// A JSON Schema `pattern` for a required identity field: printable text with something other
+/// than whitespace in it (the console trims identity fields).
+pub const IDENTITY_REGEX: &str = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$";
 
 /// `POST /api/v1/defender/audits` body: at most [`MAX_BATCH_RECORDS`] records and
 /// [`MAX_BATCH_BYTES`] bytes. Posting the same `batch_id` again is accepted and stores nothing.
@@ -217,12 +260,14 @@ pub struct DefenderIdentity {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditBatch {
     /// Unique per batch (1-128 of `A-Z a-z 0-9 . _ : -`); a retry reuses it.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._:-]{1,128}$"))]
     pub batch_id: String,
     pub defender: DefenderIdentity,
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>, max_items = 1000))]
     pub records: Vec<AuditRecord>,
     /// Records the defender had to drop (queue full) since its last accepted batch.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(maximum = 1_000_000_000_000_u64))]
     pub dropped: u64,
 }
 

@@ -27,16 +27,17 @@ fn any() -> Vec<Pattern> {
 /// The task families and clusters a defender credential may speak for. A missing field is
 /// `["*"]`; an empty list is refused (it would read as "nothing" but match everything).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CredentialScope {
     /// Task definition family patterns, e.g. `payments-*`.
     #[serde(default = "any")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
     pub tasks: Vec<Pattern>,
     /// ECS cluster name patterns. Anything but `*` needs the defender to know its task ARN
     /// (ECS task metadata), which names the cluster.
     #[serde(default = "any")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
     pub clusters: Vec<Pattern>,
 }
 

@@ -51,6 +51,29 @@ fn pieces(lower: &str) -> Vec<Box<[u8]>> {
         .collect()
 }
 
+/// A JSON Schema `pattern` for text without control characters (Unicode category Cc, as
+/// [`char::is_control`]), the rule of every pattern and identity field.
+pub const NO_CONTROL_REGEX: &str = r"^[^\u0000-\u001f\u007f-\u009f]*$";
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Pattern {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(SchemaType::new(Type::String))
+            .description(Some(
+                "A case-insensitive pattern; `*` matches any run of characters",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(MAX_PATTERN_LEN))
+            .pattern(Some(NO_CONTROL_REGEX))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Pattern {}
+
 impl Pattern {
     /// Builds a pattern, rejecting empty, over-long or control-character patterns.
     pub fn new(p: &str) -> Result<Pattern, PatternError> {

@@ -1,6 +1,7 @@
 //! `cargo xtask demo` runs the seed scenario on the embedded defaults; `cargo xtask test` prepares
 //! everything the tests need (a Python venv with moto server) and runs the whole test suite.
 
+mod api_fuzz;
 mod demo;
 mod package;
 mod test;

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the README's test command.
 //!
-//! 1. Creates `target/venv` and installs moto server into it (once; kept between runs).
+//! 1. Creates `venv` in the target directory and installs moto server into it (once; kept
+//!    between runs).
 //! 2. Lints the console's AWS SAM template with cfn-lint (from the same venv).
 //! 3. Builds every binary (integration tests run the real binaries).
 //! 4. Runs the whole workspace test suite with `MOTO_SERVER` pointing at the venv's
@@ -8,6 +9,8 @@
 //!    `--no-fail-fast`: one failing test binary does not hide the results of the others.
 //! 5. Runs the defender's kernel-facing suites again as on Fargate's 5.10 kernel
 //!    (`DEFENDER_ASSUME_KERNEL=5.10`: no feature newer than 5.10 is requested), both backends.
+//! 6. Runs Schemathesis (same venv) against a local console and its OpenAPI document
+//!    ([`crate::api_fuzz`]); `cargo xtask test --api-fuzz` runs only this step.
 
 use crate::util::{cargo, root, run as sh};
 use anyhow::{Context, Result};
@@ -29,7 +32,11 @@ const KERNEL_SUITES: &[&str] = &[
 pub const FARGATE_KERNEL: &str = "5.10";
 
 /// The Python packages the tests need, pinned to the versions they are written against.
-const PY_PACKAGES: &[&str] = &["moto[server]==5.1.*", "cfn-lint==1.*"];
+const PY_PACKAGES: &[&str] = &[
+    "moto[server]==5.1.*",
+    "cfn-lint==1.*",
+    "schemathesis==4.32.*",
+];
 
 pub fn run(extra: &[String]) -> Result<()> {
     let moto = ensure_venv().context("preparing moto server and cfn-lint in target/venv")?;
@@ -38,6 +45,10 @@ pub fn run(extra: &[String]) -> Result<()> {
         .current_dir(root())
         .arg("infra/template.yaml"))
     .context("cfn-lint rejected infra/template.yaml")?;
+    if extra == ["--api-fuzz"] {
+        sh(cargo().args(["build", "-p", "lambda-console", "--bin", "lambda-console"]))?;
+        return crate::api_fuzz::run(&crate::api_fuzz::venv_bin(&moto));
+    }
     sh(cargo().args(["build", "--workspace", "--bins"]))?;
     let mut test = cargo();
     test.args(["test", "--workspace", "--no-fail-fast"])
@@ -55,12 +66,15 @@ pub fn run(extra: &[String]) -> Result<()> {
         .env("DEFENDER_ASSUME_KERNEL", FARGATE_KERNEL);
     let assumed = sh(&mut old_kernel)
         .with_context(|| format!("the defender suites assuming kernel {FARGATE_KERNEL}"));
-    all.and(assumed)
+    let fuzz = crate::api_fuzz::run(&crate::api_fuzz::venv_bin(&moto))
+        .context("the console's API against its OpenAPI document");
+    all.and(assumed).and(fuzz)
 }
 
-/// Makes `target/venv` with moto server and cfn-lint in it; returns the path of `moto_server`.
+/// Makes `target/venv` with moto server, cfn-lint and Schemathesis in it; returns the path of
+/// `moto_server`.
 fn ensure_venv() -> Result<PathBuf> {
-    let venv = root().join("target").join("venv");
+    let venv = crate::util::target_dir().join("venv");
     let bin = venv.join("bin");
     let server = bin.join("moto_server");
     let stamp = venv.join(".installed");

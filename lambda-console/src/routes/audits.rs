@@ -1,6 +1,6 @@
 //! Audits: the defenders' batch ingest and the operators' paged queries.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use crate::auth::{sha256_hex, Auditor, Caller, DefenderCaller};
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::query::{self, FirewallKind, PageSize, Params, RuntimeKind};
 use crate::routes::policies;
 use crate::state::AppState;
 use crate::store::{
@@ -33,9 +34,10 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
 
 fn category_of(kind: AuditKind) -> AuditCategory {
-    match kind {
-        AuditKind::Cnaf => AuditCategory::Firewall,
-        _ => AuditCategory::Runtime,
+    if query::is_firewall(kind) {
+        AuditCategory::Firewall
+    } else {
+        AuditCategory::Runtime
     }
 }
 
@@ -45,7 +47,7 @@ fn category_of(kind: AuditKind) -> AuditCategory {
 /// ids are per credential: the same `batch_id` with the same content is acknowledged and
 /// ignored (`duplicate: true`), with other content refused (409).
 #[utoipa::path(post, path = "/api/v1/defender/audits", tag = "defender",
-    security(("bearer" = [])), request_body = AuditBatch,
+    security(("defender" = [])), request_body = AuditBatch,
     responses((status = 200, description = "Stored (or already stored with the same content)", body = AuditBatchAck),
               (status = 400, description = "A field is wrong (e.g. `dropped` over 10^12); the error names its path", body = protect::api::ErrorBody),
               (status = 403, description = "The identity or a record is outside the credential's scope", body = protect::api::ErrorBody),
@@ -173,93 +175,81 @@ pub async fn post_audits(
 }
 
 /// Filters of the audit queries. `task`, `container`, `image` and `rule` are patterns as in
-/// policy scopes: `*` matches any run of characters, the rest matches ignoring case.
+/// policy scopes: `*` matches any run of characters, the rest matches ignoring case. The `kind`
+/// filter is route's own ([`RuntimeKindFilter`], [`FirewallKindFilter`]).
 #[derive(Deserialize, Debug, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     /// Task definition family pattern, e.g. `twistlock-fargate-*`.
+    #[param(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub task: Option<String>,
     /// Container name pattern.
+    #[param(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub container: Option<String>,
     /// Image reference pattern, e.g. `*/nginx:*`.
+    #[param(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub image: Option<String>,
-    /// `process`, `dns`, `network`, `listen` (runtime) or `cnaf` (firewall).
-    #[param(value_type = Option<AuditKind>)]
-    pub kind: Option<String>,
     /// The effect applied.
-    #[param(value_type = Option<Effect>)]
-    pub effect: Option<String>,
+    #[serde(default, deserialize_with = "query::value")]
+    pub effect: Option<Effect>,
     /// Rule name pattern (an exact name matches itself, ignoring case).
+    #[param(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub rule: Option<String>,
     /// RFC 3339 time; only audits at or after it.
+    #[param(format = DateTime)]
     pub since: Option<String>,
-    /// Page size, 1-1000 (default 100). A filtered page may hold fewer audits, even none, and
-    /// still carry `next_cursor`: follow it until it is absent.
-    pub limit: Option<String>,
+    /// Page size. A filtered page may hold fewer audits, even none, and still carry
+    /// `next_cursor`: follow it until it is absent.
+    #[serde(default, deserialize_with = "query::value")]
+    #[param(schema_with = AuditPageSize::schema)]
+    pub limit: Option<AuditPageSize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-/// The `kind` values, as `AuditKind` spells them.
-const KINDS: [AuditKind; 5] = [
-    AuditKind::Process,
-    AuditKind::Dns,
-    AuditKind::Network,
-    AuditKind::Listen,
-    AuditKind::Cnaf,
-];
+/// Page size of the audit queries: 1 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
+pub type AuditPageSize = PageSize<{ DEFAULT_LIMIT }, { MAX_LIMIT }>;
 
-/// A query parameter, trimmed; empty means absent.
-fn param(v: Option<&str>) -> Option<&str> {
-    v.map(str::trim).filter(|s| !s.is_empty())
+/// `kind` of the runtime audits.
+#[derive(Deserialize, Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RuntimeKindFilter {
+    /// Only audits of this kind.
+    #[serde(default, deserialize_with = "query::value")]
+    #[param(schema_with = RuntimeKind::schema)]
+    pub kind: Option<RuntimeKind>,
+}
+
+/// `kind` of the CNAF audits.
+#[derive(Deserialize, Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FirewallKindFilter {
+    /// Only audits of this kind.
+    #[serde(default, deserialize_with = "query::value")]
+    #[param(schema_with = FirewallKind::schema)]
+    pub kind: Option<FirewallKind>,
 }
 
 /// A pattern parameter, checked as policy scope patterns are.
 fn pattern_param(name: &str, v: Option<&str>) -> Result<Option<Pattern>, ApiError> {
-    param(v)
-        .map(|p| Pattern::new(p).map_err(|e| ApiError::field(name, e.to_string())))
+    v.map(|p| Pattern::new(p).map_err(|e| ApiError::field(name, e.to_string())))
         .transpose()
-}
-
-fn effect_param(v: Option<&str>) -> Result<Option<Effect>, ApiError> {
-    let Some(e) = param(v) else {
-        return Ok(None);
-    };
-    Effect::ALL
-        .into_iter()
-        .find(|x| x.as_str() == e)
-        .map(Some)
-        .ok_or_else(|| {
-            let all: Vec<&str> = Effect::ALL.iter().map(|x| x.as_str()).collect();
-            ApiError::field(
-                "effect",
-                format!("unknown effect {e:?}; expected one of {}", all.join(", ")),
-            )
-        })
-}
-
-fn kind_param(v: Option<&str>, category: AuditCategory) -> Result<Option<AuditKind>, ApiError> {
-    let Some(k) = param(v) else {
-        return Ok(None);
-    };
-    let parsed: AuditKind = k.parse().map_err(|e: String| ApiError::field("kind", e))?;
-    if category_of(parsed) != category {
-        let on_route: Vec<&str> = KINDS
-            .iter()
-            .filter(|k| category_of(**k) == category)
-            .map(|k| k.as_str())
-            .collect();
-        let expected = match on_route.split_last() {
-            Some((last, [])) => last.to_string(),
-            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-            None => String::new(),
-        };
-        return Err(ApiError::field(
-            "kind",
-            format!("{k:?} audits are not on this route; expected {expected}"),
-        ));
-    }
-    Ok(Some(parsed))
 }
 
 /// Version of the `next_cursor` format.
@@ -326,12 +316,13 @@ fn decode_cursor(cursor: &str, category: AuditCategory) -> Result<String, ApiErr
 
 fn parse_filter(
     f: AuditFilter,
+    kind: Option<AuditKind>,
     category: AuditCategory,
     state: &AppState,
 ) -> Result<AuditQuery, ApiError> {
     let now = Utc::now();
     let oldest = (now - state.settings().audit_retention).timestamp_millis();
-    let since_ms = match param(f.since.as_deref()) {
+    let since_ms = match f.since.as_deref() {
         None => oldest,
         Some(s) => DateTime::parse_from_rfc3339(s)
             .map_err(|_| {
@@ -343,19 +334,8 @@ fn parse_filter(
             .timestamp_millis()
             .max(oldest),
     };
-    let limit = match param(f.limit.as_deref()) {
-        None => DEFAULT_LIMIT,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(ApiError::field(
-                    "limit",
-                    format!("{s:?} is not a whole number from 1 to {MAX_LIMIT}"),
-                ))
-            }
-        },
-    };
-    let before_sk = match f.cursor.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let limit = AuditPageSize::get(f.limit);
+    let before_sk = match f.cursor.as_deref() {
         None => None,
         Some(c) => Some(decode_cursor(c, category)?),
     };
@@ -365,8 +345,8 @@ fn parse_filter(
             task: pattern_param("task", f.task.as_deref())?,
             container: pattern_param("container", f.container.as_deref())?,
             image: pattern_param("image", f.image.as_deref())?,
-            kind: kind_param(f.kind.as_deref(), category)?,
-            effect: effect_param(f.effect.as_deref())?,
+            kind,
+            effect: f.effect,
             rule: pattern_param("rule", f.rule.as_deref())?,
         },
         since_ms,
@@ -380,9 +360,10 @@ fn parse_filter(
 async fn query(
     state: &AppState,
     filter: AuditFilter,
+    kind: Option<AuditKind>,
     category: AuditCategory,
 ) -> Result<Response, ApiError> {
-    let mut q = parse_filter(filter, category, state)?;
+    let mut q = parse_filter(filter, kind, category, state)?;
     let limit = q.limit;
     // One more than the page: if it exists, there is a next page.
     q.limit = limit + 1;
@@ -423,26 +404,26 @@ async fn query(
 
 /// Runtime audits (process, DNS, network, listen), newest first.
 #[utoipa::path(get, path = "/api/v1/audits/runtime/app-embedded", tag = "audits",
-    security(("bearer" = []), ("basic" = [])), params(AuditFilter),
+    security(("bearer" = []), ("basic" = [])), params(AuditFilter, RuntimeKindFilter),
     responses((status = 200, body = AuditPage), (status = 400, body = protect::api::ErrorBody)))]
 pub async fn runtime_audits(
     _c: Caller<Auditor>,
     State(state): State<AppState>,
-    filter: Result<Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
+    Params(f): Params<AuditFilter>,
+    Params(k): Params<RuntimeKindFilter>,
 ) -> Result<Response, ApiError> {
-    let Query(f) = filter?;
-    query(&state, f, AuditCategory::Runtime).await
+    query(&state, f, k.kind.map(|k| k.0), AuditCategory::Runtime).await
 }
 
 /// CNAF audits, newest first.
 #[utoipa::path(get, path = "/api/v1/audits/firewall/app/app-embedded", tag = "audits",
-    security(("bearer" = []), ("basic" = [])), params(AuditFilter),
+    security(("bearer" = []), ("basic" = [])), params(AuditFilter, FirewallKindFilter),
     responses((status = 200, body = AuditPage), (status = 400, body = protect::api::ErrorBody)))]
 pub async fn firewall_audits(
     _c: Caller<Auditor>,
     State(state): State<AppState>,
-    filter: Result<Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
+    Params(f): Params<AuditFilter>,
+    Params(k): Params<FirewallKindFilter>,
 ) -> Result<Response, ApiError> {
-    let Query(f) = filter?;
-    query(&state, f, AuditCategory::Firewall).await
+    query(&state, f, k.kind.map(|k| k.0), AuditCategory::Firewall).await
 }

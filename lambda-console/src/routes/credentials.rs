@@ -1,7 +1,7 @@
 //! Defender credentials: the list (never a token or its hash) and revocation. Credentials are
 //! created by `POST /api/v1/defenders/install-bundle` ([`super::defenders::install_bundle`]).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::auth::{Caller, Manager};
 use crate::error::ApiError;
+use crate::query::{self, PageSize, Params};
 use crate::state::AppState;
 
 /// Default page size of the credentials list.
@@ -17,12 +18,17 @@ pub const DEFAULT_PAGE: usize = 100;
 /// Largest page of the credentials list.
 pub const MAX_PAGE: usize = 1000;
 
+/// Page size of the credentials list.
+pub type CredentialsPageSize = PageSize<{ DEFAULT_PAGE }, { MAX_PAGE }>;
+
 /// Page of the credentials list.
 #[derive(Deserialize, Debug, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CredentialPage {
-    /// Page size, 1-1000 (default 100).
-    pub limit: Option<String>,
+    /// Page size.
+    #[serde(default, deserialize_with = "query::value")]
+    #[param(schema_with = CredentialsPageSize::schema)]
+    pub limit: Option<CredentialsPageSize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
@@ -36,15 +42,9 @@ pub struct CredentialPage {
 pub async fn list_credentials(
     _c: Caller<Manager>,
     State(state): State<AppState>,
-    query: Result<Query<CredentialPage>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<CredentialPage>,
 ) -> Result<axum::Json<CredentialList>, ApiError> {
-    let Query(q) = query?;
-    let page = super::Page::parse(
-        q.limit.as_deref(),
-        q.cursor.as_deref(),
-        DEFAULT_PAGE,
-        MAX_PAGE,
-    )?;
+    let page = super::Page::new(CredentialsPageSize::get(q.limit), q.cursor.as_deref())?;
     let rows = state
         .store()
         .list_credentials(page.after.clone(), page.limit + 1)

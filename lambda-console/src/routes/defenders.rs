@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, WARNING};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use crate::auth::{new_id, new_token, Auditor, Caller, Manager, DEFENDER_PREFIX};
 use crate::body::{parse_json, read_bounded};
 use crate::error::ApiError;
+use crate::query::{self, PageSize, Params, Port};
 use crate::state::{AppState, CACHE_CAP};
 use crate::store::{
     defender_key, DefenderContact, DefenderCredential, TokenRecord, TokenSubject, TouchOutcome,
@@ -92,16 +93,21 @@ pub const DEFAULT_DEFENDERS_PAGE: usize = 100;
 /// page stays far below Lambda's 6 MB response limit).
 pub const MAX_DEFENDERS_PAGE: usize = 500;
 
+/// Page size of the defenders list.
+pub type DefendersPageSize = PageSize<{ DEFAULT_DEFENDERS_PAGE }, { MAX_DEFENDERS_PAGE }>;
+
 /// Filter and page of the defenders list.
 #[derive(Deserialize, Debug, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DefenderFilter {
     /// Only defenders with this status. A filtered page may hold fewer defenders, even none,
     /// and still carry `next_cursor`: follow it until it is absent.
-    #[param(value_type = Option<DefenderStatus>)]
-    pub status: Option<String>,
-    /// Page size, 1-500 (default 100).
-    pub limit: Option<String>,
+    #[serde(default, deserialize_with = "query::value")]
+    pub status: Option<DefenderStatus>,
+    /// Page size.
+    #[serde(default, deserialize_with = "query::value")]
+    #[param(schema_with = DefendersPageSize::schema)]
+    pub limit: Option<DefendersPageSize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
@@ -118,25 +124,10 @@ pub struct DefenderFilter {
 pub async fn list_defenders(
     _c: Caller<Auditor>,
     State(state): State<AppState>,
-    filter: Result<Query<DefenderFilter>, axum::extract::rejection::QueryRejection>,
+    Params(f): Params<DefenderFilter>,
 ) -> Result<axum::Json<DefenderList>, ApiError> {
-    let Query(f) = filter?;
-    let wanted = match f.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(DefenderStatus::parse(s).ok_or_else(|| {
-            let all: Vec<&str> = DefenderStatus::ALL.iter().map(|d| d.as_str()).collect();
-            ApiError::field(
-                "status",
-                format!("unknown status {s:?}; expected one of {}", all.join(", ")),
-            )
-        })?),
-    };
-    let page = super::Page::parse(
-        f.limit.as_deref(),
-        f.cursor.as_deref(),
-        DEFAULT_DEFENDERS_PAGE,
-        MAX_DEFENDERS_PAGE,
-    )?;
+    let wanted = f.status;
+    let page = super::Page::new(DefendersPageSize::get(f.limit), f.cursor.as_deref())?;
     let rows = state
         .store()
         .list_defenders(page.after.clone(), page.limit + 1)
@@ -181,7 +172,7 @@ pub async fn defaults(
 /// speak for every task in every cluster; the answer echoes the scope and a `Warning` header
 /// says so. The token is shown once; the console keeps its hash.
 #[utoipa::path(post, path = "/api/v1/defenders/install-bundle", tag = "defenders",
-    security(("bearer" = []), ("basic" = [])), request_body(content = InstallBundleRequest, description = "optional"),
+    security(("bearer" = []), ("basic" = [])), request_body(content = Option<InstallBundleRequest>, description = "optional", content_type = "application/json"),
     responses((status = 201, body = InstallBundle),
               (status = 400, description = "The error names the bad field (`scope.tasks[0]: ...`)", body = protect::api::ErrorBody),
               (status = 403, body = protect::api::ErrorBody)))]
@@ -191,7 +182,7 @@ pub async fn install_bundle(
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let body = read_bounded(req, 16 * 1024).await?;
-    let request = if body.iter().all(u8::is_ascii_whitespace) {
+    let request = if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
         serde_json::Value::Object(serde_json::Map::new())
     } else {
         parse_json::<serde_json::Value>(&body)?
@@ -214,7 +205,7 @@ pub async fn install_bundle(
     let name = match fields.get("name") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(name))
-            if name.len() <= 128 && !name.chars().any(char::is_control) =>
+            if name.chars().count() <= 128 && !name.chars().any(char::is_control) =>
         {
             Some(name.clone())
         }
@@ -291,6 +282,7 @@ pub async fn mint_credential(
 #[serde(rename_all = "camelCase")]
 pub struct TransformQuery {
     /// The console address defenders use: `HOST[:PORT]` (https assumed) or a full URL.
+    #[param(required = true, min_length = 1, pattern = r"\S")]
     pub consoleaddr: Option<String>,
     /// Defender image; default: the console's `CONSOLE_DEFENDER_IMAGE`, else
     /// `fargate-defender:VERSION` (this console's version).
@@ -301,11 +293,16 @@ pub struct TransformQuery {
     pub token_secret_arn: Option<String>,
     /// Startup mode of a fresh container while no policy is known (`DEFENDER_STARTUP`):
     /// `availability` or `security`.
-    pub startup: Option<String>,
+    #[serde(default, deserialize_with = "query::value")]
+    pub startup: Option<Startup>,
     /// CNAF external port (with `appPort`).
-    pub cnaf_port: Option<u16>,
-    /// The app's port behind CNAF.
-    pub app_port: Option<u16>,
+    #[serde(default, deserialize_with = "query::value")]
+    #[param(value_type = Option<u16>, minimum = 1)]
+    pub cnaf_port: Option<Port>,
+    /// The app's port behind CNAF (with `cnafPort`).
+    #[serde(default, deserialize_with = "query::value")]
+    #[param(value_type = Option<u16>, minimum = 1)]
+    pub app_port: Option<Port>,
     /// Container CNAF runs in (when the task has several app containers).
     pub cnaf_container: Option<String>,
     /// Comma-separated containers whose image has no ENTRYPOINT.
@@ -351,10 +348,9 @@ fn list(v: Option<String>) -> Vec<String> {
 pub async fn transform(
     caller: Caller<Manager>,
     State(state): State<AppState>,
-    query: Result<Query<TransformQuery>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<TransformQuery>,
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query?;
     let addr = q
         .consoleaddr
         .as_deref()
@@ -376,18 +372,10 @@ pub async fn transform(
         .clone()
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| state.settings().defender_image.clone());
-    let startup = match q.startup.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(s) => Some(Startup::parse(s).ok_or_else(|| {
-            ApiError::field(
-                "startup",
-                "must be availability (start at once) or security (wait for the policy)",
-            )
-        })?),
-    };
+    let startup = q.startup;
     let cnaf = match (q.cnaf_port, q.app_port) {
         (None, None) => None,
-        (Some(external_port), Some(app_port)) => Some(CnafOptions {
+        (Some(Port(external_port)), Some(Port(app_port))) => Some(CnafOptions {
             external_port,
             app_port,
             container: q.cnaf_container.clone(),

@@ -22,34 +22,18 @@ use crate::auth::{Auditor, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A page of a key-ordered list: `limit` rows after key `after` (from `?limit=&cursor=`).
+/// A page of a key-ordered list: `limit` rows after key `after` (from `?limit=&cursor=`, see
+/// [`crate::query::PageSize`]).
 pub(crate) struct Page {
     pub(crate) limit: usize,
     pub(crate) after: Option<String>,
 }
 
 impl Page {
-    /// Reads `limit` (1 to `max`, default `default`) and `cursor` (a `next_cursor` this console
-    /// issued: the base64url of the last key of the previous page).
-    pub(crate) fn parse(
-        limit: Option<&str>,
-        cursor: Option<&str>,
-        default: usize,
-        max: usize,
-    ) -> Result<Page, ApiError> {
-        let limit = match limit.map(str::trim).filter(|s| !s.is_empty()) {
-            None => default,
-            Some(s) => match s.parse::<usize>() {
-                Ok(n) if (1..=max).contains(&n) => n,
-                _ => {
-                    return Err(ApiError::field(
-                        "limit",
-                        format!("{s:?} is not a whole number from 1 to {max}"),
-                    ))
-                }
-            },
-        };
-        let after = match cursor.map(str::trim).filter(|s| !s.is_empty()) {
+    /// A page of `limit` rows after `cursor` (a `next_cursor` this console issued: the
+    /// base64url of the last key of the previous page).
+    pub(crate) fn new(limit: usize, cursor: Option<&str>) -> Result<Page, ApiError> {
+        let after = match cursor {
             None => None,
             Some(c) => Some(
                 URL_SAFE_NO_PAD

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, ETAG, IF_MATCH, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::auth::{Admin, Auditor, Caller, DefenderCaller};
 use crate::body::read_bounded;
 use crate::error::ApiError;
+use crate::query::Params;
 use crate::state::AppState;
 use crate::store::{PolicyKind, StoredPolicy};
 
@@ -280,14 +281,31 @@ pub async fn put_cnaf(
 #[into_params(parameter_in = Query)]
 pub struct PolicyQuery {
     /// Task definition family.
+    #[param(
+        required = true,
+        max_length = 512,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub task: Option<String>,
     /// Container name.
+    #[param(
+        required = true,
+        max_length = 512,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub container: Option<String>,
     /// Image.
+    #[param(
+        required = true,
+        max_length = 512,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub image: Option<String>,
     /// The running task (ARN or id), to tell replicas apart in `GET /api/v1/defenders`.
+    #[param(max_length = 512, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub instance: Option<String>,
     /// The defender's version.
+    #[param(max_length = 64, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub version: Option<String>,
 }
 
@@ -306,11 +324,15 @@ pub fn scope_field(name: &str, value: Option<&str>) -> Result<String, ApiError> 
 /// Longest defender version accepted.
 const MAX_VERSION_LEN: usize = 64;
 
-/// An optional identity field: trimmed, empty means absent, at most `max` bytes, printable.
+/// An optional identity field: trimmed, empty means absent, at most `max` characters,
+/// printable.
 fn optional_field(name: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) if v.len() > max => Err(ApiError::field(name, format!("longer than {max} bytes"))),
+        Some(v) if v.chars().count() > max => Err(ApiError::field(
+            name,
+            format!("longer than {max} characters"),
+        )),
         Some(v) if v.chars().any(char::is_control) => Err(ApiError::field(
             name,
             "contains a control character; identity fields are printable text",
@@ -348,7 +370,7 @@ pub fn scope_refused(credential: &str, e: &protect::credential::ScopeError) -> A
 
 /// The rules for the caller's scope: `{"runtime": RuntimePolicy, "cnaf": CnafPolicy}`.
 #[utoipa::path(get, path = "/api/v1/defender/policy", tag = "defender",
-    security(("bearer" = [])), params(PolicyQuery),
+    security(("defender" = [])), params(PolicyQuery),
     responses((status = 200, description = "Runtime rules matching the scope and the CNAF rule of the task", body = PolicyBundle),
               (status = 304, description = "If-None-Match names the current ETag"),
               (status = 400, body = protect::api::ErrorBody),
@@ -357,10 +379,9 @@ pub fn scope_refused(credential: &str, e: &protect::credential::ScopeError) -> A
 pub async fn defender_policy(
     d: DefenderCaller,
     State(state): State<AppState>,
-    query: Result<Query<PolicyQuery>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<PolicyQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query?;
     let identity = identity(
         "",
         &DefenderIdentity {

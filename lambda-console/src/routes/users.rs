@@ -30,7 +30,7 @@ pub async fn ping() -> &'static str {
 /// Exchanges a username and password (JSON body, or Basic auth) for a bearer token. With a
 /// session token instead, a new token for the same session: it ends when the old one does.
 #[utoipa::path(post, path = "/api/v1/authenticate", tag = "console",
-    request_body(content = AuthenticateRequest, content_type = "application/json"),
+    request_body(content = Option<AuthenticateRequest>, description = "Absent with Basic credentials or a session token", content_type = "application/json"),
     responses((status = 200, body = TokenResponse),
               (status = 400, description = "Malformed body, unknown or duplicate field", body = protect::api::ErrorBody),
               (status = 401, description = "Unknown user or wrong password", body = protect::api::ErrorBody),
@@ -46,25 +46,32 @@ pub async fn authenticate(
     let client = client_addr(&headers, req.extensions());
     let extensions = req.extensions().clone();
     let body = read_bounded(req, 8192).await?;
-    let (username, role, session_end) =
-        if body.iter().all(u8::is_ascii_whitespace) && headers.contains_key(AUTHORIZATION) {
-            match crate::auth::authenticate(&headers, &extensions, &state).await? {
-                Principal::User {
-                    username,
-                    role,
-                    expires_at,
-                } => (username, role, expires_at),
-                Principal::Defender { .. } => {
-                    return Err(ApiError::Forbidden(
-                        "forbidden: a defender token cannot open a user session".to_string(),
-                    ))
-                }
+    // The body is optional: absent (or `null`), the credentials are in `Authorization`.
+    let no_body = body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null";
+    if no_body && !headers.contains_key(AUTHORIZATION) {
+        return Err(ApiError::Unauthorized(
+            "no credentials: send {\"username\": ..., \"password\": ...} as JSON, Basic \
+             credentials, or a session token to renew",
+        ));
+    }
+    let (username, role, session_end) = if no_body {
+        match crate::auth::authenticate(&headers, &extensions, &state).await? {
+            Principal::User {
+                username,
+                role,
+                expires_at,
+            } => (username, role, expires_at),
+            Principal::Defender { .. } => {
+                return Err(ApiError::Forbidden(
+                    "forbidden: a defender token cannot open a user session".to_string(),
+                ))
             }
-        } else {
-            let creds: AuthenticateRequest = parse_json(&body)?;
-            let role = login(&state, client, &creds.username, &creds.password).await?;
-            (creds.username, role, None)
-        };
+        }
+    } else {
+        let creds: AuthenticateRequest = parse_json(&body)?;
+        let role = login(&state, client, &creds.username, &creds.password).await?;
+        (creds.username, role, None)
+    };
     let (token, hash) = new_token(SESSION_PREFIX);
     let now = Utc::now();
     let ttl = chrono::Duration::from_std(state.settings().token_ttl)
@@ -143,7 +150,7 @@ pub fn check_username(name: &str) -> Result<(), ApiError> {
 /// Checks a password's length.
 pub fn check_password(password: &str) -> Result<(), ApiError> {
     let n = password.chars().count();
-    if n < MIN_PASSWORD_LEN || password.len() > MAX_PASSWORD_LEN {
+    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&n) {
         return Err(ApiError::field(
             "password",
             format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters long"),

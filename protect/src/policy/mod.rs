@@ -76,6 +76,7 @@ impl fmt::Display for Effect {
 /// What the app does before a policy has been fetched.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Startup {
     /// Start at once with the last cached (or an empty) policy.
     #[default]
