@@ -134,7 +134,9 @@ pub fn run(venv_bin: &Path) -> Result<()> {
         .arg(&config)
         .arg("run")
         .arg(&spec)
-        .args(["--url", &base, "--checks", "all", "--no-color"])
+        // Every check is on by default (`--checks` is not given, so that the config file's
+        // per-operation settings take effect).
+        .args(["--url", &base, "--no-color"])
         .args(["--max-examples", &MAX_EXAMPLES.to_string()])
         .args(["--seed", &seed.to_string()])
         .args(["--generation-database", "none"])
@@ -144,7 +146,7 @@ pub fn run(venv_bin: &Path) -> Result<()> {
         .env("API_FUZZ_PASSWORD", PASSWORD)
         .env("API_FUZZ_DEFENDER_TOKEN", &defender_token);
     let shown = format!(
-        "{} --config-file {} run {} --url {base} --checks all --max-examples {MAX_EXAMPLES} \
+        "{} --config-file {} run {} --url {base} --max-examples {MAX_EXAMPLES} \
          --seed {seed} --generation-database none (with SCHEMATHESIS_HOOKS=hooks \
          PYTHONPATH=xtask/schemathesis and a console as in xtask/src/api_fuzz.rs)",
         venv_bin.join("schemathesis").display(),
