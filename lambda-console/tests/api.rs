@@ -898,6 +898,16 @@ async fn transform_embeds_the_defender() {
     let r = call_raw(&c.app, Method::POST, uri, Some(&c.admin), td.clone(), &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(r.text.contains("mine/defender:2") && r.text.contains("http://10.0.0.5:8083"));
+    let warned = r
+        .headers
+        .get_all("warning")
+        .iter()
+        .any(|w| w.to_str().unwrap_or_default().contains("is plain HTTP"));
+    assert!(
+        warned,
+        "an http:// console beyond loopback is named: {:?}",
+        r.headers
+    );
 
     let r = call_raw(
         &c.app,

@@ -390,6 +390,9 @@ pub async fn transform(
     let body = read_bounded(req, MAX_TASK_DEFINITION_BYTES).await?;
     let input: serde_json::Value = parse_json(&body)?;
     let mut warnings = Vec::new();
+    if let Some(note) = cleartext_console(&console_url) {
+        warnings.push(note);
+    }
     // No ports named: the task family's CNAF rule gives them (port mapping included).
     let cnaf = match cnaf {
         Some(c) => Some(c),
@@ -536,4 +539,41 @@ where
     }
     options.token_secret_arn = Some(arn);
     Ok(())
+}
+
+/// A warning when defenders would reach the console over plain HTTP beyond this host: their
+/// credential and every audit would cross the network in clear text.
+fn cleartext_console(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!loopback).then(|| {
+        format!(
+            "consoleaddr {url} is plain HTTP: the defender credential and every audit would \
+             cross the network in clear text; use https:// (or HOST alone, which means https)"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cleartext_console;
+
+    #[test]
+    fn plain_http_beyond_loopback_is_named() {
+        assert!(cleartext_console("http://console.example:8083").is_some());
+        assert!(cleartext_console("http://10.0.0.5/api").is_some());
+        assert!(cleartext_console("https://console.example").is_none());
+        assert!(cleartext_console("http://127.0.0.1:8083").is_none());
+        assert!(cleartext_console("http://localhost:8083/x").is_none());
+        assert!(cleartext_console("http://[::1]:8083").is_none());
+        assert!(cleartext_console("http://[2001:db8::1]:8083").is_some());
+    }
 }
