@@ -3,8 +3,9 @@
 //! - Passwords: Argon2id PHC strings ([`hash_password`], [`verify_password`]).
 //! - Tokens: 32 random bytes, base64url, with a prefix (`cst_` session, `cdt_` defender); the
 //!   store keeps only their SHA-256 ([`token_hash`]).
-//! - Extractors: [`Caller<R>`] admits a user whose role is at least `R` (Bearer session token
-//!   or Basic credentials); [`DefenderCaller`] admits only a defender token. Every route but
+//! - Extractors: [`Caller<R>`] admits a user whose role is at least `R` (Bearer session token,
+//!   or Basic credentials on the pipeline routes [`BASIC_ROUTES`]); [`DefenderCaller`] admits
+//!   only a defender token. Every route but
 //!   `_ping` and `authenticate` takes one of them, so the role check cannot be forgotten.
 //! - Sessions act with the user's current role (read at most `token_cache_ttl` ago): a role
 //!   change or a deleted user applies to tokens already issued.
@@ -384,11 +385,50 @@ pub struct Caller<R: MinRole> {
     _min: PhantomData<R>,
 }
 
+/// The routes that accept Basic credentials: what pipelines and `deploy-protected` call (the
+/// transform, credentials for a deployment, the defaults and policies as code). Every other
+/// route needs a session token from `POST /api/v1/authenticate`, so a password is not sent on
+/// every request of an interactive session or a script.
+pub const BASIC_ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/defenders/fargate.json"),
+    ("POST", "/api/v1/defenders/install-bundle"),
+    ("GET", "/api/v1/defenders/defaults"),
+    ("GET", "/api/v1/defenders/credentials"),
+    ("GET", "/api/v1/policies/runtime/app-embedded"),
+    ("PUT", "/api/v1/policies/runtime/app-embedded"),
+    ("GET", "/api/v1/policies/firewall/app/app-embedded"),
+    ("PUT", "/api/v1/policies/firewall/app/app-embedded"),
+    ("GET", "/api/v1/openapi.json"),
+];
+
+fn basic_allowed(parts: &Parts) -> bool {
+    let path = parts.uri.path().trim_end_matches('/');
+    BASIC_ROUTES
+        .iter()
+        .any(|(m, p)| parts.method.as_str() == *m && path == *p)
+}
+
+const BASIC_NOT_HERE: &str = "Basic credentials are accepted only on the pipeline routes (the \
+     transform, install-bundle, defaults, credentials list, policies, openapi.json); log in with \
+     POST /api/v1/authenticate and send `Authorization: Bearer TOKEN`";
+
 impl<R: MinRole> FromRequestParts<AppState> for Caller<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match authenticate(&parts.headers, &parts.extensions, state).await? {
+        let principal = authenticate(&parts.headers, &parts.extensions, state).await?;
+        // Basic credentials (a user without a session end) only where pipelines need them.
+        if matches!(
+            principal,
+            Principal::User {
+                expires_at: None,
+                ..
+            }
+        ) && !basic_allowed(parts)
+        {
+            return Err(ApiError::Unauthorized(BASIC_NOT_HERE));
+        }
+        match principal {
             Principal::User { username, role, .. } if role >= R::ROLE => Ok(Caller {
                 username,
                 role,

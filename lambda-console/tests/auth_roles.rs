@@ -302,9 +302,32 @@ async fn authenticate_with_json_and_basic() {
     let r = call(&c.app, Method::GET, "/api/v1/defenders", Some(token), None).await;
     assert_eq!(r.status, StatusCode::OK);
 
-    // Basic on an ordinary route (pipelines).
-    let r = call(&c.app, Method::GET, "/api/v1/defenders", Some(&basic), None).await;
+    // Basic on a pipeline route; refused, naming the way, on the others.
+    let r = call(
+        &c.app,
+        Method::GET,
+        "/api/v1/defenders/defaults",
+        Some(&basic),
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
+    for (method, uri) in [
+        (Method::GET, "/api/v1/defenders"),
+        (Method::POST, "/api/v1/users"),
+        (Method::GET, "/api/v1/audits/runtime/app-embedded"),
+        (Method::DELETE, "/api/v1/defenders/credentials/x"),
+    ] {
+        let r = call(&c.app, method, uri, Some(&basic), None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(
+            r.body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("POST /api/v1/authenticate")),
+            "{uri}: {}",
+            r.text
+        );
+    }
     let bad = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode("admin:nope")
@@ -543,6 +566,18 @@ async fn openapi_lists_every_route() {
             .is_some_and(|d| d.contains("new defender")),
         "{defender_429}"
     );
+    // Basic credentials are documented exactly where the server takes them.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("path item") {
+            let documented = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|req| req.get("basic").is_some()));
+            let accepted = lambda_console::auth::BASIC_ROUTES
+                .iter()
+                .any(|(m, p)| m.eq_ignore_ascii_case(method) && p == path);
+            assert_eq!(documented, accepted, "{method} {path}: basic security");
+        }
+    }
     assert!(r.body["components"]["schemas"]["AuditBatch"].is_object());
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
 

@@ -164,13 +164,27 @@ async fn basic_auth_is_verified_once_per_cache_period() {
     let creds = basic("pipeline", &password);
     let first = {
         let start = Instant::now();
-        let r = call(&c.app, Method::GET, "/api/v1/defenders", Some(&creds), None).await;
+        let r = call(
+            &c.app,
+            Method::GET,
+            "/api/v1/defenders/defaults",
+            Some(&creds),
+            None,
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         start.elapsed()
     };
     let start = Instant::now();
     for _ in 0..20 {
-        let r = call(&c.app, Method::GET, "/api/v1/defenders", Some(&creds), None).await;
+        let r = call(
+            &c.app,
+            Method::GET,
+            "/api/v1/defenders/defaults",
+            Some(&creds),
+            None,
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     }
     let cached = start.elapsed();
@@ -182,7 +196,7 @@ async fn basic_auth_is_verified_once_per_cache_period() {
     let r = call(
         &c.app,
         Method::GET,
-        "/api/v1/defenders",
+        "/api/v1/defenders/defaults",
         Some(&basic("pipeline", "wrong-password-1")),
         None,
     )

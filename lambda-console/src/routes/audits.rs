@@ -404,7 +404,7 @@ async fn query(
 
 /// Runtime audits (process, DNS, network, listen), newest first.
 #[utoipa::path(get, path = "/api/v1/audits/runtime/app-embedded", tag = "audits",
-    security(("bearer" = []), ("basic" = [])), params(AuditFilter, RuntimeKindFilter),
+    security(("bearer" = [])), params(AuditFilter, RuntimeKindFilter),
     responses((status = 200, body = AuditPage), (status = 400, body = protect::api::ErrorBody)))]
 pub async fn runtime_audits(
     _c: Caller<Auditor>,
@@ -417,7 +417,7 @@ pub async fn runtime_audits(
 
 /// CNAF audits, newest first.
 #[utoipa::path(get, path = "/api/v1/audits/firewall/app/app-embedded", tag = "audits",
-    security(("bearer" = []), ("basic" = [])), params(AuditFilter, FirewallKindFilter),
+    security(("bearer" = [])), params(AuditFilter, FirewallKindFilter),
     responses((status = 200, body = AuditPage), (status = 400, body = protect::api::ErrorBody)))]
 pub async fn firewall_audits(
     _c: Caller<Auditor>,

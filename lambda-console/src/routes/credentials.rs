@@ -60,7 +60,7 @@ pub async fn list_credentials(
 /// instance that answers, within `token_cache_ttl` — 10 s, one defender poll — on others).
 /// Revoking again changes nothing.
 #[utoipa::path(delete, path = "/api/v1/defenders/credentials/{id}", tag = "defenders",
-    security(("bearer" = []), ("basic" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "The credential's id (from the install bundle or the list)")),
     responses((status = 204, description = "Revoked"),
               (status = 403, description = "Needs role defender-manager or admin", body = protect::api::ErrorBody),

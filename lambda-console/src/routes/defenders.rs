@@ -118,7 +118,7 @@ pub struct DefenderFilter {
 /// `CONSOLE_DEFENDER_STALE_SECONDS`, default 10 min) or `disconnected`. Defenders not heard
 /// from within the audit retention are forgotten.
 #[utoipa::path(get, path = "/api/v1/defenders", tag = "defenders",
-    security(("bearer" = []), ("basic" = [])), params(DefenderFilter),
+    security(("bearer" = [])), params(DefenderFilter),
     responses((status = 200, body = DefenderList), (status = 400, body = protect::api::ErrorBody),
               (status = 401, body = protect::api::ErrorBody)))]
 pub async fn list_defenders(

@@ -161,7 +161,7 @@ pub fn check_password(password: &str) -> Result<(), ApiError> {
 
 /// Creates a user.
 #[utoipa::path(post, path = "/api/v1/users", tag = "console",
-    security(("bearer" = []), ("basic" = [])),
+    security(("bearer" = [])),
     request_body(content = NewUser, content_type = "application/json"),
     responses((status = 201, body = UserInfo),
               (status = 400, body = protect::api::ErrorBody),

@@ -368,8 +368,16 @@ async fn deploy_with_only_environment_settings_takes_everything_from_the_console
     let url = console.url.clone();
     let id = old_id.clone();
     let revoked = tokio::task::spawn_blocking(move || {
+        // A session token: Basic credentials are for the pipeline routes only.
+        let login: Value = ureq::post(&format!("{url}/api/v1/authenticate"))
+            .set("Content-Type", "application/json")
+            .send_string(&json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string())
+            .map_err(|e| e.to_string())?
+            .into_json()
+            .map_err(|e| e.to_string())?;
+        let token = login["token"].as_str().unwrap_or_default().to_string();
         ureq::delete(&format!("{url}/api/v1/defenders/credentials/{id}"))
-            .set("Authorization", &basic("admin", ADMIN_PASSWORD))
+            .set("Authorization", &format!("Bearer {token}"))
             .call()
             .map(|r| r.status())
             .map_err(|e| e.to_string())
