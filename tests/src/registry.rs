@@ -6,6 +6,7 @@
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Where Debian's package puts the registry.
@@ -34,6 +35,11 @@ pub struct LocalRegistry {
 /// Installs Debian's `docker-registry` when it is missing (`apt-get install`, after an
 /// `apt-get update` if the first try fails).
 pub fn ensure_installed() -> Result<PathBuf, RegistryStartError> {
+    // Tests run in parallel; dpkg takes one installer at a time.
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let binary = PathBuf::from(REGISTRY_BINARY);
     if binary.exists() {
         return Ok(binary);
