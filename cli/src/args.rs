@@ -143,6 +143,17 @@ pub struct EmbedFlags {
     /// (repeatable).
     #[arg(long = "no-image-entrypoint", value_name = "NAME")]
     pub no_image_entrypoint: Vec<String>,
+
+    /// Read no registry: a container without entryPoint then needs one written in the task
+    /// definition (or --no-image-entrypoint). Without it, the images of such containers are
+    /// read from their registries (anonymously; plain HTTP only for loopback registries).
+    #[arg(long, conflicts_with = "pin_digests")]
+    pub offline: bool,
+
+    /// Reference every container's image by the digest read from its registry, so the task
+    /// runs exactly the image whose config was used (tag -> digest is reported).
+    #[arg(long)]
+    pub pin_digests: bool,
 }
 
 /// Examples and environment of the deploy mode (`--help`).
@@ -290,6 +301,8 @@ impl EmbedFlags {
                 no_image_entrypoint: self.no_image_entrypoint.clone(),
                 startup: self.startup.map(Startup::from),
                 execution_role_arn: None,
+                images: Default::default(),
+                pin_digests: self.pin_digests,
             },
             console,
             notes,

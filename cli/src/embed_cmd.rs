@@ -43,13 +43,19 @@ pub fn run(
     };
     let resolved = args.embed.resolve(&family).map_err(console_failure)?;
     let mut options = resolved.options;
+    let mut notes = resolved.notes;
+    let mut warnings = Vec::new();
+    if !args.embed.offline {
+        let reading = read_images(&document, &mut options)?;
+        notes.extend(reading.notes);
+        warnings.extend(reading.warnings);
+    }
     let embed = |options: &EmbedOptions| {
         protect::embed::embed(&document, options)
             .map_err(|e| Failure::BadInput(anyhow!(e).context(format!("embedding {source}"))))
     };
     // A task that cannot be protected fails before any credential is made for it.
     let mut output = embed(&options)?;
-    let mut notes = resolved.notes;
     if !args.embed.names_credential() {
         let console = resolved
             .console
@@ -65,12 +71,15 @@ pub fn run(
         options.allow_plain_token = true;
         output = embed(&options)?;
     }
+    for pin in crate::images::pin_lines(&output.pins) {
+        notes.push(format!("pinned {pin}"));
+    }
     for note in &notes {
         writeln!(stderr, "deploy-protected: {note}")
             .context("writing to stderr")
             .map_err(Failure::Runtime)?;
     }
-    for warning in &output.warnings {
+    for warning in warnings.iter().chain(&output.warnings) {
         writeln!(stderr, "deploy-protected: warning: {warning}")
             .context("writing to stderr")
             .map_err(Failure::Runtime)?;
@@ -85,6 +94,25 @@ pub fn run(
         .context("writing the protected task definition to stdout")
         .map_err(Failure::Runtime)?;
     Ok(())
+}
+
+/// Reads the images the document needs (see [`crate::images`]) on a runtime of its own.
+fn read_images(
+    document: &Value,
+    options: &mut EmbedOptions,
+) -> Result<crate::images::Reading, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(Failure::Runtime)?;
+    let resolver = image_registry::Resolver::default();
+    runtime
+        .block_on(crate::images::read_into(document, options, &resolver))
+        .map_err(|e| match e.exit_code() {
+            2 => Failure::BadInput(e.into()),
+            _ => Failure::Runtime(e.into()),
+        })
 }
 
 /// Reads at most [`MAX_INPUT_BYTES`]; more is bad input, a read error is a runtime failure.

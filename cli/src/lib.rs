@@ -4,6 +4,8 @@
 //!   subcommand and [`args::EmbedFlags`], the transform flags shared with the deploy mode.
 //! - [`embed_cmd`]: `deploy-protected embed`: read a task definition, run
 //!   [`protect::embed::embed`], print the protected definition.
+//! - [`images`]: reading the images a task definition needs (ENTRYPOINT, CMD, digest) from
+//!   their registries before the transform, unless `--offline`.
 //! - [`local`]: `deploy-protected local`: run a task definition on the local Docker Engine.
 //! - [`Failure`]: a failed command and its exit code (2 bad usage or input, 1 runtime failure).
 //!
@@ -13,6 +15,7 @@ pub mod args;
 pub mod console;
 pub mod deploy;
 pub mod embed_cmd;
+pub mod images;
 pub mod local;
 
 use args::{Cli, Command};

@@ -130,6 +130,7 @@ fn warnings_go_to_stderr_and_flags_reach_the_transform() {
             "web",
             "--exclude-container",
             "datadog-agent",
+            "--offline",
         ]),
         None,
     );
@@ -200,7 +201,7 @@ fn plain_token_needs_the_explicit_flag() {
 fn bad_task_definition_exits_2_naming_field_and_fix() {
     let doc = br#"{"family":"f","requiresCompatibilities":["FARGATE"],"networkMode":"awsvpc",
         "containerDefinitions":[{"name":"app","image":"i"}]}"#;
-    let out = run(&embed_args(&[]), Some(doc));
+    let out = run(&embed_args(&["--offline"]), Some(doc));
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert_eq!(
@@ -308,6 +309,8 @@ fn help_exits_0_on_stdout() {
         "--cnaf-container",
         "--exclude-container",
         "--no-image-entrypoint",
+        "--offline",
+        "--pin-digests",
         "--startup",
         "--console-user",
         "CONSOLE_URL",

@@ -18,14 +18,19 @@
 //!   `DEFENDER_CNAF_LISTEN` / `DEFENDER_CNAF_UPSTREAM`;
 //! - leaves excluded containers untouched, and log routers whose entrypoint is unknown (with a
 //!   warning that says how to protect them);
+//! - wraps a container without `entryPoint` with its image's own ENTRYPOINT and CMD when the
+//!   caller read the image ([`EmbedOptions::images`], Docker's rules in [`image`]), and with
+//!   [`EmbedOptions::pin_digests`] references every image by the digest that was read;
 //! - is idempotent: embedding its own output again only refreshes image and environment.
 
 mod container;
 mod error;
+pub mod image;
 mod json;
 mod options;
 
 pub use error::TransformError;
+pub use image::{ImageConfig, ImageInfo, Pin};
 pub use options::{CnafOptions, EmbedOptions};
 
 use container::{is_defender_installer, is_wrapped, mapped_port, AppContext};
@@ -115,6 +120,8 @@ pub struct EmbedOutput {
     pub task_definition: Value,
     /// Things that work but deserve attention (plain-text token, unwrapped log routers, ...).
     pub warnings: Vec<String>,
+    /// The image references replaced by digests (`pin_digests`), in container order.
+    pub pins: Vec<Pin>,
 }
 
 /// Embeds the defender into `input` (see the module docs for the rules).
@@ -180,9 +187,17 @@ pub fn embed(input: &Value, options: &EmbedOptions) -> Result<EmbedOutput, Trans
                 });
             }
         } else if is_log_router(c) {
-            // An entryPoint (wrapped or not), or the user's word that a command is the whole
-            // program; wrap_app then checks the rest as for any container.
-            if c.contains_key("entryPoint") || settings.no_image_entrypoint.contains(name) {
+            // An entryPoint (wrapped or not), the user's word that a command is the whole
+            // program, or the image's config; wrap_app then checks the rest as for any
+            // container.
+            let image_read = c
+                .get("image")
+                .and_then(Value::as_str)
+                .is_some_and(|i| settings.images.contains_key(i));
+            if c.contains_key("entryPoint")
+                || settings.no_image_entrypoint.contains(name)
+                || image_read
+            {
                 wrapped.push(i);
             } else {
                 warnings.push(unwrapped_router_warning(&path, name, c));
@@ -258,6 +273,7 @@ pub fn embed(input: &Value, options: &EmbedOptions) -> Result<EmbedOutput, Trans
             warnings.extend(container::wrap_app(c, &path, &names[i], &ctx)?);
         }
     }
+    let pins = pin_digests(list, &containers_path, &names, installer, &settings)?;
     match installer.and_then(|i| list.get_mut(i).map(|c| (i, c))) {
         Some((i, Value::Object(c))) => {
             let path = format!("{containers_path}[{i}]");
@@ -280,7 +296,48 @@ pub fn embed(input: &Value, options: &EmbedOptions) -> Result<EmbedOutput, Trans
     Ok(EmbedOutput {
         task_definition: Value::Object(td),
         warnings,
+        pins,
     })
+}
+
+/// `pin_digests`: every container but the installer references its image by the digest that
+/// was read (an image already named by digest stays).
+fn pin_digests(
+    list: &mut [Value],
+    containers_path: &str,
+    names: &[String],
+    installer: Option<usize>,
+    settings: &options::Settings<'_>,
+) -> Result<Vec<Pin>, TransformError> {
+    let mut pins = Vec::new();
+    if !settings.pin_digests {
+        return Ok(pins);
+    }
+    for (i, c) in list.iter_mut().enumerate() {
+        let Value::Object(c) = c else { continue };
+        let Some(image) = c.get("image").and_then(Value::as_str).map(String::from) else {
+            continue;
+        };
+        if Some(i) == installer || image::is_digest_reference(&image) {
+            continue;
+        }
+        let info = settings
+            .images
+            .get(&image)
+            .ok_or_else(|| TransformError::ImageNotRead {
+                path: format!("{containers_path}[{i}].image"),
+                container: names[i].clone(),
+                image: image.clone(),
+            })?;
+        let pinned = image::pinned_reference(&image, &info.digest);
+        c.insert("image".into(), Value::String(pinned.clone()));
+        pins.push(Pin {
+            container: names[i].clone(),
+            from: image,
+            to: pinned,
+        });
+    }
+    Ok(pins)
 }
 
 /// The task definition object (nulls and read-only fields removed, DescribeTaskDefinition tags

@@ -5,17 +5,20 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::args::{EmbedFlags, NO_CREDENTIAL};
+use crate::images;
 use clap::{Args, ValueEnum};
+use image_registry::Resolver;
 use ipnet::IpNet;
-use protect::embed::EmbedOptions;
+use protect::embed::{EmbedOptions, Pin};
 use serde_json::Value;
+use std::sync::Mutex;
 
 use super::aws::{load_sdk_config, AwsClients, AwsVpc};
 use super::output::{render_plan, render_summary, OutputFormat};
 use super::progress::{self, Progress};
 use super::{
     credential, deploy, exec_role, read_check, CnafIngress, DeployError, DeploySettings, Outcome,
-    TransformFailure, WaitSettings,
+    Transform, TransformFailure, WaitSettings,
 };
 
 /// `--output`.
@@ -182,18 +185,76 @@ pub fn embed_transform<'a>(
     }
 }
 
+/// The deploy mode's transform: reads the images the task definition needs from their
+/// registries (unless offline: no resolver), then `protect::embed`. What was read, the
+/// warnings and the pins go to stderr; the pins are kept for the summary.
+pub struct ImageTransform<'a> {
+    options: &'a EmbedOptions,
+    resolver: Option<&'a Resolver>,
+    pins: Mutex<Vec<Pin>>,
+}
+
+impl<'a> ImageTransform<'a> {
+    /// `resolver: None` reads nothing (`--offline`).
+    pub fn new(options: &'a EmbedOptions, resolver: Option<&'a Resolver>) -> Self {
+        ImageTransform {
+            options,
+            resolver,
+            pins: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The image references the last run replaced by digests.
+    pub fn pins(&self) -> Vec<Pin> {
+        self.pins.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait::async_trait]
+impl Transform for ImageTransform<'_> {
+    async fn apply(&self, input: &Value) -> Result<Value, TransformFailure> {
+        let mut options = self.options.clone();
+        if let Some(resolver) = self.resolver {
+            let reading = images::read_into(input, &mut options, resolver).await?;
+            for note in &reading.notes {
+                eprintln!("deploy-protected: {note}");
+            }
+            for warning in &reading.warnings {
+                eprintln!("deploy-protected: warning: {warning}");
+            }
+        }
+        let out = protect::embed::embed(input, &options)?;
+        for warning in &out.warnings {
+            eprintln!("deploy-protected: warning: {warning}");
+        }
+        for pin in images::pin_lines(&out.pins) {
+            eprintln!("deploy-protected: pinned {pin}");
+        }
+        if let Ok(mut pins) = self.pins.lock() {
+            *pins = out.pins;
+        }
+        Ok(out.task_definition)
+    }
+}
+
 /// Runs a deployment against `clients` and prints the summary (or the plan) on `out`; the
 /// summary is printed for a failed wait too, so pipelines see what was changed.
 pub async fn execute(
     clients: &AwsClients,
     settings: &DeploySettings,
-    options: &EmbedOptions,
+    transform: &ImageTransform<'_>,
     format: OutputFormat,
     out: &mut dyn Write,
     progress: &mut dyn Progress,
 ) -> Result<(), DeployError> {
-    let transform = embed_transform(options);
-    let result = deploy(clients, settings, &transform, progress).await;
+    let mut result = deploy(clients, settings, transform, progress).await;
+    let pins = transform.pins();
+    match &mut result {
+        Ok(Outcome::Deployed(summary)) => summary.pinned_images = pins,
+        Ok(Outcome::DryRun(plan)) => plan.pinned_images = pins,
+        Err(DeployError::NotSteady { summary, .. }) => summary.pinned_images = pins,
+        Err(_) => {}
+    }
     let text = match &result {
         Ok(Outcome::Deployed(summary)) => render_summary(summary, None, format),
         Ok(Outcome::DryRun(plan)) => render_plan(plan, format),
@@ -317,10 +378,12 @@ pub fn run(flags: &DeployFlags, embed: &EmbedFlags) -> Result<(), DeployError> {
             }
         }
         let mut progress = progress::for_stderr();
+        let resolver = Resolver::default();
+        let transform = ImageTransform::new(&options, (!embed.offline).then_some(&resolver));
         execute(
             &clients,
             &settings,
-            &options,
+            &transform,
             flags.format(),
             &mut std::io::stdout().lock(),
             progress.as_mut(),

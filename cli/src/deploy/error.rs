@@ -201,6 +201,14 @@ impl DeployError {
     /// Exit code per the contract: 2 for input the user must fix, 1 for runtime failures.
     pub fn exit_code(&self) -> u8 {
         match self {
+            // An image that could not be read for a registry or network reason.
+            DeployError::Transform { error, .. }
+                if error
+                    .downcast_ref::<crate::images::ImageError>()
+                    .is_some_and(|e| e.exit_code() == 1) =>
+            {
+                1
+            }
             DeployError::InvalidSettings(_)
             | DeployError::UnknownFamily { .. }
             | DeployError::UnknownRevision { .. }

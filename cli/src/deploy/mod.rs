@@ -41,8 +41,23 @@ pub use progress::Progress;
 pub use wait::WaitSettings;
 
 /// The transform applied to `{"taskDefinition": {...}}` (DescribeTaskDefinition output shape);
-/// it returns a RegisterTaskDefinition input.
-pub type Transform<'a> = dyn Fn(&Value) -> Result<Value, TransformFailure> + Sync + 'a;
+/// it returns a RegisterTaskDefinition input. Any `Fn(&Value) -> Result<Value, _>` is one; an
+/// async one may read from the network first (the images, see [`cmd::ImageTransform`]).
+#[async_trait::async_trait]
+pub trait Transform: Sync {
+    /// Protects `input`.
+    async fn apply(&self, input: &Value) -> Result<Value, TransformFailure>;
+}
+
+#[async_trait::async_trait]
+impl<F> Transform for F
+where
+    F: Fn(&Value) -> Result<Value, TransformFailure> + Sync,
+{
+    async fn apply(&self, input: &Value) -> Result<Value, TransformFailure> {
+        self(input)
+    }
+}
 
 /// The CNAF ingress rule to open on the service's security groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +204,8 @@ pub struct DeploySummary {
     pub events: Vec<String>,
     /// The revision `--rollback` put the service back on.
     pub rolled_back_to: Option<String>,
+    /// `--pin-digests`: each image reference replaced by its digest (tag -> digest).
+    pub pinned_images: Vec<protect::embed::Pin>,
 }
 
 /// A deployment's result: done, or (with `--dry-run`) planned.
@@ -206,7 +223,7 @@ pub enum Outcome {
 pub async fn deploy(
     clients: &AwsClients,
     settings: &DeploySettings,
-    transform: &Transform<'_>,
+    transform: &dyn Transform,
     progress: &mut dyn Progress,
 ) -> Result<Outcome, DeployError> {
     service::run(clients, settings, transform, progress).await

@@ -85,6 +85,9 @@ pub fn render_summary(
             if let Some(previous) = &summary.rolled_back_to {
                 out.push_str(&format!("rolled back to:  {previous}\n"));
             }
+            for pin in crate::images::pin_lines(&summary.pinned_images) {
+                out.push_str(&format!("pinned image:    {pin}\n"));
+            }
             out
         }
     }
@@ -101,6 +104,7 @@ pub fn render_plan(plan: &DryRunPlan, format: OutputFormat) -> String {
                 "diff": plan.diff,
                 "network": plan.network,
                 "calls": plan.calls,
+                "pinned_images": plan.pinned_images,
             });
             format!("{value:#}\n")
         }
@@ -114,6 +118,12 @@ pub fn render_plan(plan: &DryRunPlan, format: OutputFormat) -> String {
             }
             if let Some(network) = &plan.network {
                 out.push_str(&format!("\nnetwork: {network}\n"));
+            }
+            if !plan.pinned_images.is_empty() {
+                out.push_str("\nimages pinned to the digest read (tag -> digest):\n");
+                for pin in crate::images::pin_lines(&plan.pinned_images) {
+                    out.push_str(&format!("  {pin}\n"));
+                }
             }
             out.push_str("\nAWS calls a real run would make:\n");
             for call in &plan.calls {
@@ -148,6 +158,7 @@ mod tests {
             desired_count: Some(1),
             events: vec![],
             rolled_back_to: None,
+            pinned_images: vec![],
         }
     }
 

@@ -23,6 +23,8 @@ pub struct DryRunPlan {
     pub network: Option<String>,
     /// The mutating AWS calls, in order, followed by the wait.
     pub calls: Vec<String>,
+    /// `--pin-digests`: each image reference replaced by its digest (tag -> digest).
+    pub pinned_images: Vec<protect::embed::Pin>,
 }
 
 /// Unified diff of two definitions, pretty-printed with read-only fields dropped.

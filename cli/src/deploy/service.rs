@@ -20,7 +20,7 @@ use super::{
 pub(super) async fn run(
     clients: &AwsClients,
     settings: &DeploySettings,
-    transform: &Transform<'_>,
+    transform: &dyn Transform,
     progress: &mut dyn Progress,
 ) -> Result<Outcome, DeployError> {
     check_settings(settings)?;
@@ -44,10 +44,13 @@ pub(super) async fn run(
     } else {
         json!({ "taskDefinition": source.definition, "tags": source.tags })
     };
-    let mut protected = transform(&input).map_err(|e| DeployError::Transform {
-        source_arn: source.arn.clone(),
-        error: e,
-    })?;
+    let mut protected = transform
+        .apply(&input)
+        .await
+        .map_err(|e| DeployError::Transform {
+            source_arn: source.arn.clone(),
+            error: e,
+        })?;
     if let Some(map) = protected.as_object_mut() {
         if !source.tags.is_empty() && !map.contains_key("tags") {
             map.insert("tags".to_string(), Value::Array(source.tags.clone()));
@@ -152,6 +155,7 @@ pub(super) async fn run(
                 security_groups: &groups,
                 wait: settings.wait.map(|w| w.timeout),
             }),
+            pinned_images: Vec::new(),
         }));
     }
 
@@ -269,6 +273,7 @@ pub(super) async fn run(
         desired_count: Some(service.desired_count()),
         events: Vec::new(),
         rolled_back_to: None,
+        pinned_images: Vec::new(),
     };
 
     // 9. Wait.

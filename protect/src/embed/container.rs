@@ -143,8 +143,9 @@ pub(crate) fn wrap_app(
         let entry_point = opt_string_array(container, "entryPoint", path)?;
         let command = opt_string_array(container, "command", path)?;
         let mut wrapped: Vec<String> = WRAPPER_PREFIX.iter().map(|s| s.to_string()).collect();
-        match (entry_point, command) {
-            (Some(original), _) => {
+        let read = ctx.settings.images.get(&image).map(|info| &info.config);
+        match (entry_point, command, read) {
+            (Some(original), _, _) => {
                 if confirmed {
                     warnings.push(format!(
                         "{path}: container \"{name}\" has an entryPoint, so \
@@ -153,7 +154,30 @@ pub(crate) fn wrap_app(
                 }
                 wrapped.extend(original);
             }
-            (None, Some(_)) => {
+            // Docker's rules with the image's config: its ENTRYPOINT, then the task's command
+            // or else the image's CMD (which ECS drops once entryPoint is set, so it is copied).
+            (None, command, Some(config)) => {
+                let image_cmd = config.cmd().map(<[String]>::to_vec);
+                if config.entrypoint().is_none() && command.is_none() && image_cmd.is_none() {
+                    return Err(TransformError::ImageHasNothingToRun {
+                        path: path.to_string(),
+                        container: name.to_string(),
+                        image: image.clone(),
+                    });
+                }
+                if let (true, Some(entrypoint)) = (confirmed, config.entrypoint()) {
+                    warnings.push(format!(
+                        "{path}: --no-image-entrypoint {name}: image {image} has the \
+                         ENTRYPOINT {}, which is kept after the defender wrapper; drop the flag",
+                        serde_json::to_string(entrypoint).unwrap_or_default()
+                    ));
+                }
+                wrapped.extend(config.entrypoint().unwrap_or_default().iter().cloned());
+                if let (None, Some(cmd)) = (command, image_cmd) {
+                    container.insert("command".into(), strings(cmd));
+                }
+            }
+            (None, Some(_), None) => {
                 if !confirmed {
                     return Err(TransformError::CommandWithoutEntryPoint {
                         path: path.to_string(),
@@ -161,7 +185,7 @@ pub(crate) fn wrap_app(
                     });
                 }
             }
-            (None, None) => {
+            (None, None, None) => {
                 return Err(TransformError::NoEntryPointNorCommand {
                     path: path.to_string(),
                     container: name.to_string(),
@@ -295,6 +319,22 @@ fn ensure_ptrace(
     Ok(())
 }
 
+/// The image the defender reports (`DEFENDER_IMAGE`, matched by policy scopes): the image,
+/// except that an image pinned by an earlier embedding keeps the reference it was pinned from
+/// (`nginx:1.27`, not `nginx@sha256:...`), so embedding a pinned definition again changes
+/// nothing and scopes written for tags still match.
+fn scope_image(env: &[Value], image: &str) -> String {
+    let Some((_, digest)) = image.split_once('@') else {
+        return image.to_string();
+    };
+    env.iter()
+        .filter(|e| e.get("name").and_then(Value::as_str) == Some(ENV_IMAGE))
+        .filter_map(|e| e.get("value").and_then(Value::as_str))
+        .find(|before| super::image::pinned_reference(before, digest) == image)
+        .unwrap_or(image)
+        .to_string()
+}
+
 /// Removes entries named in `names` from a `[{name, ...}]` list.
 fn remove_named(list: &mut Vec<Value>, names: &[&str]) {
     list.retain(|item| {
@@ -325,6 +365,7 @@ fn set_environment(
     let env_path = join(path, "environment");
     let env = array_mut(container, "environment", path)?;
     check_items(env, &env_path)?;
+    let image = scope_image(env, image);
     let mut replaced = vec![
         ENV_CONSOLE_URL,
         ENV_TASK_FAMILY,
@@ -346,7 +387,7 @@ fn set_environment(
         (ENV_CONSOLE_URL, settings.console_url.to_string()),
         (ENV_TASK_FAMILY, ctx.family.to_string()),
         (ENV_CONTAINER_NAME, name.to_string()),
-        (ENV_IMAGE, image.to_string()),
+        (ENV_IMAGE, image),
     ];
     if let Some(Token::Plain(token)) = &settings.token {
         add.push((ENV_TOKEN, token.clone()));

@@ -107,6 +107,32 @@ pub enum TransformError {
     )]
     CommandWithoutEntryPoint { path: String, container: String },
 
+    /// A container with neither `entryPoint` nor `command` whose image, as read from its
+    /// registry, has neither ENTRYPOINT nor CMD.
+    #[error(
+        "{path}: container \"{container}\" has neither entryPoint nor command, and its image \
+         {image} has neither ENTRYPOINT nor CMD, so the container has nothing to run; set \
+         \"entryPoint\" (or \"command\") to the program to start, or exclude the container \
+         with --exclude-container {container}"
+    )]
+    ImageHasNothingToRun {
+        path: String,
+        container: String,
+        image: String,
+    },
+
+    /// `--pin-digests` for an image whose digest was not read.
+    #[error(
+        "{path}: --pin-digests: the digest of image {image} (container \"{container}\") was \
+         not read from its registry; let deploy-protected read it (without --offline), or \
+         reference the image by digest (REPOSITORY@sha256:...)"
+    )]
+    ImageNotRead {
+        path: String,
+        container: String,
+        image: String,
+    },
+
     /// A container mounts something else at `/var/lib/defender`.
     #[error(
         "{path}: container \"{container}\" already mounts volume \"{volume}\" at \

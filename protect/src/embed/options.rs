@@ -1,8 +1,10 @@
 //! [`EmbedOptions`]: what the caller chooses (console, image, credential, CNAF, exclusions), and
 //! their validation into the settings the transform applies.
 
+use super::image::ImageInfo;
 use super::TransformError;
 use crate::policy::Startup;
+use std::collections::BTreeMap;
 
 /// How the transform embeds the defender. Build one with [`EmbedOptions::new`] and set the
 /// optional fields; [`crate::embed::embed`] validates it.
@@ -33,6 +35,13 @@ pub struct EmbedOptions {
     pub startup: Option<Startup>,
     /// The task execution role to set (`executionRoleArn`), replacing the task's own.
     pub execution_role_arn: Option<String>,
+    /// Images read from their registries, by reference as written in the containers' `image`:
+    /// a container without `entryPoint` whose image is here is wrapped with the image's own
+    /// ENTRYPOINT and CMD (Docker's rules, see [`super::image`]).
+    pub images: BTreeMap<String, ImageInfo>,
+    /// Reference every container's image by the digest in `images` (an image already named
+    /// by digest stays as it is; one missing from `images` is an error).
+    pub pin_digests: bool,
 }
 
 /// The CNAF proxy's ports: it listens on `external_port` and forwards to the app on
@@ -77,6 +86,8 @@ pub(crate) struct Settings<'a> {
     pub exclude: &'a [String],
     pub no_image_entrypoint: &'a [String],
     pub startup: Option<Startup>,
+    pub images: &'a BTreeMap<String, ImageInfo>,
+    pub pin_digests: bool,
 }
 
 impl EmbedOptions {
@@ -133,6 +144,8 @@ impl EmbedOptions {
             exclude: &self.exclude_containers,
             no_image_entrypoint: &self.no_image_entrypoint,
             startup: self.startup,
+            images: &self.images,
+            pin_digests: self.pin_digests,
         })
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use aws_sdk_ec2::types::{Filter, IpPermission};
-use deploy_protected::deploy::cmd::{embed_transform, execute};
+use deploy_protected::deploy::cmd::{embed_transform, execute, ImageTransform};
 use deploy_protected::deploy::output::OutputFormat;
 use deploy_protected::deploy::progress::PlainProgress;
 use deploy_protected::deploy::{
@@ -222,7 +222,7 @@ async fn deploy_to_moto_then_again_without_duplicates() {
     execute(
         &clients,
         &settings,
-        &options,
+        &ImageTransform::new(&options, None),
         OutputFormat::Json,
         &mut out,
         &mut progress,
@@ -414,7 +414,7 @@ async fn deploy_to_moto_default_vpc_then_again_then_recreated_with_the_same_grou
     execute(
         &clients,
         &settings,
-        &options,
+        &ImageTransform::new(&options, None),
         OutputFormat::Json,
         &mut out,
         &mut progress,

@@ -8,6 +8,7 @@ mod deploy_moto;
 mod deploy_wait;
 mod deploy_wiremock;
 mod iam;
+mod image_config;
 mod local_docker;
 mod local_family;
 mod package;
