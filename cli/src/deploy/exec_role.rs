@@ -165,16 +165,24 @@ async fn put_read_policy(
 }
 
 impl AwsClients {
-    /// GetRole: the role's ARN, or `None` when it does not exist.
-    pub async fn role_arn(&self, name: &str) -> Result<Option<String>, AwsCallError> {
+    /// GetRole: the role, or `None` when it does not exist.
+    pub async fn get_role(
+        &self,
+        name: &str,
+    ) -> Result<Option<aws_sdk_iam::types::Role>, AwsCallError> {
         const ACTION: &str = "iam:GetRole";
         match self.iam().get_role().role_name(name).send().await {
-            Ok(out) => Ok(out.role.map(|r| r.arn)),
+            Ok(out) => Ok(out.role),
             Err(e) => match classify(ACTION, e) {
                 AwsCallError::Service { code, .. } if code == "NoSuchEntity" => Ok(None),
                 other => Err(other),
             },
         }
+    }
+
+    /// The role's ARN, or `None` when it does not exist.
+    pub async fn role_arn(&self, name: &str) -> Result<Option<String>, AwsCallError> {
+        Ok(self.get_role(name).await?.map(|r| r.arn))
     }
 
     /// CreateRole with a trust policy, tagged with the family.

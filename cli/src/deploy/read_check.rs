@@ -86,7 +86,7 @@ pub async fn check(
     })?;
     let account = iam_eval::account_of(role_arn).unwrap_or_default();
     let read = SecretRead::of(value_from, clients.region(), account);
-    let Some(boundary_arn) = clients.role_boundary(role).await? else {
+    let Some(found) = clients.get_role(role).await? else {
         return Err(DeployError::InvalidSettings(format!(
             "execution role {role_arn} does not exist: create it, or pass --execution-role ARN \
              of one that does (or none, and deploy-protected makes one)"
@@ -106,6 +106,9 @@ pub async fn check(
             document,
         });
     }
+    let boundary_arn = found
+        .permissions_boundary
+        .and_then(|b| b.permissions_boundary_arn);
     let boundary = match boundary_arn.as_deref() {
         Some(arn) => Some(NamedPolicy {
             source: format!("permissions boundary {arn}"),
@@ -172,22 +175,6 @@ fn policy_json(action: &'static str, encoded: &str) -> Result<Value, AwsCallErro
 }
 
 impl AwsClients {
-    /// GetRole: `None` when the role does not exist, else its permissions boundary (if any).
-    pub async fn role_boundary(&self, name: &str) -> Result<Option<Option<String>>, AwsCallError> {
-        const ACTION: &str = "iam:GetRole";
-        match self.iam().get_role().role_name(name).send().await {
-            Ok(out) => Ok(Some(
-                out.role
-                    .and_then(|r| r.permissions_boundary)
-                    .and_then(|b| b.permissions_boundary_arn),
-            )),
-            Err(e) => match classify(ACTION, e) {
-                AwsCallError::Service { code, .. } if code == "NoSuchEntity" => Ok(None),
-                other => Err(other),
-            },
-        }
-    }
-
     /// ListRolePolicies + GetRolePolicy: the role's inline policies.
     pub async fn inline_policies(&self, role: &str) -> Result<Vec<(String, Value)>, AwsCallError> {
         let mut names = Vec::new();

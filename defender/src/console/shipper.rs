@@ -125,7 +125,7 @@ fn random_hex(n: usize) -> String {
     if !ok {
         bytes = now_ms().to_le_bytes()[..n.min(16)].to_vec();
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    super::seal::hex(&bytes)
 }
 
 /// A spooled batch: `<created ms>-<seq>-<records>.json`, oldest first by name.
